@@ -1,0 +1,59 @@
+//! Token checks for the ingest and admin APIs.
+
+/// Compares two byte strings in time that depends only on their lengths.
+pub fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
+    if a.len() != b.len() {
+        return false;
+    }
+    let diff = a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y));
+    diff == 0
+}
+
+/// The token carried by an `Authorization` header: `Bearer <t>` (scheme case-insensitive) or a
+/// bare token.
+pub fn presented_token(header: Option<&str>) -> Option<&str> {
+    let value = header?.trim();
+    let token = match value.split_once(' ') {
+        Some((scheme, rest)) if scheme.eq_ignore_ascii_case("bearer") => rest.trim(),
+        _ => value,
+    };
+    (!token.is_empty()).then_some(token)
+}
+
+/// True when the header carries `expected`. An unset (empty) expected token never matches, so a
+/// missing secret closes the endpoint instead of opening it.
+pub fn authorized(header: Option<&str>, expected: &str) -> bool {
+    if expected.is_empty() {
+        return false;
+    }
+    presented_token(header).is_some_and(|t| constant_time_eq(t.as_bytes(), expected.as_bytes()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn bearer_and_bare_tokens() {
+        assert!(authorized(Some("Bearer s3cret"), "s3cret"));
+        assert!(authorized(Some("bearer s3cret"), "s3cret"));
+        assert!(authorized(Some("s3cret"), "s3cret"));
+        assert!(!authorized(Some("Bearer wrong"), "s3cret"));
+        assert!(!authorized(Some("Basic s3cret"), "s3cret"));
+        assert!(!authorized(None, "s3cret"));
+        assert!(!authorized(Some("Bearer "), "s3cret"));
+    }
+
+    #[test]
+    fn empty_expected_token_never_matches() {
+        assert!(!authorized(Some(""), ""));
+        assert!(!authorized(Some("Bearer x"), ""));
+    }
+
+    #[test]
+    fn constant_time_eq_basics() {
+        assert!(constant_time_eq(b"abc", b"abc"));
+        assert!(!constant_time_eq(b"abc", b"abd"));
+        assert!(!constant_time_eq(b"abc", b"abcd"));
+    }
+}

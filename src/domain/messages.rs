@@ -1,0 +1,162 @@
+//! Queue message bodies. Every message is a JSON text; large parts spill to the KV store so a
+//! message stays under the queue's 128 KB limit.
+
+use serde::{Deserialize, Serialize};
+
+use super::retry::RetryPolicy;
+
+/// Largest inline part of a message, in UTF-8 bytes; larger parts are spilled.
+pub const INLINE_LIMIT_BYTES: usize = 96 * 1024;
+/// Spilled parts outlive every retry and hold horizon.
+pub const SPILL_TTL_SECS: u64 = 14 * 86_400;
+
+/// A message part: inline, or spilled to the KV store under `key`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum Blob {
+    Inline { data: String },
+    Spilled { key: String },
+}
+
+impl Blob {
+    /// Keeps `data` inline when small enough, else names the key it must be spilled to. The
+    /// caller writes the spill *before* sending the message.
+    pub fn place(data: String, spill_key: String) -> (Blob, Option<(String, String)>) {
+        if data.len() <= INLINE_LIMIT_BYTES {
+            (Blob::Inline { data }, None)
+        } else {
+            (Blob::Spilled { key: spill_key.clone() }, Some((spill_key, data)))
+        }
+    }
+}
+
+/// The e-mail as accepted by the ingest.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct EmailRecord {
+    pub email_id: String,
+    pub subject: String,
+    pub sender: String,
+    pub sender_email: String,
+    pub body: String,
+    pub date: String,
+    pub received_at_ms: i64,
+}
+
+/// Processing-queue message: one accepted e-mail.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ProcessJob {
+    pub email_id: String,
+    pub email: Blob,
+    pub accepted_at_ms: i64,
+    /// Set while the e-mail waits for the sending window: when it is due.
+    #[serde(default)]
+    pub held_until_ms: Option<i64>,
+}
+
+/// Delivery-queue message: one payload to one target, at one attempt.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DeliveryJob {
+    pub delivery_id: String,
+    pub email_id: String,
+    pub target_url: String,
+    /// 1-based number of the attempt this message carries.
+    pub attempt: u32,
+    pub payload: Blob,
+    #[serde(default)]
+    pub detector: Option<String>,
+    #[serde(default)]
+    pub links_count: u32,
+    pub policy: RetryPolicy,
+    pub created_at_ms: i64,
+}
+
+/// Dead-letter message: a job that will not be tried again on its own.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DeadLetter {
+    pub reason: String,
+    #[serde(default)]
+    pub error: Option<String>,
+    pub dead_at_ms: i64,
+    pub job: DeadJob,
+}
+
+/// The job inside a dead letter.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum DeadJob {
+    Delivery(DeliveryJob),
+    Process(ProcessJob),
+}
+
+impl DeadJob {
+    /// The id a dead letter is stored and replayed under.
+    pub fn id(&self) -> String {
+        match self {
+            DeadJob::Delivery(j) => j.delivery_id.clone(),
+            DeadJob::Process(j) => format!("email_{}", j.email_id),
+        }
+    }
+}
+
+/// Reads whatever arrived on the dead-letter queue: an explicit [`DeadLetter`], or a raw job the
+/// queue moved there after its own retries ran out.
+pub fn parse_dead_letter(text: &str, now_ms: i64) -> Option<DeadLetter> {
+    if let Ok(dl) = serde_json::from_str::<DeadLetter>(text) {
+        return Some(dl);
+    }
+    let job = if let Ok(j) = serde_json::from_str::<DeliveryJob>(text) {
+        DeadJob::Delivery(j)
+    } else {
+        DeadJob::Process(serde_json::from_str::<ProcessJob>(text).ok()?)
+    };
+    Some(DeadLetter { reason: "queue_retries_exhausted".into(), error: None, dead_at_ms: now_ms, job })
+}
+
+/// KV key of the spilled e-mail body.
+pub fn email_spill_key(email_id: &str) -> String {
+    format!("blob:email:{email_id}")
+}
+
+/// KV key of a spilled delivery payload.
+pub fn payload_spill_key(delivery_id: &str) -> String {
+    format!("blob:payload:{delivery_id}")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn small_parts_stay_inline_and_large_parts_spill() {
+        let (b, spill) = Blob::place("x".repeat(10), "k".into());
+        assert_eq!(b, Blob::Inline { data: "x".repeat(10) });
+        assert!(spill.is_none());
+        let big = "é".repeat(INLINE_LIMIT_BYTES);
+        let (b, spill) = Blob::place(big.clone(), "k".into());
+        assert_eq!(b, Blob::Spilled { key: "k".into() });
+        assert_eq!(spill, Some(("k".into(), big)));
+    }
+
+    #[test]
+    fn dead_letters_parse_both_shapes() {
+        let job = DeliveryJob {
+            delivery_id: "dlv_1".into(),
+            email_id: "e".into(),
+            target_url: "https://x".into(),
+            attempt: 2,
+            payload: Blob::Inline { data: "{}".into() },
+            detector: None,
+            links_count: 0,
+            policy: RetryPolicy::default(),
+            created_at_ms: 1,
+        };
+        let raw = serde_json::to_string(&job).unwrap();
+        let dl = parse_dead_letter(&raw, 5).unwrap();
+        assert_eq!(dl.reason, "queue_retries_exhausted");
+        assert_eq!(dl.job.id(), "dlv_1");
+        let explicit = DeadLetter { reason: "not_retryable".into(), error: Some("HTTP 404".into()), dead_at_ms: 9, job: DeadJob::Delivery(job) };
+        let back = parse_dead_letter(&serde_json::to_string(&explicit).unwrap(), 0).unwrap();
+        assert_eq!(back, explicit);
+        assert!(parse_dead_letter("{not json", 0).is_none());
+    }
+}

@@ -1,0 +1,23 @@
+//! The pure core: every decision Facteur makes, with no `worker::` import.
+//!
+//! Side effects are reached through the small traits in [`ports`]; the Cloudflare adapters live in
+//! `crate::edge`, and host tests use in-memory adapters. Everything here runs under plain
+//! `cargo test`.
+
+pub mod api;
+pub mod auth;
+pub mod config;
+pub mod delivery;
+pub mod dedup;
+pub mod error;
+pub mod fallback;
+pub mod ids;
+pub mod ingest;
+pub mod log;
+pub mod mask;
+pub mod messages;
+pub mod payload;
+pub mod ports;
+pub mod retry;
+pub mod time;
+pub mod upstash;

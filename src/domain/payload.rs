@@ -1,0 +1,146 @@
+//! The outbound webhook body (SPEC §7), built from the e-mail and what was learnt about it.
+
+use serde::{Deserialize, Serialize};
+
+use super::messages::EmailRecord;
+
+/// Value of the `source` field.
+pub const SOURCE: &str = "gmail_push";
+/// Characters of the body copied to `bodyPreview`.
+pub const PREVIEW_CHARS: usize = 200;
+
+/// A file-sharing link found in the e-mail (SPEC §5), possibly offloaded to R2 (SPEC §10).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DeliveryLink {
+    pub provider: String,
+    pub raw_url: String,
+    pub direct_url: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub r2_url: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub original_filename: Option<String>,
+}
+
+/// What detection and extraction found; empty for an undetected e-mail without links.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Analysis {
+    pub detector: Option<String>,
+    pub delivery_time: Option<String>,
+    pub links: Vec<DeliveryLink>,
+}
+
+/// The sending-window fields of the payload (SPEC §6).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct WindowFields {
+    pub webhooks_time_start: Option<String>,
+    pub webhooks_time_end: Option<String>,
+}
+
+/// The JSON body POSTed to a receiver. Field order is the order receivers saw from the
+/// Python deployment.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Payload {
+    pub microsoft_graph_email_id: String,
+    pub subject: String,
+    #[serde(rename = "receivedDateTime")]
+    pub received_date_time: String,
+    pub sender_address: String,
+    pub sender_email: String,
+    #[serde(rename = "bodyPreview")]
+    pub body_preview: String,
+    pub email_content: String,
+    pub source: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub detector: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub delivery_time: Option<String>,
+    pub webhooks_time_start: Option<String>,
+    pub webhooks_time_end: Option<String>,
+    pub delivery_links: Vec<DeliveryLink>,
+    pub first_direct_download_url: Option<String>,
+    pub dropbox_urls: Vec<String>,
+    pub dropbox_first_url: Option<String>,
+}
+
+/// Builds the payload of an e-mail.
+pub fn build_payload(email: &EmailRecord, analysis: &Analysis, window: &WindowFields) -> Payload {
+    let dropbox: Vec<&DeliveryLink> = analysis.links.iter().filter(|l| l.provider == "dropbox").collect();
+    Payload {
+        microsoft_graph_email_id: email.email_id.clone(),
+        subject: email.subject.clone(),
+        received_date_time: email.date.clone(),
+        sender_address: email.sender.clone(),
+        sender_email: email.sender_email.clone(),
+        body_preview: email.body.chars().take(PREVIEW_CHARS).collect(),
+        email_content: email.body.clone(),
+        source: SOURCE.to_string(),
+        detector: analysis.detector.clone(),
+        delivery_time: analysis.delivery_time.clone(),
+        webhooks_time_start: window.webhooks_time_start.clone(),
+        webhooks_time_end: window.webhooks_time_end.clone(),
+        delivery_links: analysis.links.clone(),
+        first_direct_download_url: analysis.links.first().map(|l| l.direct_url.clone()),
+        dropbox_urls: dropbox.iter().map(|l| l.raw_url.clone()).collect(),
+        dropbox_first_url: dropbox.first().map(|l| l.direct_url.clone()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn email(body: &str) -> EmailRecord {
+        EmailRecord {
+            email_id: "id1".into(),
+            subject: "Sujet".into(),
+            sender: "Jane <jane@example.com>".into(),
+            sender_email: "jane@example.com".into(),
+            body: body.into(),
+            date: "2026-01-01T00:00:00Z".into(),
+            received_at_ms: 0,
+        }
+    }
+
+    fn link(provider: &str, raw: &str, direct: &str) -> DeliveryLink {
+        DeliveryLink { provider: provider.into(), raw_url: raw.into(), direct_url: direct.into(), r2_url: None, original_filename: None }
+    }
+
+    #[test]
+    fn basic_fields_without_analysis() {
+        let body = "é".repeat(250);
+        let p = build_payload(&email(&body), &Analysis::default(), &WindowFields::default());
+        let v = serde_json::to_value(&p).unwrap();
+        assert_eq!(v["microsoft_graph_email_id"], "id1");
+        assert_eq!(v["receivedDateTime"], "2026-01-01T00:00:00Z");
+        assert_eq!(v["sender_address"], "Jane <jane@example.com>");
+        assert_eq!(v["sender_email"], "jane@example.com");
+        assert_eq!(v["bodyPreview"].as_str().unwrap().chars().count(), 200);
+        assert_eq!(v["email_content"], body.as_str());
+        assert_eq!(v["source"], "gmail_push");
+        assert!(v.get("detector").is_none() && v.get("delivery_time").is_none());
+        assert_eq!(v["delivery_links"], serde_json::json!([]));
+        assert!(v["first_direct_download_url"].is_null() && v["dropbox_first_url"].is_null());
+    }
+
+    #[test]
+    fn link_level_fields() {
+        let analysis = Analysis {
+            detector: Some("recadrage".into()),
+            delivery_time: Some("10h30".into()),
+            links: vec![
+                link("fromsmash", "https://fromsmash.com/A", "https://fromsmash.com/A"),
+                link("dropbox", "https://www.dropbox.com/s/a?dl=0&rlkey=k", "https://www.dropbox.com/s/a?dl=1&rlkey=k"),
+                link("dropbox", "https://www.dropbox.com/s/b", "https://www.dropbox.com/s/b?dl=1"),
+            ],
+        };
+        let p = build_payload(&email("b"), &analysis, &WindowFields { webhooks_time_start: Some("maintenant".into()), webhooks_time_end: Some("18:00".into()) });
+        assert_eq!(p.first_direct_download_url.as_deref(), Some("https://fromsmash.com/A"));
+        assert_eq!(p.dropbox_urls, ["https://www.dropbox.com/s/a?dl=0&rlkey=k", "https://www.dropbox.com/s/b"]);
+        assert_eq!(p.dropbox_first_url.as_deref(), Some("https://www.dropbox.com/s/a?dl=1&rlkey=k"));
+        let v = serde_json::to_value(&p).unwrap();
+        assert_eq!(v["detector"], "recadrage");
+        assert_eq!(v["delivery_time"], "10h30");
+        assert_eq!(v["webhooks_time_start"], "maintenant");
+        assert!(v["delivery_links"][0].get("r2_url").is_none());
+    }
+}

@@ -1,0 +1,1 @@
+//! Cloudflare glue (filled next).
