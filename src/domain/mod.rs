@@ -11,6 +11,7 @@ pub mod delivery;
 pub mod dedup;
 pub mod error;
 pub mod fallback;
+pub mod gating;
 pub mod ids;
 pub mod ingest;
 pub mod log;
