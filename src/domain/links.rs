@@ -1,0 +1,252 @@
+//! File-sharing link extraction (SPEC §5): Dropbox, FromSmash and SwissTransfer links found in an
+//! e-mail body, cleaned, filtered and deduplicated, each with its direct-download form.
+
+use std::collections::HashSet;
+use std::sync::LazyLock;
+
+use regex::Regex;
+
+use super::payload::DeliveryLink;
+
+/// The provider regex of SPEC §5, verbatim, case-insensitive.
+static PROVIDER_LINK: LazyLock<Regex> = LazyLock::new(|| {
+    Regex::new(
+        r#"(?i)(https?://(?:www\.)?(?:dropbox\.com|fromsmash\.com|swisstransfer\.com)[^\s<>"]*)"#,
+    )
+    .expect("constant regex")
+});
+
+/// Substrings that also count as a provider link for the recadrage detector (SPEC §3).
+const PROVIDER_SUBSTRINGS: [&str; 3] = [
+    "dropbox.com/scl/fo",
+    "fromsmash.com/",
+    "swisstransfer.com/d/",
+];
+
+/// Provider names as sent to receivers, with the host each one is recognised by.
+const PROVIDERS: [(&str, &str); 3] = [
+    ("dropbox", "dropbox.com"),
+    ("fromsmash", "fromsmash.com"),
+    ("swisstransfer", "swisstransfer.com"),
+];
+
+/// Image extensions of the Dropbox preview assets that are dropped.
+const PREVIEW_EXTENSIONS: [&str; 5] = [".png", ".jpg", ".jpeg", ".webp", ".gif"];
+/// Base-name prefixes of the Dropbox preview assets that are dropped.
+const PREVIEW_PREFIXES: [&str; 4] = ["ms", "logo", "avatar", "profile"];
+
+/// Characters removed from the end of a link because, in prose, they end the sentence or close
+/// a parenthesis rather than belong to the URL ("see https://fromsmash.com/abc." or
+/// "(https://fromsmash.com/abc)"). No link of the three providers legitimately ends with one of
+/// them; closing brackets are kept when the URL itself opened them.
+const TRAILING_PUNCTUATION: &[char] = &['.', ',', ';', ':', '!', '?', '\'', '*'];
+
+/// Whether the body holds a provider link, by the SPEC §5 regex or one of the SPEC §3
+/// substrings (the recadrage precondition).
+pub fn has_provider_link(body: &str) -> bool {
+    PROVIDER_SUBSTRINGS.iter().any(|s| body.contains(s)) || PROVIDER_LINK.is_match(body)
+}
+
+/// Extracts the provider links of a body, in order of appearance, deduplicated on the exact
+/// cleaned URL (the first occurrence wins), Dropbox preview images left out.
+pub fn extract_links(body: &str) -> Vec<DeliveryLink> {
+    let mut seen = HashSet::new();
+    let mut links = Vec::new();
+    for m in PROVIDER_LINK.find_iter(body) {
+        let Some(url) = clean_url(m.as_str()) else {
+            continue;
+        };
+        let Some(provider) = provider_of(&url) else {
+            continue;
+        };
+        if provider == "dropbox" && is_dropbox_preview_asset(&url) {
+            continue;
+        }
+        if !seen.insert(url.clone()) {
+            continue;
+        }
+        let direct_url = if provider == "dropbox" {
+            dropbox_direct_url(&url)
+        } else {
+            url.clone()
+        };
+        links.push(DeliveryLink {
+            provider: provider.to_string(),
+            raw_url: url,
+            direct_url,
+            r2_url: None,
+            original_filename: None,
+        });
+    }
+    links
+}
+
+/// Trims, decodes HTML entities and removes prose punctuation from a regex match. `None` when
+/// nothing of a URL is left.
+fn clean_url(matched: &str) -> Option<String> {
+    // Attribute rules: a legacy entity without its `;` followed by `=` or a letter stays literal,
+    // so a query such as `?a=1&copy=2` or `&not=3` is not turned into `©=2`; `&amp;`, numeric
+    // and `;`-terminated named entities are decoded everywhere.
+    let decoded = htmlize::unescape_attribute(matched.trim());
+    // An entity may have encoded a character the regex stops at (`&nbsp;`, `&quot;`, `&gt;`):
+    // the URL ends there, as it would have had the character been written out.
+    let end = decoded.find(|c: char| c.is_whitespace() || matches!(c, '<' | '>' | '"'));
+    let mut url = decoded[..end.unwrap_or(decoded.len())].trim();
+    loop {
+        let before = url.len();
+        url = url.trim_end_matches(TRAILING_PUNCTUATION);
+        for (open, close) in [('(', ')'), ('[', ']'), ('{', '}')] {
+            if url.ends_with(close) && url.matches(close).count() > url.matches(open).count() {
+                url = &url[..url.len() - 1];
+            }
+        }
+        if url.len() == before {
+            break;
+        }
+    }
+    (!url.is_empty()).then(|| url.to_string())
+}
+
+/// The provider of a cleaned URL, decided on its host (so `?ref=dropbox.com` in a FromSmash URL
+/// does not make it a Dropbox link), case-insensitively.
+fn provider_of(url: &str) -> Option<&'static str> {
+    let host = split_url(url).host.to_ascii_lowercase();
+    PROVIDERS
+        .iter()
+        .find(|(_, domain)| host.contains(domain))
+        .map(|(name, _)| *name)
+}
+
+/// The parts of an absolute URL this module looks at.
+struct UrlParts<'a> {
+    host: &'a str,
+    path: &'a str,
+    query: Option<&'a str>,
+}
+
+fn split_url(url: &str) -> UrlParts<'_> {
+    let after_scheme = url.split_once("://").map_or(url, |(_, rest)| rest);
+    let without_fragment = after_scheme.split('#').next().unwrap_or("");
+    let (before_query, query) = match without_fragment.split_once('?') {
+        Some((b, q)) => (b, Some(q)),
+        None => (without_fragment, None),
+    };
+    let (host, path) = match before_query.find('/') {
+        Some(i) => before_query.split_at(i),
+        None => (before_query, ""),
+    };
+    UrlParts { host, path, query }
+}
+
+/// A Dropbox preview image (SPEC §5): `/scl/fi/` path, `raw=1` in the query, an image extension
+/// and a base name that is or starts with `ms`, `logo`, `avatar` or `profile`. Every part is
+/// compared case-insensitively.
+fn is_dropbox_preview_asset(url: &str) -> bool {
+    let lower = url.to_ascii_lowercase();
+    let parts = split_url(&lower);
+    if !parts.path.starts_with("/scl/fi/") {
+        return false;
+    }
+    if !parts
+        .query
+        .is_some_and(|q| q.split('&').any(|p| p == "raw=1"))
+    {
+        return false;
+    }
+    let file = parts.path.rsplit('/').next().unwrap_or("");
+    let Some(ext) = PREVIEW_EXTENSIONS.iter().find(|e| file.ends_with(*e)) else {
+        return false;
+    };
+    let base = &file[..file.len() - ext.len()];
+    PREVIEW_PREFIXES.iter().any(|p| base.starts_with(p))
+}
+
+/// The direct-download form of a Dropbox URL: every `dl` query parameter set to `1`, or `dl=1`
+/// appended when there is none. The rest of the query (`rlkey`, `st`, …) and the fragment are
+/// kept as they are.
+pub fn dropbox_direct_url(url: &str) -> String {
+    let (before_fragment, fragment) = match url.split_once('#') {
+        Some((b, f)) => (b, Some(f)),
+        None => (url, None),
+    };
+    let mut out = match before_fragment.split_once('?') {
+        None => format!("{before_fragment}?dl=1"),
+        Some((base, query)) => {
+            let mut found = false;
+            let params: Vec<&str> = query
+                .split('&')
+                .map(|p| {
+                    if p == "dl" || p.starts_with("dl=") {
+                        found = true;
+                        "dl=1"
+                    } else {
+                        p
+                    }
+                })
+                .collect();
+            let mut query = params.join("&");
+            if !found {
+                if !query.is_empty() && !query.ends_with('&') {
+                    query.push('&');
+                }
+                query.push_str("dl=1");
+            }
+            format!("{base}?{query}")
+        }
+    };
+    if let Some(f) = fragment {
+        out.push('#');
+        out.push_str(f);
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn cleans_entities_and_punctuation() {
+        assert_eq!(
+            clean_url("https://www.dropbox.com/s/a?dl=0&amp;rlkey=k).").as_deref(),
+            Some("https://www.dropbox.com/s/a?dl=0&rlkey=k")
+        );
+        assert_eq!(
+            clean_url("https://fromsmash.com/x&nbsp;suite").as_deref(),
+            Some("https://fromsmash.com/x")
+        );
+        assert_eq!(
+            clean_url("https://fromsmash.com/a(b)").as_deref(),
+            Some("https://fromsmash.com/a(b)")
+        );
+        assert_eq!(
+            clean_url("https://fromsmash.com/a?x=1&copy=2").as_deref(),
+            Some("https://fromsmash.com/a?x=1&copy=2")
+        );
+    }
+
+    #[test]
+    fn direct_url_forms() {
+        let d = dropbox_direct_url;
+        assert_eq!(
+            d("https://www.dropbox.com/s/a"),
+            "https://www.dropbox.com/s/a?dl=1"
+        );
+        assert_eq!(
+            d("https://www.dropbox.com/s/a?"),
+            "https://www.dropbox.com/s/a?dl=1"
+        );
+        assert_eq!(
+            d("https://www.dropbox.com/s/a?dl=0"),
+            "https://www.dropbox.com/s/a?dl=1"
+        );
+        assert_eq!(
+            d("https://www.dropbox.com/s/a?rlkey=k&dl=0#f"),
+            "https://www.dropbox.com/s/a?rlkey=k&dl=1#f"
+        );
+        assert_eq!(
+            d("https://www.dropbox.com/s/a?rlkey=k&mdl=0"),
+            "https://www.dropbox.com/s/a?rlkey=k&mdl=0&dl=1"
+        );
+    }
+}
