@@ -29,20 +29,17 @@ pub enum LogStatus {
     Held,
     /// Sending was refused (absence, flag); the e-mail stays with the sender.
     Blocked,
-    /// The e-mail was accepted and queued for processing.
-    Queued,
 }
 
 impl LogStatus {
     /// All statuses, in the order the API documents them.
-    pub const ALL: [LogStatus; 7] = [
+    pub const ALL: [LogStatus; 6] = [
         LogStatus::Success,
         LogStatus::Error,
         LogStatus::Retrying,
         LogStatus::Skipped,
         LogStatus::Held,
         LogStatus::Blocked,
-        LogStatus::Queued,
     ];
     /// The wire name.
     pub fn as_str(self) -> &'static str {
@@ -53,7 +50,6 @@ impl LogStatus {
             LogStatus::Skipped => "skipped",
             LogStatus::Held => "held",
             LogStatus::Blocked => "blocked",
-            LogStatus::Queued => "queued",
         }
     }
     /// Parses a wire name.

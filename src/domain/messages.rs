@@ -86,6 +86,8 @@ pub struct DeadLetter {
 pub enum DeadJob {
     Delivery(DeliveryJob),
     Process(ProcessJob),
+    /// A message that could not be read at all, kept verbatim.
+    Unreadable { text: String },
 }
 
 impl DeadJob {
@@ -94,23 +96,31 @@ impl DeadJob {
         match self {
             DeadJob::Delivery(j) => j.delivery_id.clone(),
             DeadJob::Process(j) => format!("email_{}", j.email_id),
+            DeadJob::Unreadable { text } => format!("raw_{}", &super::ids::sha256_hex(text)[..16]),
         }
     }
 }
 
 /// Reads whatever arrived on the dead-letter queue: an explicit [`DeadLetter`], or a raw job the
 /// queue moved there after its own retries ran out.
-pub fn parse_dead_letter(text: &str, now_ms: i64) -> Option<DeadLetter> {
+pub fn parse_dead_letter(text: &str, now_ms: i64) -> DeadLetter {
     if let Ok(dl) = serde_json::from_str::<DeadLetter>(text) {
-        return Some(dl);
+        return dl;
     }
     let job = if let Ok(j) = serde_json::from_str::<DeliveryJob>(text) {
         DeadJob::Delivery(j)
+    } else if let Ok(j) = serde_json::from_str::<ProcessJob>(text) {
+        DeadJob::Process(j)
     } else {
-        DeadJob::Process(serde_json::from_str::<ProcessJob>(text).ok()?)
+        DeadJob::Unreadable { text: text.to_string() }
     };
-    Some(DeadLetter { reason: "queue_retries_exhausted".into(), error: None, dead_at_ms: now_ms, job })
+    DeadLetter { reason: "queue_retries_exhausted".into(), error: None, dead_at_ms: now_ms, job }
 }
+
+/// KV prefix of stored dead letters.
+pub const DEAD_LETTER_PREFIX: &str = "dead:";
+/// Dead letters are kept as long as the payloads they point to.
+pub const DEAD_LETTER_TTL_SECS: u64 = SPILL_TTL_SECS;
 
 /// KV key of the spilled e-mail body.
 pub fn email_spill_key(email_id: &str) -> String {
@@ -151,12 +161,14 @@ mod tests {
             created_at_ms: 1,
         };
         let raw = serde_json::to_string(&job).unwrap();
-        let dl = parse_dead_letter(&raw, 5).unwrap();
+        let dl = parse_dead_letter(&raw, 5);
         assert_eq!(dl.reason, "queue_retries_exhausted");
         assert_eq!(dl.job.id(), "dlv_1");
         let explicit = DeadLetter { reason: "not_retryable".into(), error: Some("HTTP 404".into()), dead_at_ms: 9, job: DeadJob::Delivery(job) };
-        let back = parse_dead_letter(&serde_json::to_string(&explicit).unwrap(), 0).unwrap();
+        let back = parse_dead_letter(&serde_json::to_string(&explicit).unwrap(), 0);
         assert_eq!(back, explicit);
-        assert!(parse_dead_letter("{not json", 0).is_none());
+        let raw = parse_dead_letter("{not json", 0);
+        assert_eq!(raw.job, DeadJob::Unreadable { text: "{not json".into() });
+        assert!(raw.job.id().starts_with("raw_"));
     }
 }

@@ -52,6 +52,7 @@ pub fn parse_many(status: u16, body: &str, n: usize) -> StoreResult<Vec<Reply>> 
 }
 
 /// A Redis store speaking the Upstash REST protocol.
+#[derive(Clone)]
 pub struct UpstashStore<T> {
     pub transport: T,
     /// Newest log entries kept in the list (LTRIM).

@@ -1,0 +1,92 @@
+//! The processing of one accepted e-mail, as pure steps: analyse (detect, extract links, gate,
+//! route), then — after the edge has offloaded links to R2 — build one delivery per target.
+
+use chrono::TimeZone as _;
+use serde::Serialize;
+
+use super::config::Documents;
+use super::detect::{detect, Detection};
+use super::gating::{gate, GateDecision, GateKind, HoldReason, SkipReason};
+use super::ids::delivery_id;
+use super::links::extract_links;
+use super::messages::EmailRecord;
+use super::payload::{build_payload, Analysis, Payload, WindowFields};
+use super::routing::{route, RouteDecision, RoutingError, RoutingRules};
+
+/// What to do with an e-mail.
+#[derive(Debug, Clone)]
+pub enum Plan {
+    /// Send to these targets.
+    Deliver { analysis: Analysis, window: WindowFields, route: RouteDecision },
+    /// Do not send; the e-mail stays processed.
+    Skip { analysis: Analysis, reason: SkipReason },
+    /// Try again at `until_ms`.
+    Hold { analysis: Analysis, until_ms: i64, reason: HoldReason },
+    /// No target URL is configured: a configuration error, reported and dead-lettered.
+    NoTarget { analysis: Analysis },
+}
+
+impl Plan {
+    /// What was learnt about the e-mail.
+    pub fn analysis(&self) -> &Analysis {
+        match self {
+            Plan::Deliver { analysis, .. }
+            | Plan::Skip { analysis, .. }
+            | Plan::Hold { analysis, .. }
+            | Plan::NoTarget { analysis } => analysis,
+        }
+    }
+}
+
+/// Runs detection and extraction on an e-mail.
+pub fn analyse(email: &EmailRecord, docs: &Documents, now_ms: i64, tz: chrono_tz::Tz) -> (Analysis, GateKind, bool) {
+    let now_local = tz.timestamp_millis_opt(now_ms).single().unwrap_or_else(|| tz.timestamp_millis_opt(0).unwrap());
+    let detection = detect(&email.subject, &email.body, now_local);
+    let links = extract_links(&email.body);
+    let has_links = !links.is_empty();
+    let kind = match &detection {
+        Detection::Recadrage { .. } => GateKind::Recadrage,
+        Detection::Desabo { urgent } => GateKind::Desabo { urgent: *urgent },
+        Detection::None => GateKind::Undetected,
+    };
+    let analysis = Analysis {
+        detector: detection.detector_name().map(str::to_string),
+        delivery_time: detection.delivery_time().map(str::to_string),
+        // `mirror_media_to_custom` off: links are still looked for (the no-links policy needs
+        // them) but not sent.
+        links: if docs.prefs.mirror_media_to_custom { links } else { Vec::new() },
+    };
+    (analysis, kind, has_links)
+}
+
+/// Decides what happens to an e-mail now.
+pub fn plan(email: &EmailRecord, docs: &Documents, rules: &RoutingRules, now_ms: i64, tz: chrono_tz::Tz) -> Plan {
+    let (analysis, kind, has_links) = analyse(email, docs, now_ms, tz);
+    match gate(docs, &kind, has_links, &email.subject, &email.body, now_ms, tz) {
+        GateDecision::Skip { reason } => Plan::Skip { analysis, reason },
+        GateDecision::Hold { until_ms, reason } => Plan::Hold { analysis, until_ms, reason },
+        GateDecision::Send { window } => {
+            match route(rules, docs.webhook.webhook_url.as_deref(), &email.sender_email, &email.subject, &email.body) {
+                Ok(route) => Plan::Deliver { analysis, window, route },
+                Err(RoutingError::NoWebhookUrl) => Plan::NoTarget { analysis },
+            }
+        }
+    }
+}
+
+/// One delivery to make.
+#[derive(Debug, Clone, Serialize)]
+pub struct PlannedDelivery {
+    pub delivery_id: String,
+    pub target_url: String,
+    pub payload: Payload,
+}
+
+/// Builds one delivery per target; the payload is the same for every target.
+pub fn deliveries(email: &EmailRecord, analysis: &Analysis, window: &WindowFields, targets: &[String]) -> Vec<PlannedDelivery> {
+    let payload = build_payload(email, analysis, window);
+    targets
+        .iter()
+        .map(|t| PlannedDelivery { delivery_id: delivery_id(&email.email_id, t), target_url: t.clone(), payload: payload.clone() })
+        .collect()
+}

@@ -1,0 +1,170 @@
+//! The admin API (bearer `ADMIN_TOKEN`): delivery logs, configuration documents, dead letters.
+
+use serde_json::{json, Map, Value};
+use worker::{console_error, Request, Response};
+
+use super::app::App;
+use super::http::{json, read_body_limited};
+use super::net::now_ms;
+use super::queues::{resend_process_job, send_retry, send_text};
+use crate::domain::api::{int_param, query_pairs, ConfigDoc};
+use crate::domain::config::{apply_update, bindings, check_window, DocMaps};
+use crate::domain::error::ApiError;
+use crate::domain::fallback::updated_at;
+use crate::domain::log::LogQuery;
+use crate::domain::mask::{mask_url, target_label};
+use crate::domain::messages::{DeadJob, DeadLetter, DEAD_LETTER_PREFIX};
+use crate::domain::ports::{KeyValueStore, StoreError};
+use crate::domain::routing::{validate_rules, RoutingRules};
+use crate::domain::time::iso_utc;
+
+/// Largest admin request body.
+const ADMIN_BODY_LIMIT: u64 = 256 * 1024;
+
+fn query_of(req: &Request) -> Vec<(String, String)> {
+    req.url().ok().and_then(|u| u.query().map(query_pairs)).unwrap_or_default()
+}
+
+fn store_unavailable(what: &str, e: StoreError) -> ApiError {
+    console_error!("admin: {what}: {e}");
+    ApiError::unavailable(what)
+}
+
+/// `GET /api/webhook_logs?days=&status=&limit=&email_id=&delivery_id=`
+pub async fn webhook_logs(app: &App, req: Request) -> Result<Response, ApiError> {
+    app.require_admin(&req)?;
+    let query = LogQuery::parse(&query_of(&req))?;
+    let logs = app.stores.log.recent(&query, now_ms()).await.map_err(|e| store_unavailable("Log stores", e))?;
+    Ok(json(200, &json!({"success": true, "count": logs.len(), "logs": logs})))
+}
+
+async fn read_json(req: &mut Request) -> Result<Value, ApiError> {
+    let bytes = read_body_limited(req, ADMIN_BODY_LIMIT).await?;
+    serde_json::from_slice(&bytes).map_err(|_| ApiError::invalid_json())
+}
+
+/// Loads the routing rules (none when never saved).
+pub async fn load_rules(app: &App) -> Result<RoutingRules, StoreError> {
+    let raw = app.stores.docs.get_freshest(&ConfigDoc::RoutingRules.store_key(), updated_at).await?;
+    let Some(raw) = raw else { return Ok(RoutingRules::default()) };
+    let parsed = serde_json::from_str::<Value>(&raw).map_err(|e| e.to_string()).and_then(|v| validate_rules(&v).map_err(|e| e.message));
+    Ok(parsed.unwrap_or_else(|e| {
+        console_error!("routing rules: stored document invalid ({e}); no rule applies");
+        RoutingRules::default()
+    }))
+}
+
+fn effective(app: &App, stored: &DocMaps, doc: ConfigDoc) -> Value {
+    let mut map = app.settings.documents(stored).to_map(doc);
+    map.insert("_updated_at".into(), stored.get(doc).get("_updated_at").cloned().unwrap_or(Value::Null));
+    Value::Object(map)
+}
+
+/// `GET /api/<document>`
+pub async fn config_get(app: &App, req: Request, doc: ConfigDoc) -> Result<Response, ApiError> {
+    app.require_admin(&req)?;
+    let config = if doc == ConfigDoc::RoutingRules {
+        let rules = load_rules(app).await.map_err(|e| store_unavailable("Configuration store", e))?;
+        serde_json::to_value(&rules).map_err(|_| ApiError::internal())?
+    } else {
+        let stored = app.stores.load_documents().await.map_err(|e| store_unavailable("Configuration store", e))?;
+        effective(app, &stored, doc)
+    };
+    Ok(json(200, &json!({"success": true, "config": config})))
+}
+
+/// `PUT /api/<document>` (POST accepted too): fields given replace the stored ones, `null`
+/// resets a field to its default; routing rules are replaced as a whole.
+pub async fn config_put(app: &App, mut req: Request, doc: ConfigDoc) -> Result<Response, ApiError> {
+    app.require_admin(&req)?;
+    let update = read_json(&mut req).await?;
+    if doc == ConfigDoc::RoutingRules {
+        let rules = validate_rules(&update)?;
+        let mut map = match serde_json::to_value(&rules) {
+            Ok(Value::Object(m)) => m,
+            _ => return Err(ApiError::internal()),
+        };
+        map.remove("_updated_at");
+        let saved = app.stores.save_doc(doc, map).await.map_err(|e| store_unavailable("Configuration store", e))?;
+        return Ok(json(200, &json!({"success": true, "config": saved})));
+    }
+    let mut stored = app.stores.load_documents().await.map_err(|e| store_unavailable("Configuration store", e))?;
+    let mut merged = apply_update(doc, stored.get(doc), &update)?;
+    merged.remove("_updated_at");
+    let mut candidate = stored.clone();
+    *candidate.get_mut(doc) = merged.clone();
+    check_window(&app.settings.documents(&candidate).webhook)?;
+    let saved = app.stores.save_doc(doc, merged).await.map_err(|e| store_unavailable("Configuration store", e))?;
+    *stored.get_mut(doc) = saved;
+    Ok(json(200, &json!({"success": true, "config": effective(app, &stored, doc)})))
+}
+
+fn dead_letter_summary(dead: &DeadLetter) -> Value {
+    let mut v = json!({
+        "id": dead.job.id(),
+        "reason": dead.reason,
+        "error": dead.error,
+        "dead_at": iso_utc(dead.dead_at_ms),
+    });
+    let extra: Map<String, Value> = match &dead.job {
+        DeadJob::Delivery(j) => json!({
+            "kind": "delivery", "email_id": j.email_id, "delivery_id": j.delivery_id,
+            "webhook_url": mask_url(&j.target_url), "target_url": target_label(&j.target_url), "attempts": j.attempt,
+        }),
+        DeadJob::Process(j) => json!({"kind": "email", "email_id": j.email_id}),
+        DeadJob::Unreadable { .. } => json!({"kind": "unreadable"}),
+    }
+    .as_object()
+    .cloned()
+    .unwrap_or_default();
+    if let Value::Object(m) = &mut v {
+        m.extend(extra);
+    }
+    v
+}
+
+/// `GET /api/dead_letters?limit=`
+pub async fn dead_letters(app: &App, req: Request) -> Result<Response, ApiError> {
+    app.require_admin(&req)?;
+    let limit = int_param(&query_of(&req), "limit", 100, 1, 1000)?;
+    let page = app
+        .stores
+        .blobs
+        .0
+        .list()
+        .prefix(DEAD_LETTER_PREFIX.to_string())
+        .limit(limit)
+        .execute()
+        .await
+        .map_err(|e| store_unavailable("Dead-letter store", StoreError(e.to_string())))?;
+    let mut items = Vec::new();
+    for key in page.keys {
+        if let Ok(Some(text)) = app.stores.blobs.get(&key.name).await {
+            if let Ok(dead) = serde_json::from_str::<DeadLetter>(&text) {
+                items.push(dead_letter_summary(&dead));
+            }
+        }
+    }
+    Ok(json(200, &json!({"success": true, "count": items.len(), "dead_letters": items})))
+}
+
+/// `POST /api/dead_letters/<id>/replay`: queues the job again with a fresh attempt count.
+pub async fn dead_letter_replay(app: &App, req: Request, id: &str) -> Result<Response, ApiError> {
+    app.require_admin(&req)?;
+    let key = format!("{DEAD_LETTER_PREFIX}{id}");
+    let text = app.stores.blobs.get(&key).await.map_err(|e| store_unavailable("Dead-letter store", e))?;
+    let dead: DeadLetter = text.and_then(|t| serde_json::from_str(&t).ok()).ok_or_else(|| ApiError::no_such("dead letter", id))?;
+    let sent = match &dead.job {
+        DeadJob::Delivery(job) => send_retry(app, &crate::domain::messages::DeliveryJob { attempt: 1, ..job.clone() }, 0).await,
+        DeadJob::Process(job) => resend_process_job(app, &crate::domain::messages::ProcessJob { held_until_ms: None, ..job.clone() }, 0).await,
+        DeadJob::Unreadable { text } => send_text(app, bindings::PROCESS_QUEUE, text.clone(), 0).await,
+    };
+    sent.map_err(|e| {
+        console_error!("replay {id}: {e}");
+        ApiError::unavailable("Queue")
+    })?;
+    if let Err(e) = app.stores.blobs.delete(&key).await {
+        console_error!("replay {id}: queued, dead letter not deleted: {e}");
+    }
+    Ok(json(202, &json!({"success": true, "status": "replayed", "id": id})))
+}

@@ -1,0 +1,142 @@
+// Runs the built workers in workerd through the Miniflare API, with the bindings of
+// wrangler.toml, and routes their outbound requests: hosts under `.test` go to local fixtures
+// (the receiver, file hosts); everything else (the Upstash fixture on 127.0.0.1) passes through.
+import path from "node:path";
+import fs from "node:fs";
+import { fileURLToPath } from "node:url";
+import { Miniflare } from "miniflare";
+import { parse as parseToml } from "smol-toml";
+
+export const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "../..");
+export const PROCESS_TOKEN = "test-process-token";
+export const ADMIN_TOKEN = "test-admin-token";
+
+/** wrangler.toml of a worker, parsed. */
+export function wranglerConfig(dir = ".") {
+  return parseToml(fs.readFileSync(path.join(ROOT, dir, "wrangler.toml"), "utf8"));
+}
+
+/** Miniflare options for a worker directory, derived from its wrangler.toml. */
+export function workerOptions(dir, { vars = {}, name } = {}) {
+  const cfg = wranglerConfig(dir);
+  const build = path.join(ROOT, dir, "build");
+  if (!fs.existsSync(path.join(build, "index.js"))) {
+    throw new Error(`${dir}/build/index.js is missing: run scripts/build.sh ${dir} first`);
+  }
+  const opts = {
+    name: name ?? cfg.name,
+    modules: true,
+    scriptPath: path.join(build, "index.js"),
+    modulesRoot: build,
+    modulesRules: [{ type: "CompiledWasm", include: ["**/*.wasm"] }],
+    compatibilityDate: cfg.compatibility_date,
+    bindings: { ...(cfg.vars ?? {}), ...vars },
+  };
+  if (cfg.kv_namespaces) opts.kvNamespaces = Object.fromEntries(cfg.kv_namespaces.map((k) => [k.binding, k.id]));
+  if (cfg.r2_buckets) opts.r2Buckets = Object.fromEntries(cfg.r2_buckets.map((b) => [b.binding, b.bucket_name]));
+  if (cfg.queues?.producers) opts.queueProducers = Object.fromEntries(cfg.queues.producers.map((p) => [p.binding, { queueName: p.queue }]));
+  if (cfg.queues?.consumers) {
+    opts.queueConsumers = Object.fromEntries(cfg.queues.consumers.map((c) => [c.queue, {
+      maxBatchSize: c.max_batch_size,
+      maxBatchTimeout: c.max_batch_timeout,
+      maxRetries: c.max_retries,
+      deadLetterQueue: c.dead_letter_queue,
+    }]));
+  }
+  if (cfg.durable_objects?.bindings) {
+    opts.durableObjects = Object.fromEntries(cfg.durable_objects.bindings.map((b) => [b.name, { className: b.class_name, useSQLite: true }]));
+  }
+  if (cfg.services) opts.serviceBindings = Object.fromEntries(cfg.services.map((s) => [s.binding, s.service]));
+  if (cfg.triggers?.crons) opts.triggers = cfg.triggers.crons;
+  return opts;
+}
+
+/**
+ * Routes a worker's outbound fetches. `hosts` maps a host name to a local port; a host not in
+ * the map that ends in `.test` gets a 502 (never the internet).
+ */
+export function outboundRouter(hosts) {
+  return async (request) => {
+    const url = new URL(request.url);
+    const port = hosts[url.hostname];
+    if (port === undefined) {
+      if (url.hostname.endsWith(".test")) return new Response("no such test host", { status: 502 });
+      return fetch(request);
+    }
+    const target = new URL(url.pathname + url.search, `http://127.0.0.1:${port}`);
+    const headers = new Headers(request.headers);
+    headers.set("host", url.host);
+    const init = { method: request.method, headers, redirect: "manual" };
+    if (!["GET", "HEAD"].includes(request.method)) {
+      init.body = request.body;
+      init.duplex = "half";
+    }
+    return fetch(target, init);
+  };
+}
+
+/**
+ * Starts the main worker (and the r2-fetch worker when `withR2Fetch`).
+ * `vars` override wrangler.toml vars and add secrets; `hosts` feed the outbound router.
+ */
+export async function startWorker({ vars = {}, hosts = {}, withR2Fetch = false, r2Vars = {} } = {}) {
+  const main = workerOptions(".", {
+    vars: { PROCESS_API_TOKEN: PROCESS_TOKEN, ADMIN_TOKEN, ...vars },
+  });
+  main.outboundService = outboundRouter(hosts);
+  const workers = [main];
+  if (withR2Fetch) {
+    const r2 = workerOptions("r2-fetch", { vars: r2Vars });
+    r2.outboundService = outboundRouter(hosts);
+    workers.push(r2);
+  } else {
+    delete main.serviceBindings;
+  }
+  const mf = new Miniflare({ workers, host: "127.0.0.1", port: 0 });
+  const url = await mf.ready;
+  const base = url.toString().replace(/\/$/, "");
+  return {
+    mf,
+    url: base,
+    /** fetch() against the worker, with the admin token unless `auth` is given. */
+    async api(pathname, { method = "GET", body, auth = `Bearer ${ADMIN_TOKEN}`, headers = {} } = {}) {
+      const h = { ...headers };
+      if (auth) h.Authorization = auth;
+      if (body !== undefined && typeof body !== "string") {
+        h["Content-Type"] = "application/json";
+        body = JSON.stringify(body);
+      }
+      const res = await fetch(base + pathname, { method, headers: h, body });
+      const text = await res.text();
+      let json = null;
+      try { json = JSON.parse(text); } catch { /* not JSON */ }
+      return { status: res.status, json, text, headers: res.headers };
+    },
+    /** Pushes an e-mail to the ingest. */
+    push(email, { auth = `Bearer ${PROCESS_TOKEN}` } = {}) {
+      return this.api("/api/ingress/gmail", { method: "POST", body: email, auth });
+    },
+    /** All log entries matching a query string. */
+    async logs(query = "") {
+      const r = await this.api(`/api/webhook_logs?limit=10000${query ? "&" + query : ""}`);
+      if (r.status !== 200) throw new Error(`logs API answered ${r.status}: ${r.text}`);
+      return r.json.logs;
+    },
+    async stop() {
+      await mf.dispose();
+    },
+  };
+}
+
+let counter = 0;
+/** A unique e-mail for tests. */
+export function email(overrides = {}) {
+  counter += 1;
+  return {
+    subject: `Test e-mail ${counter} ${process.hrtime.bigint()}`,
+    sender: "Expéditeur <Sender@Example.com>",
+    body: "<p>Bonjour</p>",
+    date: new Date().toISOString(),
+    ...overrides,
+  };
+}
