@@ -71,12 +71,16 @@ async fn dispatch(req: Request, env: Env) -> Result<Response, ApiError> {
 }
 
 async fn health(app: &App) -> Response {
-    let redis = match &app.stores.log.primary {
-        None => "not_configured",
+    let (redis, detail) = match &app.stores.log.primary {
+        None => ("not_configured", None),
         Some(r) => match r.transport.post("/", "[\"PING\"]".into()).await {
-            Ok((200, _)) => "ok",
-            _ => "unavailable",
+            Ok((200, _)) => ("ok", None),
+            Ok((status, _)) => ("unavailable", Some(format!("HTTP {status}"))),
+            Err(e) => ("unavailable", Some(e.0)),
         },
     };
-    json(200, &json!({"status": "ok", "service": "facteur", "version": env!("CARGO_PKG_VERSION"), "redis": redis}))
+    json(200, &json!({
+        "status": "ok", "service": "facteur", "version": env!("CARGO_PKG_VERSION"),
+        "redis": redis, "redis_error": detail,
+    }))
 }

@@ -7,6 +7,7 @@ use worker::{Headers, Method, Request, RequestInit};
 
 use super::net::{fetch_with_timeout, now_ms, NetError};
 use crate::domain::config::UpstashSettings;
+use crate::domain::mask::{redact, truncate};
 use crate::domain::ports::{StoreError, StoreResult};
 use crate::domain::upstash::{RestTransport, UpstashStore};
 
@@ -52,7 +53,10 @@ impl FetchTransport {
         let mut resp = match fetch_with_timeout(req, self.timeout_ms).await {
             Ok(r) => r,
             Err(NetError::Timeout) => return Err(StoreError(format!("redis timeout after {} ms", self.timeout_ms))),
-            Err(NetError::Failed(_)) => return Err(StoreError("redis unreachable".into())),
+            Err(NetError::Failed(e)) => {
+                let detail = truncate(&redact(&e, &[&self.settings.url, &self.settings.token]), 200);
+                return Err(StoreError(format!("redis unreachable: {detail}")));
+            }
         };
         let status = resp.status_code();
         let text = resp.text().await.map_err(|_| StoreError("redis reply unreadable".into()))?;

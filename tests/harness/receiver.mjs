@@ -1,22 +1,20 @@
-// A real HTTP receiver standing in for Make.com and custom endpoints. It records every request
-// and answers according to a per-request plan: a status, a delay, a dropped connection, a
-// Retry-After header.
-import http from "node:http";
+// A real HTTP receiver standing in for Make.com and custom endpoints, served on the test
+// network. It records every request and answers according to a per-request plan: a status, a
+// delay, a dropped connection, a Retry-After header.
 import crypto from "node:crypto";
-import { freePort } from "./ports.mjs";
 
 /**
  * A plan maps a request to an action:
  *   { status = 200, delayMs = 0, drop = false, retryAfter, body }
  * `drop` destroys the socket without answering.
  */
-export async function startReceiver() {
+export function startReceiver(network, hosts = ["hooks.receiver.test"]) {
   const requests = [];
   let plan = () => ({});
-  const sockets = new Set();
-  const server = http.createServer(async (req, res) => {
-    let raw = "";
-    for await (const chunk of req) raw += chunk;
+  const handler = async (req, res) => {
+    const chunks = [];
+    for await (const chunk of req) chunks.push(chunk);
+    const raw = Buffer.concat(chunks).toString("utf8");
     let json = null;
     try { json = JSON.parse(raw); } catch { /* recorded as raw text */ }
     const record = {
@@ -42,12 +40,9 @@ export async function startReceiver() {
     if (action.retryAfter !== undefined) headers["Retry-After"] = String(action.retryAfter);
     res.writeHead(action.status ?? 200, headers);
     res.end(JSON.stringify(action.body ?? { ok: true }));
-  });
-  server.on("connection", (s) => { sockets.add(s); s.on("close", () => sockets.delete(s)); });
-  const port = await freePort();
-  await new Promise((r) => server.listen(port, "127.0.0.1", r));
+  };
+  for (const host of hosts) network.route(host, handler);
   return {
-    port,
     requests,
     /** Sets the plan: (record) => action. */
     setPlan(fn) { plan = fn; },
@@ -56,10 +51,6 @@ export async function startReceiver() {
     /** Successful (2xx) requests. */
     delivered() { return requests.filter((r) => !r.action.drop && (r.action.status ?? 200) < 300); },
     clear() { requests.length = 0; },
-    async stop() {
-      for (const s of sockets) s.destroy();
-      await new Promise((r) => server.close(r));
-    },
   };
 }
 

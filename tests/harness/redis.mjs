@@ -1,17 +1,24 @@
 // A real redis-server on a free loopback port, started and stopped by its process id.
 import { spawn } from "node:child_process";
+import fs from "node:fs";
+import os from "node:os";
+import path from "node:path";
 import { freePort, waitForPort } from "./ports.mjs";
 
 export class RedisServer {
   constructor(port) {
     this.port = port;
     this.proc = null;
+    // An append-only file in a private folder: data survives a stop/start, like a managed Redis
+    // through an outage.
+    this.dir = fs.mkdtempSync(path.join(os.tmpdir(), "facteur-redis-"));
   }
 
   /** Starts redis-server (again, on the same port after `stop`). */
   async start() {
     this.proc = spawn("redis-server", [
-      "--port", String(this.port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no",
+      "--port", String(this.port), "--bind", "127.0.0.1", "--save", "", "--dir", this.dir,
+      "--appendonly", "yes", "--appendfsync", "always",
       "--protected-mode", "yes", "--loglevel", "warning",
     ], { stdio: ["ignore", "ignore", "inherit"] });
     const proc = this.proc;
@@ -27,6 +34,12 @@ export class RedisServer {
     this.proc = null;
     if (proc.exitCode === null) proc.kill("SIGTERM");
     await this.exited;
+  }
+
+  /** Stops the server and removes its data folder. */
+  async destroy() {
+    await this.stop();
+    fs.rmSync(this.dir, { recursive: true, force: true });
   }
 
   get running() {

@@ -1,16 +1,14 @@
 // A test fixture speaking the Upstash Redis REST protocol in front of a real redis-server:
 // POST / (one command), POST /pipeline and POST /multi-exec (arrays of commands), bearer token.
 // Replies {"result": …} or {"error": "…"}; 401 on a bad token; 500 when Redis is unreachable.
-import http from "node:http";
 import { RespClient } from "./resp.mjs";
-import { freePort } from "./ports.mjs";
 
 const asReply = (v) => (v && typeof v === "object" && !Array.isArray(v) && "error" in v ? { error: v.error } : { result: v });
 
-export async function startUpstash({ redisPort, token = "upstash-test-token" }) {
+export function startUpstash({ network, redisPort, token = "upstash-test-token", host = "upstash.test" }) {
   const client = new RespClient(redisPort);
   const stats = { requests: 0, failures: 0 };
-  const server = http.createServer(async (req, res) => {
+  network.route(host, async (req, res) => {
     stats.requests++;
     const send = (status, body) => {
       res.writeHead(status, { "Content-Type": "application/json" });
@@ -18,8 +16,9 @@ export async function startUpstash({ redisPort, token = "upstash-test-token" }) 
     };
     if (req.headers.authorization !== `Bearer ${token}`) return send(401, { error: "Unauthorized" });
     if (req.method !== "POST") return send(405, { error: "Method not allowed" });
-    let raw = "";
-    for await (const chunk of req) raw += chunk;
+    const chunks = [];
+    for await (const chunk of req) chunks.push(chunk);
+    const raw = Buffer.concat(chunks).toString("utf8");
     let cmds;
     try {
       cmds = JSON.parse(raw);
@@ -47,18 +46,14 @@ export async function startUpstash({ redisPort, token = "upstash-test-token" }) 
       return send(500, { error: `redis unavailable: ${e.message}` });
     }
   });
-  const port = await freePort();
-  await new Promise((r) => server.listen(port, "127.0.0.1", r));
   return {
-    url: `http://127.0.0.1:${port}`,
+    url: `https://${host}`,
     token,
     stats,
     /** Runs commands directly (for assertions). */
     redis: (commands) => client.send(commands),
-    async stop() {
+    stop() {
       client.close();
-      server.closeAllConnections?.();
-      await new Promise((r) => server.close(r));
     },
   };
 }

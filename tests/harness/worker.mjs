@@ -1,6 +1,5 @@
 // Runs the built workers in workerd through the Miniflare API, with the bindings of
-// wrangler.toml, and routes their outbound requests: hosts under `.test` go to local fixtures
-// (the receiver, file hosts); everything else (the Upstash fixture on 127.0.0.1) passes through.
+// wrangler.toml, every outbound request going to the test network (network.mjs).
 import path from "node:path";
 import fs from "node:fs";
 import { fileURLToPath } from "node:url";
@@ -52,42 +51,18 @@ export function workerOptions(dir, { vars = {}, name } = {}) {
 }
 
 /**
- * Routes a worker's outbound fetches. `hosts` maps a host name to a local port; a host not in
- * the map that ends in `.test` gets a 502 (never the internet).
+ * Starts the main worker (and the r2-fetch worker when `withR2Fetch`) with every outbound
+ * request sent to the test `network`. `vars` override wrangler.toml vars and add secrets.
  */
-export function outboundRouter(hosts) {
-  return async (request) => {
-    const url = new URL(request.url);
-    const port = hosts[url.hostname];
-    if (port === undefined) {
-      if (url.hostname.endsWith(".test")) return new Response("no such test host", { status: 502 });
-      return fetch(request);
-    }
-    const target = new URL(url.pathname + url.search, `http://127.0.0.1:${port}`);
-    const headers = new Headers(request.headers);
-    headers.set("host", url.host);
-    const init = { method: request.method, headers, redirect: "manual" };
-    if (!["GET", "HEAD"].includes(request.method)) {
-      init.body = request.body;
-      init.duplex = "half";
-    }
-    return fetch(target, init);
-  };
-}
-
-/**
- * Starts the main worker (and the r2-fetch worker when `withR2Fetch`).
- * `vars` override wrangler.toml vars and add secrets; `hosts` feed the outbound router.
- */
-export async function startWorker({ vars = {}, hosts = {}, withR2Fetch = false, r2Vars = {} } = {}) {
+export async function startWorker({ network, vars = {}, withR2Fetch = false, r2Vars = {} } = {}) {
   const main = workerOptions(".", {
     vars: { PROCESS_API_TOKEN: PROCESS_TOKEN, ADMIN_TOKEN, ...vars },
   });
-  main.outboundService = outboundRouter(hosts);
+  main.outboundService = network.outbound();
   const workers = [main];
   if (withR2Fetch) {
     const r2 = workerOptions("r2-fetch", { vars: r2Vars });
-    r2.outboundService = outboundRouter(hosts);
+    r2.outboundService = network.outbound();
     workers.push(r2);
   } else {
     delete main.serviceBindings;

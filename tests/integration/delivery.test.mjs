@@ -1,0 +1,179 @@
+// SPEC §7: delivery through the queues, outcome classification, retries with growing delays,
+// dead letters, and what the receiver sees.
+import { test, before, after } from "node:test";
+import assert from "node:assert/strict";
+import crypto from "node:crypto";
+import { startWorker, email } from "../harness/worker.mjs";
+import { startReceiver } from "../harness/receiver.mjs";
+import { startNetwork } from "../harness/network.mjs";
+import { eventually } from "../harness/ports.mjs";
+
+const SECRET = "whsec_" + Buffer.from("facteur-test-signing-key").toString("base64");
+let net, rec, w;
+
+// Behaviour is chosen by a marker in the subject; the attempt number comes from the header.
+function plan(r) {
+  const subject = r.json?.subject ?? "";
+  if (subject.includes("[404]")) return { status: 404 };
+  if (subject.includes("[timeout-once]") && r.attempt === 1) return { delayMs: 2_500 };
+  if (subject.includes("[drop-once]") && r.attempt === 1) return { drop: true };
+  if (subject.includes("[429-2s]") && r.attempt === 1) return { status: 429, retryAfter: 2 };
+  if (subject.includes("[always-503]")) return { status: 503 };
+  if (subject.includes("[500-twice]") && r.attempt <= 2) return { status: 500 };
+  if (subject.includes("[redirect]")) return { status: 302 };
+  return { status: 200 };
+}
+
+before(async () => {
+  net = await startNetwork();
+  rec = startReceiver(net);
+  rec.setPlan(plan);
+  w = await startWorker({
+    network: net,
+    vars: {
+      WEBHOOK_URL: "https://hooks.receiver.test/hook",
+      ALLOW_CUSTOM_WEBHOOK_WITHOUT_LINKS: "true",
+      WEBHOOK_RETRY_DELAY: "1",
+      WEBHOOK_RETRY_COUNT: "3",
+      WEBHOOK_TIMEOUT_SEC: "1",
+      WEBHOOK_SIGNING_SECRET: SECRET,
+    }
+  });
+});
+after(async () => {
+  await w?.stop();
+  await net?.stop();
+});
+
+async function pushAndId(subject, extra = {}) {
+  const r = await w.push(email({ subject: `${subject} ${crypto.randomUUID()}`, ...extra }));
+  assert.equal(r.json.status, "queued", JSON.stringify(r.json));
+  return r.json.email_id;
+}
+const requestsOf = (id) => rec.requests.filter((r) => r.json?.microsoft_graph_email_id === id);
+const finalLog = async (id) => (await w.logs(`email_id=${id}`)).find((l) => l.status === "success" || l.status === "error");
+
+test("a 2xx delivers once, with the payload, headers and a valid signature", async () => {
+  const id = await pushAndId("plain");
+  const [req] = await eventually(() => { const r = requestsOf(id); return r.length ? r : null; }, { what: "delivery" });
+  assert.equal(req.headers["content-type"], "application/json");
+  assert.match(req.headers["user-agent"], /^Facteur\//);
+  assert.equal(req.headers["x-source"], "facteur");
+  assert.match(req.deliveryId, /^dlv_[0-9a-f]{24}$/);
+  assert.equal(req.headers["webhook-id"], req.deliveryId);
+  const key = Buffer.from(SECRET.slice(6), "base64");
+  const expected = crypto.createHmac("sha256", key).update(`${req.headers["webhook-id"]}.${req.headers["webhook-timestamp"]}.${req.raw}`).digest("base64");
+  assert.equal(req.headers["webhook-signature"], `v1,${expected}`);
+  for (const k of ["microsoft_graph_email_id", "subject", "receivedDateTime", "sender_address", "sender_email", "bodyPreview", "email_content", "source", "delivery_links", "first_direct_download_url", "dropbox_urls", "dropbox_first_url", "webhooks_time_start", "webhooks_time_end"]) {
+    assert.ok(k in req.json, `payload lacks ${k}`);
+  }
+  assert.equal(req.json.source, "gmail_push");
+  const log = await eventually(() => finalLog(id), { what: "final log" });
+  assert.equal(log.status, "success");
+  assert.equal(log.status_code, 200);
+  assert.equal(log.webhook_url, "https://hooks.receiver.test/***");
+  assert.equal(log.attempt, 1);
+});
+
+test("a 4xx receiver is not retried: one request, an error log, a dead letter", async () => {
+  const id = await pushAndId("[404]");
+  const log = await eventually(() => finalLog(id), { what: "final log" });
+  assert.equal(log.status, "error");
+  assert.equal(log.status_code, 404);
+  assert.equal(log.reason, "not_retryable");
+  await new Promise((r) => setTimeout(r, 2_500));
+  assert.equal(requestsOf(id).length, 1, "never retried");
+  const dead = await eventually(async () => (await w.api("/api/dead_letters")).json.dead_letters.find((d) => d.email_id === id), { what: "dead letter" });
+  assert.equal(dead.reason, "not_retryable");
+  assert.equal(dead.webhook_url, "https://hooks.receiver.test/***");
+});
+
+test("a timeout is retried and the next attempt succeeds", async () => {
+  const id = await pushAndId("[timeout-once]");
+  const log = await eventually(() => finalLog(id), { what: "final log", timeoutMs: 30_000 });
+  assert.equal(log.status, "success");
+  assert.equal(log.attempt, 2);
+  const logs = await w.logs(`email_id=${id}`);
+  const retrying = logs.find((l) => l.status === "retrying");
+  assert.ok(retrying, JSON.stringify(logs));
+  assert.equal(retrying.error, "timeout after 1s");
+  assert.equal(retrying.attempt, 1);
+  assert.equal(retrying.next_retry_in_sec, 1);
+  const reqs = requestsOf(id);
+  assert.equal(new Set(reqs.map((r) => r.deliveryId)).size, 1, "one delivery id across attempts");
+  assert.deepEqual(reqs.map((r) => r.attempt).sort(), [1, 2]);
+});
+
+test("a dropped connection is retried", async () => {
+  const id = await pushAndId("[drop-once]");
+  const log = await eventually(() => finalLog(id), { what: "final log" });
+  assert.equal(log.status, "success");
+  const retrying = (await w.logs(`email_id=${id}&status=retrying`))[0];
+  assert.match(retrying.error, /^network error/, "a dropped connection is a network error, not a status");
+  assert.equal(retrying.status_code, null);
+});
+
+test("Retry-After from a 429 sets the wait before the next attempt", async () => {
+  const id = await pushAndId("[429-2s]");
+  await eventually(() => finalLog(id), { what: "final log" });
+  const [first, second] = requestsOf(id).sort((a, b) => a.attempt - b.attempt);
+  assert.ok(second.at - first.at >= 1_900, `waited ${second.at - first.at} ms`);
+  const retrying = (await w.logs(`email_id=${id}&status=retrying`))[0];
+  assert.equal(retrying.next_retry_in_sec, 2);
+  assert.equal(retrying.status_code, 429);
+});
+
+test("delays grow between attempts and retries stop at retry_count, into the dead letters", async () => {
+  const id = await pushAndId("[always-503]");
+  const log = await eventually(() => finalLog(id), { what: "final log", timeoutMs: 40_000 });
+  assert.equal(log.status, "error");
+  assert.equal(log.reason, "retries_exhausted");
+  assert.equal(log.attempt, 4, "1 attempt + 3 retries");
+  const reqs = requestsOf(id).sort((a, b) => a.attempt - b.attempt);
+  assert.equal(reqs.length, 4);
+  const gaps = reqs.slice(1).map((r, i) => r.at - reqs[i].at);
+  assert.ok(gaps[0] >= 900 && gaps[1] >= 1_900 && gaps[2] >= 3_900, `gaps ${gaps}`);
+  const retries = await w.logs(`email_id=${id}&status=retrying`);
+  assert.deepEqual(retries.map((l) => l.next_retry_in_sec).sort(), [1, 2, 4]);
+  const dead = await eventually(async () => (await w.api("/api/dead_letters")).json.dead_letters.find((d) => d.email_id === id), { what: "dead letter" });
+  assert.equal(dead.attempts, 4);
+
+  // Replay once the receiver is healthy again.
+  rec.setPlan((r) => (r.json?.microsoft_graph_email_id === id ? { status: 200 } : plan(r)));
+  try {
+    const replay = await w.api(`/api/dead_letters/${dead.id}/replay`, { method: "POST" });
+    assert.equal(replay.status, 202);
+    await eventually(async () => (await w.logs(`email_id=${id}&status=success`)).length === 1, { what: "replayed delivery" });
+    assert.equal(requestsOf(id).at(-1).deliveryId, reqs[0].deliveryId, "the replay keeps the delivery id");
+    const gone = await w.api(`/api/dead_letters/${dead.id}/replay`, { method: "POST" });
+    assert.equal(gone.status, 404);
+  } finally {
+    rec.setPlan(plan);
+  }
+});
+
+test("5xx twice then success: three attempts, one success log", async () => {
+  const id = await pushAndId("[500-twice]");
+  const log = await eventually(() => finalLog(id), { what: "final log" });
+  assert.equal(log.status, "success");
+  assert.equal(log.attempt, 3);
+  assert.equal((await w.logs(`email_id=${id}&status=retrying`)).length, 2);
+});
+
+test("a redirect is not followed and not retried", async () => {
+  const id = await pushAndId("[redirect]");
+  const log = await eventually(() => finalLog(id), { what: "final log" });
+  assert.equal(log.status, "error");
+  assert.equal(log.status_code, 302);
+  assert.equal(requestsOf(id).length, 1);
+});
+
+test("a payload larger than a queue message still delivers, byte for byte", async () => {
+  const body = "<p>" + "é".repeat(200_000) + "</p>";
+  const id = await pushAndId("big", { body });
+  const [req] = await eventually(() => { const r = requestsOf(id); return r.length ? r : null; }, { what: "delivery" });
+  assert.equal(req.json.email_content.length, body.length);
+  assert.ok(req.json.email_content === body, "email_content differs from the pushed body");
+  assert.ok(req.raw.length > 128 * 1024);
+  assert.equal(req.json.bodyPreview, body.slice(0, 200));
+});

@@ -1,0 +1,97 @@
+// Redis through the Upstash REST protocol (a real redis-server behind the fixture), and the KV
+// fallback: markers, config documents, the delivery log, and an outage in the middle of a run.
+import { test, before, after } from "node:test";
+import assert from "node:assert/strict";
+import crypto from "node:crypto";
+import { startWorker, email } from "../harness/worker.mjs";
+import { startReceiver } from "../harness/receiver.mjs";
+import { startNetwork } from "../harness/network.mjs";
+import { startRedis } from "../harness/redis.mjs";
+import { startUpstash } from "../harness/upstash.mjs";
+import { eventually, sleep } from "../harness/ports.mjs";
+
+let net, rec, redis, upstash, w;
+before(async () => {
+  net = await startNetwork();
+  rec = startReceiver(net);
+  redis = await startRedis();
+  upstash = startUpstash({ network: net, redisPort: redis.port });
+  w = await startWorker({
+    network: net,
+    vars: {
+      WEBHOOK_URL: "https://hooks.receiver.test/hook",
+      ALLOW_CUSTOM_WEBHOOK_WITHOUT_LINKS: "true",
+      WEBHOOK_RETRY_DELAY: "1",
+      UPSTASH_REDIS_REST_URL: upstash.url,
+      UPSTASH_REDIS_REST_TOKEN: upstash.token,
+      WEBHOOK_LOG_MAX_ENTRIES: "5000",
+      REDIS_TIMEOUT_MS: "1000",
+    }
+  });
+});
+after(async () => {
+  await w?.stop();
+  upstash?.stop();
+  await redis?.destroy();
+  await net?.stop();
+});
+
+const LOG_KEY = "r:ss:webhook_logs:v1";
+
+test("health reports Redis", async () => {
+  assert.equal((await w.api("/health")).json.redis, "ok");
+});
+
+test("markers, the log list and config documents live in Redis with their TTLs", async () => {
+  const r = await w.push(email());
+  const id = r.json.email_id;
+  assert.equal(r.json.status, "queued");
+  const [exists, ttl, inflight] = await upstash.redis([["EXISTS", `r:ss:processed_email:${id}`], ["TTL", `r:ss:processed_email:${id}`], ["EXISTS", `r:ss:inflight_email:${id}`]]);
+  assert.equal(exists, 1);
+  assert.ok(ttl > 29 * 86400 && ttl <= 30 * 86400, `ttl ${ttl}`);
+  assert.equal(inflight, 0, "the lock is released once the e-mail is queued");
+  await eventually(async () => (await upstash.redis([["LRANGE", LOG_KEY, 0, -1]]))[0].some((s) => JSON.parse(s).email_id === id), { what: "log entry in Redis" });
+  const [logTtl] = await upstash.redis([["TTL", LOG_KEY]]);
+  assert.ok(logTtl > 6 * 86400 && logTtl <= 7 * 86400, `log ttl ${logTtl}`);
+
+  const put = await w.api("/api/processing_prefs", { method: "PUT", body: { retry_count: 2 } });
+  assert.equal(put.status, 200);
+  const [doc] = await upstash.redis([["GET", "r:ss:config:processing_prefs"]]);
+  assert.equal(JSON.parse(doc).retry_count, 2);
+  assert.match(JSON.parse(doc)._updated_at, /^\d{4}-\d\d-\d\dT/);
+  await w.api("/api/processing_prefs", { method: "PUT", body: { retry_count: null } });
+});
+
+test("a Redis outage in the middle of a run loses no delivery and no log entry", async () => {
+  const n = 200;
+  const ids = [];
+  const pushOne = async (i) => {
+    const r = await w.push(email({ subject: `outage ${i} ${crypto.randomUUID()}` }));
+    assert.equal(r.status, 200, JSON.stringify(r.json));
+    ids.push(r.json.email_id);
+  };
+  for (let i = 0; i < n / 2; i++) await pushOne(i);
+  await eventually(() => ids.every((id) => rec.requests.some((r) => r.json?.microsoft_graph_email_id === id)), { what: "first half delivered" });
+  const before = (await upstash.redis([["LLEN", LOG_KEY]]))[0];
+
+  await redis.stop();
+  assert.equal((await w.api("/health")).json.redis, "unavailable");
+  for (let i = n / 2; i < n; i++) await pushOne(i);
+  await eventually(() => ids.every((id) => rec.requests.some((r) => r.json?.microsoft_graph_email_id === id)), { what: "second half delivered during the outage", timeoutMs: 60_000 });
+  // Both halves readable while Redis is down (the second half from KV).
+  await eventually(async () => {
+    const logs = await w.logs("status=success");
+    return ids.slice(n / 2).every((id) => logs.some((l) => l.email_id === id));
+  }, { what: "outage-half logs in KV" });
+
+  await redis.start();
+  await sleep(2_500); // the worker's circuit breaker retries Redis after its cool-down
+  const logs = await w.logs("status=success");
+  const missing = ids.filter((id) => !logs.some((l) => l.email_id === id));
+  assert.deepEqual(missing, [], "every e-mail has its success log");
+  const inRedis = new Set((await upstash.redis([["LRANGE", LOG_KEY, 0, -1]]))[0].map((s) => JSON.parse(s).email_id));
+  assert.ok(before >= n / 2, "the first half was written to Redis");
+  assert.ok(ids.slice(0, n / 2).every((id) => inRedis.has(id)), "the first half is in Redis");
+  assert.ok(ids.slice(n / 2).every((id) => !inRedis.has(id)), "entries written during the outage went to KV, not Redis");
+  assert.equal(upstash.stats.failures > 0, true, "the fixture saw the outage");
+});
