@@ -26,6 +26,7 @@ before(async () => {
       UPSTASH_REDIS_REST_TOKEN: upstash.token,
       WEBHOOK_LOG_MAX_ENTRIES: "5000",
       REDIS_TIMEOUT_MS: "1000",
+      GMAIL_SENDER_ALLOWLIST: "sender@example.com, other@example.com",
     }
   });
 });
@@ -94,4 +95,61 @@ test("a Redis outage in the middle of a run loses no delivery and no log entry",
   assert.ok(ids.slice(0, n / 2).every((id) => inRedis.has(id)), "the first half is in Redis");
   assert.ok(ids.slice(n / 2).every((id) => !inRedis.has(id)), "entries written during the outage went to KV, not Redis");
   assert.equal(upstash.stats.failures > 0, true, "the fixture saw the outage");
+});
+
+test("row 7: a sender outside the allowlist is skipped, marked processed and logged", async () => {
+  const e = email({ sender: "Stranger <stranger@example.org>" });
+  const r = await w.push(e);
+  assert.equal(r.status, 200);
+  assert.equal(r.json.status, "skipped_sender_not_allowed");
+  assert.equal((await w.push(e)).json.status, "already_processed", "marked processed");
+  const skipped = await w.logs(`email_id=${r.json.email_id}`);
+  assert.equal(skipped.length, 1);
+  assert.equal(skipped[0].status, "skipped");
+  assert.equal(skipped[0].reason, "sender_not_allowed");
+  assert.equal((await w.push(email({ sender: "OTHER@example.com" }))).json.status, "queued", "exact lowercase match");
+});
+
+async function duplicates(label) {
+  const e = email({ subject: `${label} ${crypto.randomUUID()}` });
+  const answers = await Promise.all(Array.from({ length: 50 }, () => w.push(e)));
+  const statuses = answers.map((a) => a.json?.status ?? a.status);
+  assert.equal(statuses.filter((s) => s === "queued").length, 1, statuses.join(","));
+  const id = answers.find((a) => a.json.status === "queued").json.email_id;
+  await eventually(() => rec.requests.some((r) => r.json?.microsoft_graph_email_id === id), { what: "the delivery" });
+  await sleep(2_500);
+  assert.equal(rec.requests.filter((r) => r.json?.microsoft_graph_email_id === id).length, 1, "exactly one delivery");
+  // Pushed again later: still one.
+  assert.equal((await w.push(e)).json.status, "already_processed");
+  return id;
+}
+
+test("50 concurrent duplicate pushes give exactly one delivery", async () => {
+  await duplicates("dup-redis-up");
+});
+
+test("the same with Redis stopped: the Durable Object guard keeps exactly-once", async () => {
+  await redis.stop();
+  try {
+    await duplicates("dup-redis-down");
+  } finally {
+    await redis.start();
+  }
+});
+
+test("an e-mail accepted while Redis was down is still a duplicate once Redis is back", async () => {
+  await redis.stop();
+  const e = email({ subject: `across-outage ${crypto.randomUUID()}` });
+  let id;
+  try {
+    const r = await w.push(e);
+    assert.equal(r.json.status, "queued");
+    id = r.json.email_id;
+  } finally {
+    await redis.start();
+  }
+  await sleep(2_500);
+  assert.equal((await w.push(e)).json.status, "already_processed");
+  const [inRedis] = await upstash.redis([["EXISTS", `r:ss:processed_email:${id}`]]);
+  assert.equal(inRedis, 0, "Redis never saw it: the answer came from the Durable Object");
 });
