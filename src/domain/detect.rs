@@ -200,34 +200,26 @@ const DESABO_FORBIDDEN: [&str; 6] = [
     "total ht",
 ];
 
+/// SPEC: "the lowercased raw body contains `https://www.dropbox.com/request/`". No non-ASCII
+/// character lowercases to an ASCII letter of that text (only U+212A KELVIN SIGN and U+0130
+/// lowercase to ASCII, `k` and `i`), so an ASCII-only case-insensitive search is the same test
+/// without a lowercased copy of a body that can be 25 MB.
+static DROPBOX_REQUEST: LazyLock<Regex> = LazyLock::new(|| {
+    Regex::new(r"(?i-u)https://www\.dropbox\.com/request/").expect("constant regex")
+});
+
 /// `Some(urgent)` when the e-mail is a DESABO; `ns` is the collapsed normalised subject.
 fn desabo(ns: &str, body: &str) -> Option<bool> {
-    // Cheap pre-check on the raw body: every normalised form of `tarifs habituels` keeps its
-    // letters `habituels` (no accent to fold) in some case, so a body without it, in any case,
-    // cannot match. Avoids normalising large unrelated bodies.
-    if !contains_ascii_ci(body, "habituels") {
-        return None;
-    }
     let nb = norm_collapsed(body);
     let matches = nb.contains("journee")
         && nb.contains("tarifs habituels")
-        && (nb.contains("desabonn")
-            || ns.contains("desabonn")
-            || body
-                .to_lowercase()
-                .contains("https://www.dropbox.com/request/"))
+        && (nb.contains("desabonn") || ns.contains("desabonn") || DROPBOX_REQUEST.is_match(body))
         && !DESABO_FORBIDDEN.iter().any(|w| nb.contains(w));
     matches.then(|| {
         ["urgent", "urgence"]
             .iter()
             .any(|w| ns.contains(w) || nb.contains(w))
     })
-}
-
-/// ASCII case-insensitive substring test without allocating.
-fn contains_ascii_ci(haystack: &str, needle: &str) -> bool {
-    let (h, n) = (haystack.as_bytes(), needle.as_bytes());
-    n.is_empty() || h.windows(n.len()).any(|w| w.eq_ignore_ascii_case(n))
 }
 
 #[cfg(test)]
