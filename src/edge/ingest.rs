@@ -43,28 +43,33 @@ pub async fn handle(app: &App, mut req: Request) -> Result<Response, ApiError> {
     }
     let id = email.email_id.clone();
     let dedup = &app.stores.dedup;
-    if dedup.is_processed(&id).await.map_err(|e| unavailable("dedup", e))? {
+    // One call checks the processed marker and takes the lock; the answers still follow the
+    // SPEC order: processed (row 6), allowlist (7), sending switch (8), in flight (9).
+    let claim = dedup.claim(&id, app.settings.inflight_ttl_secs).await.map_err(|e| unavailable("dedup", e))?;
+    if claim == Claim::Processed {
         return Ok(ok(IngestStatus::AlreadyProcessed, &id));
     }
+    let ours = claim == Claim::Acquired;
     if !sender_allowed(&app.settings.sender_allowlist, &email.sender_email) {
-        dedup.complete(&id, PROCESSED_TTL_SECS).await.map_err(|e| unavailable("dedup", e))?;
-        app.stores.log(&decision_entry(&email, LogStatus::Skipped, "sender_not_allowed", now)).await;
+        if ours {
+            dedup.complete(&id, PROCESSED_TTL_SECS).await.map_err(|e| unavailable("dedup", e))?;
+            app.stores.log(&decision_entry(&email, LogStatus::Skipped, "sender_not_allowed", now)).await;
+        }
         return Ok(ok(IngestStatus::SkippedSenderNotAllowed, &id));
     }
     if let Some(reason) = sending_blocked_at_ingest(&docs, now, app.settings.timezone) {
-        log_block_once_a_day(app, &email, reason, now).await;
+        if ours {
+            release(app, &id).await;
+            log_block_once_a_day(app, &email, reason, now).await;
+        }
         return Err(ApiError::sending_disabled(reason));
     }
-    match dedup.claim(&id, app.settings.inflight_ttl_secs).await.map_err(|e| unavailable("dedup", e))? {
-        Claim::InFlight => return Ok(ok(IngestStatus::AlreadyProcessing, &id)),
-        Claim::Processed => return Ok(ok(IngestStatus::AlreadyProcessed, &id)),
-        Claim::Acquired => {}
+    if !ours {
+        return Ok(ok(IngestStatus::AlreadyProcessing, &id));
     }
     if let Err(e) = send_process_job(app, &email, now).await {
         // Not accepted: free the lock so the sender's retry can succeed.
-        if let Err(release) = dedup.release(&id).await {
-            console_warn!("ingest {id}: lock not released ({release}); it expires on its own");
-        }
+        release(app, &id).await;
         let what = match e {
             SendError::Spill(_) => "Message store",
             SendError::Queue(_) => "Processing queue",
@@ -78,6 +83,12 @@ pub async fn handle(app: &App, mut req: Request) -> Result<Response, ApiError> {
         console_error!("ingest {id}: queued but processed marker not written: {e}");
     }
     Ok(ok(IngestStatus::Queued, &id))
+}
+
+async fn release(app: &App, id: &str) {
+    if let Err(e) = app.stores.dedup.release(id).await {
+        console_warn!("ingest {id}: lock not released ({e}); it expires on its own");
+    }
 }
 
 fn unavailable(what: &str, e: impl std::fmt::Display) -> ApiError {

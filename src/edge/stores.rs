@@ -1,6 +1,8 @@
 //! Assembly of the stores from the environment: Redis first, KV and the dedup Durable Object
 //! behind it.
 
+use std::cell::RefCell;
+
 use serde_json::{Map, Value};
 use worker::{console_error, console_warn, Env};
 
@@ -18,6 +20,15 @@ use crate::domain::time::iso_utc;
 use crate::domain::upstash::UpstashStore;
 
 type Redis = UpstashStore<FetchTransport>;
+
+/// How long an isolate reuses the configuration documents it read. A change made through this
+/// isolate applies at once; other isolates see it within this time (KV alone can take up to a
+/// minute to propagate between locations anyway).
+const CONFIG_CACHE_MS: i64 = 2_000;
+
+thread_local! {
+    static DOCS_CACHE: RefCell<Option<(i64, DocMaps)>> = const { RefCell::new(None) };
+}
 
 /// Every store the worker uses.
 pub struct Stores {
@@ -61,14 +72,21 @@ impl Stores {
         }
     }
 
-    /// Loads the stored gating documents (absent documents are empty maps).
+    /// Loads the stored gating documents (absent documents are empty maps), reusing this
+    /// isolate's copy for [`CONFIG_CACHE_MS`].
     pub async fn load_documents(&self) -> StoreResult<DocMaps> {
+        let now = now_ms();
+        if let Some(docs) = DOCS_CACHE.with(|c| c.borrow().as_ref().filter(|(at, _)| now - at < CONFIG_CACHE_MS).map(|(_, d)| d.clone())) {
+            return Ok(docs);
+        }
         let (w, p, f) = futures::join!(
             self.load_doc(ConfigDoc::WebhookConfig),
             self.load_doc(ConfigDoc::ProcessingPrefs),
             self.load_doc(ConfigDoc::RuntimeFlags)
         );
-        Ok(DocMaps { webhook: w?, prefs: p?, flags: f? })
+        let docs = DocMaps { webhook: w?, prefs: p?, flags: f? };
+        DOCS_CACHE.with(|c| *c.borrow_mut() = Some((now, docs.clone())));
+        Ok(docs)
     }
 
     /// Loads one stored document as a JSON object (empty when never saved).
@@ -88,7 +106,9 @@ impl Stores {
     pub async fn save_doc(&self, doc: ConfigDoc, mut map: Map<String, Value>) -> StoreResult<Map<String, Value>> {
         map.insert("_updated_at".into(), Value::String(iso_utc(now_ms())));
         let text = serde_json::to_string(&map).map_err(|e| StoreError(e.to_string()))?;
+        DOCS_CACHE.with(|c| *c.borrow_mut() = None);
         self.docs.put(&doc.store_key(), &text, None).await?;
+        DOCS_CACHE.with(|c| *c.borrow_mut() = None);
         Ok(map)
     }
 }

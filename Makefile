@@ -1,0 +1,23 @@
+# The two commands a fresh machine needs (see README.md):
+#   make dev    build both workers and run them locally (local KV, Queues, R2; no account, no Redis)
+#   make test   every check and test: fmt, clippy, host tests, both workers built, integration tests
+.PHONY: dev test setup build bench size
+
+dev:
+	bash scripts/dev.sh
+
+test:
+	bash scripts/test.sh
+
+setup:
+	bash scripts/setup.sh
+
+build: setup
+	bash scripts/build.sh .
+	bash scripts/build.sh r2-fetch
+
+bench: build
+	bash bench/run.sh
+
+size: build
+	bash bench/size.sh

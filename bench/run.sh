@@ -1,0 +1,14 @@
+#!/usr/bin/env bash
+# All the figures of README.md, measured in one run on this machine.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+. scripts/env.sh
+if ! command -v wrk >/dev/null 2>&1; then
+  SUDO=""; [ "$(id -u)" -ne 0 ] && SUDO="sudo"
+  $SUDO apt-get install -y -qq wrk >/dev/null
+fi
+bash scripts/build.sh bench/trivial-worker >/dev/null 2>&1
+echo "== bundle sizes"; bash bench/size.sh
+echo "== ingest"; node bench/ingest.mjs 15
+echo "== end to end"; node bench/e2e.mjs 2000; node bench/e2e.mjs 2000 --redis
+echo "== pure pipeline (native)"; cargo bench --bench pipeline 2>/dev/null | tail -n 5
