@@ -35,6 +35,7 @@ pub mod vars {
     pub const INFLIGHT_LOCK_TTL_SEC: &str = "INFLIGHT_LOCK_TTL_SEC";
     pub const WEBHOOK_LOG_MAX_ENTRIES: &str = "WEBHOOK_LOG_MAX_ENTRIES";
     pub const REDIS_TIMEOUT_MS: &str = "REDIS_TIMEOUT_MS";
+    pub const HOLD_RECHECK_MAX_SEC: &str = "HOLD_RECHECK_MAX_SEC";
     pub const R2_FETCH_ENABLED: &str = "R2_FETCH_ENABLED";
     pub const R2_FETCH_TOKEN: &str = "R2_FETCH_TOKEN";
     pub const R2_PUBLIC_BASE_URL: &str = "R2_PUBLIC_BASE_URL";
@@ -69,6 +70,9 @@ pub struct Settings {
     pub inflight_ttl_secs: u64,
     pub redis_log_cap: u64,
     pub redis_timeout_ms: u32,
+    /// A held e-mail is gated again at least this often, so a configuration change (window
+    /// moved, absence lifted, sending re-enabled) releases it without waiting for the old date.
+    pub hold_recheck_max_secs: u32,
     pub r2_fetch_enabled: bool,
     pub r2_fetch_token: String,
     pub r2_public_base_url: String,
@@ -171,6 +175,7 @@ impl Settings {
             inflight_ttl_secs: num(vars::INFLIGHT_LOCK_TTL_SEC, 900, 10, 86_400)?,
             redis_log_cap: num(vars::WEBHOOK_LOG_MAX_ENTRIES, 1_000, 10, 1_000_000)?,
             redis_timeout_ms: num(vars::REDIS_TIMEOUT_MS, 3_000, 50, 30_000)? as u32,
+            hold_recheck_max_secs: num(vars::HOLD_RECHECK_MAX_SEC, 900, 1, 43_200)? as u32,
             r2_fetch_enabled: flag(vars::R2_FETCH_ENABLED, false)?,
             r2_fetch_token: get(vars::R2_FETCH_TOKEN).unwrap_or_default(),
             r2_public_base_url: get(vars::R2_PUBLIC_BASE_URL).unwrap_or_default().trim_end_matches('/').to_string(),

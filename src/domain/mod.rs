@@ -25,6 +25,7 @@ pub mod ports;
 pub mod retry;
 pub mod routing;
 pub mod signing;
+pub mod stats;
 pub mod text;
 pub mod time;
 pub mod upstash;

@@ -11,15 +11,19 @@ use crate::domain::api::{int_param, query_pairs, ConfigDoc};
 use crate::domain::config::{apply_update, bindings, check_window, DocMaps};
 use crate::domain::error::ApiError;
 use crate::domain::fallback::updated_at;
-use crate::domain::log::LogQuery;
+use crate::domain::log::{LogQuery, MAX_LOG_LIMIT};
 use crate::domain::mask::{mask_url, target_label};
 use crate::domain::messages::{DeadJob, DeadLetter, DEAD_LETTER_PREFIX};
 use crate::domain::ports::{KeyValueStore, StoreError};
 use crate::domain::routing::{validate_rules, RoutingRules};
-use crate::domain::time::iso_utc;
+use crate::domain::ingest::parse_ingest;
+use crate::domain::pipeline::{deliveries, plan, Plan};
+use crate::domain::time::{iso_utc, parse_iso};
 
 /// Largest admin request body.
 const ADMIN_BODY_LIMIT: u64 = 256 * 1024;
+/// Largest dry-run body, as the ingest's largest.
+const MAX_EMAIL_MB: u32 = 25;
 
 fn query_of(req: &Request) -> Vec<(String, String)> {
     req.url().ok().and_then(|u| u.query().map(query_pairs)).unwrap_or_default()
@@ -167,4 +171,72 @@ pub async fn dead_letter_replay(app: &App, req: Request, id: &str) -> Result<Res
         console_error!("replay {id}: queued, dead letter not deleted: {e}");
     }
     Ok(json(202, &json!({"success": true, "status": "replayed", "id": id})))
+}
+
+/// `POST /api/test/dry_run`: takes an e-mail as the ingest does (plus optional `routing_rules`,
+/// a document to try instead of the saved rules, and `now`, an RFC 3339 instant) and answers
+/// what would happen, without sending, marking or logging anything.
+pub async fn dry_run(app: &App, mut req: Request) -> Result<Response, ApiError> {
+    app.require_admin(&req)?;
+    let bytes = read_body_limited(&mut req, u64::from(MAX_EMAIL_MB) * 1_000_000).await?;
+    let input: Value = serde_json::from_slice(&bytes).map_err(|_| ApiError::invalid_json())?;
+    let now = match input.get("now") {
+        None | Some(Value::Null) => now_ms(),
+        Some(v) => v
+            .as_str()
+            .and_then(parse_iso)
+            .ok_or_else(|| ApiError::invalid_field("now", "expected an RFC 3339 instant such as 2026-05-04T09:30:00+02:00"))?,
+    };
+    let email = parse_ingest(&bytes, now)?;
+    let rules = match input.get("routing_rules") {
+        Some(doc) if !doc.is_null() => validate_rules(doc)?,
+        _ => load_rules(app).await.map_err(|e| store_unavailable("Configuration store", e))?,
+    };
+    let stored = app.stores.load_documents().await.map_err(|e| store_unavailable("Configuration store", e))?;
+    let docs = app.settings.documents(&stored);
+    let plan = plan(&email, &docs, &rules, now, app.settings.timezone);
+    let analysis = plan.analysis().clone();
+    let mut out = json!({
+        "success": true,
+        "email_id": email.email_id,
+        "sender_email": email.sender_email,
+        "detector": analysis.detector,
+        "delivery_time": analysis.delivery_time,
+        "delivery_links": analysis.links,
+        "evaluated_at": iso_utc(now),
+        "r2_offload": if app.settings.r2_fetch_enabled { "not simulated: links would be offloaded before sending" } else { "disabled" },
+    });
+    let extra = match &plan {
+        Plan::Deliver { analysis, window, route } => {
+            let planned = deliveries(&email, analysis, window, &route.targets);
+            json!({
+                "decision": "deliver",
+                "matched_rule": route.matched_rule.as_ref().map(|(id, name)| json!({"id": id, "name": name})),
+                "priority": route.priority,
+                "deliveries": planned.iter().map(|p| json!({
+                    "delivery_id": p.delivery_id,
+                    "webhook_url": mask_url(&p.target_url),
+                    "target_url": target_label(&p.target_url),
+                    "payload": p.payload,
+                })).collect::<Vec<_>>(),
+            })
+        }
+        Plan::Skip { reason, .. } => json!({"decision": "skip", "reason": reason.as_str()}),
+        Plan::Hold { until_ms, reason, .. } => json!({"decision": "hold", "reason": reason.as_str(), "held_until": iso_utc(*until_ms)}),
+        Plan::NoTarget { .. } => json!({"decision": "no_target", "reason": "no webhook URL configured (webhook_config.webhook_url or WEBHOOK_URL)"}),
+    };
+    if let (Value::Object(o), Value::Object(e)) = (&mut out, extra) {
+        o.extend(e);
+    }
+    Ok(json(200, &out))
+}
+
+/// `GET /api/stats?days=7`: delivery statistics over the log.
+pub async fn stats(app: &App, req: Request) -> Result<Response, ApiError> {
+    app.require_admin(&req)?;
+    let days = int_param(&query_of(&req), "days", 7, 1, 30)?;
+    let query = LogQuery { days, status: None, email_id: None, delivery_id: None, limit: MAX_LOG_LIMIT as usize * 10 };
+    let logs = app.stores.log.recent(&query, now_ms()).await.map_err(|e| store_unavailable("Log stores", e))?;
+    let stats = crate::domain::stats::compute(&logs);
+    Ok(json(200, &json!({"success": true, "days": days, "stats": stats})))
 }

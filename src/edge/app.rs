@@ -66,7 +66,8 @@ async fn dispatch(req: Request, env: Env) -> Result<Response, ApiError> {
         Route::ConfigPut(doc) => admin::config_put(&app, req, doc).await,
         Route::DeadLetters => admin::dead_letters(&app, req).await,
         Route::DeadLetterReplay(id) => admin::dead_letter_replay(&app, req, &id).await,
-        Route::DryRun | Route::Stats => Err(ApiError::not_found(&path)),
+        Route::DryRun => admin::dry_run(&app, req).await,
+        Route::Stats => admin::stats(&app, req).await,
     }
 }
 

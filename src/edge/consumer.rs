@@ -146,7 +146,8 @@ async fn process(app: &App, ctx: &ProcessingContext, msg: &RawMessage) {
         Plan::Hold { analysis, until_ms, reason } => {
             let first_hold = job.held_until_ms.is_none();
             let next = ProcessJob { held_until_ms: Some(until_ms), ..job };
-            match resend_process_job(app, &next, hold_delay_secs(until_ms, now)).await {
+            let delay = hold_delay_secs(until_ms, now).min(app.settings.hold_recheck_max_secs);
+            match resend_process_job(app, &next, delay).await {
                 Ok(()) => {
                     if first_hold {
                         let mut entry = decision_entry(&email, LogStatus::Held, &reason.as_str(), now);
