@@ -32,10 +32,7 @@ fn fold(s: &str, collapse: bool) -> String {
     let bytes = s.as_bytes();
     let mut i = 0;
     while i < bytes.len() {
-        let run = bytes[i..]
-            .iter()
-            .position(|b| !b.is_ascii())
-            .unwrap_or(bytes.len() - i);
+        let run = ascii_prefix_len(&bytes[i..]);
         if run > 0 {
             f.ascii_run(&s[i..i + run]);
             i += run;
@@ -54,6 +51,24 @@ fn fold(s: &str, collapse: bool) -> String {
     }
 }
 
+/// Length of the ASCII prefix of `bytes`, a word at a time where possible (`<[u8]>::is_ascii`).
+fn ascii_prefix_len(bytes: &[u8]) -> usize {
+    const CHUNK: usize = 16;
+    let mut n = 0;
+    while n + CHUNK <= bytes.len() && bytes[n..n + CHUNK].is_ascii() {
+        n += CHUNK;
+    }
+    n + bytes[n..]
+        .iter()
+        .position(|b| !b.is_ascii())
+        .unwrap_or(bytes.len() - n)
+}
+
+fn is_ascii_space(b: u8) -> bool {
+    // The ASCII whitespace of `char::is_whitespace`: `\t` to `\r` and the space.
+    matches!(b, b' ' | b'\t'..=b'\r')
+}
+
 struct Folder {
     out: String,
     collapse: bool,
@@ -69,16 +84,28 @@ impl Folder {
             self.out.push_str(run);
             return;
         }
-        // Byte scan: the ASCII whitespace of `char::is_whitespace` is exactly `\t` to `\r` and
-        // the space, and splitting an ASCII run at ASCII bytes keeps UTF-8 boundaries.
+        // Splitting an ASCII run at ASCII bytes keeps UTF-8 boundaries. A lone space between two
+        // non-spaces of the run is already collapsed, so it stays inside the copied span: most
+        // prose is copied in long slices rather than word by word.
         let bytes = run.as_bytes();
-        let mut start = 0;
-        for (k, b) in bytes.iter().enumerate() {
-            if matches!(b, b' ' | b'\t'..=b'\r') {
+        let (mut start, mut k) = (0, 0);
+        while k < bytes.len() {
+            if !is_ascii_space(bytes[k]) {
+                k += 1;
+                continue;
+            }
+            let mut end = k + 1;
+            while end < bytes.len() && is_ascii_space(bytes[end]) {
+                end += 1;
+            }
+            let lone_inner_space =
+                bytes[k] == b' ' && end == k + 1 && k > start && end < bytes.len();
+            if !lone_inner_space {
                 self.word(&run[start..k]);
                 self.pending_space = true;
-                start = k + 1;
+                start = end;
             }
+            k = end;
         }
         self.word(&run[start..]);
     }
