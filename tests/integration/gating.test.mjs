@@ -1,0 +1,165 @@
+// SPEC §6 and §9 through the running worker: configuration documents and their validation,
+// the sending window with holds released when it opens, per-detector policies, keywords, the
+// no-link policy, and retry settings taken from processing_prefs.
+import { test, before, after } from "node:test";
+import assert from "node:assert/strict";
+import crypto from "node:crypto";
+import { startWorker, email } from "../harness/worker.mjs";
+import { startReceiver } from "../harness/receiver.mjs";
+import { startNetwork } from "../harness/network.mjs";
+import { eventually, sleep } from "../harness/ports.mjs";
+
+let net, rec, w;
+before(async () => {
+  net = await startNetwork();
+  rec = startReceiver(net);
+  rec.setPlan((r) => (r.json?.subject?.includes("[503]") ? { status: 503 } : { status: 200 }));
+  w = await startWorker({
+    network: net,
+    vars: { WEBHOOK_URL: "https://hooks.receiver.test/default", HOLD_RECHECK_MAX_SEC: "1", WEBHOOK_RETRY_DELAY: "1" },
+  });
+});
+after(async () => {
+  await w?.stop();
+  await net?.stop();
+});
+
+const LINK = "<p>Voir https://fromsmash.com/abc</p>";
+const received = (id) => rec.requests.filter((r) => r.json?.microsoft_graph_email_id === id);
+const put = (doc, body) => w.api(`/api/${doc}`, { method: "PUT", body });
+
+/** Local HH:MM in Europe/Paris, `minutes` from now. */
+function parisTime(minutes) {
+  const d = new Date(Date.now() + minutes * 60_000);
+  return new Intl.DateTimeFormat("en-GB", { timeZone: "Europe/Paris", hour: "2-digit", minute: "2-digit", hourCycle: "h23" }).format(d);
+}
+
+test("each document validates and names the field and the rule", async () => {
+  const cases = [
+    ["webhook_config", { absence_pause_days: ["funday"] }, /absence_pause_days.*funday/],
+    ["webhook_config", { absence_pause_days: "monday" }, /absence_pause_days.*array/],
+    ["webhook_config", { webhook_time_start: "25:00", webhook_time_end: "10:00" }, /webhook_time_start/],
+    ["webhook_config", { webhook_time_start: "9h61", webhook_time_end: "10:00" }, /webhook_time_start/],
+    ["webhook_config", { webhook_time_start: "10:00", webhook_time_end: "10h00" }, /differ/],
+    ["webhook_config", { webhook_time_start: "10:00" }, /together/],
+    ["webhook_config", { webhook_url: "http://insecure.example/x" }, /webhook_url.*https/],
+    ["webhook_config", { webhook_sending_enabled: "yes" }, /webhook_sending_enabled.*boolean/],
+    ["webhook_config", { surprise: 1 }, /unknown field "surprise"/],
+    ["processing_prefs", { retry_count: 11 }, /retry_count.*between 0 and 10/],
+    ["processing_prefs", { retry_delay_sec: 601 }, /retry_delay_sec.*between 0 and 600/],
+    ["processing_prefs", { webhook_timeout_sec: 0 }, /webhook_timeout_sec.*between 1 and 300/],
+    ["processing_prefs", { webhook_timeout_sec: 2.5 }, /webhook_timeout_sec.*integer/],
+    ["processing_prefs", { max_email_size_mb: 26 }, /max_email_size_mb/],
+    ["processing_prefs", { exclude_keywords: "spam" }, /exclude_keywords.*array/],
+    ["processing_prefs", { exclude_keywords: [1] }, /exclude_keywords.*strings/],
+    ["runtime_flags", { gmail_ingress_enabled: 1 }, /gmail_ingress_enabled.*boolean/],
+    ["runtime_flags", [true], /runtime_flags must be a JSON object/],
+  ];
+  for (const [doc, body, re] of cases) {
+    const r = await put(doc, body);
+    assert.equal(r.status, 400, `${doc} ${JSON.stringify(body)}: ${r.text}`);
+    assert.equal(r.json.code, "invalid_config");
+    assert.match(r.json.message, re);
+  }
+});
+
+test("documents: defaults from the environment, partial updates, null resets, _updated_at", async () => {
+  const before = await w.api("/api/processing_prefs");
+  assert.equal(before.json.config.retry_delay_sec, 1, "WEBHOOK_RETRY_DELAY is the default");
+  assert.equal(before.json.config.retry_count, 3);
+  const saved = await put("processing_prefs", { retry_count: 5, exclude_keywords: ["PUBLICITÉ"] });
+  assert.equal(saved.status, 200);
+  assert.equal(saved.json.config.retry_count, 5);
+  assert.equal(saved.json.config.retry_delay_sec, 1, "untouched fields keep their value");
+  assert.match(saved.json.config._updated_at, /^\d{4}-\d\d-\d\dT/);
+  const reset = await put("processing_prefs", { retry_count: null, exclude_keywords: null });
+  assert.equal(reset.json.config.retry_count, 3);
+  assert.deepEqual(reset.json.config.exclude_keywords, []);
+  const made = await put("webhook_config", { webhook_url: "abc123@hook.eu2.make.com" });
+  assert.equal(made.json.config.webhook_url, "https://hook.eu2.make.com/abc123", "a Make.com token becomes its URL");
+  await put("webhook_config", { webhook_url: null });
+  assert.equal((await w.api("/api/webhook_config")).json.config.webhook_url, "https://hooks.receiver.test/default");
+});
+
+test("outside the window: an undetected e-mail is held, and delivered once the window opens", async () => {
+  const start = parisTime(120), end = parisTime(180);
+  await put("webhook_config", { webhook_time_start: start, webhook_time_end: end });
+  let id;
+  try {
+    const r = await w.push(email({ subject: `held ${crypto.randomUUID()}`, body: LINK }));
+    id = r.json.email_id;
+    const held = await eventually(async () => (await w.logs(`email_id=${id}&status=held`))[0], { what: "held log" });
+    assert.equal(held.reason, "outside_window");
+    await sleep(2_500);
+    assert.equal(received(id).length, 0, "not sent while the window is closed");
+    // Open the window around now: the held e-mail is re-checked within HOLD_RECHECK_MAX_SEC.
+    const openEnd = parisTime(60);
+    await put("webhook_config", { webhook_time_start: parisTime(-60), webhook_time_end: openEnd });
+    const [req] = await eventually(() => (received(id).length ? received(id) : null), { what: "delivery after the window opened", timeoutMs: 20_000 });
+    assert.equal(req.json.webhooks_time_start, "maintenant");
+    assert.equal(req.json.webhooks_time_end, openEnd);
+    await sleep(2_000);
+    assert.equal(received(id).length, 1, "delivered once");
+  } finally {
+    await put("webhook_config", { webhook_time_start: null, webhook_time_end: null });
+  }
+});
+
+test("outside the window: DESABO sent with the raw start, recadrage skipped, urgent DESABO held", async () => {
+  const start = parisTime(120).replace(":", "h"), end = parisTime(180);
+  await put("webhook_config", { webhook_time_start: start, webhook_time_end: end });
+  try {
+    const desabo = "<p>Journée tarifs habituels, se désabonner: https://www.dropbox.com/request/x</p>";
+    const plain = await w.push(email({ subject: `Info ${crypto.randomUUID()}`, body: desabo }));
+    const [req] = await eventually(() => (received(plain.json.email_id).length ? received(plain.json.email_id) : null), { what: "DESABO delivery" });
+    assert.equal(req.json.detector, "desabonnement_journee_tarifs");
+    assert.equal(req.json.webhooks_time_start, start, "the raw start, as configured");
+    assert.equal(req.json.webhooks_time_end, end);
+
+    const urgent = await w.push(email({ subject: `Urgent ${crypto.randomUUID()}`, body: desabo }));
+    const held = await eventually(async () => (await w.logs(`email_id=${urgent.json.email_id}&status=held`))[0], { what: "held" });
+    assert.equal(held.detector, "desabonnement_journee_tarifs");
+
+    const recadrage = email({ subject: `Média Solution - Missions Recadrage - Lot 1 ${crypto.randomUUID()}`, body: "<p>à faire pour 10h https://fromsmash.com/x</p>" });
+    const r = await w.push(recadrage);
+    const skipped = await eventually(async () => (await w.logs(`email_id=${r.json.email_id}&status=skipped`))[0], { what: "skipped" });
+    assert.equal(skipped.reason, "recadrage_outside_window");
+    assert.equal(skipped.detector, "recadrage");
+    assert.equal((await w.push(recadrage)).json.status, "already_processed", "marked processed");
+  } finally {
+    await put("webhook_config", { webhook_time_start: null, webhook_time_end: null });
+  }
+});
+
+test("exclude_keywords and the no-link policy skip and log; the flag lets e-mails without links through", async () => {
+  await put("processing_prefs", { exclude_keywords: ["publicité"] });
+  try {
+    const ad = await w.push(email({ subject: `PUBLICITÉ ${crypto.randomUUID()}`, body: LINK }));
+    const s = await eventually(async () => (await w.logs(`email_id=${ad.json.email_id}&status=skipped`))[0], { what: "keyword skip" });
+    assert.match(s.reason, /^excluded_keyword:/);
+  } finally {
+    await put("processing_prefs", { exclude_keywords: null });
+  }
+  const bare = await w.push(email({ subject: `no link ${crypto.randomUUID()}` }));
+  const s = await eventually(async () => (await w.logs(`email_id=${bare.json.email_id}&status=skipped`))[0], { what: "no-link skip" });
+  assert.equal(s.reason, "no_links");
+  await put("runtime_flags", { allow_custom_webhook_without_links: true });
+  try {
+    const ok = await w.push(email({ subject: `no link allowed ${crypto.randomUUID()}` }));
+    await eventually(() => received(ok.json.email_id).length === 1, { what: "delivery without links" });
+  } finally {
+    await put("runtime_flags", { allow_custom_webhook_without_links: null });
+  }
+});
+
+test("retry settings come from processing_prefs at the time of the e-mail", async () => {
+  await put("processing_prefs", { retry_count: 1, retry_delay_sec: 1, webhook_timeout_sec: 5 });
+  try {
+    const r = await w.push(email({ subject: `[503] ${crypto.randomUUID()}`, body: LINK }));
+    const err = await eventually(async () => (await w.logs(`email_id=${r.json.email_id}&status=error`))[0], { what: "final error", timeoutMs: 20_000 });
+    assert.equal(err.attempt, 2, "retry_count 1: two attempts");
+    assert.equal(received(r.json.email_id).length, 2);
+  } finally {
+    await put("processing_prefs", { retry_count: null, retry_delay_sec: null, webhook_timeout_sec: null });
+  }
+});
