@@ -14,6 +14,8 @@ pub enum Route {
     DeadLetters,
     DeadLetterReplay(String),
     Stats,
+    /// `GET /media/<key>`: R2 objects, served locally when `R2_SERVE_MEDIA` is on.
+    Media(String),
 }
 
 /// The configuration documents with their own endpoints (SPEC §9).
@@ -76,6 +78,9 @@ pub fn route(method: &str, path: &str) -> Result<Route, ApiError> {
                 } else {
                     Err(ApiError::method_not_allowed(method, &["GET", "PUT", "POST"]))
                 };
+            }
+            if let Some(key) = path.strip_prefix("/media/").filter(|k| !k.is_empty()) {
+                return only("GET", Route::Media(key.to_string()));
             }
             if let Some(rest) = path.strip_prefix("/api/dead_letters/") {
                 if let Some(id) = rest.strip_suffix("/replay").filter(|id| !id.contains('/')) {
@@ -176,6 +181,8 @@ mod tests {
         );
         assert_eq!(route("POST", "/api/dead_letters/a/b/replay").unwrap_err().status, 404);
         assert_eq!(route("GET", "/api/webhook_logs/"), Ok(Route::WebhookLogs));
+        assert_eq!(route("GET", "/media/dropbox/a/b/f.zip"), Ok(Route::Media("dropbox/a/b/f.zip".into())));
+        assert_eq!(route("GET", "/media/").unwrap_err().status, 404);
     }
 
     #[test]

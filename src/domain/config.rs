@@ -38,8 +38,10 @@ pub mod vars {
     pub const HOLD_RECHECK_MAX_SEC: &str = "HOLD_RECHECK_MAX_SEC";
     pub const R2_FETCH_ENABLED: &str = "R2_FETCH_ENABLED";
     pub const R2_FETCH_TOKEN: &str = "R2_FETCH_TOKEN";
-    pub const R2_PUBLIC_BASE_URL: &str = "R2_PUBLIC_BASE_URL";
     pub const R2_RETENTION_HOURS: &str = "R2_RETENTION_HOURS";
+    pub const R2_FETCH_TIMEOUT_SEC: &str = "R2_FETCH_TIMEOUT_SEC";
+    pub const R2_FETCH_FOLDER_TIMEOUT_SEC: &str = "R2_FETCH_FOLDER_TIMEOUT_SEC";
+    pub const R2_SERVE_MEDIA: &str = "R2_SERVE_MEDIA";
     pub const ALERT_NO_SUCCESS_MINUTES: &str = "ALERT_NO_SUCCESS_MINUTES";
     pub const ALERT_WEBHOOK_URL: &str = "ALERT_WEBHOOK_URL";
 }
@@ -75,8 +77,12 @@ pub struct Settings {
     pub hold_recheck_max_secs: u32,
     pub r2_fetch_enabled: bool,
     pub r2_fetch_token: String,
-    pub r2_public_base_url: String,
     pub r2_retention_hours: u32,
+    /// Per-link offload timeout (Dropbox folders: `r2_folder_timeout_ms`).
+    pub r2_link_timeout_ms: u64,
+    pub r2_folder_timeout_ms: u64,
+    /// Serve `/media/<key>` through the main worker (local development without a public domain).
+    pub r2_serve_media: bool,
     pub alert_no_success_minutes: u32,
     pub alert_webhook_url: Option<String>,
     /// Defaults of the three gating documents, from the environment.
@@ -178,8 +184,10 @@ impl Settings {
             hold_recheck_max_secs: num(vars::HOLD_RECHECK_MAX_SEC, 900, 1, 43_200)? as u32,
             r2_fetch_enabled: flag(vars::R2_FETCH_ENABLED, false)?,
             r2_fetch_token: get(vars::R2_FETCH_TOKEN).unwrap_or_default(),
-            r2_public_base_url: get(vars::R2_PUBLIC_BASE_URL).unwrap_or_default().trim_end_matches('/').to_string(),
             r2_retention_hours: num(vars::R2_RETENTION_HOURS, 24, 1, 24 * 365)? as u32,
+            r2_link_timeout_ms: num(vars::R2_FETCH_TIMEOUT_SEC, 15, 1, 600)? * 1000,
+            r2_folder_timeout_ms: num(vars::R2_FETCH_FOLDER_TIMEOUT_SEC, 120, 1, 900)? * 1000,
+            r2_serve_media: flag(vars::R2_SERVE_MEDIA, false)?,
             alert_no_success_minutes: num(vars::ALERT_NO_SUCCESS_MINUTES, 0, 0, 7 * 24 * 60)? as u32,
             alert_webhook_url: get(vars::ALERT_WEBHOOK_URL),
             env_defaults,

@@ -19,6 +19,7 @@ pub mod links;
 pub mod log;
 pub mod mask;
 pub mod messages;
+pub mod offload;
 pub mod payload;
 pub mod pipeline;
 pub mod ports;

@@ -10,6 +10,7 @@ use crate::domain::api::{route, Route};
 use crate::domain::auth::authorized;
 use crate::domain::config::Settings;
 use crate::domain::error::ApiError;
+use crate::domain::ports::KeyValueStore as _;
 use crate::domain::upstash::RestTransport as _;
 
 /// What every handler needs: the environment, the settings read from it, and the stores.
@@ -68,6 +69,13 @@ async fn dispatch(req: Request, env: Env) -> Result<Response, ApiError> {
         Route::DeadLetterReplay(id) => admin::dead_letter_replay(&app, req, &id).await,
         Route::DryRun => admin::dry_run(&app, req).await,
         Route::Stats => admin::stats(&app, req).await,
+        Route::Media(key) if app.settings.r2_serve_media => {
+            super::offload::media(&app, &key).await.map_err(|e| {
+                console_error!("media {key}: {e}");
+                ApiError::unavailable("Media store")
+            })
+        }
+        Route::Media(_) => Err(ApiError::not_found(&path)),
     }
 }
 
@@ -80,8 +88,14 @@ async fn health(app: &App) -> Response {
             Err(e) => ("unavailable", Some(e.0)),
         },
     };
+    let last_cleanup = match app.settings.r2_fetch_enabled {
+        true => app.stores.blobs.get(super::scheduled::LAST_CLEANUP_KEY).await.ok().flatten().and_then(|t| serde_json::from_str::<serde_json::Value>(&t).ok()),
+        false => None,
+    };
     json(200, &json!({
         "status": "ok", "service": "facteur", "version": env!("CARGO_PKG_VERSION"),
         "redis": redis, "redis_error": detail,
+        "r2_offload": if app.settings.r2_fetch_enabled { "enabled" } else { "disabled" },
+        "r2_last_cleanup": last_cleanup,
     }))
 }

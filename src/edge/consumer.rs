@@ -125,7 +125,8 @@ async fn process(app: &App, ctx: &ProcessingContext, msg: &RawMessage) {
         Ok(None) | Err(_) => return retry_later(msg, SPILL_MISS_RETRY_SECS),
     };
     match plan(&email, &ctx.docs, &ctx.rules, now, app.settings.timezone) {
-        Plan::Deliver { analysis, window, route } => {
+        Plan::Deliver { mut analysis, window, route } => {
+            super::offload::enrich(app, &mut analysis.links).await;
             let planned = deliveries(&email, &analysis, &window, &route.targets);
             let links = analysis.links.len() as u32;
             match send_deliveries(app, &planned, analysis.detector.clone(), links, ctx.docs.prefs.retry, now).await {

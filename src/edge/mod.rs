@@ -9,13 +9,15 @@ pub mod http;
 pub mod ingest;
 pub mod kv;
 pub mod net;
+pub mod offload;
 pub mod outbound;
 pub mod queues;
 pub mod redis;
+pub mod scheduled;
 pub mod stores;
 
 use serde_json::Value;
-use worker::{event, Context, Env, MessageBatch, Request, Response, Result};
+use worker::{event, Context, Env, MessageBatch, Request, Response, Result, ScheduleContext, ScheduledEvent};
 
 #[event(fetch)]
 async fn fetch(req: Request, env: Env, _ctx: Context) -> Result<Response> {
@@ -26,4 +28,12 @@ async fn fetch(req: Request, env: Env, _ctx: Context) -> Result<Response> {
 async fn queue(batch: MessageBatch<Value>, env: Env, _ctx: Context) -> Result<()> {
     consumer::handle_batch(batch, env).await;
     Ok(())
+}
+
+#[event(scheduled)]
+async fn scheduled(event: ScheduledEvent, env: Env, _ctx: ScheduleContext) {
+    match app::App::load(env) {
+        Ok(app) => scheduled::run(&app, &event.cron()).await,
+        Err(e) => worker::console_error!("scheduled {}: cannot start: {e}", event.cron()),
+    }
 }
