@@ -312,6 +312,8 @@ fn extraction_table() {
         ("trailing semicolon and colon", "https://fromsmash.com/abc;: x".into(), vec![fs("https://fromsmash.com/abc")]),
         ("single quotes", "href='https://fromsmash.com/abc'".into(), vec![fs("https://fromsmash.com/abc")]),
         ("balanced parentheses kept", "https://fromsmash.com/a(b)".into(), vec![fs("https://fromsmash.com/a(b)")]),
+        ("balanced kept, unbalanced dropped", "(voir https://fromsmash.com/a(b)).".into(), vec![fs("https://fromsmash.com/a(b)")]),
+        ("trailing square bracket", "[https://fromsmash.com/abc]".into(), vec![fs("https://fromsmash.com/abc")]),
         ("trailing period after dropbox query", "https://www.dropbox.com/s/d?dl=0.".into(), vec![db("https://www.dropbox.com/s/d?dl=0", "https://www.dropbox.com/s/d?dl=1")]),
         ("ends at double quote", format!(r#"<a href="{q}">"#), vec![fs(q)]),
         ("ends at angle bracket", format!("<{q}>"), vec![fs(q)]),
@@ -707,8 +709,10 @@ fn hostile_inputs_table() {
         ("only scheme and host", "https://dropbox.com".into()),
         ("unicode everywhere", "https://dropbox.com/ß/é?ü=1#ö".into()),
         ("combining marks only", "\u{301}\u{302}\u{303}".repeat(1000)),
-        ("many repetitions of the time prefix", format!("{LINK} {}", "à faire pour ".repeat(50_000))),
+        ("many repetitions of the time prefix", format!("{LINK} {}", "à faire pour ".repeat(20_000))),
         ("many links", "https://fromsmash.com/x ".repeat(10_000)),
+        ("a link ending in 200,000 parentheses", format!("https://fromsmash.com/x{}", ")".repeat(200_000))),
+        ("a link of 100,000 entities", format!("https://fromsmash.com/{}", "&amp;".repeat(100_000))),
         ("invalid-looking dropbox query", "https://www.dropbox.com/s/x?&&dl&dl=&=".into()),
     ];
     let rules = evaluation_rules();

@@ -3,7 +3,7 @@
 
 use std::sync::LazyLock;
 
-use chrono::{DateTime, TimeDelta};
+use chrono::{DateTime, TimeDelta, Timelike};
 use chrono_tz::Tz;
 use regex::{Captures, Regex};
 
@@ -25,7 +25,7 @@ const RECADRAGE_SUBJECT_WORDS: [&str; 3] = ["media solution", "missions recadrag
 pub enum Detection {
     /// A recadrage job, with its delivery time (`HHhMM` or `le DD/MM/YYYY à HHhMM`).
     Recadrage { delivery_time: String },
-    /// An unsubscription; `urgent` bypasses nothing but is reported to the gating.
+    /// An unsubscription; `urgent` decides how the sending window treats it (SPEC §6).
     Desabo { urgent: bool },
     /// Neither detector matched.
     None,
@@ -151,11 +151,9 @@ static URGENCE: LazyLock<Regex> =
 fn delivery_time(ns: &str, body: &str, now_local: DateTime<Tz>) -> Option<String> {
     if URGENCE.is_match(ns) {
         // Adding to a zoned time adds to the instant, so a DST change in the hour is honoured.
-        return Some(
-            (now_local + TimeDelta::hours(1))
-                .format("%Hh%M")
-                .to_string(),
-        );
+        // Formatted by hand: chrono's strftime parser is ~5 KB of wasm for one fixed pattern.
+        let t = now_local + TimeDelta::hours(1);
+        return Some(format!("{:02}h{:02}", t.hour(), t.minute()));
     }
     TIME_RULES
         .iter()

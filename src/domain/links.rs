@@ -92,17 +92,23 @@ fn clean_url(matched: &str) -> Option<String> {
     // the URL ends there, as it would have had the character been written out.
     let end = decoded.find(|c: char| c.is_whitespace() || matches!(c, '<' | '>' | '"'));
     let mut url = decoded[..end.unwrap_or(decoded.len())].trim();
-    loop {
-        let before = url.len();
-        url = url.trim_end_matches(TRAILING_PUNCTUATION);
-        for (open, close) in [('(', ')'), ('[', ']'), ('{', '}')] {
-            if url.ends_with(close) && url.matches(close).count() > url.matches(open).count() {
-                url = &url[..url.len() - 1];
-            }
-        }
-        if url.len() == before {
+    // Bracket counts are taken once and updated as closers are removed, so a match made of a
+    // million `)` costs linear time.
+    const PAIRS: [(char, char); 3] = [('(', ')'), ('[', ']'), ('{', '}')];
+    let count = |c: char| url.chars().filter(|&x| x == c).count();
+    let opens = PAIRS.map(|(open, _)| count(open));
+    let mut closes = PAIRS.map(|(_, close)| count(close));
+    while let Some(last) = url.chars().next_back() {
+        let unbalanced = PAIRS
+            .iter()
+            .position(|&(_, close)| close == last)
+            .filter(|&i| closes[i] > opens[i]);
+        if let Some(i) = unbalanced {
+            closes[i] -= 1;
+        } else if !TRAILING_PUNCTUATION.contains(&last) {
             break;
         }
+        url = &url[..url.len() - last.len_utf8()];
     }
     (!url.is_empty()).then(|| url.to_string())
 }
