@@ -1,8 +1,17 @@
-//! r2-fetch: the sub-worker that copies provider files into R2 (filled in by the R2 offload work).
-use worker::*;
+//! r2-fetch: the Facteur sub-worker that copies a provider's file into R2 (SPEC §10).
+//!
+//! Every decision lives in pure, host-tested modules (no `worker` import): [`policy`],
+//! [`request`], [`routing`], [`filename`], [`upload`], [`metadata`], [`config`], [`error`].
+//! [`edge`] is the thin glue that talks to the runtime: the source fetch, R2, the responses.
 
-#[event(fetch)]
-async fn fetch(_req: Request, _env: Env, _ctx: Context) -> Result<Response> {
-    Response::from_json(&serde_json::json!({"success": false, "error": "not_implemented"}))
-        .map(|r| r.with_status(501))
-}
+pub mod config;
+pub mod consts;
+pub mod edge;
+pub mod error;
+pub mod filename;
+pub mod metadata;
+pub mod pct;
+pub mod policy;
+pub mod request;
+pub mod routing;
+pub mod upload;
