@@ -53,7 +53,10 @@ impl ConfigDoc {
 /// Resolves a method and path to a route: unknown paths are 404, known paths with another
 /// method are 405.
 pub fn route(method: &str, path: &str) -> Result<Route, ApiError> {
-    let path = path.strip_suffix('/').filter(|p| !p.is_empty()).unwrap_or(path);
+    let path = path
+        .strip_suffix('/')
+        .filter(|p| !p.is_empty())
+        .unwrap_or(path);
     let method_is = |m: &str| method.eq_ignore_ascii_case(m);
     let only = |allowed: &'static str, r: Route| {
         if method_is(allowed) || (allowed == "GET" && method_is("HEAD")) {
@@ -70,13 +73,19 @@ pub fn route(method: &str, path: &str) -> Result<Route, ApiError> {
         "/api/dead_letters" => only("GET", Route::DeadLetters),
         "/api/stats" => only("GET", Route::Stats),
         _ => {
-            if let Some(doc) = ConfigDoc::ALL.iter().find(|d| path == format!("/api/{}", d.name())) {
+            if let Some(doc) = ConfigDoc::ALL
+                .iter()
+                .find(|d| path == format!("/api/{}", d.name()))
+            {
                 return if method_is("GET") || method_is("HEAD") {
                     Ok(Route::ConfigGet(*doc))
                 } else if method_is("PUT") || method_is("POST") {
                     Ok(Route::ConfigPut(*doc))
                 } else {
-                    Err(ApiError::method_not_allowed(method, &["GET", "PUT", "POST"]))
+                    Err(ApiError::method_not_allowed(
+                        method,
+                        &["GET", "PUT", "POST"],
+                    ))
                 };
             }
             if let Some(key) = path.strip_prefix("/media/").filter(|k| !k.is_empty()) {
@@ -140,12 +149,14 @@ pub fn int_param(
     match pairs.iter().rev().find(|(k, _)| k == name) {
         None => Ok(default),
         Some((_, v)) => {
-            let n: u64 = v
-                .trim()
-                .parse()
-                .map_err(|_| ApiError::invalid_query(name, format!("expected an integer, got {v:?}")))?;
+            let n: u64 = v.trim().parse().map_err(|_| {
+                ApiError::invalid_query(name, format!("expected an integer, got {v:?}"))
+            })?;
             if n < min || n > max {
-                return Err(ApiError::invalid_query(name, format!("must be between {min} and {max}")));
+                return Err(ApiError::invalid_query(
+                    name,
+                    format!("must be between {min} and {max}"),
+                ));
             }
             Ok(n)
         }
@@ -172,16 +183,33 @@ mod tests {
         assert_eq!(route("GET", "/api/ingress/gmail").unwrap_err().status, 405);
         assert_eq!(route("GET", "/nope").unwrap_err().status, 404);
         assert_eq!(route("GET", "/health"), Ok(Route::Health));
-        assert_eq!(route("GET", "/api/webhook_config"), Ok(Route::ConfigGet(ConfigDoc::WebhookConfig)));
-        assert_eq!(route("PUT", "/api/routing_rules"), Ok(Route::ConfigPut(ConfigDoc::RoutingRules)));
-        assert_eq!(route("DELETE", "/api/runtime_flags").unwrap_err().status, 405);
+        assert_eq!(
+            route("GET", "/api/webhook_config"),
+            Ok(Route::ConfigGet(ConfigDoc::WebhookConfig))
+        );
+        assert_eq!(
+            route("PUT", "/api/routing_rules"),
+            Ok(Route::ConfigPut(ConfigDoc::RoutingRules))
+        );
+        assert_eq!(
+            route("DELETE", "/api/runtime_flags").unwrap_err().status,
+            405
+        );
         assert_eq!(
             route("POST", "/api/dead_letters/dlv_abc/replay"),
             Ok(Route::DeadLetterReplay("dlv_abc".into()))
         );
-        assert_eq!(route("POST", "/api/dead_letters/a/b/replay").unwrap_err().status, 404);
+        assert_eq!(
+            route("POST", "/api/dead_letters/a/b/replay")
+                .unwrap_err()
+                .status,
+            404
+        );
         assert_eq!(route("GET", "/api/webhook_logs/"), Ok(Route::WebhookLogs));
-        assert_eq!(route("GET", "/media/dropbox/a/b/f.zip"), Ok(Route::Media("dropbox/a/b/f.zip".into())));
+        assert_eq!(
+            route("GET", "/media/dropbox/a/b/f.zip"),
+            Ok(Route::Media("dropbox/a/b/f.zip".into()))
+        );
         assert_eq!(route("GET", "/media/").unwrap_err().status, 404);
     }
 
@@ -193,9 +221,15 @@ mod tests {
         assert_eq!(str_param(&q, "x"), Some("Ab c"));
         assert_eq!(str_param(&q, "limit"), None);
         let bad = query_pairs("days=abc");
-        assert_eq!(int_param(&bad, "days", 7, 1, 30).unwrap_err().code, "invalid_query");
+        assert_eq!(
+            int_param(&bad, "days", 7, 1, 30).unwrap_err().code,
+            "invalid_query"
+        );
         let out = query_pairs("days=99");
-        assert!(int_param(&out, "days", 7, 1, 30).unwrap_err().message.contains("between 1 and 30"));
+        assert!(int_param(&out, "days", 7, 1, 30)
+            .unwrap_err()
+            .message
+            .contains("between 1 and 30"));
         assert_eq!(percent_decode("100%"), "100%");
         assert_eq!(percent_decode("%zz"), "%zz");
         assert_eq!(percent_decode("%é%"), "%é%");

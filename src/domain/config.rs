@@ -130,7 +130,11 @@ impl Settings {
     /// Reads and validates the settings; `get` returns a variable or secret by name. An invalid
     /// value is an error naming the variable (its value is not echoed: it may be a secret).
     pub fn load(get: impl Fn(&str) -> Option<String>) -> Result<Settings, String> {
-        let get = |name: &str| get(name).map(|v| v.trim().to_string()).filter(|v| !v.is_empty());
+        let get = |name: &str| {
+            get(name)
+                .map(|v| v.trim().to_string())
+                .filter(|v| !v.is_empty())
+        };
         let num = |name: &str, default: u64, min: u64, max: u64| -> Result<u64, String> {
             match get(name) {
                 None => Ok(default),
@@ -142,22 +146,39 @@ impl Settings {
             }
         };
         let flag = |name: &str, default: bool| -> Result<bool, String> {
-            get(name).map_or(Ok(default), |v| parse_bool(&v).ok_or_else(|| format!("{name} must be true or false")))
+            get(name).map_or(Ok(default), |v| {
+                parse_bool(&v).ok_or_else(|| format!("{name} must be true or false"))
+            })
         };
-        let upstash = match (get(vars::UPSTASH_REDIS_REST_URL), get(vars::UPSTASH_REDIS_REST_TOKEN)) {
-            (Some(url), Some(token)) => Some(UpstashSettings { url: url.trim_end_matches('/').to_string(), token }),
+        let upstash = match (
+            get(vars::UPSTASH_REDIS_REST_URL),
+            get(vars::UPSTASH_REDIS_REST_TOKEN),
+        ) {
+            (Some(url), Some(token)) => Some(UpstashSettings {
+                url: url.trim_end_matches('/').to_string(),
+                token,
+            }),
             (None, None) => None,
-            _ => return Err("UPSTASH_REDIS_REST_URL and UPSTASH_REDIS_REST_TOKEN must be set together".into()),
+            _ => {
+                return Err(
+                    "UPSTASH_REDIS_REST_URL and UPSTASH_REDIS_REST_TOKEN must be set together"
+                        .into(),
+                )
+            }
         };
         let tz_name = get(vars::POLLING_TIMEZONE).unwrap_or_else(|| "Europe/Paris".into());
-        let timezone: chrono_tz::Tz =
-            tz_name.parse().map_err(|_| format!("POLLING_TIMEZONE {tz_name:?} is not an IANA time zone"))?;
+        let timezone: chrono_tz::Tz = tz_name
+            .parse()
+            .map_err(|_| format!("POLLING_TIMEZONE {tz_name:?} is not an IANA time zone"))?;
         let env_doc = |doc: ConfigDoc| -> Result<Map<String, Value>, String> {
             let mut map = Map::new();
             for spec in fields(doc) {
                 let Some(var) = spec.env else { continue };
                 let Some(raw) = get(var) else { continue };
-                let value = spec.kind.from_env(&raw).map_err(|e| format!("{var}: {e}"))?;
+                let value = spec
+                    .kind
+                    .from_env(&raw)
+                    .map_err(|e| format!("{var}: {e}"))?;
                 map.insert(spec.name.to_string(), value);
             }
             Ok(map)
@@ -168,14 +189,20 @@ impl Settings {
             flags: env_doc(ConfigDoc::RuntimeFlags)?,
         };
         let defaults = Documents::resolve(&env_defaults, &DocMaps::default());
-        check_window(&defaults.webhook).map_err(|e| format!("WEBHOOKS_TIME_START/END: {}", e.message))?;
+        check_window(&defaults.webhook)
+            .map_err(|e| format!("WEBHOOKS_TIME_START/END: {}", e.message))?;
         Ok(Settings {
             process_api_token: get(vars::PROCESS_API_TOKEN).unwrap_or_default(),
             admin_token: get(vars::ADMIN_TOKEN).unwrap_or_default(),
             upstash,
             signing_secret: get(vars::WEBHOOK_SIGNING_SECRET),
             sender_allowlist: get(vars::GMAIL_SENDER_ALLOWLIST)
-                .map(|v| v.split(',').map(|s| s.trim().to_lowercase()).filter(|s| !s.is_empty()).collect())
+                .map(|v| {
+                    v.split(',')
+                        .map(|s| s.trim().to_lowercase())
+                        .filter(|s| !s.is_empty())
+                        .collect()
+                })
                 .unwrap_or_default(),
             timezone,
             inflight_ttl_secs: num(vars::INFLIGHT_LOCK_TTL_SEC, 900, 10, 86_400)?,
@@ -188,7 +215,8 @@ impl Settings {
             r2_link_timeout_ms: num(vars::R2_FETCH_TIMEOUT_SEC, 15, 1, 600)? * 1000,
             r2_folder_timeout_ms: num(vars::R2_FETCH_FOLDER_TIMEOUT_SEC, 120, 1, 900)? * 1000,
             r2_serve_media: flag(vars::R2_SERVE_MEDIA, false)?,
-            alert_no_success_minutes: num(vars::ALERT_NO_SUCCESS_MINUTES, 0, 0, 7 * 24 * 60)? as u32,
+            alert_no_success_minutes: num(vars::ALERT_NO_SUCCESS_MINUTES, 0, 0, 7 * 24 * 60)?
+                as u32,
             alert_webhook_url: get(vars::ALERT_WEBHOOK_URL),
             env_defaults,
         })
@@ -220,7 +248,10 @@ pub enum FieldKind {
     /// Weekday names (English or French), normalised to lowercase English.
     Weekdays,
     /// An integer in `min..=max`.
-    UInt { min: u64, max: u64 },
+    UInt {
+        min: u64,
+        max: u64,
+    },
     /// A list of non-empty strings.
     StringList,
 }
@@ -234,31 +265,91 @@ pub struct FieldSpec {
 }
 
 const fn field(name: &'static str, kind: FieldKind, env: &'static str) -> FieldSpec {
-    FieldSpec { name, kind, env: Some(env) }
+    FieldSpec {
+        name,
+        kind,
+        env: Some(env),
+    }
 }
 
 const WEBHOOK_CONFIG_FIELDS: &[FieldSpec] = &[
     field("webhook_url", FieldKind::OptHttpsUrl, vars::WEBHOOK_URL),
-    field("webhook_sending_enabled", FieldKind::Bool, vars::WEBHOOK_SENDING_ENABLED),
-    field("webhook_time_start", FieldKind::OptTimeOfDay, vars::WEBHOOKS_TIME_START),
-    field("webhook_time_end", FieldKind::OptTimeOfDay, vars::WEBHOOKS_TIME_END),
-    field("absence_pause_enabled", FieldKind::Bool, vars::ABSENCE_PAUSE_ENABLED),
-    field("absence_pause_days", FieldKind::Weekdays, vars::ABSENCE_PAUSE_DAYS),
+    field(
+        "webhook_sending_enabled",
+        FieldKind::Bool,
+        vars::WEBHOOK_SENDING_ENABLED,
+    ),
+    field(
+        "webhook_time_start",
+        FieldKind::OptTimeOfDay,
+        vars::WEBHOOKS_TIME_START,
+    ),
+    field(
+        "webhook_time_end",
+        FieldKind::OptTimeOfDay,
+        vars::WEBHOOKS_TIME_END,
+    ),
+    field(
+        "absence_pause_enabled",
+        FieldKind::Bool,
+        vars::ABSENCE_PAUSE_ENABLED,
+    ),
+    field(
+        "absence_pause_days",
+        FieldKind::Weekdays,
+        vars::ABSENCE_PAUSE_DAYS,
+    ),
 ];
 
 const PROCESSING_PREFS_FIELDS: &[FieldSpec] = &[
-    field("exclude_keywords", FieldKind::StringList, vars::EXCLUDE_KEYWORDS),
-    field("max_email_size_mb", FieldKind::UInt { min: 1, max: 25 }, vars::MAX_EMAIL_SIZE_MB),
-    field("mirror_media_to_custom", FieldKind::Bool, vars::MIRROR_MEDIA_TO_CUSTOM),
-    field("retry_count", FieldKind::UInt { min: 0, max: 10 }, vars::WEBHOOK_RETRY_COUNT),
-    field("retry_delay_sec", FieldKind::UInt { min: 0, max: 600 }, vars::WEBHOOK_RETRY_DELAY),
-    field("webhook_timeout_sec", FieldKind::UInt { min: 1, max: 300 }, vars::WEBHOOK_TIMEOUT_SEC),
+    field(
+        "exclude_keywords",
+        FieldKind::StringList,
+        vars::EXCLUDE_KEYWORDS,
+    ),
+    field(
+        "max_email_size_mb",
+        FieldKind::UInt { min: 1, max: 25 },
+        vars::MAX_EMAIL_SIZE_MB,
+    ),
+    field(
+        "mirror_media_to_custom",
+        FieldKind::Bool,
+        vars::MIRROR_MEDIA_TO_CUSTOM,
+    ),
+    field(
+        "retry_count",
+        FieldKind::UInt { min: 0, max: 10 },
+        vars::WEBHOOK_RETRY_COUNT,
+    ),
+    field(
+        "retry_delay_sec",
+        FieldKind::UInt { min: 0, max: 600 },
+        vars::WEBHOOK_RETRY_DELAY,
+    ),
+    field(
+        "webhook_timeout_sec",
+        FieldKind::UInt { min: 1, max: 300 },
+        vars::WEBHOOK_TIMEOUT_SEC,
+    ),
 ];
 
 const RUNTIME_FLAGS_FIELDS: &[FieldSpec] = &[
-    field("gmail_ingress_enabled", FieldKind::Bool, vars::GMAIL_INGRESS_ENABLED),
-    field("webhook_sending_enabled", FieldKind::Bool, vars::WEBHOOK_SENDING_ENABLED),
-    field("allow_custom_webhook_without_links", FieldKind::Bool, vars::ALLOW_CUSTOM_WEBHOOK_WITHOUT_LINKS),
+    field(
+        "gmail_ingress_enabled",
+        FieldKind::Bool,
+        vars::GMAIL_INGRESS_ENABLED,
+    ),
+    field(
+        "webhook_sending_enabled",
+        FieldKind::Bool,
+        vars::WEBHOOK_SENDING_ENABLED,
+    ),
+    field(
+        "allow_custom_webhook_without_links",
+        FieldKind::Bool,
+        vars::ALLOW_CUSTOM_WEBHOOK_WITHOUT_LINKS,
+    ),
 ];
 
 /// The fields of a gating document (routing rules have their own schema).
@@ -284,18 +375,26 @@ const WEEKDAYS: [(&str, &str); 7] = [
 /// Normalises a weekday name (English or French, any case) to lowercase English.
 pub fn weekday_name(s: &str) -> Option<&'static str> {
     let s = s.trim().to_lowercase();
-    WEEKDAYS.iter().find(|(en, fr)| *en == s || *fr == s).map(|(en, _)| *en)
+    WEEKDAYS
+        .iter()
+        .find(|(en, fr)| *en == s || *fr == s)
+        .map(|(en, _)| *en)
 }
 
 /// Parses `HH:MM`, `HHhMM` or `HHh` into minutes after midnight.
 pub fn parse_time_of_day(s: &str) -> Option<u32> {
     let s = s.trim();
     let (h, m) = s.split_once(':').or_else(|| s.split_once(['h', 'H']))?;
-    let digits = |x: &str, max_len: usize| !x.is_empty() && x.len() <= max_len && x.bytes().all(|b| b.is_ascii_digit());
+    let digits = |x: &str, max_len: usize| {
+        !x.is_empty() && x.len() <= max_len && x.bytes().all(|b| b.is_ascii_digit())
+    };
     if !digits(h, 2) || !(m.is_empty() && !s.contains(':') || m.len() == 2 && digits(m, 2)) {
         return None;
     }
-    let (h, m): (u32, u32) = (h.parse().ok()?, if m.is_empty() { 0 } else { m.parse().ok()? });
+    let (h, m): (u32, u32) = (
+        h.parse().ok()?,
+        if m.is_empty() { 0 } else { m.parse().ok()? },
+    );
     (h < 24 && m < 60).then_some(h * 60 + m)
 }
 
@@ -306,9 +405,15 @@ pub fn normalize_webhook_url(raw: &str) -> String {
     if s.contains("://") {
         return s.to_string();
     }
-    let token_ok = |t: &str| !t.is_empty() && t.chars().all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-');
+    let token_ok = |t: &str| {
+        !t.is_empty()
+            && t.chars()
+                .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-')
+    };
     match s.split_once('@') {
-        Some((token, host)) if token_ok(token) && host.ends_with("make.com") && !host.contains('/') => {
+        Some((token, host))
+            if token_ok(token) && host.ends_with("make.com") && !host.contains('/') =>
+        {
             format!("https://{host}/{token}")
         }
         None if token_ok(s) => format!("https://hook.eu2.make.com/{s}"),
@@ -318,7 +423,9 @@ pub fn normalize_webhook_url(raw: &str) -> String {
 
 /// Checks an https URL with a host.
 pub fn check_https_url(url: &str) -> Result<(), String> {
-    let rest = url.strip_prefix("https://").ok_or("must be an https:// URL")?;
+    let rest = url
+        .strip_prefix("https://")
+        .ok_or("must be an https:// URL")?;
     let host = rest.split(['/', '?', '#']).next().unwrap_or("");
     if host.is_empty() || host.contains(char::is_whitespace) {
         return Err("must be an https:// URL with a host".into());
@@ -352,15 +459,20 @@ impl FieldKind {
                 if s.trim().is_empty() {
                     return Ok(Some(Value::String(String::new())));
                 }
-                parse_time_of_day(s).ok_or_else(|| format!("expected HH:MM or HHhMM (00:00 to 23:59), got {s:?}"))?;
+                parse_time_of_day(s).ok_or_else(|| {
+                    format!("expected HH:MM or HHhMM (00:00 to 23:59), got {s:?}")
+                })?;
                 Ok(Some(Value::String(s.trim().to_string())))
             }
             FieldKind::Weekdays => {
                 let items = v.as_array().ok_or_else(wrong)?;
                 let mut days: Vec<Value> = Vec::new();
                 for item in items {
-                    let s = item.as_str().ok_or_else(|| format!("expected day names, got {}", type_name(item)))?;
-                    let day = weekday_name(s).ok_or_else(|| format!("unknown day name {s:?} (use monday..sunday)"))?;
+                    let s = item
+                        .as_str()
+                        .ok_or_else(|| format!("expected day names, got {}", type_name(item)))?;
+                    let day = weekday_name(s)
+                        .ok_or_else(|| format!("unknown day name {s:?} (use monday..sunday)"))?;
                     if !days.iter().any(|d| d == day) {
                         days.push(Value::String(day.into()));
                     }
@@ -378,7 +490,9 @@ impl FieldKind {
                 let items = v.as_array().ok_or_else(wrong)?;
                 let mut out = Vec::new();
                 for item in items {
-                    let s = item.as_str().ok_or_else(|| format!("expected strings, got {}", type_name(item)))?;
+                    let s = item
+                        .as_str()
+                        .ok_or_else(|| format!("expected strings, got {}", type_name(item)))?;
                     if !s.trim().is_empty() {
                         out.push(Value::String(s.trim().to_string()));
                     }
@@ -401,10 +515,16 @@ impl FieldKind {
     pub fn from_env(self, raw: &str) -> Result<Value, String> {
         let value = match self {
             FieldKind::Bool => Value::Bool(parse_bool(raw).ok_or("must be true or false")?),
-            FieldKind::UInt { .. } => Value::from(raw.trim().parse::<u64>().map_err(|_| "must be an integer")?),
-            FieldKind::Weekdays | FieldKind::StringList => {
-                Value::Array(raw.split(',').map(|s| Value::String(s.trim().to_string())).collect())
-            }
+            FieldKind::UInt { .. } => Value::from(
+                raw.trim()
+                    .parse::<u64>()
+                    .map_err(|_| "must be an integer")?,
+            ),
+            FieldKind::Weekdays | FieldKind::StringList => Value::Array(
+                raw.split(',')
+                    .map(|s| Value::String(s.trim().to_string()))
+                    .collect(),
+            ),
             FieldKind::OptHttpsUrl | FieldKind::OptTimeOfDay => Value::String(raw.to_string()),
         };
         self.validate(&value).map(|v| v.unwrap_or(Value::Null))
@@ -414,9 +534,16 @@ impl FieldKind {
 /// Validates a partial update of a gating document and merges it over `current`: omitted fields
 /// keep their value, `null` resets a field to its default, unknown fields are refused. Errors
 /// name the document and the field.
-pub fn apply_update(doc: ConfigDoc, current: &Map<String, Value>, update: &Value) -> Result<Map<String, Value>, ApiError> {
+pub fn apply_update(
+    doc: ConfigDoc,
+    current: &Map<String, Value>,
+    update: &Value,
+) -> Result<Map<String, Value>, ApiError> {
     let Value::Object(patch) = update else {
-        return Err(ApiError::invalid_config(format!("{} must be a JSON object", doc.name())));
+        return Err(ApiError::invalid_config(format!(
+            "{} must be a JSON object",
+            doc.name()
+        )));
     };
     let specs = fields(doc);
     let mut merged = current.clone();
@@ -426,7 +553,11 @@ pub fn apply_update(doc: ConfigDoc, current: &Map<String, Value>, update: &Value
         }
         let spec = specs.iter().find(|s| s.name == key).ok_or_else(|| {
             let known: Vec<_> = specs.iter().map(|s| s.name).collect();
-            ApiError::invalid_config(format!("{}: unknown field {key:?} (known: {})", doc.name(), known.join(", ")))
+            ApiError::invalid_config(format!(
+                "{}: unknown field {key:?} (known: {})",
+                doc.name(),
+                known.join(", ")
+            ))
         })?;
         match spec.kind.validate(value) {
             Ok(Some(v)) => {
@@ -435,7 +566,12 @@ pub fn apply_update(doc: ConfigDoc, current: &Map<String, Value>, update: &Value
             Ok(None) => {
                 merged.remove(key);
             }
-            Err(problem) => return Err(ApiError::invalid_config(format!("{}.{key}: {problem}", doc.name()))),
+            Err(problem) => {
+                return Err(ApiError::invalid_config(format!(
+                    "{}.{key}: {problem}",
+                    doc.name()
+                )))
+            }
         }
     }
     Ok(merged)
@@ -478,7 +614,10 @@ pub struct Documents {
 }
 
 fn opt_str(m: &Map<String, Value>, k: &str) -> Option<String> {
-    m.get(k).and_then(Value::as_str).map(str::to_string).filter(|s| !s.is_empty())
+    m.get(k)
+        .and_then(Value::as_str)
+        .map(str::to_string)
+        .filter(|s| !s.is_empty())
 }
 fn bool_or(m: &Map<String, Value>, k: &str, d: bool) -> bool {
     m.get(k).and_then(Value::as_bool).unwrap_or(d)
@@ -489,7 +628,12 @@ fn u32_or(m: &Map<String, Value>, k: &str, d: u32) -> u32 {
 fn list(m: &Map<String, Value>, k: &str) -> Vec<String> {
     m.get(k)
         .and_then(Value::as_array)
-        .map(|a| a.iter().filter_map(Value::as_str).map(str::to_string).collect())
+        .map(|a| {
+            a.iter()
+                .filter_map(Value::as_str)
+                .map(str::to_string)
+                .collect()
+        })
         .unwrap_or_default()
 }
 
@@ -504,7 +648,11 @@ impl Documents {
     }
 
     /// Resolves validated maps (built-in defaults where a field is absent).
-    pub fn from_maps(webhook: &Map<String, Value>, prefs: &Map<String, Value>, flags: &Map<String, Value>) -> Documents {
+    pub fn from_maps(
+        webhook: &Map<String, Value>,
+        prefs: &Map<String, Value>,
+        flags: &Map<String, Value>,
+    ) -> Documents {
         let defaults = RetryPolicy::default();
         Documents {
             webhook: WebhookConfig {
@@ -528,7 +676,11 @@ impl Documents {
             flags: RuntimeFlags {
                 gmail_ingress_enabled: bool_or(flags, "gmail_ingress_enabled", true),
                 webhook_sending_enabled: bool_or(flags, "webhook_sending_enabled", true),
-                allow_custom_webhook_without_links: bool_or(flags, "allow_custom_webhook_without_links", false),
+                allow_custom_webhook_without_links: bool_or(
+                    flags,
+                    "allow_custom_webhook_without_links",
+                    false,
+                ),
             },
         }
     }
@@ -541,26 +693,47 @@ impl Documents {
             ConfigDoc::WebhookConfig => {
                 let w = &self.webhook;
                 m.insert("webhook_url".into(), s(&w.webhook_url));
-                m.insert("webhook_sending_enabled".into(), w.webhook_sending_enabled.into());
+                m.insert(
+                    "webhook_sending_enabled".into(),
+                    w.webhook_sending_enabled.into(),
+                );
                 m.insert("webhook_time_start".into(), s(&w.webhook_time_start));
                 m.insert("webhook_time_end".into(), s(&w.webhook_time_end));
-                m.insert("absence_pause_enabled".into(), w.absence_pause_enabled.into());
-                m.insert("absence_pause_days".into(), w.absence_pause_days.clone().into());
+                m.insert(
+                    "absence_pause_enabled".into(),
+                    w.absence_pause_enabled.into(),
+                );
+                m.insert(
+                    "absence_pause_days".into(),
+                    w.absence_pause_days.clone().into(),
+                );
             }
             ConfigDoc::ProcessingPrefs => {
                 let p = &self.prefs;
                 m.insert("exclude_keywords".into(), p.exclude_keywords.clone().into());
                 m.insert("max_email_size_mb".into(), p.max_email_size_mb.into());
-                m.insert("mirror_media_to_custom".into(), p.mirror_media_to_custom.into());
+                m.insert(
+                    "mirror_media_to_custom".into(),
+                    p.mirror_media_to_custom.into(),
+                );
                 m.insert("retry_count".into(), p.retry.retry_count.into());
                 m.insert("retry_delay_sec".into(), p.retry.retry_delay_sec.into());
                 m.insert("webhook_timeout_sec".into(), p.retry.timeout_sec.into());
             }
             ConfigDoc::RuntimeFlags => {
                 let f = &self.flags;
-                m.insert("gmail_ingress_enabled".into(), f.gmail_ingress_enabled.into());
-                m.insert("webhook_sending_enabled".into(), f.webhook_sending_enabled.into());
-                m.insert("allow_custom_webhook_without_links".into(), f.allow_custom_webhook_without_links.into());
+                m.insert(
+                    "gmail_ingress_enabled".into(),
+                    f.gmail_ingress_enabled.into(),
+                );
+                m.insert(
+                    "webhook_sending_enabled".into(),
+                    f.webhook_sending_enabled.into(),
+                );
+                m.insert(
+                    "allow_custom_webhook_without_links".into(),
+                    f.allow_custom_webhook_without_links.into(),
+                );
             }
             ConfigDoc::RoutingRules => {}
         }
@@ -604,8 +777,16 @@ mod tests {
     use serde_json::json;
 
     fn env(pairs: &[(&str, &str)]) -> impl Fn(&str) -> Option<String> {
-        let owned: Vec<(String, String)> = pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
-        move |name| owned.iter().find(|(k, _)| k == name).map(|(_, v)| v.clone())
+        let owned: Vec<(String, String)> = pairs
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
+        move |name| {
+            owned
+                .iter()
+                .find(|(k, _)| k == name)
+                .map(|(_, v)| v.clone())
+        }
     }
 
     #[test]
@@ -614,9 +795,17 @@ mod tests {
         assert_eq!(s.timezone, chrono_tz::Europe::Paris);
         assert_eq!(s.inflight_ttl_secs, 900);
         assert!(s.upstash.is_none());
-        assert_eq!(s.documents(&DocMaps::default()).prefs.retry, RetryPolicy::default());
+        assert_eq!(
+            s.documents(&DocMaps::default()).prefs.retry,
+            RetryPolicy::default()
+        );
         assert_eq!(s.documents(&DocMaps::default()).prefs.max_email_size_mb, 25);
-        assert!(s.documents(&DocMaps::default()).flags.gmail_ingress_enabled && s.documents(&DocMaps::default()).prefs.mirror_media_to_custom);
+        assert!(
+            s.documents(&DocMaps::default()).flags.gmail_ingress_enabled
+                && s.documents(&DocMaps::default())
+                    .prefs
+                    .mirror_media_to_custom
+        );
     }
 
     #[test]
@@ -631,10 +820,19 @@ mod tests {
             ("UPSTASH_REDIS_REST_TOKEN", "t"),
         ]))
         .unwrap();
-        assert_eq!(s.documents(&DocMaps::default()).webhook.webhook_url.as_deref(), Some("https://hook.eu2.make.com/tok123"));
+        assert_eq!(
+            s.documents(&DocMaps::default())
+                .webhook
+                .webhook_url
+                .as_deref(),
+            Some("https://hook.eu2.make.com/tok123")
+        );
         assert_eq!(s.documents(&DocMaps::default()).prefs.retry.retry_count, 5);
         assert_eq!(s.sender_allowlist, ["a@b.c", "d@e.f"]);
-        assert_eq!(s.documents(&DocMaps::default()).webhook.absence_pause_days, ["monday", "sunday"]);
+        assert_eq!(
+            s.documents(&DocMaps::default()).webhook.absence_pause_days,
+            ["monday", "sunday"]
+        );
         assert_eq!(s.upstash.unwrap().url, "https://x.upstash.io");
     }
 
@@ -660,15 +858,23 @@ mod tests {
         assert_eq!(parse_time_of_day("9h30"), Some(570));
         assert_eq!(parse_time_of_day("18h"), Some(1080));
         assert_eq!(parse_time_of_day("23:59"), Some(1439));
-        for bad in ["24:00", "12:60", "12:5", "12", "ab:cd", "", "9:", "123:00", "12h5"] {
+        for bad in [
+            "24:00", "12:60", "12:5", "12", "ab:cd", "", "9:", "123:00", "12h5",
+        ] {
             assert_eq!(parse_time_of_day(bad), None, "{bad}");
         }
     }
 
     #[test]
     fn make_tokens_normalise() {
-        assert_eq!(normalize_webhook_url("abc123"), "https://hook.eu2.make.com/abc123");
-        assert_eq!(normalize_webhook_url("abc123@hook.us1.make.com"), "https://hook.us1.make.com/abc123");
+        assert_eq!(
+            normalize_webhook_url("abc123"),
+            "https://hook.eu2.make.com/abc123"
+        );
+        assert_eq!(
+            normalize_webhook_url("abc123@hook.us1.make.com"),
+            "https://hook.us1.make.com/abc123"
+        );
         assert_eq!(normalize_webhook_url(" https://x.y/z "), "https://x.y/z");
     }
 
@@ -676,15 +882,26 @@ mod tests {
     fn updates_validate_and_merge() {
         let current = Map::new();
         let doc = ConfigDoc::WebhookConfig;
-        let m = apply_update(doc, &current, &json!({"webhook_time_start":"22h00","absence_pause_days":["Samedi"]})).unwrap();
+        let m = apply_update(
+            doc,
+            &current,
+            &json!({"webhook_time_start":"22h00","absence_pause_days":["Samedi"]}),
+        )
+        .unwrap();
         assert_eq!(m["absence_pause_days"], json!(["saturday"]));
         let m2 = apply_update(doc, &m, &json!({"webhook_time_start": null})).unwrap();
         assert!(m2.get("webhook_time_start").is_none());
         let cases = [
-            (json!({"absence_pause_days":["funday"]}), "absence_pause_days"),
+            (
+                json!({"absence_pause_days":["funday"]}),
+                "absence_pause_days",
+            ),
             (json!({"webhook_time_start":"25:00"}), "webhook_time_start"),
             (json!({"webhook_url":"http://x.y"}), "webhook_url"),
-            (json!({"webhook_sending_enabled":"yes"}), "webhook_sending_enabled"),
+            (
+                json!({"webhook_sending_enabled":"yes"}),
+                "webhook_sending_enabled",
+            ),
             (json!({"nope":1}), "nope"),
         ];
         for (update, field) in cases {
@@ -693,8 +910,16 @@ mod tests {
             assert!(err.message.contains(field), "{field}: {}", err.message);
         }
         let prefs = ConfigDoc::ProcessingPrefs;
-        assert!(apply_update(prefs, &current, &json!({"retry_count": 11})).unwrap_err().message.contains("between 0 and 10"));
-        assert!(apply_update(prefs, &current, &json!({"retry_delay_sec": -1})).unwrap_err().message.contains("integer"));
+        assert!(apply_update(prefs, &current, &json!({"retry_count": 11}))
+            .unwrap_err()
+            .message
+            .contains("between 0 and 10"));
+        assert!(
+            apply_update(prefs, &current, &json!({"retry_delay_sec": -1}))
+                .unwrap_err()
+                .message
+                .contains("integer")
+        );
         assert!(apply_update(prefs, &current, &json!({"webhook_timeout_sec": 0})).is_err());
         assert!(apply_update(prefs, &current, &json!({"webhook_timeout_sec": 1.5})).is_err());
         assert!(apply_update(prefs, &current, &json!([1])).is_err());
@@ -702,7 +927,11 @@ mod tests {
 
     #[test]
     fn window_cross_field_rule() {
-        let mut w = WebhookConfig { webhook_time_start: Some("09:00".into()), webhook_time_end: Some("9h00".into()), ..Default::default() };
+        let mut w = WebhookConfig {
+            webhook_time_start: Some("09:00".into()),
+            webhook_time_end: Some("9h00".into()),
+            ..Default::default()
+        };
         assert!(check_window(&w).unwrap_err().message.contains("differ"));
         w.webhook_time_end = None;
         assert!(check_window(&w).is_err());
@@ -716,7 +945,11 @@ mod tests {
         let m = d.to_map(ConfigDoc::ProcessingPrefs);
         assert_eq!(m["retry_count"], 3);
         assert_eq!(m["webhook_timeout_sec"], 30);
-        let back = Documents::from_maps(&d.to_map(ConfigDoc::WebhookConfig), &m, &d.to_map(ConfigDoc::RuntimeFlags));
+        let back = Documents::from_maps(
+            &d.to_map(ConfigDoc::WebhookConfig),
+            &m,
+            &d.to_map(ConfigDoc::RuntimeFlags),
+        );
         assert_eq!(back, d);
     }
 }

@@ -34,17 +34,26 @@ impl DedupRecord {
         } else if self.is_locked(now_ms) {
             (Claim::InFlight, None)
         } else {
-            let rec = DedupRecord { processed_until: None, locked_until: Some(now_ms + ttl_secs as i64 * 1000) };
+            let rec = DedupRecord {
+                processed_until: None,
+                locked_until: Some(now_ms + ttl_secs as i64 * 1000),
+            };
             (Claim::Acquired, Some(rec))
         }
     }
     /// Marks processed and unlocks.
     pub fn complete(now_ms: i64, ttl_secs: u64) -> DedupRecord {
-        DedupRecord { processed_until: Some(now_ms + ttl_secs as i64 * 1000), locked_until: None }
+        DedupRecord {
+            processed_until: Some(now_ms + ttl_secs as i64 * 1000),
+            locked_until: None,
+        }
     }
     /// Unlocks; `None` when nothing is left to keep.
     pub fn release(self, now_ms: i64) -> Option<DedupRecord> {
-        self.is_processed(now_ms).then_some(DedupRecord { locked_until: None, ..self })
+        self.is_processed(now_ms).then_some(DedupRecord {
+            locked_until: None,
+            ..self
+        })
     }
     /// True when the record can be deleted.
     pub fn expired(&self, now_ms: i64) -> bool {
@@ -114,7 +123,9 @@ impl<R: DedupStore, D: DedupStore> DedupStore for DualDedup<R, D> {
                 None => Err(StoreError("unset".into())),
             }
         };
-        let (r, d) = self.both(redis_claim, self.durable.claim(email_id, ttl)).await;
+        let (r, d) = self
+            .both(redis_claim, self.durable.claim(email_id, ttl))
+            .await;
         let claim = match (r, d) {
             (None, d) => d?,
             (Some(Ok(a)), Ok(b)) => {
@@ -146,7 +157,10 @@ impl<R: DedupStore, D: DedupStore> DedupStore for DualDedup<R, D> {
                 None => Ok(()),
             }
         };
-        match self.both(redis_done, self.durable.complete(email_id, ttl)).await {
+        match self
+            .both(redis_done, self.durable.complete(email_id, ttl))
+            .await
+        {
             (_, Ok(())) | (Some(Ok(())), _) => Ok(()),
             (r, Err(d)) => Err(both_failed(r.and_then(Result::err), d)),
         }
@@ -182,7 +196,11 @@ pub mod memory {
 
     impl MemoryDedup {
         fn check(&self) -> StoreResult<()> {
-            if self.down.get() { Err(StoreError("down".into())) } else { Ok(()) }
+            if self.down.get() {
+                Err(StoreError("down".into()))
+            } else {
+                Ok(())
+            }
         }
         pub fn rec(&self, id: &str) -> DedupRecord {
             self.records.borrow().get(id).copied().unwrap_or_default()
@@ -204,7 +222,9 @@ pub mod memory {
         }
         async fn complete(&self, id: &str, ttl: u64) -> StoreResult<()> {
             self.check()?;
-            self.records.borrow_mut().insert(id.into(), DedupRecord::complete(self.now_ms.get(), ttl));
+            self.records
+                .borrow_mut()
+                .insert(id.into(), DedupRecord::complete(self.now_ms.get(), ttl));
             Ok(())
         }
         async fn release(&self, id: &str) -> StoreResult<()> {
@@ -231,7 +251,11 @@ mod tests {
         assert_eq!(c, Claim::Acquired);
         let rec = rec.unwrap();
         assert_eq!(rec.claim(5_000, 10).0, Claim::InFlight);
-        assert_eq!(rec.claim(11_001, 10).0, Claim::Acquired, "an expired lock is free");
+        assert_eq!(
+            rec.claim(11_001, 10).0,
+            Claim::Acquired,
+            "an expired lock is free"
+        );
         let done = DedupRecord::complete(2_000, 60);
         assert_eq!(done.claim(3_000, 10).0, Claim::Processed);
         assert!(done.expired(62_001));
@@ -239,7 +263,10 @@ mod tests {
     }
 
     fn dual() -> DualDedup<MemoryDedup, MemoryDedup> {
-        DualDedup { redis: Some(MemoryDedup::default()), durable: MemoryDedup::default() }
+        DualDedup {
+            redis: Some(MemoryDedup::default()),
+            durable: MemoryDedup::default(),
+        }
     }
 
     #[test]
@@ -258,7 +285,11 @@ mod tests {
             d.complete("f", 3600).await.unwrap();
 
             d.redis.as_ref().unwrap().down.set(false);
-            assert_eq!(d.is_processed("f").await, Ok(true), "marker set during the outage is still seen");
+            assert_eq!(
+                d.is_processed("f").await,
+                Ok(true),
+                "marker set during the outage is still seen"
+            );
             assert_eq!(d.claim("f", 900).await, Ok(Claim::Processed));
         });
     }
@@ -288,7 +319,10 @@ mod tests {
     #[test]
     fn without_redis_the_durable_object_decides() {
         block_on(async {
-            let d: DualDedup<MemoryDedup, MemoryDedup> = DualDedup { redis: None, durable: MemoryDedup::default() };
+            let d: DualDedup<MemoryDedup, MemoryDedup> = DualDedup {
+                redis: None,
+                durable: MemoryDedup::default(),
+            };
             assert_eq!(d.claim("i", 900).await, Ok(Claim::Acquired));
             d.complete("i", 60).await.unwrap();
             assert_eq!(d.is_processed("i").await, Ok(true));

@@ -7,7 +7,10 @@ use super::retry::RetryPolicy;
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum AttemptOutcome {
     /// The receiver answered with this status.
-    Status { code: u16, retry_after_secs: Option<u32> },
+    Status {
+        code: u16,
+        retry_after_secs: Option<u32>,
+    },
     /// No answer within the per-attempt timeout.
     Timeout,
     /// The connection failed (refused, reset, DNS...).
@@ -88,18 +91,29 @@ impl GiveUpReason {
 }
 
 /// Decides what happens after attempt `attempt` (1-based) produced `outcome`.
-pub fn decide(outcome: &AttemptOutcome, attempt: u32, policy: &RetryPolicy, jitter_seed: u64) -> Decision {
+pub fn decide(
+    outcome: &AttemptOutcome,
+    attempt: u32,
+    policy: &RetryPolicy,
+    jitter_seed: u64,
+) -> Decision {
     if outcome.is_success() {
         return Decision::Ack;
     }
     if !outcome.is_retryable() {
-        return Decision::GiveUp { reason: GiveUpReason::NotRetryable };
+        return Decision::GiveUp {
+            reason: GiveUpReason::NotRetryable,
+        };
     }
     if !policy.may_retry_after(attempt) {
-        return Decision::GiveUp { reason: GiveUpReason::RetriesExhausted };
+        return Decision::GiveUp {
+            reason: GiveUpReason::RetriesExhausted,
+        };
     }
     let retry_after = match outcome {
-        AttemptOutcome::Status { retry_after_secs, .. } => *retry_after_secs,
+        AttemptOutcome::Status {
+            retry_after_secs, ..
+        } => *retry_after_secs,
         _ => None,
     };
     Decision::Retry {
@@ -113,7 +127,10 @@ mod tests {
     use super::*;
 
     fn status(code: u16) -> AttemptOutcome {
-        AttemptOutcome::Status { code, retry_after_secs: None }
+        AttemptOutcome::Status {
+            code,
+            retry_after_secs: None,
+        }
     }
 
     #[test]
@@ -125,7 +142,10 @@ mod tests {
             assert!(status(code).is_retryable(), "{code}");
         }
         for code in [300, 301, 400, 401, 403, 404, 409, 410, 413, 422] {
-            assert!(!status(code).is_retryable() && !status(code).is_success(), "{code}");
+            assert!(
+                !status(code).is_retryable() && !status(code).is_success(),
+                "{code}"
+            );
         }
         assert!(AttemptOutcome::Timeout.is_retryable());
         assert!(AttemptOutcome::Network("reset".into()).is_retryable());
@@ -133,24 +153,62 @@ mod tests {
 
     #[test]
     fn decisions() {
-        let p = RetryPolicy { retry_count: 2, retry_delay_sec: 5, timeout_sec: 30 };
+        let p = RetryPolicy {
+            retry_count: 2,
+            retry_delay_sec: 5,
+            timeout_sec: 30,
+        };
         assert_eq!(decide(&status(204), 1, &p, 0), Decision::Ack);
-        assert_eq!(decide(&status(404), 1, &p, 0), Decision::GiveUp { reason: GiveUpReason::NotRetryable });
-        assert_eq!(decide(&status(503), 1, &p, 0), Decision::Retry { next_attempt: 2, delay_secs: 5 });
-        assert_eq!(decide(&AttemptOutcome::Timeout, 2, &p, 0), Decision::Retry { next_attempt: 3, delay_secs: 10 });
+        assert_eq!(
+            decide(&status(404), 1, &p, 0),
+            Decision::GiveUp {
+                reason: GiveUpReason::NotRetryable
+            }
+        );
+        assert_eq!(
+            decide(&status(503), 1, &p, 0),
+            Decision::Retry {
+                next_attempt: 2,
+                delay_secs: 5
+            }
+        );
+        assert_eq!(
+            decide(&AttemptOutcome::Timeout, 2, &p, 0),
+            Decision::Retry {
+                next_attempt: 3,
+                delay_secs: 10
+            }
+        );
         assert_eq!(
             decide(&AttemptOutcome::Timeout, 3, &p, 0),
-            Decision::GiveUp { reason: GiveUpReason::RetriesExhausted }
+            Decision::GiveUp {
+                reason: GiveUpReason::RetriesExhausted
+            }
         );
-        let throttled = AttemptOutcome::Status { code: 429, retry_after_secs: Some(120) };
-        assert_eq!(decide(&throttled, 1, &p, 0), Decision::Retry { next_attempt: 2, delay_secs: 120 });
+        let throttled = AttemptOutcome::Status {
+            code: 429,
+            retry_after_secs: Some(120),
+        };
+        assert_eq!(
+            decide(&throttled, 1, &p, 0),
+            Decision::Retry {
+                next_attempt: 2,
+                delay_secs: 120
+            }
+        );
     }
 
     #[test]
     fn retry_after_forms() {
         assert_eq!(parse_retry_after(Some("30"), 0), Some(30));
-        assert_eq!(parse_retry_after(Some("Thu, 01 Jan 1970 00:01:00 GMT"), 0), Some(60));
-        assert_eq!(parse_retry_after(Some("Thu, 01 Jan 1970 00:01:00 GMT"), 120_000), Some(0));
+        assert_eq!(
+            parse_retry_after(Some("Thu, 01 Jan 1970 00:01:00 GMT"), 0),
+            Some(60)
+        );
+        assert_eq!(
+            parse_retry_after(Some("Thu, 01 Jan 1970 00:01:00 GMT"), 120_000),
+            Some(0)
+        );
         assert_eq!(parse_retry_after(Some("soon"), 0), None);
         assert_eq!(parse_retry_after(None, 0), None);
     }
@@ -158,7 +216,10 @@ mod tests {
     #[test]
     fn error_texts() {
         assert_eq!(status(500).error_text(30).as_deref(), Some("HTTP 500"));
-        assert_eq!(AttemptOutcome::Timeout.error_text(7).as_deref(), Some("timeout after 7s"));
+        assert_eq!(
+            AttemptOutcome::Timeout.error_text(7).as_deref(),
+            Some("timeout after 7s")
+        );
         assert_eq!(status(200).error_text(30), None);
     }
 }

@@ -19,7 +19,11 @@ pub struct ApiError {
 
 impl ApiError {
     fn new(status: u16, code: &'static str, message: impl Into<String>) -> Self {
-        Self { status, code, message: message.into() }
+        Self {
+            status,
+            code,
+            message: message.into(),
+        }
     }
     /// 401, with the message SPEC §2 prescribes.
     pub fn unauthorized() -> Self {
@@ -35,11 +39,19 @@ impl ApiError {
     }
     /// 400 for a field of the wrong type or value.
     pub fn invalid_field(field: &str, problem: impl std::fmt::Display) -> Self {
-        Self::new(400, "invalid_field", format!("Invalid field: {field}: {problem}"))
+        Self::new(
+            400,
+            "invalid_field",
+            format!("Invalid field: {field}: {problem}"),
+        )
     }
     /// 400 for a malformed query parameter.
     pub fn invalid_query(param: &str, problem: impl std::fmt::Display) -> Self {
-        Self::new(400, "invalid_query", format!("Invalid query parameter '{param}': {problem}"))
+        Self::new(
+            400,
+            "invalid_query",
+            format!("Invalid query parameter '{param}': {problem}"),
+        )
     }
     /// 400 for a configuration document that fails validation.
     pub fn invalid_config(problem: impl Into<String>) -> Self {
@@ -55,7 +67,11 @@ impl ApiError {
     }
     /// 415 for a body that is not declared as JSON where JSON is required.
     pub fn unsupported_media_type() -> Self {
-        Self::new(415, "unsupported_media_type", "Content-Type must be application/json")
+        Self::new(
+            415,
+            "unsupported_media_type",
+            "Content-Type must be application/json",
+        )
     }
     /// 404 for an unknown path.
     pub fn not_found(path: &str) -> Self {
@@ -81,13 +97,21 @@ impl ApiError {
     pub fn sending_disabled(reason: &str) -> Self {
         let mut e = Self::new(409, "sending_disabled", "Webhook sending disabled");
         if !reason.is_empty() {
-            e.code = if reason == "absence" { "absence_pause" } else { "sending_disabled" };
+            e.code = if reason == "absence" {
+                "absence_pause"
+            } else {
+                "sending_disabled"
+            };
         }
         e
     }
     /// 503: a dependency the request cannot do without failed (the client should retry).
     pub fn unavailable(what: &str) -> Self {
-        Self::new(503, "unavailable", format!("{what} unavailable, retry later"))
+        Self::new(
+            503,
+            "unavailable",
+            format!("{what} unavailable, retry later"),
+        )
     }
     /// 500 for a failure that is ours; details are logged, not returned.
     pub fn internal() -> Self {
@@ -113,10 +137,22 @@ mod tests {
     #[test]
     fn spec_messages_are_exact() {
         assert_eq!(ApiError::unauthorized().body()["message"], "Unauthorized");
-        assert_eq!(ApiError::invalid_json().body()["message"], "Invalid JSON payload");
-        assert_eq!(ApiError::missing_field("sender").body()["message"], "Missing field: sender");
-        assert_eq!(ApiError::ingress_disabled().body()["message"], "Gmail ingress disabled");
-        assert_eq!(ApiError::sending_disabled("absence").body()["message"], "Webhook sending disabled");
+        assert_eq!(
+            ApiError::invalid_json().body()["message"],
+            "Invalid JSON payload"
+        );
+        assert_eq!(
+            ApiError::missing_field("sender").body()["message"],
+            "Missing field: sender"
+        );
+        assert_eq!(
+            ApiError::ingress_disabled().body()["message"],
+            "Gmail ingress disabled"
+        );
+        assert_eq!(
+            ApiError::sending_disabled("absence").body()["message"],
+            "Webhook sending disabled"
+        );
         assert_eq!(ApiError::sending_disabled("absence").code, "absence_pause");
         assert_eq!(ApiError::unauthorized().body()["success"], false);
     }

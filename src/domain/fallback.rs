@@ -53,7 +53,10 @@ impl<P: LogStore, S: LogStore> LogFallback<P, S> {
             (Some(Err(pe)), Err(fe)) => Err(StoreError(format!("redis: {pe}; kv: {fe}"))),
             (None, Err(fe)) => Err(fe),
             (p, f) => {
-                let sources = vec![p.and_then(Result::ok).unwrap_or_default(), f.unwrap_or_default()];
+                let sources = vec![
+                    p.and_then(Result::ok).unwrap_or_default(),
+                    f.unwrap_or_default(),
+                ];
                 Ok(merge(sources, query, now_ms))
             }
         }
@@ -70,13 +73,21 @@ pub struct MirroredKv<P, S> {
 
 /// The `_updated_at` of a JSON document, for [`MirroredKv::get_freshest`].
 pub fn updated_at(doc: &str) -> Option<String> {
-    serde_json::from_str::<Value>(doc).ok()?.get("_updated_at")?.as_str().map(str::to_string)
+    serde_json::from_str::<Value>(doc)
+        .ok()?
+        .get("_updated_at")?
+        .as_str()
+        .map(str::to_string)
 }
 
 impl<P: KeyValueStore, S: KeyValueStore> MirroredKv<P, S> {
     /// Reads a key from both stores and keeps the value with the greatest `version` (ties and
     /// unversioned values: Redis first). Fails only when both stores fail.
-    pub async fn get_freshest(&self, key: &str, version: impl Fn(&str) -> Option<String>) -> StoreResult<Option<String>> {
+    pub async fn get_freshest(
+        &self,
+        key: &str,
+        version: impl Fn(&str) -> Option<String>,
+    ) -> StoreResult<Option<String>> {
         let primary = async {
             match &self.primary {
                 Some(p) => Some(p.get(key).await),
@@ -92,7 +103,11 @@ impl<P: KeyValueStore, S: KeyValueStore> MirroredKv<P, S> {
                 let f = f.ok().flatten();
                 Ok(match (p, f) {
                     (Some(p), Some(f)) => {
-                        if version(&f) > version(&p) { Some(f) } else { Some(p) }
+                        if version(&f) > version(&p) {
+                            Some(f)
+                        } else {
+                            Some(p)
+                        }
                     }
                     (p, f) => p.or(f),
                 })
@@ -143,7 +158,11 @@ pub mod memory {
 
     impl MemoryKv {
         fn check(&self) -> StoreResult<()> {
-            if self.down.get() { Err(StoreError("down".into())) } else { Ok(()) }
+            if self.down.get() {
+                Err(StoreError("down".into()))
+            } else {
+                Ok(())
+            }
         }
     }
 
@@ -205,41 +224,93 @@ mod tests {
     #[test]
     fn log_switches_to_kv_and_reads_both_halves() {
         block_on(async {
-            let log = LogFallback { primary: Some(MemoryLog::default()), fallback: MemoryLog::default() };
-            let q = LogQuery { days: 7, status: None, email_id: None, delivery_id: None, limit: 100 };
+            let log = LogFallback {
+                primary: Some(MemoryLog::default()),
+                fallback: MemoryLog::default(),
+            };
+            let q = LogQuery {
+                days: 7,
+                status: None,
+                email_id: None,
+                delivery_id: None,
+                limit: 100,
+            };
             assert_eq!(log.append(&entry("a", 1_000)).await, Ok(Landed::Primary));
             log.primary.as_ref().unwrap().down.set(true);
             assert_eq!(log.append(&entry("b", 2_000)).await, Ok(Landed::Fallback));
-            assert!(log.recent(&q, 3_000).await.unwrap().len() == 1, "redis down: only the KV half");
+            assert!(
+                log.recent(&q, 3_000).await.unwrap().len() == 1,
+                "redis down: only the KV half"
+            );
             log.primary.as_ref().unwrap().down.set(false);
             assert_eq!(log.append(&entry("c", 3_000)).await, Ok(Landed::Primary));
-            let ids: Vec<String> = log.recent(&q, 4_000).await.unwrap().into_iter().map(|e| e.id).collect();
+            let ids: Vec<String> = log
+                .recent(&q, 4_000)
+                .await
+                .unwrap()
+                .into_iter()
+                .map(|e| e.id)
+                .collect();
             assert_eq!(ids, ["c", "b", "a"]);
-            assert_eq!(log.recent(&q, 4_000).await.unwrap()[0].status, LogStatus::Success);
+            assert_eq!(
+                log.recent(&q, 4_000).await.unwrap()[0].status,
+                LogStatus::Success
+            );
         });
     }
 
     #[test]
     fn log_without_redis_and_total_failure() {
         block_on(async {
-            let log: LogFallback<MemoryLog, MemoryLog> = LogFallback { primary: None, fallback: MemoryLog::default() };
+            let log: LogFallback<MemoryLog, MemoryLog> = LogFallback {
+                primary: None,
+                fallback: MemoryLog::default(),
+            };
             assert_eq!(log.append(&entry("a", 1)).await, Ok(Landed::Fallback));
             log.fallback.down.set(true);
-            assert!(log.append(&entry("b", 2)).await.unwrap_err().0.contains("kv"));
+            assert!(log
+                .append(&entry("b", 2))
+                .await
+                .unwrap_err()
+                .0
+                .contains("kv"));
         });
     }
 
     #[test]
     fn mirrored_kv_prefers_the_freshest_document() {
         block_on(async {
-            let kv = MirroredKv { primary: Some(MemoryKv::default()), fallback: MemoryKv::default() };
-            kv.put("k", r#"{"_updated_at":"2026-01-01T00:00:00.000Z","v":1}"#, None).await.unwrap();
+            let kv = MirroredKv {
+                primary: Some(MemoryKv::default()),
+                fallback: MemoryKv::default(),
+            };
+            kv.put(
+                "k",
+                r#"{"_updated_at":"2026-01-01T00:00:00.000Z","v":1}"#,
+                None,
+            )
+            .await
+            .unwrap();
             kv.primary.as_ref().unwrap().down.set(true);
-            assert_eq!(kv.put("k", r#"{"_updated_at":"2026-01-02T00:00:00.000Z","v":2}"#, None).await, Ok(Landed::Fallback));
+            assert_eq!(
+                kv.put(
+                    "k",
+                    r#"{"_updated_at":"2026-01-02T00:00:00.000Z","v":2}"#,
+                    None
+                )
+                .await,
+                Ok(Landed::Fallback)
+            );
             kv.primary.as_ref().unwrap().down.set(false);
             let got = kv.get_freshest("k", updated_at).await.unwrap().unwrap();
-            assert!(got.contains("\"v\":2"), "the update made during the outage wins: {got}");
-            assert!(kv.get("k").await.unwrap().unwrap().contains("\"v\":1"), "plain get prefers redis");
+            assert!(
+                got.contains("\"v\":2"),
+                "the update made during the outage wins: {got}"
+            );
+            assert!(
+                kv.get("k").await.unwrap().unwrap().contains("\"v\":1"),
+                "plain get prefers redis"
+            );
             kv.fallback.down.set(true);
             kv.primary.as_ref().unwrap().down.set(true);
             assert!(kv.get_freshest("k", updated_at).await.is_err());

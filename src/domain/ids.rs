@@ -59,7 +59,9 @@ pub fn inflight_key(email_id: &str) -> String {
 
 /// True when `s` looks like an `email_id` (32 lowercase hex digits).
 pub fn is_email_id(s: &str) -> bool {
-    s.len() == 32 && s.bytes().all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
+    s.len() == 32
+        && s.bytes()
+            .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
 }
 
 #[cfg(test)]
@@ -76,7 +78,10 @@ mod tests {
 
     #[test]
     fn sender_email_forms() {
-        assert_eq!(sender_email("Jane Doe <Jane@Example.COM>"), "jane@example.com");
+        assert_eq!(
+            sender_email("Jane Doe <Jane@Example.COM>"),
+            "jane@example.com"
+        );
         assert_eq!(sender_email("  a@b.c "), "a@b.c");
         assert_eq!(sender_email("\"x\" < A@B.C >"), "a@b.c");
         assert_eq!(sender_email("broken <a@b.c"), "broken <a@b.c");

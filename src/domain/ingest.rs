@@ -13,18 +13,28 @@ use super::messages::EmailRecord;
 /// strings; other keys (`snippet`...) are ignored.
 pub fn parse_ingest(bytes: &[u8], received_at_ms: i64) -> Result<EmailRecord, ApiError> {
     let value: Value = serde_json::from_slice(bytes).map_err(|_| ApiError::invalid_json())?;
-    let Value::Object(map) = value else { return Err(ApiError::invalid_json()) };
+    let Value::Object(map) = value else {
+        return Err(ApiError::invalid_json());
+    };
     let required = |field: &str| -> Result<String, ApiError> {
         match map.get(field) {
             None | Some(Value::Null) => Err(ApiError::missing_field(field)),
             Some(Value::String(s)) if s.trim().is_empty() => Err(ApiError::missing_field(field)),
             Some(Value::String(s)) => Ok(s.clone()),
-            Some(other) => Err(ApiError::invalid_field(field, format!("expected a string, got {}", type_name(other)))),
+            Some(other) => Err(ApiError::invalid_field(
+                field,
+                format!("expected a string, got {}", type_name(other)),
+            )),
         }
     };
     let sender = required("sender")?;
     let body = required("body")?;
-    let optional = |field: &str| map.get(field).and_then(Value::as_str).unwrap_or("").to_string();
+    let optional = |field: &str| {
+        map.get(field)
+            .and_then(Value::as_str)
+            .unwrap_or("")
+            .to_string()
+    };
     let subject = optional("subject");
     let date = optional("date");
     let sender_email = sender_email(&sender);
@@ -110,9 +120,18 @@ mod tests {
         assert_eq!(parse("[1,2]").unwrap_err(), ApiError::invalid_json());
         assert_eq!(parse("\"str\"").unwrap_err(), ApiError::invalid_json());
         assert_eq!(parse("{}").unwrap_err(), ApiError::missing_field("sender"));
-        assert_eq!(parse(r#"{"sender":"  ","body":""}"#).unwrap_err(), ApiError::missing_field("sender"));
-        assert_eq!(parse(r#"{"sender":"a@b.c"}"#).unwrap_err(), ApiError::missing_field("body"));
-        assert_eq!(parse(r#"{"sender":"a@b.c","body":""}"#).unwrap_err(), ApiError::missing_field("body"));
+        assert_eq!(
+            parse(r#"{"sender":"  ","body":""}"#).unwrap_err(),
+            ApiError::missing_field("sender")
+        );
+        assert_eq!(
+            parse(r#"{"sender":"a@b.c"}"#).unwrap_err(),
+            ApiError::missing_field("body")
+        );
+        assert_eq!(
+            parse(r#"{"sender":"a@b.c","body":""}"#).unwrap_err(),
+            ApiError::missing_field("body")
+        );
         let wrong = parse(r#"{"sender":42,"body":"x"}"#).unwrap_err();
         assert_eq!(wrong.status, 400);
         assert!(wrong.message.contains("sender") && wrong.message.contains("a number"));

@@ -141,7 +141,10 @@ impl LogQuery {
     pub fn accepts(&self, entry: &LogEntry, now_ms: i64) -> bool {
         entry.unix_ms() >= now_ms - self.days as i64 * DAY_MS
             && self.status.is_none_or(|s| s == entry.status)
-            && self.email_id.as_deref().is_none_or(|id| id == entry.email_id)
+            && self
+                .email_id
+                .as_deref()
+                .is_none_or(|id| id == entry.email_id)
             && self
                 .delivery_id
                 .as_deref()
@@ -203,9 +206,18 @@ mod tests {
 
     #[test]
     fn query_validation_names_the_parameter() {
-        assert!(LogQuery::parse(&query_pairs("status=bogus")).unwrap_err().message.contains("'status'"));
-        assert!(LogQuery::parse(&query_pairs("limit=0")).unwrap_err().message.contains("'limit'"));
-        assert!(LogQuery::parse(&query_pairs("days=x")).unwrap_err().message.contains("'days'"));
+        assert!(LogQuery::parse(&query_pairs("status=bogus"))
+            .unwrap_err()
+            .message
+            .contains("'status'"));
+        assert!(LogQuery::parse(&query_pairs("limit=0"))
+            .unwrap_err()
+            .message
+            .contains("'limit'"));
+        assert!(LogQuery::parse(&query_pairs("days=x"))
+            .unwrap_err()
+            .message
+            .contains("'days'"));
         let q = LogQuery::parse(&query_pairs("days=2&status=error&limit=5")).unwrap();
         assert_eq!((q.days, q.status, q.limit), (2, Some(LogStatus::Error), 5));
     }
@@ -214,7 +226,10 @@ mod tests {
     fn merge_dedups_sorts_filters_and_limits() {
         let now = 10 * DAY_MS;
         let q = LogQuery::parse(&query_pairs("days=7&limit=3")).unwrap();
-        let redis = vec![entry("a", now - 1000, LogStatus::Success), entry("b", now - 3000, LogStatus::Error)];
+        let redis = vec![
+            entry("a", now - 1000, LogStatus::Success),
+            entry("b", now - 3000, LogStatus::Error),
+        ];
         let kv = vec![
             entry("a", now - 1000, LogStatus::Success),
             entry("c", now - 2000, LogStatus::Success),
@@ -225,7 +240,14 @@ mod tests {
         let ids: Vec<_> = merged.iter().map(|e| e.id.as_str()).collect();
         assert_eq!(ids, ["a", "c", "b"]);
         let only_errors = LogQuery::parse(&query_pairs("status=error")).unwrap();
-        let merged = merge(vec![vec![entry("b", now, LogStatus::Error), entry("x", now, LogStatus::Success)]], &only_errors, now);
+        let merged = merge(
+            vec![vec![
+                entry("b", now, LogStatus::Error),
+                entry("x", now, LogStatus::Success),
+            ]],
+            &only_errors,
+            now,
+        );
         assert_eq!(merged.len(), 1);
     }
 
@@ -241,8 +263,19 @@ mod tests {
     fn entry_json_round_trip_has_spec_fields() {
         let e = entry("a", 0, LogStatus::Retrying);
         let v = serde_json::to_value(&e).unwrap();
-        for k in ["timestamp", "status", "webhook_url", "target_url", "error", "email_id", "detector",
-                  "delivery_links_count", "duration_ms", "status_code", "attempt"] {
+        for k in [
+            "timestamp",
+            "status",
+            "webhook_url",
+            "target_url",
+            "error",
+            "email_id",
+            "detector",
+            "delivery_links_count",
+            "duration_ms",
+            "status_code",
+            "attempt",
+        ] {
             assert!(v.get(k).is_some(), "missing {k}");
         }
         assert_eq!(v["status"], "retrying");

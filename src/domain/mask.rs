@@ -4,20 +4,32 @@
 /// `None` when the text is not an absolute http(s)-style URL.
 pub fn origin(url: &str) -> Option<String> {
     let (scheme, rest) = url.trim().split_once("://")?;
-    if scheme.is_empty() || !scheme.chars().all(|c| c.is_ascii_alphanumeric() || "+-.".contains(c)) {
+    if scheme.is_empty()
+        || !scheme
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || "+-.".contains(c))
+    {
         return None;
     }
     let authority = rest.split(['/', '?', '#']).next().unwrap_or("");
     let host_port = authority.rsplit('@').next().unwrap_or("");
     let host = if host_port.starts_with('[') {
-        host_port.split(']').next().map(|h| format!("{h}]")).unwrap_or_default()
+        host_port
+            .split(']')
+            .next()
+            .map(|h| format!("{h}]"))
+            .unwrap_or_default()
     } else {
         host_port.split(':').next().unwrap_or("").to_string()
     };
     if host.is_empty() {
         return None;
     }
-    Some(format!("{}://{}", scheme.to_ascii_lowercase(), host.to_ascii_lowercase()))
+    Some(format!(
+        "{}://{}",
+        scheme.to_ascii_lowercase(),
+        host.to_ascii_lowercase()
+    ))
 }
 
 /// The masked form SPEC §8 requires for `webhook_url`: scheme + host + `/***`.
@@ -32,7 +44,9 @@ pub fn mask_url(url: &str) -> String {
 /// origin and path, with every path segment longer than 6 characters cut to its first 4, and no
 /// query or fragment. `https://hook.eu2.make.com/abcdef123456` → `https://hook.eu2.make.com/abcd…`.
 pub fn target_label(url: &str) -> String {
-    let Some(o) = origin(url) else { return "***".to_string() };
+    let Some(o) = origin(url) else {
+        return "***".to_string();
+    };
     let after_scheme = url.trim().split_once("://").map(|(_, r)| r).unwrap_or("");
     let path = after_scheme
         .find('/')
@@ -82,8 +96,14 @@ mod tests {
 
     #[test]
     fn masks_to_origin() {
-        assert_eq!(mask_url("https://hook.eu2.make.com/abc123secret"), "https://hook.eu2.make.com/***");
-        assert_eq!(mask_url("https://user:pw@Example.com:8443/x?y=1"), "https://example.com/***");
+        assert_eq!(
+            mask_url("https://hook.eu2.make.com/abc123secret"),
+            "https://hook.eu2.make.com/***"
+        );
+        assert_eq!(
+            mask_url("https://user:pw@Example.com:8443/x?y=1"),
+            "https://example.com/***"
+        );
         assert_eq!(mask_url("not a url"), "***");
         assert_eq!(mask_url(""), "***");
     }
@@ -94,13 +114,22 @@ mod tests {
             target_label("https://hook.eu2.make.com/abcdef123456?token=zz"),
             "https://hook.eu2.make.com/abcd…"
         );
-        assert_eq!(target_label("https://api.example.com/v1/hooks"), "https://api.example.com/v1/hooks");
-        assert_eq!(target_label("https://api.example.com"), "https://api.example.com");
+        assert_eq!(
+            target_label("https://api.example.com/v1/hooks"),
+            "https://api.example.com/v1/hooks"
+        );
+        assert_eq!(
+            target_label("https://api.example.com"),
+            "https://api.example.com"
+        );
     }
 
     #[test]
     fn redacts_secrets() {
-        assert_eq!(redact("call https://x/abc failed", &["https://x/abc"]), "call *** failed");
+        assert_eq!(
+            redact("call https://x/abc failed", &["https://x/abc"]),
+            "call *** failed"
+        );
         assert_eq!(redact("short ab", &["ab"]), "short ab");
         assert_eq!(truncate("héllo", 2), "hé…");
         assert_eq!(truncate("hé", 2), "hé");

@@ -25,7 +25,12 @@ impl Blob {
         if data.len() <= INLINE_LIMIT_BYTES {
             (Blob::Inline { data }, None)
         } else {
-            (Blob::Spilled { key: spill_key.clone() }, Some((spill_key, data)))
+            (
+                Blob::Spilled {
+                    key: spill_key.clone(),
+                },
+                Some((spill_key, data)),
+            )
         }
     }
 }
@@ -87,7 +92,9 @@ pub enum DeadJob {
     Delivery(DeliveryJob),
     Process(ProcessJob),
     /// A message that could not be read at all, kept verbatim.
-    Unreadable { text: String },
+    Unreadable {
+        text: String,
+    },
 }
 
 impl DeadJob {
@@ -112,9 +119,16 @@ pub fn parse_dead_letter(text: &str, now_ms: i64) -> DeadLetter {
     } else if let Ok(j) = serde_json::from_str::<ProcessJob>(text) {
         DeadJob::Process(j)
     } else {
-        DeadJob::Unreadable { text: text.to_string() }
+        DeadJob::Unreadable {
+            text: text.to_string(),
+        }
     };
-    DeadLetter { reason: "queue_retries_exhausted".into(), error: None, dead_at_ms: now_ms, job }
+    DeadLetter {
+        reason: "queue_retries_exhausted".into(),
+        error: None,
+        dead_at_ms: now_ms,
+        job,
+    }
 }
 
 /// KV prefix of stored dead letters.
@@ -139,7 +153,12 @@ mod tests {
     #[test]
     fn small_parts_stay_inline_and_large_parts_spill() {
         let (b, spill) = Blob::place("x".repeat(10), "k".into());
-        assert_eq!(b, Blob::Inline { data: "x".repeat(10) });
+        assert_eq!(
+            b,
+            Blob::Inline {
+                data: "x".repeat(10)
+            }
+        );
         assert!(spill.is_none());
         let big = "é".repeat(INLINE_LIMIT_BYTES);
         let (b, spill) = Blob::place(big.clone(), "k".into());
@@ -164,11 +183,21 @@ mod tests {
         let dl = parse_dead_letter(&raw, 5);
         assert_eq!(dl.reason, "queue_retries_exhausted");
         assert_eq!(dl.job.id(), "dlv_1");
-        let explicit = DeadLetter { reason: "not_retryable".into(), error: Some("HTTP 404".into()), dead_at_ms: 9, job: DeadJob::Delivery(job) };
+        let explicit = DeadLetter {
+            reason: "not_retryable".into(),
+            error: Some("HTTP 404".into()),
+            dead_at_ms: 9,
+            job: DeadJob::Delivery(job),
+        };
         let back = parse_dead_letter(&serde_json::to_string(&explicit).unwrap(), 0);
         assert_eq!(back, explicit);
         let raw = parse_dead_letter("{not json", 0);
-        assert_eq!(raw.job, DeadJob::Unreadable { text: "{not json".into() });
+        assert_eq!(
+            raw.job,
+            DeadJob::Unreadable {
+                text: "{not json".into()
+            }
+        );
         assert!(raw.job.id().starts_with("raw_"));
     }
 }

@@ -7,9 +7,9 @@
 pub mod api;
 pub mod auth;
 pub mod config;
+pub mod dedup;
 pub mod delivery;
 pub mod detect;
-pub mod dedup;
 pub mod error;
 pub mod fallback;
 pub mod gating;

@@ -33,7 +33,9 @@ pub fn normalize_source(provider: &str, url: &str) -> String {
     if provider != "dropbox" {
         return url.trim().to_string();
     }
-    let Some((_, host, path, query)) = split(url) else { return url.trim().to_string() };
+    let Some((_, host, path, query)) = split(url) else {
+        return url.trim().to_string();
+    };
     let mut params: Vec<&str> = query
         .unwrap_or("")
         .split('&')
@@ -41,26 +43,43 @@ pub fn normalize_source(provider: &str, url: &str) -> String {
         .collect();
     params.push("dl=1");
     params.sort_unstable();
-    format!("https://{}{}?{}", host.to_ascii_lowercase(), path, params.join("&"))
+    format!(
+        "https://{}{}?{}",
+        host.to_ascii_lowercase(),
+        path,
+        params.join("&")
+    )
 }
 
 /// True for a Dropbox folder link (downloaded as a ZIP built on the fly).
 pub fn is_dropbox_folder(provider: &str, url: &str) -> bool {
-    provider == "dropbox" && split(url).is_some_and(|(_, _, path, _)| path.starts_with("/scl/fo/") || path.starts_with("/sh/"))
+    provider == "dropbox"
+        && split(url)
+            .is_some_and(|(_, _, path, _)| path.starts_with("/scl/fo/") || path.starts_with("/sh/"))
 }
 
 /// Last path segment when it has a dot, else `file`.
 pub fn key_filename(source: &str) -> String {
     let path = split(source).map_or("", |(_, _, p, _)| p);
     let last = path.rsplit('/').next().unwrap_or("");
-    let safe = !last.is_empty() && last.contains('.') && last != "." && last != ".." && last.len() <= 200;
-    if safe { last.to_string() } else { "file".to_string() }
+    let safe =
+        !last.is_empty() && last.contains('.') && last != "." && last != ".." && last.len() <= 200;
+    if safe {
+        last.to_string()
+    } else {
+        "file".to_string()
+    }
 }
 
 /// `<provider>/<sha256[0:8]>/<sha256[8:16]>/<filename>` of a normalised source.
 pub fn object_key(provider: &str, source: &str) -> String {
     let h = sha256_hex(source);
-    format!("{provider}/{}/{}/{}", &h[..8], &h[8..16], key_filename(source))
+    format!(
+        "{provider}/{}/{}/{}",
+        &h[..8],
+        &h[8..16],
+        key_filename(source)
+    )
 }
 
 /// Store key remembering that a source was offloaded (the link pair).
@@ -86,7 +105,11 @@ pub struct Offloaded {
 }
 
 /// Plans the offload of one link: the request to send, and how long to wait for it.
-pub fn plan_offload(link: &DeliveryLink, link_timeout_ms: u64, folder_timeout_ms: u64) -> OffloadRequest {
+pub fn plan_offload(
+    link: &DeliveryLink,
+    link_timeout_ms: u64,
+    folder_timeout_ms: u64,
+) -> OffloadRequest {
     let source = normalize_source(&link.provider, &link.direct_url);
     let folder = is_dropbox_folder(&link.provider, &source);
     OffloadRequest {
@@ -94,7 +117,11 @@ pub fn plan_offload(link: &DeliveryLink, link_timeout_ms: u64, folder_timeout_ms
         source_url: source,
         provider: link.provider.clone(),
         require_zip: folder,
-        timeout_ms: if folder { folder_timeout_ms } else { link_timeout_ms },
+        timeout_ms: if folder {
+            folder_timeout_ms
+        } else {
+            link_timeout_ms
+        },
     }
 }
 
@@ -119,18 +146,42 @@ mod tests {
     use super::*;
 
     fn link(provider: &str, url: &str) -> DeliveryLink {
-        DeliveryLink { provider: provider.into(), raw_url: url.into(), direct_url: url.into(), r2_url: None, original_filename: None }
+        DeliveryLink {
+            provider: provider.into(),
+            raw_url: url.into(),
+            direct_url: url.into(),
+            r2_url: None,
+            original_filename: None,
+        }
     }
 
     #[test]
     fn dropbox_sources_normalise() {
-        let a = normalize_source("dropbox", "http://WWW.Dropbox.com/scl/fi/x/photo.jpg?rlkey=k&dl=0");
+        let a = normalize_source(
+            "dropbox",
+            "http://WWW.Dropbox.com/scl/fi/x/photo.jpg?rlkey=k&dl=0",
+        );
         assert_eq!(a, "https://www.dropbox.com/scl/fi/x/photo.jpg?dl=1&rlkey=k");
-        let b = normalize_source("dropbox", "https://www.dropbox.com/scl/fi/x/photo.jpg?dl=1&dl=0&rlkey=k");
+        let b = normalize_source(
+            "dropbox",
+            "https://www.dropbox.com/scl/fi/x/photo.jpg?dl=1&dl=0&rlkey=k",
+        );
         assert_eq!(a, b, "every dl dropped, one dl=1 added");
-        assert_eq!(normalize_source("dropbox", "https://www.dropbox.com/s/abc/f.zip"), "https://www.dropbox.com/s/abc/f.zip?dl=1");
-        assert_eq!(normalize_source("dropbox", "https://www.dropbox.com/s/abc/f.zip?z=1&a=2#frag"), "https://www.dropbox.com/s/abc/f.zip?a=2&dl=1&z=1");
-        assert_eq!(normalize_source("fromsmash", " https://fromsmash.com/ABC "), "https://fromsmash.com/ABC");
+        assert_eq!(
+            normalize_source("dropbox", "https://www.dropbox.com/s/abc/f.zip"),
+            "https://www.dropbox.com/s/abc/f.zip?dl=1"
+        );
+        assert_eq!(
+            normalize_source(
+                "dropbox",
+                "https://www.dropbox.com/s/abc/f.zip?z=1&a=2#frag"
+            ),
+            "https://www.dropbox.com/s/abc/f.zip?a=2&dl=1&z=1"
+        );
+        assert_eq!(
+            normalize_source("fromsmash", " https://fromsmash.com/ABC "),
+            "https://fromsmash.com/ABC"
+        );
     }
 
     #[test]
@@ -138,30 +189,63 @@ mod tests {
         let src = "https://www.dropbox.com/s/abc/61%20Camille.zip?dl=1";
         let key = object_key("dropbox", src);
         let h = sha256_hex(src);
-        assert_eq!(key, format!("dropbox/{}/{}/61%20Camille.zip", &h[..8], &h[8..16]));
+        assert_eq!(
+            key,
+            format!("dropbox/{}/{}/61%20Camille.zip", &h[..8], &h[8..16])
+        );
         assert_eq!(key_filename("https://fromsmash.com/ABC"), "file");
         assert_eq!(key_filename("https://x.com/"), "file");
         assert_eq!(key_filename("https://x.com/a/b.tar.gz?x=1"), "b.tar.gz");
-        assert_ne!(object_key("dropbox", src), object_key("dropbox", "https://www.dropbox.com/s/abd/61%20Camille.zip?dl=1"));
+        assert_ne!(
+            object_key("dropbox", src),
+            object_key(
+                "dropbox",
+                "https://www.dropbox.com/s/abd/61%20Camille.zip?dl=1"
+            )
+        );
     }
 
     #[test]
     fn folders_get_the_long_timeout_and_the_zip_check() {
-        let folder = plan_offload(&link("dropbox", "https://www.dropbox.com/scl/fo/a/b?rlkey=k&dl=0"), 15_000, 120_000);
+        let folder = plan_offload(
+            &link("dropbox", "https://www.dropbox.com/scl/fo/a/b?rlkey=k&dl=0"),
+            15_000,
+            120_000,
+        );
         assert!(folder.require_zip);
         assert_eq!(folder.timeout_ms, 120_000);
-        assert_eq!(folder.source_url, "https://www.dropbox.com/scl/fo/a/b?dl=1&rlkey=k");
-        let file = plan_offload(&link("dropbox", "https://www.dropbox.com/scl/fi/a/b.jpg?dl=1"), 15_000, 120_000);
+        assert_eq!(
+            folder.source_url,
+            "https://www.dropbox.com/scl/fo/a/b?dl=1&rlkey=k"
+        );
+        let file = plan_offload(
+            &link("dropbox", "https://www.dropbox.com/scl/fi/a/b.jpg?dl=1"),
+            15_000,
+            120_000,
+        );
         assert!(!file.require_zip);
         assert_eq!(file.timeout_ms, 15_000);
-        let smash = plan_offload(&link("fromsmash", "https://fromsmash.com/x"), 15_000, 120_000);
+        let smash = plan_offload(
+            &link("fromsmash", "https://fromsmash.com/x"),
+            15_000,
+            120_000,
+        );
         assert!(!smash.require_zip);
     }
 
     #[test]
     fn results_apply_to_their_links_only() {
         let mut links = vec![link("dropbox", "https://a"), link("fromsmash", "https://b")];
-        apply(&mut links, &[Some(Offloaded { r2_url: "https://m/k".into(), original_filename: "a.zip".into() }), None]);
+        apply(
+            &mut links,
+            &[
+                Some(Offloaded {
+                    r2_url: "https://m/k".into(),
+                    original_filename: "a.zip".into(),
+                }),
+                None,
+            ],
+        );
         assert_eq!(links[0].r2_url.as_deref(), Some("https://m/k"));
         assert_eq!(links[0].original_filename.as_deref(), Some("a.zip"));
         assert!(links[1].r2_url.is_none() && links[1].original_filename.is_none());

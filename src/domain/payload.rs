@@ -64,7 +64,11 @@ pub struct Payload {
 
 /// Builds the payload of an e-mail.
 pub fn build_payload(email: &EmailRecord, analysis: &Analysis, window: &WindowFields) -> Payload {
-    let dropbox: Vec<&DeliveryLink> = analysis.links.iter().filter(|l| l.provider == "dropbox").collect();
+    let dropbox: Vec<&DeliveryLink> = analysis
+        .links
+        .iter()
+        .filter(|l| l.provider == "dropbox")
+        .collect();
     Payload {
         microsoft_graph_email_id: email.email_id.clone(),
         subject: email.subject.clone(),
@@ -102,13 +106,23 @@ mod tests {
     }
 
     fn link(provider: &str, raw: &str, direct: &str) -> DeliveryLink {
-        DeliveryLink { provider: provider.into(), raw_url: raw.into(), direct_url: direct.into(), r2_url: None, original_filename: None }
+        DeliveryLink {
+            provider: provider.into(),
+            raw_url: raw.into(),
+            direct_url: direct.into(),
+            r2_url: None,
+            original_filename: None,
+        }
     }
 
     #[test]
     fn basic_fields_without_analysis() {
         let body = "é".repeat(250);
-        let p = build_payload(&email(&body), &Analysis::default(), &WindowFields::default());
+        let p = build_payload(
+            &email(&body),
+            &Analysis::default(),
+            &WindowFields::default(),
+        );
         let v = serde_json::to_value(&p).unwrap();
         assert_eq!(v["microsoft_graph_email_id"], "id1");
         assert_eq!(v["receivedDateTime"], "2026-01-01T00:00:00Z");
@@ -128,15 +142,46 @@ mod tests {
             detector: Some("recadrage".into()),
             delivery_time: Some("10h30".into()),
             links: vec![
-                link("fromsmash", "https://fromsmash.com/A", "https://fromsmash.com/A"),
-                link("dropbox", "https://www.dropbox.com/s/a?dl=0&rlkey=k", "https://www.dropbox.com/s/a?dl=1&rlkey=k"),
-                link("dropbox", "https://www.dropbox.com/s/b", "https://www.dropbox.com/s/b?dl=1"),
+                link(
+                    "fromsmash",
+                    "https://fromsmash.com/A",
+                    "https://fromsmash.com/A",
+                ),
+                link(
+                    "dropbox",
+                    "https://www.dropbox.com/s/a?dl=0&rlkey=k",
+                    "https://www.dropbox.com/s/a?dl=1&rlkey=k",
+                ),
+                link(
+                    "dropbox",
+                    "https://www.dropbox.com/s/b",
+                    "https://www.dropbox.com/s/b?dl=1",
+                ),
             ],
         };
-        let p = build_payload(&email("b"), &analysis, &WindowFields { webhooks_time_start: Some("maintenant".into()), webhooks_time_end: Some("18:00".into()) });
-        assert_eq!(p.first_direct_download_url.as_deref(), Some("https://fromsmash.com/A"));
-        assert_eq!(p.dropbox_urls, ["https://www.dropbox.com/s/a?dl=0&rlkey=k", "https://www.dropbox.com/s/b"]);
-        assert_eq!(p.dropbox_first_url.as_deref(), Some("https://www.dropbox.com/s/a?dl=1&rlkey=k"));
+        let p = build_payload(
+            &email("b"),
+            &analysis,
+            &WindowFields {
+                webhooks_time_start: Some("maintenant".into()),
+                webhooks_time_end: Some("18:00".into()),
+            },
+        );
+        assert_eq!(
+            p.first_direct_download_url.as_deref(),
+            Some("https://fromsmash.com/A")
+        );
+        assert_eq!(
+            p.dropbox_urls,
+            [
+                "https://www.dropbox.com/s/a?dl=0&rlkey=k",
+                "https://www.dropbox.com/s/b"
+            ]
+        );
+        assert_eq!(
+            p.dropbox_first_url.as_deref(),
+            Some("https://www.dropbox.com/s/a?dl=1&rlkey=k")
+        );
         let v = serde_json::to_value(&p).unwrap();
         assert_eq!(v["detector"], "recadrage");
         assert_eq!(v["delivery_time"], "10h30");

@@ -17,11 +17,22 @@ use super::routing::{route, RouteDecision, RoutingError, RoutingRules};
 #[derive(Debug, Clone)]
 pub enum Plan {
     /// Send to these targets.
-    Deliver { analysis: Analysis, window: WindowFields, route: RouteDecision },
+    Deliver {
+        analysis: Analysis,
+        window: WindowFields,
+        route: RouteDecision,
+    },
     /// Do not send; the e-mail stays processed.
-    Skip { analysis: Analysis, reason: SkipReason },
+    Skip {
+        analysis: Analysis,
+        reason: SkipReason,
+    },
     /// Try again at `until_ms`.
-    Hold { analysis: Analysis, until_ms: i64, reason: HoldReason },
+    Hold {
+        analysis: Analysis,
+        until_ms: i64,
+        reason: HoldReason,
+    },
     /// No target URL is configured: a configuration error, reported and dead-lettered.
     NoTarget { analysis: Analysis },
 }
@@ -39,8 +50,16 @@ impl Plan {
 }
 
 /// Runs detection and extraction on an e-mail.
-pub fn analyse(email: &EmailRecord, docs: &Documents, now_ms: i64, tz: chrono_tz::Tz) -> (Analysis, GateKind, bool) {
-    let now_local = tz.timestamp_millis_opt(now_ms).single().unwrap_or_else(|| tz.timestamp_millis_opt(0).unwrap());
+pub fn analyse(
+    email: &EmailRecord,
+    docs: &Documents,
+    now_ms: i64,
+    tz: chrono_tz::Tz,
+) -> (Analysis, GateKind, bool) {
+    let now_local = tz
+        .timestamp_millis_opt(now_ms)
+        .single()
+        .unwrap_or_else(|| tz.timestamp_millis_opt(0).unwrap());
     let detection = detect(&email.subject, &email.body, now_local);
     let links = extract_links(&email.body);
     let has_links = !links.is_empty();
@@ -54,20 +73,52 @@ pub fn analyse(email: &EmailRecord, docs: &Documents, now_ms: i64, tz: chrono_tz
         delivery_time: detection.delivery_time().map(str::to_string),
         // `mirror_media_to_custom` off: links are still looked for (the no-links policy needs
         // them) but not sent.
-        links: if docs.prefs.mirror_media_to_custom { links } else { Vec::new() },
+        links: if docs.prefs.mirror_media_to_custom {
+            links
+        } else {
+            Vec::new()
+        },
     };
     (analysis, kind, has_links)
 }
 
 /// Decides what happens to an e-mail now.
-pub fn plan(email: &EmailRecord, docs: &Documents, rules: &RoutingRules, now_ms: i64, tz: chrono_tz::Tz) -> Plan {
+pub fn plan(
+    email: &EmailRecord,
+    docs: &Documents,
+    rules: &RoutingRules,
+    now_ms: i64,
+    tz: chrono_tz::Tz,
+) -> Plan {
     let (analysis, kind, has_links) = analyse(email, docs, now_ms, tz);
-    match gate(docs, &kind, has_links, &email.subject, &email.body, now_ms, tz) {
+    match gate(
+        docs,
+        &kind,
+        has_links,
+        &email.subject,
+        &email.body,
+        now_ms,
+        tz,
+    ) {
         GateDecision::Skip { reason } => Plan::Skip { analysis, reason },
-        GateDecision::Hold { until_ms, reason } => Plan::Hold { analysis, until_ms, reason },
+        GateDecision::Hold { until_ms, reason } => Plan::Hold {
+            analysis,
+            until_ms,
+            reason,
+        },
         GateDecision::Send { window } => {
-            match route(rules, docs.webhook.webhook_url.as_deref(), &email.sender_email, &email.subject, &email.body) {
-                Ok(route) => Plan::Deliver { analysis, window, route },
+            match route(
+                rules,
+                docs.webhook.webhook_url.as_deref(),
+                &email.sender_email,
+                &email.subject,
+                &email.body,
+            ) {
+                Ok(route) => Plan::Deliver {
+                    analysis,
+                    window,
+                    route,
+                },
                 Err(RoutingError::NoWebhookUrl) => Plan::NoTarget { analysis },
             }
         }
@@ -83,10 +134,19 @@ pub struct PlannedDelivery {
 }
 
 /// Builds one delivery per target; the payload is the same for every target.
-pub fn deliveries(email: &EmailRecord, analysis: &Analysis, window: &WindowFields, targets: &[String]) -> Vec<PlannedDelivery> {
+pub fn deliveries(
+    email: &EmailRecord,
+    analysis: &Analysis,
+    window: &WindowFields,
+    targets: &[String],
+) -> Vec<PlannedDelivery> {
     let payload = build_payload(email, analysis, window);
     targets
         .iter()
-        .map(|t| PlannedDelivery { delivery_id: delivery_id(&email.email_id, t), target_url: t.clone(), payload: payload.clone() })
+        .map(|t| PlannedDelivery {
+            delivery_id: delivery_id(&email.email_id, t),
+            target_url: t.clone(),
+            payload: payload.clone(),
+        })
         .collect()
 }

@@ -21,7 +21,11 @@ pub struct RetryPolicy {
 
 impl Default for RetryPolicy {
     fn default() -> Self {
-        Self { retry_count: 3, retry_delay_sec: 5, timeout_sec: 30 }
+        Self {
+            retry_count: 3,
+            retry_delay_sec: 5,
+            timeout_sec: 30,
+        }
     }
 }
 
@@ -35,10 +39,22 @@ impl RetryPolicy {
     /// from `retry_delay_sec`, capped at [`MAX_BACKOFF_SECS`], stretched by up to 10% of jitter
     /// (`jitter_seed` spreads receivers' retry storms deterministically), and never shorter than
     /// a receiver's `Retry-After` (capped at the queue maximum).
-    pub fn delay_after(&self, attempt: u32, retry_after_secs: Option<u32>, jitter_seed: u64) -> u32 {
+    pub fn delay_after(
+        &self,
+        attempt: u32,
+        retry_after_secs: Option<u32>,
+        jitter_seed: u64,
+    ) -> u32 {
         let exp = attempt.saturating_sub(1).min(20);
-        let base = self.retry_delay_sec.saturating_mul(1u32 << exp).min(MAX_BACKOFF_SECS);
-        let jitter = if base >= 10 { (jitter_seed % (u64::from(base) / 10 + 1)) as u32 } else { 0 };
+        let base = self
+            .retry_delay_sec
+            .saturating_mul(1u32 << exp)
+            .min(MAX_BACKOFF_SECS);
+        let jitter = if base >= 10 {
+            (jitter_seed % (u64::from(base) / 10 + 1)) as u32
+        } else {
+            0
+        };
         let computed = base + jitter;
         let wanted = retry_after_secs.map_or(computed, |ra| computed.max(ra));
         wanted.min(MAX_QUEUE_DELAY_SECS)
@@ -61,20 +77,31 @@ mod tests {
         assert!(p.may_retry_after(1));
         assert!(p.may_retry_after(3));
         assert!(!p.may_retry_after(4));
-        let none = RetryPolicy { retry_count: 0, ..p };
+        let none = RetryPolicy {
+            retry_count: 0,
+            ..p
+        };
         assert!(!none.may_retry_after(1));
     }
 
     #[test]
     fn exponential_growth_without_jitter_below_ten_seconds() {
-        let p = RetryPolicy { retry_count: 10, retry_delay_sec: 1, timeout_sec: 30 };
+        let p = RetryPolicy {
+            retry_count: 10,
+            retry_delay_sec: 1,
+            timeout_sec: 30,
+        };
         let delays: Vec<u32> = (1..=4).map(|a| p.delay_after(a, None, 12345)).collect();
         assert_eq!(delays, [1, 2, 4, 8]);
     }
 
     #[test]
     fn jitter_is_bounded_and_deterministic() {
-        let p = RetryPolicy { retry_count: 10, retry_delay_sec: 100, timeout_sec: 30 };
+        let p = RetryPolicy {
+            retry_count: 10,
+            retry_delay_sec: 100,
+            timeout_sec: 30,
+        };
         for seed in 0..500 {
             let d = p.delay_after(1, None, seed);
             assert!((100..=110).contains(&d), "{d}");
@@ -84,14 +111,22 @@ mod tests {
 
     #[test]
     fn caps_and_retry_after() {
-        let p = RetryPolicy { retry_count: 10, retry_delay_sec: 600, timeout_sec: 30 };
+        let p = RetryPolicy {
+            retry_count: 10,
+            retry_delay_sec: 600,
+            timeout_sec: 30,
+        };
         assert!(p.delay_after(10, None, 0) <= MAX_BACKOFF_SECS + MAX_BACKOFF_SECS / 10);
         assert_eq!(p.delay_after(1, Some(7_200), 0), 7_200);
         assert_eq!(p.delay_after(1, Some(999_999), 0), MAX_QUEUE_DELAY_SECS);
-        let zero = RetryPolicy { retry_count: 3, retry_delay_sec: 0, timeout_sec: 30 };
+        let zero = RetryPolicy {
+            retry_count: 3,
+            retry_delay_sec: 0,
+            timeout_sec: 30,
+        };
         assert_eq!(zero.delay_after(3, None, 99), 0);
         assert_eq!(zero.delay_after(1, Some(3), 99), 3);
-        assert_eq!(p.delay_after(u32::MAX, None, 0) <= MAX_QUEUE_DELAY_SECS, true);
+        assert!(p.delay_after(u32::MAX, None, 0) <= MAX_QUEUE_DELAY_SECS);
     }
 
     #[test]

@@ -24,7 +24,8 @@ pub fn secret_key(secret: &str) -> Vec<u8> {
 
 /// Signs `"{id}.{timestamp}.{body}"` with HMAC-SHA256: `webhook-signature: v1,<base64>`.
 pub fn sign(secret: &str, id: &str, unix_secs: i64, body: &str) -> SignatureHeaders {
-    let mut mac = Hmac::<Sha256>::new_from_slice(&secret_key(secret)).expect("HMAC accepts keys of any length");
+    let mut mac = Hmac::<Sha256>::new_from_slice(&secret_key(secret))
+        .expect("HMAC accepts keys of any length");
     mac.update(format!("{id}.{unix_secs}.").as_bytes());
     mac.update(body.as_bytes());
     SignatureHeaders {
@@ -47,7 +48,10 @@ mod tests {
             1_614_265_330,
             r#"{"test": 2432232314}"#,
         );
-        assert_eq!(h.webhook_signature, "v1,g0hM9SsE+OTPJTGt/tmIKtSyZlE3uFJELVlNIOLJ1OE=");
+        assert_eq!(
+            h.webhook_signature,
+            "v1,g0hM9SsE+OTPJTGt/tmIKtSyZlE3uFJELVlNIOLJ1OE="
+        );
     }
 
     #[test]

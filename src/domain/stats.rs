@@ -36,7 +36,11 @@ pub struct Figures {
 
 impl Figures {
     fn add(&mut self, e: &LogEntry) {
-        let is_attempt = e.delivery_id.is_some() && matches!(e.status, LogStatus::Success | LogStatus::Retrying | LogStatus::Error);
+        let is_attempt = e.delivery_id.is_some()
+            && matches!(
+                e.status,
+                LogStatus::Success | LogStatus::Retrying | LogStatus::Error
+            );
         if is_attempt {
             self.attempts += 1;
             self.duration_sum += e.duration_ms;
@@ -56,11 +60,13 @@ impl Figures {
 
     fn finish(mut self) -> Self {
         let ended = self.delivered + self.failed;
-        let ratio = |n: u64, d: u64| (d > 0).then(|| (n as f64 / d as f64 * 10_000.0).round() / 10_000.0);
+        let ratio =
+            |n: u64, d: u64| (d > 0).then(|| (n as f64 / d as f64 * 10_000.0).round() / 10_000.0);
         self.success_rate = ratio(self.delivered, ended);
         self.error_rate = ratio(self.failed, ended);
         self.timeout_rate = ratio(self.timeouts, self.attempts);
-        self.avg_duration_ms = (self.attempts > 0).then(|| (self.duration_sum as f64 / self.attempts as f64 * 10.0).round() / 10.0);
+        self.avg_duration_ms = (self.attempts > 0)
+            .then(|| (self.duration_sum as f64 / self.attempts as f64 * 10.0).round() / 10.0);
         self
     }
 }
@@ -82,15 +88,22 @@ pub fn compute(entries: &[LogEntry]) -> Stats {
     let mut last_success: Option<&LogEntry> = None;
     for e in entries {
         overall.add(e);
-        by_detector.entry(e.detector.clone().unwrap_or_else(|| "none".into())).or_default().add(e);
-        if e.status == LogStatus::Success && last_success.is_none_or(|l| e.unix_ms() > l.unix_ms()) {
+        by_detector
+            .entry(e.detector.clone().unwrap_or_else(|| "none".into()))
+            .or_default()
+            .add(e);
+        if e.status == LogStatus::Success && last_success.is_none_or(|l| e.unix_ms() > l.unix_ms())
+        {
             last_success = Some(e);
         }
     }
     Stats {
         entries: entries.len() as u64,
         overall: overall.finish(),
-        by_detector: by_detector.into_iter().map(|(k, v)| (k, v.finish())).collect(),
+        by_detector: by_detector
+            .into_iter()
+            .map(|(k, v)| (k, v.finish()))
+            .collect(),
         last_success_at: last_success.map(|e| e.timestamp.clone()),
     }
 }
@@ -100,7 +113,13 @@ mod tests {
     use super::*;
     use crate::domain::time::iso_utc;
 
-    fn entry(status: &str, detector: Option<&str>, error: Option<&str>, ms: u64, at: i64) -> LogEntry {
+    fn entry(
+        status: &str,
+        detector: Option<&str>,
+        error: Option<&str>,
+        ms: u64,
+        at: i64,
+    ) -> LogEntry {
         serde_json::from_value(serde_json::json!({
             "id": format!("{status}{at}"), "timestamp": iso_utc(at), "status": status, "email_id": "e",
             "delivery_id": "dlv_x", "detector": detector, "error": error, "duration_ms": ms,
@@ -158,7 +177,11 @@ pub fn no_success_alert(entries: &[LogEntry], now_ms: i64, minutes: u32) -> Opti
     let since = now_ms - i64::from(minutes) * 60_000;
     let recent = || entries.iter().filter(|e| e.unix_ms() >= since);
     let succeeded = recent().any(|e| e.status == LogStatus::Success);
-    let failed = recent().filter(|e| matches!(e.status, LogStatus::Retrying | LogStatus::Error) && e.delivery_id.is_some()).count() as u64;
+    let failed = recent()
+        .filter(|e| {
+            matches!(e.status, LogStatus::Retrying | LogStatus::Error) && e.delivery_id.is_some()
+        })
+        .count() as u64;
     (!succeeded && failed > 0).then(|| NoSuccessAlert {
         alert: "no_successful_webhook",
         window_minutes: minutes,
@@ -183,15 +206,34 @@ mod alert_tests {
     fn fires_only_on_failures_without_success() {
         let now = 10 * 3_600_000;
         let min = 60_000;
-        assert!(no_success_alert(&[], now, 30).is_none(), "quiet is not an alert");
-        let failing = [entry("retrying", now - 5 * min), entry("error", now - 10 * min), entry("success", now - 90 * min)];
+        assert!(
+            no_success_alert(&[], now, 30).is_none(),
+            "quiet is not an alert"
+        );
+        let failing = [
+            entry("retrying", now - 5 * min),
+            entry("error", now - 10 * min),
+            entry("success", now - 90 * min),
+        ];
         let a = no_success_alert(&failing, now, 30).unwrap();
         assert_eq!(a.failed_attempts, 2);
-        assert_eq!(a.last_success_at.as_deref(), Some(iso_utc(now - 90 * min).as_str()));
-        let recovered = [entry("retrying", now - 5 * min), entry("success", now - min)];
+        assert_eq!(
+            a.last_success_at.as_deref(),
+            Some(iso_utc(now - 90 * min).as_str())
+        );
+        let recovered = [
+            entry("retrying", now - 5 * min),
+            entry("success", now - min),
+        ];
         assert!(no_success_alert(&recovered, now, 30).is_none());
         let old_failures = [entry("error", now - 45 * min)];
-        assert!(no_success_alert(&old_failures, now, 30).is_none(), "outside the window");
-        assert!(no_success_alert(&failing, now, 0).is_none(), "0 disables the alert");
+        assert!(
+            no_success_alert(&old_failures, now, 30).is_none(),
+            "outside the window"
+        );
+        assert!(
+            no_success_alert(&failing, now, 0).is_none(),
+            "0 disables the alert"
+        );
     }
 }

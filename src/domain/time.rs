@@ -14,12 +14,16 @@ pub fn iso_utc(unix_ms: i64) -> String {
 
 /// Parses an RFC 3339 timestamp to unix milliseconds.
 pub fn parse_iso(s: &str) -> Option<i64> {
-    DateTime::parse_from_rfc3339(s).ok().map(|d| d.timestamp_millis())
+    DateTime::parse_from_rfc3339(s)
+        .ok()
+        .map(|d| d.timestamp_millis())
 }
 
 /// Parses an HTTP date (`Retry-After: Wed, 21 Oct 2015 07:28:00 GMT`) to unix milliseconds.
 pub fn parse_http_date(s: &str) -> Option<i64> {
-    DateTime::parse_from_rfc2822(s.trim()).ok().map(|d| d.timestamp_millis())
+    DateTime::parse_from_rfc2822(s.trim())
+        .ok()
+        .map(|d| d.timestamp_millis())
 }
 
 #[cfg(test)]
@@ -30,9 +34,18 @@ mod tests {
     fn formats_and_parses() {
         assert_eq!(iso_utc(0), "1970-01-01T00:00:00.000Z");
         assert_eq!(iso_utc(1_767_225_600_123), "2026-01-01T00:00:00.123Z");
-        assert_eq!(parse_iso("2026-01-01T00:00:00.123Z"), Some(1_767_225_600_123));
-        assert_eq!(parse_iso("2026-01-01T01:00:00+01:00"), Some(1_767_225_600_000));
+        assert_eq!(
+            parse_iso("2026-01-01T00:00:00.123Z"),
+            Some(1_767_225_600_123)
+        );
+        assert_eq!(
+            parse_iso("2026-01-01T01:00:00+01:00"),
+            Some(1_767_225_600_000)
+        );
         assert_eq!(parse_iso("yesterday"), None);
-        assert_eq!(parse_http_date("Thu, 01 Jan 2026 00:00:10 GMT"), Some(1_767_225_610_000));
+        assert_eq!(
+            parse_http_date("Thu, 01 Jan 2026 00:00:10 GMT"),
+            Some(1_767_225_610_000)
+        );
     }
 }

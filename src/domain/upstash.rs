@@ -29,9 +29,13 @@ fn reply_of(v: &Value) -> Reply {
 
 /// Parses the answer to a single command.
 pub fn parse_single(status: u16, body: &str) -> StoreResult<Value> {
-    let v: Value = serde_json::from_str(body).map_err(|_| StoreError(format!("upstash HTTP {status}: not JSON")))?;
+    let v: Value = serde_json::from_str(body)
+        .map_err(|_| StoreError(format!("upstash HTTP {status}: not JSON")))?;
     if !(200..300).contains(&status) {
-        let msg = v.get("error").and_then(Value::as_str).unwrap_or("no error text");
+        let msg = v
+            .get("error")
+            .and_then(Value::as_str)
+            .unwrap_or("no error text");
         return Err(StoreError(format!("upstash HTTP {status}: {msg}")));
     }
     reply_of(&v).map_err(|e| StoreError(format!("redis error: {e}")))
@@ -39,14 +43,23 @@ pub fn parse_single(status: u16, body: &str) -> StoreResult<Value> {
 
 /// Parses the answer to a pipeline or transaction of `n` commands.
 pub fn parse_many(status: u16, body: &str, n: usize) -> StoreResult<Vec<Reply>> {
-    let v: Value = serde_json::from_str(body).map_err(|_| StoreError(format!("upstash HTTP {status}: not JSON")))?;
+    let v: Value = serde_json::from_str(body)
+        .map_err(|_| StoreError(format!("upstash HTTP {status}: not JSON")))?;
     if !(200..300).contains(&status) {
-        let msg = v.get("error").and_then(Value::as_str).unwrap_or("no error text");
+        let msg = v
+            .get("error")
+            .and_then(Value::as_str)
+            .unwrap_or("no error text");
         return Err(StoreError(format!("upstash HTTP {status}: {msg}")));
     }
-    let items = v.as_array().ok_or_else(|| StoreError("upstash: pipeline reply is not an array".into()))?;
+    let items = v
+        .as_array()
+        .ok_or_else(|| StoreError("upstash: pipeline reply is not an array".into()))?;
     if items.len() != n {
-        return Err(StoreError(format!("upstash: {} replies for {n} commands", items.len())));
+        return Err(StoreError(format!(
+            "upstash: {} replies for {n} commands",
+            items.len()
+        )));
     }
     Ok(items.iter().map(reply_of).collect())
 }
@@ -71,7 +84,10 @@ impl<T: RestTransport> UpstashStore<T> {
     pub async fn many(&self, cmds: Vec<Value>, atomic: bool) -> StoreResult<Vec<Value>> {
         let n = cmds.len();
         let path = if atomic { "/multi-exec" } else { "/pipeline" };
-        let (status, body) = self.transport.post(path, Value::Array(cmds).to_string()).await?;
+        let (status, body) = self
+            .transport
+            .post(path, Value::Array(cmds).to_string())
+            .await?;
         parse_many(status, &body, n)?
             .into_iter()
             .map(|r| r.map_err(|e| StoreError(format!("redis error: {e}"))))
@@ -81,7 +97,11 @@ impl<T: RestTransport> UpstashStore<T> {
 
 impl<T: RestTransport> KeyValueStore for UpstashStore<T> {
     async fn get(&self, key: &str) -> StoreResult<Option<String>> {
-        Ok(self.command(json!(["GET", key])).await?.as_str().map(str::to_string))
+        Ok(self
+            .command(json!(["GET", key]))
+            .await?
+            .as_str()
+            .map(str::to_string))
     }
     async fn put(&self, key: &str, value: &str, ttl_secs: Option<u64>) -> StoreResult<()> {
         let cmd = match ttl_secs {
@@ -106,23 +126,40 @@ impl<T: RestTransport> LogStore for UpstashStore<T> {
         self.many(cmds, false).await.map(|_| ())
     }
     async fn recent(&self, _query: &LogQuery, _now_ms: i64) -> StoreResult<Vec<LogEntry>> {
-        let items = self.command(json!(["LRANGE", REDIS_LOG_KEY, 0, -1])).await?;
+        let items = self
+            .command(json!(["LRANGE", REDIS_LOG_KEY, 0, -1]))
+            .await?;
         Ok(items
             .as_array()
-            .map(|a| a.iter().filter_map(Value::as_str).filter_map(|s| serde_json::from_str(s).ok()).collect())
+            .map(|a| {
+                a.iter()
+                    .filter_map(Value::as_str)
+                    .filter_map(|s| serde_json::from_str(s).ok())
+                    .collect()
+            })
             .unwrap_or_default())
     }
 }
 
 impl<T: RestTransport> DedupStore for UpstashStore<T> {
     async fn is_processed(&self, email_id: &str) -> StoreResult<bool> {
-        Ok(!self.command(json!(["EXISTS", processed_key(email_id)])).await?.as_u64().is_some_and(|n| n == 0))
+        Ok(self
+            .command(json!(["EXISTS", processed_key(email_id)]))
+            .await?
+            .as_u64()
+            .is_some_and(|n| n > 0))
     }
     async fn claim(&self, email_id: &str, ttl: u64) -> StoreResult<Claim> {
         // Lock first, then look at the marker: a request that completed before our SET NX
         // succeeded had written its marker before releasing, so the GET sees it.
         let replies = self
-            .many(vec![json!(["SET", inflight_key(email_id), "1", "NX", "EX", ttl]), json!(["GET", processed_key(email_id)])], false)
+            .many(
+                vec![
+                    json!(["SET", inflight_key(email_id), "1", "NX", "EX", ttl]),
+                    json!(["GET", processed_key(email_id)]),
+                ],
+                false,
+            )
             .await?;
         let acquired = replies[0].as_str() == Some("OK");
         let processed = !replies[1].is_null();
@@ -138,15 +175,22 @@ impl<T: RestTransport> DedupStore for UpstashStore<T> {
         }
     }
     async fn complete(&self, email_id: &str, ttl: u64) -> StoreResult<()> {
-        self.many(vec![json!(["SET", processed_key(email_id), "1", "EX", ttl]), json!(["DEL", inflight_key(email_id)])], true)
+        self.many(
+            vec![
+                json!(["SET", processed_key(email_id), "1", "EX", ttl]),
+                json!(["DEL", inflight_key(email_id)]),
+            ],
+            true,
+        )
+        .await
+        .map(|_| ())
+    }
+    async fn release(&self, email_id: &str) -> StoreResult<()> {
+        self.command(json!(["DEL", inflight_key(email_id)]))
             .await
             .map(|_| ())
     }
-    async fn release(&self, email_id: &str) -> StoreResult<()> {
-        self.command(json!(["DEL", inflight_key(email_id)])).await.map(|_| ())
-    }
 }
-
 
 #[cfg(test)]
 mod tests {
@@ -156,14 +200,25 @@ mod tests {
     fn parses_single_replies() {
         assert_eq!(parse_single(200, r#"{"result":"OK"}"#), Ok(json!("OK")));
         assert_eq!(parse_single(200, r#"{"result":null}"#), Ok(Value::Null));
-        assert!(parse_single(200, r#"{"error":"WRONGTYPE"}"#).unwrap_err().0.contains("WRONGTYPE"));
-        assert!(parse_single(401, r#"{"error":"Unauthorized"}"#).unwrap_err().0.contains("401"));
+        assert!(parse_single(200, r#"{"error":"WRONGTYPE"}"#)
+            .unwrap_err()
+            .0
+            .contains("WRONGTYPE"));
+        assert!(parse_single(401, r#"{"error":"Unauthorized"}"#)
+            .unwrap_err()
+            .0
+            .contains("401"));
         assert!(parse_single(502, "<html>").is_err());
     }
 
     #[test]
     fn parses_pipelines() {
-        let r = parse_many(200, r#"[{"result":1},{"error":"ERR x"},{"result":null}]"#, 3).unwrap();
+        let r = parse_many(
+            200,
+            r#"[{"result":1},{"error":"ERR x"},{"result":null}]"#,
+            3,
+        )
+        .unwrap();
         assert_eq!(r, vec![Ok(json!(1)), Err("ERR x".into()), Ok(Value::Null)]);
         assert!(parse_many(200, r#"[{"result":1}]"#, 2).is_err());
         assert!(parse_many(200, r#"{"result":1}"#, 1).is_err());

@@ -11,13 +11,13 @@ use crate::domain::api::{int_param, query_pairs, ConfigDoc};
 use crate::domain::config::{apply_update, bindings, check_window, DocMaps};
 use crate::domain::error::ApiError;
 use crate::domain::fallback::updated_at;
+use crate::domain::ingest::parse_ingest;
 use crate::domain::log::{LogQuery, MAX_LOG_LIMIT};
 use crate::domain::mask::{mask_url, target_label};
 use crate::domain::messages::{DeadJob, DeadLetter, DEAD_LETTER_PREFIX};
+use crate::domain::pipeline::{deliveries, plan, Plan};
 use crate::domain::ports::{KeyValueStore, StoreError};
 use crate::domain::routing::{validate_rules, RoutingRules};
-use crate::domain::ingest::parse_ingest;
-use crate::domain::pipeline::{deliveries, plan, Plan};
 use crate::domain::time::{iso_utc, parse_iso};
 
 /// Largest admin request body.
@@ -26,7 +26,10 @@ const ADMIN_BODY_LIMIT: u64 = 256 * 1024;
 const MAX_EMAIL_MB: u32 = 25;
 
 fn query_of(req: &Request) -> Vec<(String, String)> {
-    req.url().ok().and_then(|u| u.query().map(query_pairs)).unwrap_or_default()
+    req.url()
+        .ok()
+        .and_then(|u| u.query().map(query_pairs))
+        .unwrap_or_default()
 }
 
 fn store_unavailable(what: &str, e: StoreError) -> ApiError {
@@ -38,8 +41,16 @@ fn store_unavailable(what: &str, e: StoreError) -> ApiError {
 pub async fn webhook_logs(app: &App, req: Request) -> Result<Response, ApiError> {
     app.require_admin(&req)?;
     let query = LogQuery::parse(&query_of(&req))?;
-    let logs = app.stores.log.recent(&query, now_ms()).await.map_err(|e| store_unavailable("Log stores", e))?;
-    Ok(json(200, &json!({"success": true, "count": logs.len(), "logs": logs})))
+    let logs = app
+        .stores
+        .log
+        .recent(&query, now_ms())
+        .await
+        .map_err(|e| store_unavailable("Log stores", e))?;
+    Ok(json(
+        200,
+        &json!({"success": true, "count": logs.len(), "logs": logs}),
+    ))
 }
 
 async fn read_json(req: &mut Request) -> Result<Value, ApiError> {
@@ -49,9 +60,17 @@ async fn read_json(req: &mut Request) -> Result<Value, ApiError> {
 
 /// Loads the routing rules (none when never saved).
 pub async fn load_rules(app: &App) -> Result<RoutingRules, StoreError> {
-    let raw = app.stores.docs.get_freshest(&ConfigDoc::RoutingRules.store_key(), updated_at).await?;
-    let Some(raw) = raw else { return Ok(RoutingRules::default()) };
-    let parsed = serde_json::from_str::<Value>(&raw).map_err(|e| e.to_string()).and_then(|v| validate_rules(&v).map_err(|e| e.message));
+    let raw = app
+        .stores
+        .docs
+        .get_freshest(&ConfigDoc::RoutingRules.store_key(), updated_at)
+        .await?;
+    let Some(raw) = raw else {
+        return Ok(RoutingRules::default());
+    };
+    let parsed = serde_json::from_str::<Value>(&raw)
+        .map_err(|e| e.to_string())
+        .and_then(|v| validate_rules(&v).map_err(|e| e.message));
     Ok(parsed.unwrap_or_else(|e| {
         console_error!("routing rules: stored document invalid ({e}); no rule applies");
         RoutingRules::default()
@@ -60,7 +79,14 @@ pub async fn load_rules(app: &App) -> Result<RoutingRules, StoreError> {
 
 fn effective(app: &App, stored: &DocMaps, doc: ConfigDoc) -> Value {
     let mut map = app.settings.documents(stored).to_map(doc);
-    map.insert("_updated_at".into(), stored.get(doc).get("_updated_at").cloned().unwrap_or(Value::Null));
+    map.insert(
+        "_updated_at".into(),
+        stored
+            .get(doc)
+            .get("_updated_at")
+            .cloned()
+            .unwrap_or(Value::Null),
+    );
     Value::Object(map)
 }
 
@@ -68,10 +94,16 @@ fn effective(app: &App, stored: &DocMaps, doc: ConfigDoc) -> Value {
 pub async fn config_get(app: &App, req: Request, doc: ConfigDoc) -> Result<Response, ApiError> {
     app.require_admin(&req)?;
     let config = if doc == ConfigDoc::RoutingRules {
-        let rules = load_rules(app).await.map_err(|e| store_unavailable("Configuration store", e))?;
+        let rules = load_rules(app)
+            .await
+            .map_err(|e| store_unavailable("Configuration store", e))?;
         serde_json::to_value(&rules).map_err(|_| ApiError::internal())?
     } else {
-        let stored = app.stores.load_documents().await.map_err(|e| store_unavailable("Configuration store", e))?;
+        let stored = app
+            .stores
+            .load_documents()
+            .await
+            .map_err(|e| store_unavailable("Configuration store", e))?;
         effective(app, &stored, doc)
     };
     Ok(json(200, &json!({"success": true, "config": config})))
@@ -89,18 +121,33 @@ pub async fn config_put(app: &App, mut req: Request, doc: ConfigDoc) -> Result<R
             _ => return Err(ApiError::internal()),
         };
         map.remove("_updated_at");
-        let saved = app.stores.save_doc(doc, map).await.map_err(|e| store_unavailable("Configuration store", e))?;
+        let saved = app
+            .stores
+            .save_doc(doc, map)
+            .await
+            .map_err(|e| store_unavailable("Configuration store", e))?;
         return Ok(json(200, &json!({"success": true, "config": saved})));
     }
-    let mut stored = app.stores.load_documents().await.map_err(|e| store_unavailable("Configuration store", e))?;
+    let mut stored = app
+        .stores
+        .load_documents()
+        .await
+        .map_err(|e| store_unavailable("Configuration store", e))?;
     let mut merged = apply_update(doc, stored.get(doc), &update)?;
     merged.remove("_updated_at");
     let mut candidate = stored.clone();
     *candidate.get_mut(doc) = merged.clone();
     check_window(&app.settings.documents(&candidate).webhook)?;
-    let saved = app.stores.save_doc(doc, merged).await.map_err(|e| store_unavailable("Configuration store", e))?;
+    let saved = app
+        .stores
+        .save_doc(doc, merged)
+        .await
+        .map_err(|e| store_unavailable("Configuration store", e))?;
     *stored.get_mut(doc) = saved;
-    Ok(json(200, &json!({"success": true, "config": effective(app, &stored, doc)})))
+    Ok(json(
+        200,
+        &json!({"success": true, "config": effective(app, &stored, doc)}),
+    ))
 }
 
 fn dead_letter_summary(dead: &DeadLetter) -> Value {
@@ -149,19 +196,51 @@ pub async fn dead_letters(app: &App, req: Request) -> Result<Response, ApiError>
             }
         }
     }
-    Ok(json(200, &json!({"success": true, "count": items.len(), "dead_letters": items})))
+    Ok(json(
+        200,
+        &json!({"success": true, "count": items.len(), "dead_letters": items}),
+    ))
 }
 
 /// `POST /api/dead_letters/<id>/replay`: queues the job again with a fresh attempt count.
 pub async fn dead_letter_replay(app: &App, req: Request, id: &str) -> Result<Response, ApiError> {
     app.require_admin(&req)?;
     let key = format!("{DEAD_LETTER_PREFIX}{id}");
-    let text = app.stores.blobs.get(&key).await.map_err(|e| store_unavailable("Dead-letter store", e))?;
-    let dead: DeadLetter = text.and_then(|t| serde_json::from_str(&t).ok()).ok_or_else(|| ApiError::no_such("dead letter", id))?;
+    let text = app
+        .stores
+        .blobs
+        .get(&key)
+        .await
+        .map_err(|e| store_unavailable("Dead-letter store", e))?;
+    let dead: DeadLetter = text
+        .and_then(|t| serde_json::from_str(&t).ok())
+        .ok_or_else(|| ApiError::no_such("dead letter", id))?;
     let sent = match &dead.job {
-        DeadJob::Delivery(job) => send_retry(app, &crate::domain::messages::DeliveryJob { attempt: 1, ..job.clone() }, 0).await,
-        DeadJob::Process(job) => resend_process_job(app, &crate::domain::messages::ProcessJob { held_until_ms: None, ..job.clone() }, 0).await,
-        DeadJob::Unreadable { text } => send_text(app, bindings::PROCESS_QUEUE, text.clone(), 0).await,
+        DeadJob::Delivery(job) => {
+            send_retry(
+                app,
+                &crate::domain::messages::DeliveryJob {
+                    attempt: 1,
+                    ..job.clone()
+                },
+                0,
+            )
+            .await
+        }
+        DeadJob::Process(job) => {
+            resend_process_job(
+                app,
+                &crate::domain::messages::ProcessJob {
+                    held_until_ms: None,
+                    ..job.clone()
+                },
+                0,
+            )
+            .await
+        }
+        DeadJob::Unreadable { text } => {
+            send_text(app, bindings::PROCESS_QUEUE, text.clone(), 0).await
+        }
     };
     sent.map_err(|e| {
         console_error!("replay {id}: {e}");
@@ -170,7 +249,10 @@ pub async fn dead_letter_replay(app: &App, req: Request, id: &str) -> Result<Res
     if let Err(e) = app.stores.blobs.delete(&key).await {
         console_error!("replay {id}: queued, dead letter not deleted: {e}");
     }
-    Ok(json(202, &json!({"success": true, "status": "replayed", "id": id})))
+    Ok(json(
+        202,
+        &json!({"success": true, "status": "replayed", "id": id}),
+    ))
 }
 
 /// `POST /api/test/dry_run`: takes an e-mail as the ingest does (plus optional `routing_rules`,
@@ -182,17 +264,25 @@ pub async fn dry_run(app: &App, mut req: Request) -> Result<Response, ApiError> 
     let input: Value = serde_json::from_slice(&bytes).map_err(|_| ApiError::invalid_json())?;
     let now = match input.get("now") {
         None | Some(Value::Null) => now_ms(),
-        Some(v) => v
-            .as_str()
-            .and_then(parse_iso)
-            .ok_or_else(|| ApiError::invalid_field("now", "expected an RFC 3339 instant such as 2026-05-04T09:30:00+02:00"))?,
+        Some(v) => v.as_str().and_then(parse_iso).ok_or_else(|| {
+            ApiError::invalid_field(
+                "now",
+                "expected an RFC 3339 instant such as 2026-05-04T09:30:00+02:00",
+            )
+        })?,
     };
     let email = parse_ingest(&bytes, now)?;
     let rules = match input.get("routing_rules") {
         Some(doc) if !doc.is_null() => validate_rules(doc)?,
-        _ => load_rules(app).await.map_err(|e| store_unavailable("Configuration store", e))?,
+        _ => load_rules(app)
+            .await
+            .map_err(|e| store_unavailable("Configuration store", e))?,
     };
-    let stored = app.stores.load_documents().await.map_err(|e| store_unavailable("Configuration store", e))?;
+    let stored = app
+        .stores
+        .load_documents()
+        .await
+        .map_err(|e| store_unavailable("Configuration store", e))?;
     let docs = app.settings.documents(&stored);
     let plan = plan(&email, &docs, &rules, now, app.settings.timezone);
     let analysis = plan.analysis().clone();
@@ -207,7 +297,11 @@ pub async fn dry_run(app: &App, mut req: Request) -> Result<Response, ApiError> 
         "r2_offload": if app.settings.r2_fetch_enabled { "not simulated: links would be offloaded before sending" } else { "disabled" },
     });
     let extra = match &plan {
-        Plan::Deliver { analysis, window, route } => {
+        Plan::Deliver {
+            analysis,
+            window,
+            route,
+        } => {
             let planned = deliveries(&email, analysis, window, &route.targets);
             json!({
                 "decision": "deliver",
@@ -222,8 +316,14 @@ pub async fn dry_run(app: &App, mut req: Request) -> Result<Response, ApiError> 
             })
         }
         Plan::Skip { reason, .. } => json!({"decision": "skip", "reason": reason.as_str()}),
-        Plan::Hold { until_ms, reason, .. } => json!({"decision": "hold", "reason": reason.as_str(), "held_until": iso_utc(*until_ms)}),
-        Plan::NoTarget { .. } => json!({"decision": "no_target", "reason": "no webhook URL configured (webhook_config.webhook_url or WEBHOOK_URL)"}),
+        Plan::Hold {
+            until_ms, reason, ..
+        } => {
+            json!({"decision": "hold", "reason": reason.as_str(), "held_until": iso_utc(*until_ms)})
+        }
+        Plan::NoTarget { .. } => {
+            json!({"decision": "no_target", "reason": "no webhook URL configured (webhook_config.webhook_url or WEBHOOK_URL)"})
+        }
     };
     if let (Value::Object(o), Value::Object(e)) = (&mut out, extra) {
         o.extend(e);
@@ -235,8 +335,22 @@ pub async fn dry_run(app: &App, mut req: Request) -> Result<Response, ApiError> 
 pub async fn stats(app: &App, req: Request) -> Result<Response, ApiError> {
     app.require_admin(&req)?;
     let days = int_param(&query_of(&req), "days", 7, 1, 30)?;
-    let query = LogQuery { days, status: None, email_id: None, delivery_id: None, limit: MAX_LOG_LIMIT as usize * 10 };
-    let logs = app.stores.log.recent(&query, now_ms()).await.map_err(|e| store_unavailable("Log stores", e))?;
+    let query = LogQuery {
+        days,
+        status: None,
+        email_id: None,
+        delivery_id: None,
+        limit: MAX_LOG_LIMIT as usize * 10,
+    };
+    let logs = app
+        .stores
+        .log
+        .recent(&query, now_ms())
+        .await
+        .map_err(|e| store_unavailable("Log stores", e))?;
     let stats = crate::domain::stats::compute(&logs);
-    Ok(json(200, &json!({"success": true, "days": days, "stats": stats})))
+    Ok(json(
+        200,
+        &json!({"success": true, "days": days, "stats": stats}),
+    ))
 }

@@ -24,16 +24,33 @@ impl App {
     /// Reads settings and builds stores; a misconfiguration is logged in full and answered as a
     /// generic 500 naming no secret.
     pub fn load(env: Env) -> Result<App, ApiError> {
-        let settings = Settings::load(|name| env.var(name).map(|v| v.to_string()).ok().or_else(|| env.secret(name).map(|s| s.to_string()).ok()))
-            .map_err(|e| {
-                console_error!("configuration error: {e}");
-                ApiError { status: 500, code: "misconfigured", message: format!("Configuration error: {e}") }
-            })?;
+        let settings = Settings::load(|name| {
+            env.var(name)
+                .map(|v| v.to_string())
+                .ok()
+                .or_else(|| env.secret(name).map(|s| s.to_string()).ok())
+        })
+        .map_err(|e| {
+            console_error!("configuration error: {e}");
+            ApiError {
+                status: 500,
+                code: "misconfigured",
+                message: format!("Configuration error: {e}"),
+            }
+        })?;
         let stores = Stores::new(&env, &settings).map_err(|e| {
             console_error!("binding error: {e}");
-            ApiError { status: 500, code: "misconfigured", message: "A binding is missing (see README: wrangler.toml)".into() }
+            ApiError {
+                status: 500,
+                code: "misconfigured",
+                message: "A binding is missing (see README: wrangler.toml)".into(),
+            }
         })?;
-        Ok(App { env, settings, stores })
+        Ok(App {
+            env,
+            settings,
+            stores,
+        })
     }
 
     /// 401 unless the request carries the admin token.
@@ -89,13 +106,23 @@ async fn health(app: &App) -> Response {
         },
     };
     let last_cleanup = match app.settings.r2_fetch_enabled {
-        true => app.stores.blobs.get(super::scheduled::LAST_CLEANUP_KEY).await.ok().flatten().and_then(|t| serde_json::from_str::<serde_json::Value>(&t).ok()),
+        true => app
+            .stores
+            .blobs
+            .get(super::scheduled::LAST_CLEANUP_KEY)
+            .await
+            .ok()
+            .flatten()
+            .and_then(|t| serde_json::from_str::<serde_json::Value>(&t).ok()),
         false => None,
     };
-    json(200, &json!({
-        "status": "ok", "service": "facteur", "version": env!("CARGO_PKG_VERSION"),
-        "redis": redis, "redis_error": detail,
-        "r2_offload": if app.settings.r2_fetch_enabled { "enabled" } else { "disabled" },
-        "r2_last_cleanup": last_cleanup,
-    }))
+    json(
+        200,
+        &json!({
+            "status": "ok", "service": "facteur", "version": env!("CARGO_PKG_VERSION"),
+            "redis": redis, "redis_error": detail,
+            "r2_offload": if app.settings.r2_fetch_enabled { "enabled" } else { "disabled" },
+            "r2_last_cleanup": last_cleanup,
+        }),
+    )
 }

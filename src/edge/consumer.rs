@@ -2,20 +2,26 @@
 //! delay, or give up (logged, and kept as a dead letter).
 
 use serde_json::Value;
-use worker::{console_error, console_warn, Env, MessageBatch, MessageExt, QueueRetryOptionsBuilder, RawMessage};
+use worker::{
+    console_error, console_warn, Env, MessageBatch, MessageExt, QueueRetryOptionsBuilder,
+    RawMessage,
+};
 
 use super::app::App;
 use super::ingest::decision_entry;
 use super::net::now_ms;
-use super::queues::{resend_process_job, send_dead_letter, send_deliveries, send_retry};
 use super::outbound;
+use super::queues::{resend_process_job, send_dead_letter, send_deliveries, send_retry};
 use crate::domain::config::{bindings, Documents};
 use crate::domain::delivery::{decide, AttemptOutcome, Decision};
 use crate::domain::gating::hold_delay_secs;
 use crate::domain::ids::log_entry_id;
 use crate::domain::log::{LogEntry, LogStatus};
 use crate::domain::mask::{mask_url, target_label};
-use crate::domain::messages::{parse_dead_letter, Blob, DeadJob, DeadLetter, DeliveryJob, EmailRecord, ProcessJob, DEAD_LETTER_PREFIX, DEAD_LETTER_TTL_SECS};
+use crate::domain::messages::{
+    parse_dead_letter, Blob, DeadJob, DeadLetter, DeliveryJob, EmailRecord, ProcessJob,
+    DEAD_LETTER_PREFIX, DEAD_LETTER_TTL_SECS,
+};
 use crate::domain::pipeline::{deliveries, plan, Plan};
 use crate::domain::ports::KeyValueStore;
 use crate::domain::routing::RoutingRules;
@@ -28,7 +34,11 @@ const SPILL_MISS_RETRY_SECS: u32 = 60;
 const INFRA_RETRY_SECS: u32 = 10;
 
 fn retry_later(msg: &RawMessage, delay_secs: u32) {
-    msg.retry_with_options(&QueueRetryOptionsBuilder::new().with_delay_seconds(delay_secs).build());
+    msg.retry_with_options(
+        &QueueRetryOptionsBuilder::new()
+            .with_delay_seconds(delay_secs)
+            .build(),
+    );
 }
 
 /// Consumes one batch from any of the worker's queues.
@@ -37,7 +47,11 @@ pub async fn handle_batch(batch: MessageBatch<Value>, env: Env) {
         Ok(app) => app,
         Err(e) => {
             console_error!("queue {}: cannot start ({e}); batch retried", batch.queue());
-            batch.retry_all_with_options(&QueueRetryOptionsBuilder::new().with_delay_seconds(INFRA_RETRY_SECS * 6).build());
+            batch.retry_all_with_options(
+                &QueueRetryOptionsBuilder::new()
+                    .with_delay_seconds(INFRA_RETRY_SECS * 6)
+                    .build(),
+            );
             return;
         }
     };
@@ -47,7 +61,9 @@ pub async fn handle_batch(batch: MessageBatch<Value>, env: Env) {
             let context = match load_processing_context(&app).await {
                 Some(c) => c,
                 None => {
-                    messages.iter().for_each(|m| retry_later(m, INFRA_RETRY_SECS));
+                    messages
+                        .iter()
+                        .for_each(|m| retry_later(m, INFRA_RETRY_SECS));
                     return;
                 }
             };
@@ -61,7 +77,9 @@ pub async fn handle_batch(batch: MessageBatch<Value>, env: Env) {
         }
         other => {
             console_error!("queue {other}: not a queue of this worker; messages retried");
-            messages.iter().for_each(|m| retry_later(m, INFRA_RETRY_SECS * 6));
+            messages
+                .iter()
+                .for_each(|m| retry_later(m, INFRA_RETRY_SECS * 6));
         }
     }
 }
@@ -75,7 +93,10 @@ pub struct ProcessingContext {
 async fn load_processing_context(app: &App) -> Option<ProcessingContext> {
     let (docs, rules) = futures::join!(app.stores.load_documents(), super::admin::load_rules(app));
     match (docs, rules) {
-        (Ok(docs), Ok(rules)) => Some(ProcessingContext { docs: app.settings.documents(&docs), rules }),
+        (Ok(docs), Ok(rules)) => Some(ProcessingContext {
+            docs: app.settings.documents(&docs),
+            rules,
+        }),
         (Err(e), _) | (_, Err(e)) => {
             console_error!("processing: configuration unreadable ({e}); batch retried");
             None
@@ -85,7 +106,12 @@ async fn load_processing_context(app: &App) -> Option<ProcessingContext> {
 
 fn text_of(msg: &RawMessage) -> String {
     let body = msg.body();
-    body.as_string().unwrap_or_else(|| js_sys::JSON::stringify(&body).ok().and_then(|s| s.as_string()).unwrap_or_default())
+    body.as_string().unwrap_or_else(|| {
+        js_sys::JSON::stringify(&body)
+            .ok()
+            .and_then(|s| s.as_string())
+            .unwrap_or_default()
+    })
 }
 
 /// Reads a message part; `Ok(None)` when a spilled part is not (yet) readable.
@@ -100,7 +126,10 @@ async fn dead_letter(app: &App, msg: &RawMessage, dead: DeadLetter) {
     match send_dead_letter(app, &dead).await {
         Ok(()) => msg.ack(),
         Err(e) => {
-            console_error!("dead letter {} not sent ({e}); message retried", dead.job.id());
+            console_error!(
+                "dead letter {} not sent ({e}); message retried",
+                dead.job.id()
+            );
             retry_later(msg, INFRA_RETRY_SECS);
         }
     }
@@ -111,28 +140,54 @@ async fn process(app: &App, ctx: &ProcessingContext, msg: &RawMessage) {
     let now = now_ms();
     let Ok(job) = serde_json::from_str::<ProcessJob>(&text) else {
         console_error!("processing: unreadable message kept as a dead letter");
-        let dead = DeadLetter { reason: "unreadable_message".into(), error: None, dead_at_ms: now, job: DeadJob::Unreadable { text } };
+        let dead = DeadLetter {
+            reason: "unreadable_message".into(),
+            error: None,
+            dead_at_ms: now,
+            job: DeadJob::Unreadable { text },
+        };
         return dead_letter(app, msg, dead).await;
     };
     let email = match read_blob(app, &job.email).await {
         Ok(Some(t)) => match serde_json::from_str::<EmailRecord>(&t) {
             Ok(e) => e,
             Err(_) => {
-                let dead = DeadLetter { reason: "unreadable_email".into(), error: None, dead_at_ms: now, job: DeadJob::Process(job) };
+                let dead = DeadLetter {
+                    reason: "unreadable_email".into(),
+                    error: None,
+                    dead_at_ms: now,
+                    job: DeadJob::Process(job),
+                };
                 return dead_letter(app, msg, dead).await;
             }
         },
         Ok(None) | Err(_) => return retry_later(msg, SPILL_MISS_RETRY_SECS),
     };
     match plan(&email, &ctx.docs, &ctx.rules, now, app.settings.timezone) {
-        Plan::Deliver { mut analysis, window, route } => {
+        Plan::Deliver {
+            mut analysis,
+            window,
+            route,
+        } => {
             super::offload::enrich(app, &mut analysis.links).await;
             let planned = deliveries(&email, &analysis, &window, &route.targets);
             let links = analysis.links.len() as u32;
-            match send_deliveries(app, &planned, analysis.detector.clone(), links, ctx.docs.prefs.retry, now).await {
+            match send_deliveries(
+                app,
+                &planned,
+                analysis.detector.clone(),
+                links,
+                ctx.docs.prefs.retry,
+                now,
+            )
+            .await
+            {
                 Ok(_) => msg.ack(),
                 Err(e) => {
-                    console_error!("processing {}: deliveries not queued ({e}); retried", email.email_id);
+                    console_error!(
+                        "processing {}: deliveries not queued ({e}); retried",
+                        email.email_id
+                    );
                     retry_later(msg, INFRA_RETRY_SECS);
                 }
             }
@@ -144,14 +199,22 @@ async fn process(app: &App, ctx: &ProcessingContext, msg: &RawMessage) {
             app.stores.log(&entry).await;
             msg.ack();
         }
-        Plan::Hold { analysis, until_ms, reason } => {
+        Plan::Hold {
+            analysis,
+            until_ms,
+            reason,
+        } => {
             let first_hold = job.held_until_ms.is_none();
-            let next = ProcessJob { held_until_ms: Some(until_ms), ..job };
+            let next = ProcessJob {
+                held_until_ms: Some(until_ms),
+                ..job
+            };
             let delay = hold_delay_secs(until_ms, now).min(app.settings.hold_recheck_max_secs);
             match resend_process_job(app, &next, delay).await {
                 Ok(()) => {
                     if first_hold {
-                        let mut entry = decision_entry(&email, LogStatus::Held, &reason.as_str(), now);
+                        let mut entry =
+                            decision_entry(&email, LogStatus::Held, reason.as_str(), now);
                         entry.detector = analysis.detector.clone();
                         entry.error = Some(format!("held until {}", iso_utc(until_ms)));
                         app.stores.log(&entry).await;
@@ -159,7 +222,10 @@ async fn process(app: &App, ctx: &ProcessingContext, msg: &RawMessage) {
                     msg.ack();
                 }
                 Err(e) => {
-                    console_error!("processing {}: hold not re-queued ({e}); retried", email.email_id);
+                    console_error!(
+                        "processing {}: hold not re-queued ({e}); retried",
+                        email.email_id
+                    );
                     retry_later(msg, INFRA_RETRY_SECS);
                 }
             }
@@ -167,15 +233,28 @@ async fn process(app: &App, ctx: &ProcessingContext, msg: &RawMessage) {
         Plan::NoTarget { analysis } => {
             let mut entry = decision_entry(&email, LogStatus::Error, "no_webhook_url", now);
             entry.detector = analysis.detector.clone();
-            entry.error = Some("no webhook URL configured (webhook_config.webhook_url or WEBHOOK_URL)".into());
+            entry.error = Some(
+                "no webhook URL configured (webhook_config.webhook_url or WEBHOOK_URL)".into(),
+            );
             app.stores.log(&entry).await;
-            let dead = DeadLetter { reason: "no_webhook_url".into(), error: entry.error.clone(), dead_at_ms: now, job: DeadJob::Process(job) };
+            let dead = DeadLetter {
+                reason: "no_webhook_url".into(),
+                error: entry.error.clone(),
+                dead_at_ms: now,
+                job: DeadJob::Process(job),
+            };
             dead_letter(app, msg, dead).await;
         }
     }
 }
 
-fn attempt_entry(job: &DeliveryJob, outcome: &AttemptOutcome, duration_ms: u64, status: LogStatus, now: i64) -> LogEntry {
+fn attempt_entry(
+    job: &DeliveryJob,
+    outcome: &AttemptOutcome,
+    duration_ms: u64,
+    status: LogStatus,
+    now: i64,
+) -> LogEntry {
     LogEntry {
         id: log_entry_id(&[&job.delivery_id, &job.attempt.to_string(), status.as_str()]),
         timestamp: iso_utc(now),
@@ -199,36 +278,63 @@ async fn deliver(app: &App, msg: &RawMessage) {
     let text = text_of(msg);
     let Ok(job) = serde_json::from_str::<DeliveryJob>(&text) else {
         console_error!("delivery: unreadable message kept as a dead letter");
-        let dead = DeadLetter { reason: "unreadable_message".into(), error: None, dead_at_ms: now_ms(), job: DeadJob::Unreadable { text } };
+        let dead = DeadLetter {
+            reason: "unreadable_message".into(),
+            error: None,
+            dead_at_ms: now_ms(),
+            job: DeadJob::Unreadable { text },
+        };
         return dead_letter(app, msg, dead).await;
     };
     let body = match read_blob(app, &job.payload).await {
         Ok(Some(b)) => b,
         Ok(None) | Err(_) => return retry_later(msg, SPILL_MISS_RETRY_SECS),
     };
-    let (outcome, duration_ms) = outbound::attempt(&job, &body, app.settings.signing_secret.as_deref()).await;
+    let (outcome, duration_ms) =
+        outbound::attempt(&job, &body, app.settings.signing_secret.as_deref()).await;
     let now = now_ms();
-    let seed = u64::from_str_radix(job.delivery_id.get(4..12).unwrap_or("0"), 16).unwrap_or(0) ^ u64::from(job.attempt);
+    let seed = u64::from_str_radix(job.delivery_id.get(4..12).unwrap_or("0"), 16).unwrap_or(0)
+        ^ u64::from(job.attempt);
     match decide(&outcome, job.attempt, &job.policy, seed) {
         Decision::Ack => {
-            app.stores.log(&attempt_entry(&job, &outcome, duration_ms, LogStatus::Success, now)).await;
+            app.stores
+                .log(&attempt_entry(
+                    &job,
+                    &outcome,
+                    duration_ms,
+                    LogStatus::Success,
+                    now,
+                ))
+                .await;
             if let Blob::Spilled { key } = &job.payload {
                 if let Err(e) = app.stores.blobs.delete(key).await {
-                    console_warn!("delivery {}: spilled payload not deleted ({e}); it expires", job.delivery_id);
+                    console_warn!(
+                        "delivery {}: spilled payload not deleted ({e}); it expires",
+                        job.delivery_id
+                    );
                 }
             }
             msg.ack();
         }
-        Decision::Retry { next_attempt, delay_secs } => {
+        Decision::Retry {
+            next_attempt,
+            delay_secs,
+        } => {
             let mut entry = attempt_entry(&job, &outcome, duration_ms, LogStatus::Retrying, now);
             entry.next_retry_in_sec = Some(delay_secs);
             app.stores.log(&entry).await;
-            let next = DeliveryJob { attempt: next_attempt, ..job };
+            let next = DeliveryJob {
+                attempt: next_attempt,
+                ..job
+            };
             match send_retry(app, &next, delay_secs).await {
                 Ok(()) => msg.ack(),
                 Err(e) => {
                     // The same attempt runs again; its log line repeats, nothing is lost.
-                    console_error!("delivery {}: retry not queued ({e}); message retried", next.delivery_id);
+                    console_error!(
+                        "delivery {}: retry not queued ({e}); message retried",
+                        next.delivery_id
+                    );
                     retry_later(msg, delay_secs.max(INFRA_RETRY_SECS));
                 }
             }
@@ -237,7 +343,12 @@ async fn deliver(app: &App, msg: &RawMessage) {
             let mut entry = attempt_entry(&job, &outcome, duration_ms, LogStatus::Error, now);
             entry.reason = Some(reason.as_str().to_string());
             app.stores.log(&entry).await;
-            let dead = DeadLetter { reason: reason.as_str().into(), error: entry.error.clone(), dead_at_ms: now, job: DeadJob::Delivery(job) };
+            let dead = DeadLetter {
+                reason: reason.as_str().into(),
+                error: entry.error.clone(),
+                dead_at_ms: now,
+                job: DeadJob::Delivery(job),
+            };
             dead_letter(app, msg, dead).await;
         }
     }
@@ -247,7 +358,12 @@ async fn keep_dead_letter(app: &App, msg: &RawMessage) {
     let dead = parse_dead_letter(&text_of(msg), now_ms());
     let key = format!("{DEAD_LETTER_PREFIX}{}", dead.job.id());
     let text = serde_json::to_string(&dead).unwrap_or_default();
-    match app.stores.blobs.put(&key, &text, Some(DEAD_LETTER_TTL_SECS)).await {
+    match app
+        .stores
+        .blobs
+        .put(&key, &text, Some(DEAD_LETTER_TTL_SECS))
+        .await
+    {
         Ok(()) => {
             console_warn!("dead letter kept: {} ({})", dead.job.id(), dead.reason);
             msg.ack();

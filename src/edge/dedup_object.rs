@@ -46,13 +46,21 @@ pub struct DedupShard {
 
 impl DedupShard {
     async fn record(&self, key: &str) -> Result<DedupRecord> {
-        Ok(self.state.storage().get::<DedupRecord>(key).await?.unwrap_or_default())
+        Ok(self
+            .state
+            .storage()
+            .get::<DedupRecord>(key)
+            .await?
+            .unwrap_or_default())
     }
 
     async fn ensure_sweep(&self) -> Result<()> {
         if !self.sweep_scheduled.get() {
             if self.state.storage().get_alarm().await?.is_none() {
-                self.state.storage().set_alarm(std::time::Duration::from_millis(SWEEP_EVERY_MS as u64)).await?;
+                self.state
+                    .storage()
+                    .set_alarm(std::time::Duration::from_millis(SWEEP_EVERY_MS as u64))
+                    .await?;
             }
             self.sweep_scheduled.set(true);
         }
@@ -62,7 +70,10 @@ impl DedupShard {
 
 impl worker::DurableObject for DedupShard {
     fn new(state: State, _env: Env) -> Self {
-        Self { state, sweep_scheduled: Cell::new(false) }
+        Self {
+            state,
+            sweep_scheduled: Cell::new(false),
+        }
     }
 
     async fn fetch(&self, mut req: Request) -> Result<Response> {
@@ -71,19 +82,30 @@ impl worker::DurableObject for DedupShard {
         let now = now_ms();
         let storage = self.state.storage();
         let reply = match req.path().as_str() {
-            "/is_processed" => DedupReply { processed: self.record(&key).await?.is_processed(now), claim: None },
+            "/is_processed" => DedupReply {
+                processed: self.record(&key).await?.is_processed(now),
+                claim: None,
+            },
             "/claim" => {
                 let (claim, write) = self.record(&key).await?.claim(now, call.ttl_secs);
                 if let Some(rec) = write {
                     storage.put(&key, rec).await?;
                     self.ensure_sweep().await?;
                 }
-                DedupReply { processed: claim == Claim::Processed, claim: Some(claim_name(claim).into()) }
+                DedupReply {
+                    processed: claim == Claim::Processed,
+                    claim: Some(claim_name(claim).into()),
+                }
             }
             "/complete" => {
-                storage.put(&key, DedupRecord::complete(now, call.ttl_secs)).await?;
+                storage
+                    .put(&key, DedupRecord::complete(now, call.ttl_secs))
+                    .await?;
                 self.ensure_sweep().await?;
-                DedupReply { processed: true, claim: None }
+                DedupReply {
+                    processed: true,
+                    claim: None,
+                }
             }
             "/release" => {
                 match self.record(&key).await?.release(now) {
@@ -92,7 +114,10 @@ impl worker::DurableObject for DedupShard {
                         storage.delete(&key).await?;
                     }
                 }
-                DedupReply { processed: false, claim: None }
+                DedupReply {
+                    processed: false,
+                    claim: None,
+                }
             }
             other => return Response::error(format!("unknown dedup call {other}"), 404),
         };
@@ -115,7 +140,9 @@ impl worker::DurableObject for DedupShard {
         for chunk in expired.chunks(128) {
             storage.delete_multiple(chunk.to_vec()).await?;
         }
-        storage.set_alarm(std::time::Duration::from_millis(SWEEP_EVERY_MS as u64)).await?;
+        storage
+            .set_alarm(std::time::Duration::from_millis(SWEEP_EVERY_MS as u64))
+            .await?;
         Response::ok("swept")
     }
 }
@@ -128,22 +155,39 @@ pub struct DurableDedup {
 
 impl DurableDedup {
     fn stub(&self, email_id: &str) -> StoreResult<Stub> {
-        let ns = self.env.durable_object(self.binding).map_err(|e| StoreError(format!("dedup binding: {e}")))?;
+        let ns = self
+            .env
+            .durable_object(self.binding)
+            .map_err(|e| StoreError(format!("dedup binding: {e}")))?;
         ns.id_from_name(&shard_name(email_id))
             .and_then(|id| id.get_stub())
             .map_err(|e| StoreError(format!("dedup stub: {e}")))
     }
 
     async fn call(&self, op: &str, email_id: &str, ttl_secs: u64) -> StoreResult<DedupReply> {
-        let body = serde_json::to_string(&DedupCall { email_id: email_id.into(), ttl_secs }).map_err(|e| StoreError(e.to_string()))?;
+        let body = serde_json::to_string(&DedupCall {
+            email_id: email_id.into(),
+            ttl_secs,
+        })
+        .map_err(|e| StoreError(e.to_string()))?;
         let mut init = RequestInit::new();
         init.with_method(Method::Post).with_body(Some(body.into()));
-        let req = Request::new_with_init(&format!("https://dedup.internal/{op}"), &init).map_err(|e| StoreError(e.to_string()))?;
-        let mut resp = self.stub(email_id)?.fetch_with_request(req).await.map_err(|e| StoreError(format!("dedup object: {e}")))?;
+        let req = Request::new_with_init(&format!("https://dedup.internal/{op}"), &init)
+            .map_err(|e| StoreError(e.to_string()))?;
+        let mut resp = self
+            .stub(email_id)?
+            .fetch_with_request(req)
+            .await
+            .map_err(|e| StoreError(format!("dedup object: {e}")))?;
         if resp.status_code() != 200 {
-            return Err(StoreError(format!("dedup object answered {}", resp.status_code())));
+            return Err(StoreError(format!(
+                "dedup object answered {}",
+                resp.status_code()
+            )));
         }
-        resp.json().await.map_err(|e| StoreError(format!("dedup reply: {e}")))
+        resp.json()
+            .await
+            .map_err(|e| StoreError(format!("dedup reply: {e}")))
     }
 }
 
@@ -156,7 +200,9 @@ impl DedupStore for DurableDedup {
             Some("acquired") => Ok(Claim::Acquired),
             Some("in_flight") => Ok(Claim::InFlight),
             Some("processed") => Ok(Claim::Processed),
-            other => Err(StoreError(format!("dedup object: unexpected claim {other:?}"))),
+            other => Err(StoreError(format!(
+                "dedup object: unexpected claim {other:?}"
+            ))),
         }
     }
     async fn complete(&self, email_id: &str, ttl: u64) -> StoreResult<()> {

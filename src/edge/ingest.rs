@@ -45,15 +45,28 @@ pub async fn handle(app: &App, mut req: Request) -> Result<Response, ApiError> {
     let dedup = &app.stores.dedup;
     // One call checks the processed marker and takes the lock; the answers still follow the
     // SPEC order: processed (row 6), allowlist (7), sending switch (8), in flight (9).
-    let claim = dedup.claim(&id, app.settings.inflight_ttl_secs).await.map_err(|e| unavailable("dedup", e))?;
+    let claim = dedup
+        .claim(&id, app.settings.inflight_ttl_secs)
+        .await
+        .map_err(|e| unavailable("dedup", e))?;
     if claim == Claim::Processed {
         return Ok(ok(IngestStatus::AlreadyProcessed, &id));
     }
     let ours = claim == Claim::Acquired;
     if !sender_allowed(&app.settings.sender_allowlist, &email.sender_email) {
         if ours {
-            dedup.complete(&id, PROCESSED_TTL_SECS).await.map_err(|e| unavailable("dedup", e))?;
-            app.stores.log(&decision_entry(&email, LogStatus::Skipped, "sender_not_allowed", now)).await;
+            dedup
+                .complete(&id, PROCESSED_TTL_SECS)
+                .await
+                .map_err(|e| unavailable("dedup", e))?;
+            app.stores
+                .log(&decision_entry(
+                    &email,
+                    LogStatus::Skipped,
+                    "sender_not_allowed",
+                    now,
+                ))
+                .await;
         }
         return Ok(ok(IngestStatus::SkippedSenderNotAllowed, &id));
     }
@@ -120,11 +133,17 @@ pub fn decision_entry(email: &EmailRecord, status: LogStatus, reason: &str, now:
 /// The Apps Script pushes a blocked e-mail again on every run; log the block once a day per
 /// e-mail and reason so the log is not flooded.
 async fn log_block_once_a_day(app: &App, email: &EmailRecord, reason: &str, now: i64) {
-    let key = format!("r:ss:blocked_logged:{}:{reason}:{}", email.email_id, now / DAY_MS);
+    let key = format!(
+        "r:ss:blocked_logged:{}:{reason}:{}",
+        email.email_id,
+        now / DAY_MS
+    );
     if let Ok(Some(_)) = app.stores.docs.get(&key).await {
         return;
     }
-    app.stores.log(&decision_entry(email, LogStatus::Blocked, reason, now)).await;
+    app.stores
+        .log(&decision_entry(email, LogStatus::Blocked, reason, now))
+        .await;
     if let Err(e) = app.stores.docs.put(&key, "1", Some(86_400)).await {
         console_warn!("ingest: block marker not saved: {e}");
     }

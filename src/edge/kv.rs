@@ -42,7 +42,11 @@ impl LogStore for KvLog {
     async fn append(&self, entry: &LogEntry) -> StoreResult<()> {
         let text = serde_json::to_string(entry).map_err(kv_err)?;
         let key = kv_log_key(entry.unix_ms(), &entry.id);
-        let mut put = self.0.put(&key, text.as_str()).map_err(kv_err)?.expiration_ttl(LOG_TTL_SECS);
+        let mut put = self
+            .0
+            .put(&key, text.as_str())
+            .map_err(kv_err)?
+            .expiration_ttl(LOG_TTL_SECS);
         if text.len() <= KV_METADATA_MAX {
             put = put.metadata(entry).map_err(kv_err)?;
         }

@@ -19,6 +19,8 @@ pub async fn fetch_with_timeout(req: Request, timeout_ms: u64) -> Result<Respons
     let call = Box::pin(fetch.send_with_signal(&signal));
     let timer = Box::pin(Delay::from(Duration::from_millis(timeout_ms)));
     let first = select(call, timer).await;
+    // Bound to a name so the futures borrowing locals are dropped before those locals.
+    #[allow(clippy::let_and_return)]
     let result = match first {
         Either::Left((Ok(resp), _)) => Ok(resp),
         Either::Left((Err(e), _)) => Err(NetError::Failed(e.to_string())),

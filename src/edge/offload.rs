@@ -10,7 +10,7 @@ use worker::{console_warn, web_sys, AbortController, Delay, Fetcher, Request, Re
 
 use super::app::App;
 use crate::domain::config::bindings;
-use crate::domain::offload::{apply, link_pair_key, plan_offload, Offloaded, OffloadRequest};
+use crate::domain::offload::{apply, link_pair_key, plan_offload, OffloadRequest, Offloaded};
 use crate::domain::payload::DeliveryLink;
 
 /// Internal origin of the r2-fetch service binding (the host is not used for routing).
@@ -27,13 +27,18 @@ pub async fn enrich(app: &App, links: &mut [DeliveryLink]) -> usize {
         console_warn!("r2 offload enabled but the R2_FETCH service binding is missing; links sent as they are");
         return 0;
     };
-    let results: Vec<Option<Offloaded>> = futures::future::join_all(links.iter().map(|l| offload_one(app, &fetcher, l))).await;
+    let results: Vec<Option<Offloaded>> =
+        futures::future::join_all(links.iter().map(|l| offload_one(app, &fetcher, l))).await;
     apply(links, &results);
     results.iter().filter(|r| r.is_some()).count()
 }
 
 async fn offload_one(app: &App, fetcher: &Fetcher, link: &DeliveryLink) -> Option<Offloaded> {
-    let plan = plan_offload(link, app.settings.r2_link_timeout_ms, app.settings.r2_folder_timeout_ms);
+    let plan = plan_offload(
+        link,
+        app.settings.r2_link_timeout_ms,
+        app.settings.r2_folder_timeout_ms,
+    );
     let pair_key = link_pair_key(&plan.source_url);
     if let Ok(Some(known)) = app.stores.docs.get(&pair_key).await {
         if let Ok(done) = serde_json::from_str::<Offloaded>(&known) {
@@ -64,6 +69,8 @@ async fn call(app: &App, fetcher: &Fetcher, plan: &OffloadRequest) -> Result<Off
     let call = Box::pin(fetcher.fetch_request(req));
     let timer = Box::pin(Delay::from(Duration::from_millis(plan.timeout_ms)));
     let first = select(call, timer).await;
+    // Bound to a name so the futures borrowing locals are dropped before those locals.
+    #[allow(clippy::let_and_return)]
     let outcome = match first {
         Either::Left((Ok(resp), _)) => read(resp).await,
         Either::Left((Err(e), _)) => Err(format!("r2-fetch unreachable: {e}")),
@@ -75,7 +82,11 @@ async fn call(app: &App, fetcher: &Fetcher, plan: &OffloadRequest) -> Result<Off
     outcome
 }
 
-fn build(app: &App, plan: &OffloadRequest, controller: &AbortController) -> worker::Result<Request> {
+fn build(
+    app: &App,
+    plan: &OffloadRequest,
+    controller: &AbortController,
+) -> worker::Result<Request> {
     let init = web_sys::RequestInit::new();
     init.set_method("POST");
     let headers = web_sys::Headers::new()?;
@@ -92,34 +103,63 @@ fn build(app: &App, plan: &OffloadRequest, controller: &AbortController) -> work
 
 async fn read(mut resp: Response) -> Result<Offloaded, String> {
     let status = resp.status_code();
-    let body: Value = resp.json().await.map_err(|_| format!("r2-fetch answered {status} without JSON"))?;
+    let body: Value = resp
+        .json()
+        .await
+        .map_err(|_| format!("r2-fetch answered {status} without JSON"))?;
     if status == 200 && body["success"] == json!(true) {
         serde_json::from_value(body).map_err(|e| format!("r2-fetch answer incomplete: {e}"))
     } else {
-        Err(format!("r2-fetch {status} {}: {}", body["code"].as_str().unwrap_or("?"), body["message"].as_str().unwrap_or("")))
+        Err(format!(
+            "r2-fetch {status} {}: {}",
+            body["code"].as_str().unwrap_or("?"),
+            body["message"].as_str().unwrap_or("")
+        ))
     }
 }
 
 /// Asks r2-fetch to delete objects uploaded before `older_than_ms`; returns its report.
 pub async fn cleanup(app: &App, older_than_ms: i64) -> Result<Value, String> {
-    let fetcher = app.env.service(bindings::R2_FETCH).map_err(|e| format!("R2_FETCH binding: {e}"))?;
+    let fetcher = app
+        .env
+        .service(bindings::R2_FETCH)
+        .map_err(|e| format!("R2_FETCH binding: {e}"))?;
     let init = web_sys::RequestInit::new();
     init.set_method("POST");
     let headers = web_sys::Headers::new().map_err(|_| "headers")?;
-    headers.set("Content-Type", "application/json").map_err(|_| "headers")?;
-    headers.set(TOKEN_HEADER, &app.settings.r2_fetch_token).map_err(|_| "headers")?;
+    headers
+        .set("Content-Type", "application/json")
+        .map_err(|_| "headers")?;
+    headers
+        .set(TOKEN_HEADER, &app.settings.r2_fetch_token)
+        .map_err(|_| "headers")?;
     init.set_headers(&headers);
-    init.set_body(&wasm_bindgen::JsValue::from_str(&json!({"older_than_ms": older_than_ms}).to_string()));
-    let raw = web_sys::Request::new_with_str_and_init(&format!("{R2_FETCH_ORIGIN}/cleanup"), &init).map_err(|_| "request")?;
-    let mut resp = fetcher.fetch_request(Request::from(raw)).await.map_err(|e| format!("r2-fetch unreachable: {e}"))?;
+    init.set_body(&wasm_bindgen::JsValue::from_str(
+        &json!({"older_than_ms": older_than_ms}).to_string(),
+    ));
+    let raw = web_sys::Request::new_with_str_and_init(&format!("{R2_FETCH_ORIGIN}/cleanup"), &init)
+        .map_err(|_| "request")?;
+    let mut resp = fetcher
+        .fetch_request(Request::from(raw))
+        .await
+        .map_err(|e| format!("r2-fetch unreachable: {e}"))?;
     let status = resp.status_code();
-    let body: Value = resp.json().await.map_err(|_| format!("r2-fetch answered {status} without JSON"))?;
-    if status == 200 { Ok(body) } else { Err(format!("r2-fetch {status}: {body}")) }
+    let body: Value = resp
+        .json()
+        .await
+        .map_err(|_| format!("r2-fetch answered {status} without JSON"))?;
+    if status == 200 {
+        Ok(body)
+    } else {
+        Err(format!("r2-fetch {status}: {body}"))
+    }
 }
 
 /// Proxies `GET /media/<key>` to r2-fetch (local development: objects downloadable without a
 /// public R2 domain).
 pub async fn media(app: &App, key: &str) -> worker::Result<Response> {
     let fetcher = app.env.service(bindings::R2_FETCH)?;
-    fetcher.fetch(format!("{R2_FETCH_ORIGIN}/media/{key}"), None).await
+    fetcher
+        .fetch(format!("{R2_FETCH_ORIGIN}/media/{key}"), None)
+        .await
 }

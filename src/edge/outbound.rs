@@ -10,7 +10,11 @@ use crate::domain::messages::DeliveryJob;
 use crate::domain::signing::sign;
 
 /// `User-Agent` of every webhook.
-pub const USER_AGENT: &str = concat!("Facteur/", env!("CARGO_PKG_VERSION"), " (+webhook delivery)");
+pub const USER_AGENT: &str = concat!(
+    "Facteur/",
+    env!("CARGO_PKG_VERSION"),
+    " (+webhook delivery)"
+);
 /// `X-Source` of every webhook.
 pub const X_SOURCE: &str = "facteur";
 
@@ -33,18 +37,27 @@ fn headers(job: &DeliveryJob, body: &str, signing_secret: Option<&str>) -> worke
 }
 
 /// POSTs `body` to the job's target; returns the outcome and the elapsed milliseconds.
-pub async fn attempt(job: &DeliveryJob, body: &str, signing_secret: Option<&str>) -> (AttemptOutcome, u64) {
+pub async fn attempt(
+    job: &DeliveryJob,
+    body: &str,
+    signing_secret: Option<&str>,
+) -> (AttemptOutcome, u64) {
     let started = now_ms();
     let outcome = match build(job, body, signing_secret) {
         Err(e) => AttemptOutcome::Network(format!("request not built: {e}")),
         Ok(req) => match fetch_with_timeout(req, u64::from(job.policy.timeout_sec) * 1000).await {
             Ok(resp) => AttemptOutcome::Status {
                 code: resp.status_code(),
-                retry_after_secs: parse_retry_after(resp.headers().get("Retry-After").ok().flatten().as_deref(), now_ms()),
+                retry_after_secs: parse_retry_after(
+                    resp.headers().get("Retry-After").ok().flatten().as_deref(),
+                    now_ms(),
+                ),
             },
             Err(NetError::Timeout) => AttemptOutcome::Timeout,
             // Fetch errors can quote the URL, which carries the receiver's secret.
-            Err(NetError::Failed(e)) => AttemptOutcome::Network(truncate(&redact(&e, &[&job.target_url]), 300)),
+            Err(NetError::Failed(e)) => {
+                AttemptOutcome::Network(truncate(&redact(&e, &[&job.target_url]), 300))
+            }
         },
     };
     (outcome, (now_ms() - started).max(0) as u64)

@@ -4,7 +4,10 @@ use worker::{MessageBuilder, Queue, QueueContentType, SendMessage};
 
 use super::app::App;
 use crate::domain::config::bindings;
-use crate::domain::messages::{email_spill_key, payload_spill_key, Blob, DeadLetter, DeliveryJob, EmailRecord, ProcessJob, SPILL_TTL_SECS};
+use crate::domain::messages::{
+    email_spill_key, payload_spill_key, Blob, DeadLetter, DeliveryJob, EmailRecord, ProcessJob,
+    SPILL_TTL_SECS,
+};
 use crate::domain::pipeline::PlannedDelivery;
 use crate::domain::ports::{KeyValueStore, StoreError};
 use crate::domain::retry::RetryPolicy;
@@ -28,22 +31,36 @@ impl std::fmt::Display for SendError {
 async fn place(app: &App, data: String, key: String) -> Result<Blob, SendError> {
     let (blob, spill) = Blob::place(data, key);
     if let Some((key, data)) = spill {
-        app.stores.blobs.put(&key, &data, Some(SPILL_TTL_SECS)).await.map_err(SendError::Spill)?;
+        app.stores
+            .blobs
+            .put(&key, &data, Some(SPILL_TTL_SECS))
+            .await
+            .map_err(SendError::Spill)?;
     }
     Ok(blob)
 }
 
 fn queue(app: &App, binding: &str) -> Result<Queue, SendError> {
-    app.env.queue(binding).map_err(|e| SendError::Queue(format!("binding {binding}: {e}")))
+    app.env
+        .queue(binding)
+        .map_err(|e| SendError::Queue(format!("binding {binding}: {e}")))
 }
 
 /// Sends a text message, with an optional delay.
-pub async fn send_text(app: &App, binding: &str, text: String, delay_secs: u32) -> Result<(), SendError> {
+pub async fn send_text(
+    app: &App,
+    binding: &str,
+    text: String,
+    delay_secs: u32,
+) -> Result<(), SendError> {
     let mut msg = MessageBuilder::new(text).content_type(QueueContentType::Text);
     if delay_secs > 0 {
         msg = msg.delay_seconds(delay_secs);
     }
-    queue(app, binding)?.send(msg.build()).await.map_err(|e| SendError::Queue(e.to_string()))
+    queue(app, binding)?
+        .send(msg.build())
+        .await
+        .map_err(|e| SendError::Queue(e.to_string()))
 }
 
 fn to_text<T: serde::Serialize>(value: &T) -> Result<String, SendError> {
@@ -51,20 +68,40 @@ fn to_text<T: serde::Serialize>(value: &T) -> Result<String, SendError> {
 }
 
 /// Puts an accepted e-mail on the processing queue.
-pub async fn send_process_job(app: &App, email: &EmailRecord, now_ms: i64) -> Result<(), SendError> {
+pub async fn send_process_job(
+    app: &App,
+    email: &EmailRecord,
+    now_ms: i64,
+) -> Result<(), SendError> {
     let blob = place(app, to_text(email)?, email_spill_key(&email.email_id)).await?;
-    let job = ProcessJob { email_id: email.email_id.clone(), email: blob, accepted_at_ms: now_ms, held_until_ms: None };
+    let job = ProcessJob {
+        email_id: email.email_id.clone(),
+        email: blob,
+        accepted_at_ms: now_ms,
+        held_until_ms: None,
+    };
     send_text(app, bindings::PROCESS_QUEUE, to_text(&job)?, 0).await
 }
 
 /// Re-sends a processing job (a hold hop), keeping its spilled e-mail.
-pub async fn resend_process_job(app: &App, job: &ProcessJob, delay_secs: u32) -> Result<(), SendError> {
+pub async fn resend_process_job(
+    app: &App,
+    job: &ProcessJob,
+    delay_secs: u32,
+) -> Result<(), SendError> {
     send_text(app, bindings::PROCESS_QUEUE, to_text(job)?, delay_secs).await
 }
 
 /// Builds the first-attempt delivery jobs of an e-mail (spilling large payloads) and sends them
 /// in one batch, so either all targets are queued or none is.
-pub async fn send_deliveries(app: &App, planned: &[PlannedDelivery], detector: Option<String>, links_count: u32, policy: RetryPolicy, now_ms: i64) -> Result<Vec<DeliveryJob>, SendError> {
+pub async fn send_deliveries(
+    app: &App,
+    planned: &[PlannedDelivery],
+    detector: Option<String>,
+    links_count: u32,
+    policy: RetryPolicy,
+    now_ms: i64,
+) -> Result<Vec<DeliveryJob>, SendError> {
     let mut jobs = Vec::with_capacity(planned.len());
     let mut texts = Vec::with_capacity(planned.len());
     for p in planned {
@@ -86,8 +123,18 @@ pub async fn send_deliveries(app: &App, planned: &[PlannedDelivery], detector: O
     if texts.len() == 1 {
         send_text(app, bindings::DELIVERY_QUEUE, texts.remove(0), 0).await?;
     } else if !texts.is_empty() {
-        let batch: Vec<SendMessage<String>> = texts.into_iter().map(|t| MessageBuilder::new(t).content_type(QueueContentType::Text).build()).collect();
-        queue(app, bindings::DELIVERY_QUEUE)?.send_batch(batch).await.map_err(|e| SendError::Queue(e.to_string()))?;
+        let batch: Vec<SendMessage<String>> = texts
+            .into_iter()
+            .map(|t| {
+                MessageBuilder::new(t)
+                    .content_type(QueueContentType::Text)
+                    .build()
+            })
+            .collect();
+        queue(app, bindings::DELIVERY_QUEUE)?
+            .send_batch(batch)
+            .await
+            .map_err(|e| SendError::Queue(e.to_string()))?;
     }
     Ok(jobs)
 }

@@ -42,32 +42,61 @@ impl RestTransport for FetchTransport {
 
 impl FetchTransport {
     async fn call(&self, path: &str, body: String) -> StoreResult<(u16, String)> {
-        let url = format!("{}{}", self.settings.url, if path == "/" { "" } else { path });
+        let url = format!(
+            "{}{}",
+            self.settings.url,
+            if path == "/" { "" } else { path }
+        );
         let headers = Headers::new();
         let auth = format!("Bearer {}", self.settings.token);
-        headers.set("Authorization", &auth).map_err(|e| StoreError(e.to_string()))?;
-        headers.set("Content-Type", "application/json").map_err(|e| StoreError(e.to_string()))?;
+        headers
+            .set("Authorization", &auth)
+            .map_err(|e| StoreError(e.to_string()))?;
+        headers
+            .set("Content-Type", "application/json")
+            .map_err(|e| StoreError(e.to_string()))?;
         let mut init = RequestInit::new();
-        init.with_method(Method::Post).with_headers(headers).with_body(Some(body.into()));
-        let req = Request::new_with_init(&url, &init).map_err(|_| StoreError("invalid Upstash URL".into()))?;
+        init.with_method(Method::Post)
+            .with_headers(headers)
+            .with_body(Some(body.into()));
+        let req = Request::new_with_init(&url, &init)
+            .map_err(|_| StoreError("invalid Upstash URL".into()))?;
         let mut resp = match fetch_with_timeout(req, self.timeout_ms).await {
             Ok(r) => r,
-            Err(NetError::Timeout) => return Err(StoreError(format!("redis timeout after {} ms", self.timeout_ms))),
+            Err(NetError::Timeout) => {
+                return Err(StoreError(format!(
+                    "redis timeout after {} ms",
+                    self.timeout_ms
+                )))
+            }
             Err(NetError::Failed(e)) => {
-                let detail = truncate(&redact(&e, &[&self.settings.url, &self.settings.token]), 200);
+                let detail = truncate(
+                    &redact(&e, &[&self.settings.url, &self.settings.token]),
+                    200,
+                );
                 return Err(StoreError(format!("redis unreachable: {detail}")));
             }
         };
         let status = resp.status_code();
-        let text = resp.text().await.map_err(|_| StoreError("redis reply unreadable".into()))?;
+        let text = resp
+            .text()
+            .await
+            .map_err(|_| StoreError("redis reply unreadable".into()))?;
         Ok((status, text))
     }
 }
 
 /// The Redis store, when configured.
-pub fn upstash_store(settings: &Option<UpstashSettings>, timeout_ms: u32, log_cap: u64) -> Option<UpstashStore<FetchTransport>> {
+pub fn upstash_store(
+    settings: &Option<UpstashSettings>,
+    timeout_ms: u32,
+    log_cap: u64,
+) -> Option<UpstashStore<FetchTransport>> {
     settings.as_ref().map(|s| UpstashStore {
-        transport: FetchTransport { settings: s.clone(), timeout_ms: u64::from(timeout_ms) },
+        transport: FetchTransport {
+            settings: s.clone(),
+            timeout_ms: u64::from(timeout_ms),
+        },
         log_cap,
     })
 }

@@ -37,8 +37,14 @@ pub async fn r2_cleanup(app: &App) {
     match offload::cleanup(app, cutoff).await {
         Ok(report) => {
             console_log!("r2 cleanup: {report}");
-            let saved = json!({"at": iso_utc(now), "older_than": iso_utc(cutoff), "report": report});
-            if let Err(e) = app.stores.blobs.put(LAST_CLEANUP_KEY, &saved.to_string(), None).await {
+            let saved =
+                json!({"at": iso_utc(now), "older_than": iso_utc(cutoff), "report": report});
+            if let Err(e) = app
+                .stores
+                .blobs
+                .put(LAST_CLEANUP_KEY, &saved.to_string(), None)
+                .await
+            {
                 console_error!("r2 cleanup: report not saved: {e}");
             }
         }
@@ -54,12 +60,20 @@ pub async fn no_success_check(app: &App) {
     }
     let now = now_ms();
     let days = (u64::from(minutes) / 1_440 + 1).min(30);
-    let query = LogQuery { days, status: None, email_id: None, delivery_id: None, limit: MAX_LOG_LIMIT as usize };
+    let query = LogQuery {
+        days,
+        status: None,
+        email_id: None,
+        delivery_id: None,
+        limit: MAX_LOG_LIMIT as usize,
+    };
     let entries = match app.stores.log.recent(&query, now).await {
         Ok(e) => e,
         Err(e) => return console_error!("alert check: log unreadable: {e}"),
     };
-    let Some(alert) = no_success_alert(&entries, now, minutes) else { return };
+    let Some(alert) = no_success_alert(&entries, now, minutes) else {
+        return;
+    };
     let window = now / (i64::from(minutes) * 60_000);
     let sent_key = format!("{ALERT_SENT_PREFIX}{window}");
     if let Ok(Some(_)) = app.stores.blobs.get(&sent_key).await {
@@ -71,7 +85,9 @@ pub async fn no_success_check(app: &App) {
         let headers = Headers::new();
         let _ = headers.set("Content-Type", "application/json");
         let mut init = RequestInit::new();
-        init.with_method(Method::Post).with_headers(headers).with_body(Some(body.into()));
+        init.with_method(Method::Post)
+            .with_headers(headers)
+            .with_body(Some(body.into()));
         match Request::new_with_init(url, &init) {
             Ok(req) => {
                 if fetch_with_timeout(req, 10_000).await.is_err() {
@@ -81,5 +97,9 @@ pub async fn no_success_check(app: &App) {
             Err(_) => console_error!("ALERT_WEBHOOK_URL is not a valid URL"),
         }
     }
-    let _ = app.stores.blobs.put(&sent_key, "1", Some(u64::from(minutes) * 60 + 60)).await;
+    let _ = app
+        .stores
+        .blobs
+        .put(&sent_key, "1", Some(u64::from(minutes) * 60 + 60))
+        .await;
 }

@@ -45,12 +45,30 @@ pub struct Stores {
 impl Stores {
     /// Builds the stores; fails only when the KV binding is missing.
     pub fn new(env: &Env, settings: &Settings) -> worker::Result<Stores> {
-        let redis = || upstash_store(&settings.upstash, settings.redis_timeout_ms, settings.redis_log_cap);
+        let redis = || {
+            upstash_store(
+                &settings.upstash,
+                settings.redis_timeout_ms,
+                settings.redis_log_cap,
+            )
+        };
         let kv = || env.kv(bindings::KV);
         Ok(Stores {
-            log: LogFallback { primary: redis(), fallback: KvLog(kv()?) },
-            docs: MirroredKv { primary: redis(), fallback: Kv(kv()?) },
-            dedup: DualDedup { redis: redis(), durable: DurableDedup { env: env.clone(), binding: bindings::DEDUP } },
+            log: LogFallback {
+                primary: redis(),
+                fallback: KvLog(kv()?),
+            },
+            docs: MirroredKv {
+                primary: redis(),
+                fallback: Kv(kv()?),
+            },
+            dedup: DualDedup {
+                redis: redis(),
+                durable: DurableDedup {
+                    env: env.clone(),
+                    binding: bindings::DEDUP,
+                },
+            },
             blobs: Kv(kv()?),
         })
     }
@@ -62,7 +80,10 @@ impl Stores {
             Ok(Landed::Primary) => {}
             Ok(Landed::Fallback) => {
                 if self.log.primary.is_some() {
-                    console_warn!("delivery log: redis unavailable, entry {} written to KV", entry.id);
+                    console_warn!(
+                        "delivery log: redis unavailable, entry {} written to KV",
+                        entry.id
+                    );
                 }
             }
             Err(e) => console_error!(
@@ -76,7 +97,12 @@ impl Stores {
     /// isolate's copy for [`CONFIG_CACHE_MS`].
     pub async fn load_documents(&self) -> StoreResult<DocMaps> {
         let now = now_ms();
-        if let Some(docs) = DOCS_CACHE.with(|c| c.borrow().as_ref().filter(|(at, _)| now - at < CONFIG_CACHE_MS).map(|(_, d)| d.clone())) {
+        if let Some(docs) = DOCS_CACHE.with(|c| {
+            c.borrow()
+                .as_ref()
+                .filter(|(at, _)| now - at < CONFIG_CACHE_MS)
+                .map(|(_, d)| d.clone())
+        }) {
             return Ok(docs);
         }
         let (w, p, f) = futures::join!(
@@ -84,7 +110,11 @@ impl Stores {
             self.load_doc(ConfigDoc::ProcessingPrefs),
             self.load_doc(ConfigDoc::RuntimeFlags)
         );
-        let docs = DocMaps { webhook: w?, prefs: p?, flags: f? };
+        let docs = DocMaps {
+            webhook: w?,
+            prefs: p?,
+            flags: f?,
+        };
         DOCS_CACHE.with(|c| *c.borrow_mut() = Some((now, docs.clone())));
         Ok(docs)
     }
@@ -95,7 +125,10 @@ impl Stores {
         Ok(match raw.map(|r| serde_json::from_str::<Value>(&r)) {
             Some(Ok(Value::Object(m))) => m,
             Some(_) => {
-                console_error!("config {}: stored value is not a JSON object; using defaults", doc.name());
+                console_error!(
+                    "config {}: stored value is not a JSON object; using defaults",
+                    doc.name()
+                );
                 Map::new()
             }
             None => Map::new(),
@@ -103,7 +136,11 @@ impl Stores {
     }
 
     /// Saves a document with a fresh `_updated_at`; returns what was saved.
-    pub async fn save_doc(&self, doc: ConfigDoc, mut map: Map<String, Value>) -> StoreResult<Map<String, Value>> {
+    pub async fn save_doc(
+        &self,
+        doc: ConfigDoc,
+        mut map: Map<String, Value>,
+    ) -> StoreResult<Map<String, Value>> {
         map.insert("_updated_at".into(), Value::String(iso_utc(now_ms())));
         let text = serde_json::to_string(&map).map_err(|e| StoreError(e.to_string()))?;
         DOCS_CACHE.with(|c| *c.borrow_mut() = None);

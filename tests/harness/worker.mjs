@@ -46,7 +46,6 @@ export function workerOptions(dir, { vars = {}, name } = {}) {
     opts.durableObjects = Object.fromEntries(cfg.durable_objects.bindings.map((b) => [b.name, { className: b.class_name, useSQLite: true }]));
   }
   if (cfg.services) opts.serviceBindings = Object.fromEntries(cfg.services.map((s) => [s.binding, s.service]));
-  if (cfg.triggers?.crons) opts.triggers = cfg.triggers.crons;
   return opts;
 }
 
