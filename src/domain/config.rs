@@ -68,7 +68,7 @@ pub struct Settings {
     pub upstash: Option<UpstashSettings>,
     pub signing_secret: Option<String>,
     pub sender_allowlist: Vec<String>,
-    pub timezone: chrono_tz::Tz,
+    pub timezone: super::time::Zone,
     pub inflight_ttl_secs: u64,
     pub redis_log_cap: u64,
     pub redis_timeout_ms: u32,
@@ -167,9 +167,8 @@ impl Settings {
             }
         };
         let tz_name = get(vars::POLLING_TIMEZONE).unwrap_or_else(|| "Europe/Paris".into());
-        let timezone: chrono_tz::Tz = tz_name
-            .parse()
-            .map_err(|_| format!("POLLING_TIMEZONE {tz_name:?} is not an IANA time zone"))?;
+        let timezone = super::time::parse_zone(&tz_name)
+            .ok_or_else(|| format!("POLLING_TIMEZONE {tz_name:?} is not an IANA time zone"))?;
         let env_doc = |doc: ConfigDoc| -> Result<Map<String, Value>, String> {
             let mut map = Map::new();
             for spec in fields(doc) {

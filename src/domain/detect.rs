@@ -4,7 +4,7 @@
 use std::sync::LazyLock;
 
 use chrono::{DateTime, TimeDelta, Timelike};
-use chrono_tz::Tz;
+use super::time::Zone;
 use regex::{Captures, Regex};
 
 use super::links::has_provider_link;
@@ -52,7 +52,7 @@ impl Detection {
 
 /// Runs the detectors in SPEC order (recadrage first). `now_local` is the current time in
 /// `POLLING_TIMEZONE`; it is only read for an urgent recadrage.
-pub fn detect(subject: &str, body: &str, now_local: DateTime<Tz>) -> Detection {
+pub fn detect(subject: &str, body: &str, now_local: DateTime<Zone>) -> Detection {
     // The subject is normalised once for both detectors. Collapsing whitespace on top of SPEC's
     // `norm` only widens the recadrage subject test (a NBSP or a double space between words
     // still matches) and never changes a `\b` boundary.
@@ -67,7 +67,7 @@ pub fn detect(subject: &str, body: &str, now_local: DateTime<Tz>) -> Detection {
 }
 
 /// The delivery time of a recadrage e-mail, or `None` when it is not one.
-fn recadrage_time(subject: &str, ns: &str, body: &str, now_local: DateTime<Tz>) -> Option<String> {
+fn recadrage_time(subject: &str, ns: &str, body: &str, now_local: DateTime<Zone>) -> Option<String> {
     let subject_ok = subject.contains(RECADRAGE_SUBJECT)
         || RECADRAGE_SUBJECT_WORDS.iter().all(|w| ns.contains(w));
     // Cheapest checks first: the body-wide regexes only run on candidate e-mails.
@@ -148,7 +148,7 @@ static URGENCE: LazyLock<Regex> =
     LazyLock::new(|| Regex::new(r"\burgence\b").expect("constant regex"));
 
 /// The delivery time by the first SPEC §3 rule that matches; `ns` is the normalised subject.
-fn delivery_time(ns: &str, body: &str, now_local: DateTime<Tz>) -> Option<String> {
+fn delivery_time(ns: &str, body: &str, now_local: DateTime<Zone>) -> Option<String> {
     if URGENCE.is_match(ns) {
         // Adding to a zoned time adds to the instant, so a DST change in the hour is honoured.
         // Formatted by hand: chrono's strftime parser is ~5 KB of wasm for one fixed pattern.
@@ -225,7 +225,7 @@ mod tests {
     use super::*;
     use chrono::TimeZone;
 
-    fn now() -> DateTime<Tz> {
+    fn now() -> DateTime<Zone> {
         chrono_tz::Europe::Paris
             .with_ymd_and_hms(2026, 6, 1, 9, 5, 0)
             .single()

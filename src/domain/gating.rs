@@ -10,7 +10,7 @@ use chrono::{
     DateTime, Datelike, Days, LocalResult, NaiveDate, NaiveDateTime, NaiveTime, Offset, TimeZone,
     Timelike, Utc, Weekday,
 };
-use chrono_tz::Tz;
+use super::time::Zone;
 
 use super::config::{parse_time_of_day, weekday_name, Documents, WebhookConfig};
 use super::payload::WindowFields;
@@ -126,12 +126,12 @@ pub enum WindowState {
 }
 
 /// The local wall-clock time at an instant (`None` only for instants chrono cannot represent).
-fn wall(t_ms: i64, tz: Tz) -> Option<NaiveDateTime> {
+fn wall(t_ms: i64, tz: Zone) -> Option<NaiveDateTime> {
     DateTime::<Utc>::from_timestamp_millis(t_ms).map(|t| t.with_timezone(&tz).naive_local())
 }
 
 /// Offset from UTC, in seconds, in force at an instant.
-fn offset_secs(t_ms: i64, tz: Tz) -> Option<i32> {
+fn offset_secs(t_ms: i64, tz: Zone) -> Option<i32> {
     let utc = DateTime::<Utc>::from_timestamp_millis(t_ms)?;
     Some(
         tz.offset_from_utc_datetime(&utc.naive_utc())
@@ -163,14 +163,14 @@ fn is_absence_day(w: &WebhookConfig, date: NaiveDate) -> bool {
 }
 
 /// True when the global absence pause covers today (local weekday in `tz`).
-pub fn absence_today(w: &WebhookConfig, now_ms: i64, tz: Tz) -> bool {
+pub fn absence_today(w: &WebhookConfig, now_ms: i64, tz: Zone) -> bool {
     wall(now_ms, tz).is_some_and(|l| is_absence_day(w, l.date()))
 }
 
 /// When a hold for absence ends: the start (00:00 local) of the next day that is not an absence
 /// day. With every weekday an absence day, the start of tomorrow, so the hold is re-checked
 /// daily and picks up a configuration change.
-pub fn absence_ends_at(w: &WebhookConfig, now_ms: i64, tz: Tz) -> i64 {
+pub fn absence_ends_at(w: &WebhookConfig, now_ms: i64, tz: Zone) -> i64 {
     let Some(today) = wall(now_ms, tz).map(|l| l.date()) else {
         return now_ms.saturating_add(DAY_MS);
     };
@@ -187,7 +187,7 @@ pub fn absence_ends_at(w: &WebhookConfig, now_ms: i64, tz: Tz) -> i64 {
 /// The instants at which the wall clock shows `local`: one; two on a fall-back overlap (earliest
 /// first); for a time skipped by a spring-forward gap, the first valid instant after it (the
 /// end of the gap).
-fn instants_of(local: NaiveDateTime, tz: Tz) -> Vec<i64> {
+fn instants_of(local: NaiveDateTime, tz: Zone) -> Vec<i64> {
     match tz.from_local_datetime(&local) {
         LocalResult::Single(t) => vec![t.timestamp_millis()],
         LocalResult::Ambiguous(a, b) => {
@@ -199,7 +199,7 @@ fn instants_of(local: NaiveDateTime, tz: Tz) -> Vec<i64> {
 }
 
 /// The first instant whose wall clock is at or after `local` (used for a skipped local time).
-fn gap_end(local: NaiveDateTime, tz: Tz) -> Option<i64> {
+fn gap_end(local: NaiveDateTime, tz: Zone) -> Option<i64> {
     // UTC offsets stay within ±1 day, so the answer lies within 36 hours of `local` read as UTC.
     let guess = local.and_utc().timestamp_millis();
     let (mut lo, mut hi) = (guess - 36 * 3_600_000, guess + 36 * 3_600_000);
@@ -218,7 +218,7 @@ fn gap_end(local: NaiveDateTime, tz: Tz) -> Option<i64> {
 }
 
 /// The first instant in `(a, b]` with a different UTC offset than `a` (given they differ).
-fn transition_between(a: i64, b: i64, tz: Tz) -> Option<i64> {
+fn transition_between(a: i64, b: i64, tz: Zone) -> Option<i64> {
     let before = offset_secs(a, tz)?;
     let (mut lo, mut hi) = (a, b);
     while hi - lo > 1 {
@@ -258,12 +258,12 @@ impl Window {
         }
     }
 
-    fn is_open_at(self, t_ms: i64, tz: Tz) -> bool {
+    fn is_open_at(self, t_ms: i64, tz: Zone) -> bool {
         wall(t_ms, tz).is_some_and(|l| self.contains_minute(l.hour() * 60 + l.minute()))
     }
 
     /// The first instant after `now_ms` at which the window is open.
-    fn next_opening(self, now_ms: i64, tz: Tz) -> i64 {
+    fn next_opening(self, now_ms: i64, tz: Zone) -> i64 {
         let fallback = now_ms.saturating_add(DAY_MS);
         let Some(today) = wall(now_ms, tz).map(|l| l.date()) else {
             return fallback;
@@ -298,7 +298,7 @@ impl Window {
 }
 
 /// The sending window of `w` at `now_ms`, on the local wall clock of `tz`.
-pub fn window_state(w: &WebhookConfig, now_ms: i64, tz: Tz) -> WindowState {
+pub fn window_state(w: &WebhookConfig, now_ms: i64, tz: Zone) -> WindowState {
     let Some(win) = Window::of(w) else {
         return WindowState::Unset;
     };
@@ -323,7 +323,7 @@ fn sending_enabled(docs: &Documents) -> bool {
 /// Why the ingest refuses new e-mails (SPEC §2 row 8, answered 409): `Some("absence")` for a
 /// global absence today, `Some("sending_disabled")` when either `webhook_sending_enabled` is
 /// false, `None` otherwise.
-pub fn sending_blocked_at_ingest(docs: &Documents, now_ms: i64, tz: Tz) -> Option<&'static str> {
+pub fn sending_blocked_at_ingest(docs: &Documents, now_ms: i64, tz: Zone) -> Option<&'static str> {
     if absence_today(&docs.webhook, now_ms, tz) {
         Some(HoldReason::Absence.as_str())
     } else if !sending_enabled(docs) {
@@ -380,7 +380,7 @@ pub fn gate(
     subject: &str,
     body: &str,
     now_ms: i64,
-    tz: Tz,
+    tz: Zone,
 ) -> GateDecision {
     if let Some(k) = excluded_keyword(&docs.prefs.exclude_keywords, subject, body) {
         return GateDecision::Skip {

@@ -5,6 +5,7 @@ use chrono::TimeZone as _;
 use serde::Serialize;
 
 use super::config::Documents;
+use super::time::Zone;
 use super::detect::{detect, Detection};
 use super::gating::{gate, GateDecision, GateKind, HoldReason, SkipReason};
 use super::ids::delivery_id;
@@ -54,7 +55,7 @@ pub fn analyse(
     email: &EmailRecord,
     docs: &Documents,
     now_ms: i64,
-    tz: chrono_tz::Tz,
+    tz: Zone,
 ) -> (Analysis, GateKind, bool) {
     let now_local = tz
         .timestamp_millis_opt(now_ms)
@@ -88,7 +89,7 @@ pub fn plan(
     docs: &Documents,
     rules: &RoutingRules,
     now_ms: i64,
-    tz: chrono_tz::Tz,
+    tz: Zone,
 ) -> Plan {
     let (analysis, kind, has_links) = analyse(email, docs, now_ms, tz);
     match gate(

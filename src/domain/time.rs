@@ -2,6 +2,22 @@
 
 use chrono::{DateTime, SecondsFormat, Utc};
 
+/// The time zone rules used for `POLLING_TIMEZONE`: the IANA database compiled in
+/// (`chrono-tz`) on the host, where the tests run, and the runtime's own ICU data through
+/// `Intl.DateTimeFormat` in the worker, which keeps ~120 KB of zone tables out of the bundle
+/// and stays current without a rebuild. Both implement `chrono::TimeZone`, so the same gating
+/// and detection code runs on either.
+#[cfg(not(target_arch = "wasm32"))]
+pub type Zone = chrono_tz::Tz;
+/// See the host definition.
+#[cfg(target_arch = "wasm32")]
+pub type Zone = crate::edge::zone::IntlZone;
+
+/// Parses an IANA zone name.
+pub fn parse_zone(name: &str) -> Option<Zone> {
+    name.parse().ok()
+}
+
 /// Milliseconds in one day.
 pub const DAY_MS: i64 = 86_400_000;
 
