@@ -6,11 +6,11 @@
 
 use std::fmt;
 
+use super::time::Zone;
 use chrono::{
     DateTime, Datelike, Days, LocalResult, NaiveDate, NaiveDateTime, NaiveTime, Offset, TimeZone,
     Timelike, Utc, Weekday,
 };
-use super::time::Zone;
 
 use super::config::{parse_time_of_day, weekday_name, Documents, WebhookConfig};
 use super::payload::WindowFields;

@@ -5,7 +5,6 @@ use chrono::TimeZone as _;
 use serde::Serialize;
 
 use super::config::Documents;
-use super::time::Zone;
 use super::detect::{detect, Detection};
 use super::gating::{gate, GateDecision, GateKind, HoldReason, SkipReason};
 use super::ids::delivery_id;
@@ -13,6 +12,7 @@ use super::links::extract_links;
 use super::messages::EmailRecord;
 use super::payload::{build_payload, Analysis, Payload, WindowFields};
 use super::routing::{route, RouteDecision, RoutingError, RoutingRules};
+use super::time::Zone;
 
 /// What to do with an e-mail.
 #[derive(Debug, Clone)]

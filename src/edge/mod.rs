@@ -15,6 +15,7 @@ pub mod queues;
 pub mod redis;
 pub mod scheduled;
 pub mod stores;
+pub mod zone;
 
 use serde_json::Value;
 use worker::{

@@ -163,3 +163,42 @@ test("retry settings come from processing_prefs at the time of the e-mail", asyn
     await put("processing_prefs", { retry_count: null, retry_delay_sec: null, webhook_timeout_sec: null });
   }
 });
+
+test("Europe/Paris rules in the worker (the runtime's Intl data): DST edges in dry runs", async () => {
+  const urgent = (now) => w.api("/api/test/dry_run", { method: "POST", body: {
+    subject: "URGENCE Média Solution - Missions Recadrage - Lot 1", sender: "a@b.c", body: LINK, date: "d", now,
+  } });
+  const cases = [
+    ["2026-03-29T00:30:00Z", "03h30"], // 01:30 CET + 1 h lands after the spring-forward jump
+    ["2026-10-25T00:30:00Z", "02h30"], // 02:30 CEST + 1 h is the repeated 02:30 CET
+    ["2026-07-01T21:45:00Z", "00h45"], // 23:45 CEST + 1 h crosses midnight
+    ["2026-01-15T11:00:00Z", "13h00"], // winter: UTC+1
+  ];
+  for (const [now, expected] of cases) {
+    const r = await urgent(now);
+    assert.equal(r.status, 200, r.text);
+    assert.equal(r.json.delivery_time, expected, now);
+  }
+  await put("webhook_config", { webhook_time_start: "02:30", webhook_time_end: "03:30" });
+  try {
+    const held = await w.api("/api/test/dry_run", { method: "POST", body: { ...email({ body: LINK }), now: "2026-03-29T00:00:00Z" } });
+    assert.equal(held.json.decision, "hold");
+    assert.equal(held.json.held_until, "2026-03-29T01:00:00.000Z", "opens when the clock jumps to 03:00 CEST, inside 02:30-03:30");
+    await put("webhook_config", { webhook_time_start: "02:10", webhook_time_end: "02:50" });
+    const gap = await w.api("/api/test/dry_run", { method: "POST", body: { ...email({ body: LINK }), now: "2026-03-29T00:00:00Z" } });
+    assert.equal(gap.json.held_until, "2026-03-30T00:10:00.000Z", "a window wholly inside the skipped hour opens the next day");
+  } finally {
+    await put("webhook_config", { webhook_time_start: null, webhook_time_end: null });
+  }
+  await put("webhook_config", { absence_pause_enabled: true, absence_pause_days: ["dimanche"] });
+  try {
+    const sunday = await w.api("/api/test/dry_run", { method: "POST", body: { ...email({ body: LINK }), now: "2026-03-28T23:30:00Z" } });
+    assert.equal(sunday.json.decision, "hold", "00:30 on Sunday in Paris is already Sunday");
+    assert.equal(sunday.json.reason, "absence");
+    assert.equal(sunday.json.held_until, "2026-03-29T22:00:00.000Z", "Monday 00:00 CEST");
+  } finally {
+    await put("webhook_config", { absence_pause_enabled: false, absence_pause_days: [] });
+  }
+  const badNow = await w.api("/api/test/dry_run", { method: "POST", body: { ...email(), now: "yesterday" } });
+  assert.equal(badNow.status, 400);
+});
