@@ -34,7 +34,7 @@ pub mod meta {
     pub const PROVIDER: &str = "provider";
     /// The URL the caller asked for (before redirects).
     pub const SOURCE_URL: &str = "sourceUrl";
-    /// When the copy finished, ISO 8601 UTC.
+    /// When the copy started (the metadata is set before the body streams), ISO 8601 UTC.
     pub const UPLOADED_AT: &str = "uploadedAt";
 }
 
@@ -48,6 +48,8 @@ pub const MAX_TIMEOUT_MS: u64 = 600_000;
 pub const MAX_REDIRECTS: usize = 5;
 /// Size of every multipart part but the last (R2 wants equal parts of at least 5 MiB).
 pub const PART_SIZE: usize = 8 << 20;
+/// Source chunks already received are merged up to this size before going to R2.
+pub const COALESCE_BYTES: usize = 1 << 20;
 /// Longest object key accepted, in bytes.
 pub const MAX_KEY_BYTES: usize = 512;
 /// Largest JSON request body read.

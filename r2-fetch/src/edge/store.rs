@@ -73,11 +73,13 @@ pub async fn put_unknown_length(
     let outcome = copy_parts(bucket, key, &mut body, &meta, &mut upload).await;
     match (outcome, upload) {
         (Ok(Some(parts)), Some(upload)) => {
-            let id = upload.upload_id().await;
-            if let Err(e) = upload.complete(parts).await {
-                abort_by_id(bucket, key, &id).await;
-                return Err(storage("multipart complete", e));
-            }
+            // A failed complete cannot be aborted (complete consumes the upload, and asking for
+            // its id first logs a runtime warning on every upload); R2 expires incomplete
+            // uploads by itself.
+            upload
+                .complete(parts)
+                .await
+                .map_err(|e| storage("multipart complete", e))?;
             Ok(body.seen())
         }
         (Ok(_), _) => Ok(body.seen()),
@@ -159,14 +161,4 @@ async fn upload_part(
         .upload_part(number, bytes)
         .await
         .map_err(|e| storage(&format!("upload of part {number}"), e))
-}
-
-async fn abort_by_id(bucket: &Bucket, key: &str, id: &str) {
-    let aborted = match bucket.resume_multipart_upload(key, id) {
-        Ok(upload) => upload.abort().await,
-        Err(e) => Err(e),
-    };
-    if let Err(e) = aborted {
-        worker::console_warn!("r2-fetch: multipart abort of {key} failed: {e}");
-    }
 }

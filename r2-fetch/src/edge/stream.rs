@@ -9,6 +9,7 @@ use std::task::{Context, Poll};
 use futures::{Stream, StreamExt};
 use worker::ByteStream;
 
+use crate::consts::COALESCE_BYTES;
 use crate::error::ApiError;
 use crate::upload::BodyGuard;
 
@@ -22,6 +23,7 @@ pub struct Guarded {
     pending: VecDeque<Vec<u8>>,
     guard: BodyGuard,
     failure: FailureCell,
+    acc: Vec<u8>,
     inner_done: bool,
     finished: bool,
 }
@@ -35,6 +37,7 @@ impl Guarded {
             pending: VecDeque::new(),
             guard,
             failure: FailureCell::default(),
+            acc: Vec::new(),
             inner_done: false,
             finished: false,
         };
@@ -76,34 +79,46 @@ impl Guarded {
 impl Stream for Guarded {
     type Item = worker::Result<Vec<u8>>;
 
+    /// Yields the body in chunks of [`COALESCE_BYTES`] (the last one shorter): fetch bodies
+    /// arrive in small chunks, and each chunk handed on costs a round trip through JS streams.
+    /// Holding bytes back costs nothing here: the reader is R2, not a person.
     fn poll_next(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
-        if self.finished {
-            return Poll::Ready(None);
-        }
         if let Some(chunk) = self.pending.pop_front() {
             return Poll::Ready(Some(Ok(chunk)));
         }
-        if self.inner_done {
-            self.finished = true;
-            return Poll::Ready(None);
-        }
-        match self.inner.poll_next_unpin(cx) {
-            Poll::Pending => Poll::Pending,
-            Poll::Ready(Some(Ok(chunk))) => match self.guard.on_chunk(&chunk) {
-                Ok(()) => Poll::Ready(Some(Ok(chunk))),
-                Err(e) => self.fail(e),
-            },
-            Poll::Ready(Some(Err(e))) => {
-                let e = self.guard.on_failure(&e.to_string());
-                self.fail(e)
+        while !self.finished && self.acc.len() < COALESCE_BYTES {
+            if self.inner_done {
+                self.finished = true;
+                break;
             }
-            Poll::Ready(None) => match self.guard.on_end() {
-                Ok(_) => {
-                    self.finished = true;
-                    Poll::Ready(None)
+            match self.inner.poll_next_unpin(cx) {
+                Poll::Pending => return Poll::Pending,
+                Poll::Ready(Some(Ok(chunk))) => {
+                    if let Err(e) = self.guard.on_chunk(&chunk) {
+                        return self.fail(e);
+                    }
+                    if self.acc.is_empty() && chunk.len() >= COALESCE_BYTES {
+                        return Poll::Ready(Some(Ok(chunk)));
+                    }
+                    if self.acc.capacity() == 0 {
+                        self.acc.reserve_exact(COALESCE_BYTES);
+                    }
+                    self.acc.extend_from_slice(&chunk);
                 }
-                Err(e) => self.fail(e),
-            },
+                Poll::Ready(Some(Err(e))) => {
+                    let e = self.guard.on_failure(&e.to_string());
+                    return self.fail(e);
+                }
+                Poll::Ready(None) => match self.guard.on_end() {
+                    Ok(_) => self.finished = true,
+                    Err(e) => return self.fail(e),
+                },
+            }
+        }
+        if self.acc.is_empty() {
+            Poll::Ready(None)
+        } else {
+            Poll::Ready(Some(Ok(std::mem::take(&mut self.acc))))
         }
     }
 }
