@@ -76,6 +76,9 @@ pub struct FetchSuccess {
     pub content_type: String,
     /// The object already existed and nothing was fetched.
     pub reused: bool,
+    /// Size of the worker's wasm linear memory after the copy: it stays a few MiB whatever
+    /// the file size, which is how operators (and the tests) see that nothing was buffered.
+    pub wasm_memory_bytes: u64,
 }
 
 /// Tallies a cleanup run: the body of a successful `/cleanup`.
@@ -171,11 +174,12 @@ mod tests {
             size: 3,
             content_type: "application/zip".into(),
             reused: false,
+            wasm_memory_bytes: 0,
         };
         assert_eq!(
             serde_json::to_value(&s).unwrap(),
             json!({"success": true, "r2_url": "https://m.test/k", "key": "k", "original_filename": "a.zip",
-                   "size": 3, "content_type": "application/zip", "reused": false})
+                   "size": 3, "content_type": "application/zip", "reused": false, "wasm_memory_bytes": 0})
         );
     }
 

@@ -1,8 +1,15 @@
 //! The dedup Durable Object: one shard per first two hex digits of the e-mail id, holding
 //! processed markers and in-flight locks with strong consistency. It keeps the exactly-once
 //! promise when Redis is down or not configured.
+//!
+//! Processed markers are stored; in-flight locks live in the object's memory. An object has a
+//! single live instance, so its memory is as authoritative as its storage while it runs, and a
+//! lock only matters for the milliseconds between an ingest's claim and its completion: keeping
+//! it out of storage halves the writes on the ingest path. (Should the instance restart in that
+//! instant, a concurrent duplicate could be accepted; the delivery id then lets receivers drop it.)
 
-use std::cell::Cell;
+use std::cell::{Cell, RefCell};
+use std::collections::HashMap;
 
 use serde::{Deserialize, Serialize};
 use worker::{durable_object, Env, Method, Request, RequestInit, Response, Result, State, Stub};
@@ -42,16 +49,16 @@ fn claim_name(c: Claim) -> &'static str {
 pub struct DedupShard {
     state: State,
     sweep_scheduled: Cell<bool>,
+    /// In-flight locks: e-mail id → expiry (unix ms).
+    locks: RefCell<HashMap<String, i64>>,
 }
 
 impl DedupShard {
-    async fn record(&self, key: &str) -> Result<DedupRecord> {
-        Ok(self
-            .state
-            .storage()
-            .get::<DedupRecord>(key)
-            .await?
-            .unwrap_or_default())
+    /// The stored marker combined with the in-memory lock.
+    async fn record(&self, key: &str, email_id: &str) -> Result<DedupRecord> {
+        let stored = self.state.storage().get::<DedupRecord>(key).await?.unwrap_or_default();
+        let locked_until = self.locks.borrow().get(email_id).copied();
+        Ok(DedupRecord { processed_until: stored.processed_until, locked_until })
     }
 
     async fn ensure_sweep(&self) -> Result<()> {
@@ -73,6 +80,7 @@ impl worker::DurableObject for DedupShard {
         Self {
             state,
             sweep_scheduled: Cell::new(false),
+            locks: RefCell::new(HashMap::new()),
         }
     }
 
@@ -83,14 +91,15 @@ impl worker::DurableObject for DedupShard {
         let storage = self.state.storage();
         let reply = match req.path().as_str() {
             "/is_processed" => DedupReply {
-                processed: self.record(&key).await?.is_processed(now),
+                processed: self.record(&key, &call.email_id).await?.is_processed(now),
                 claim: None,
             },
             "/claim" => {
-                let (claim, write) = self.record(&key).await?.claim(now, call.ttl_secs);
-                if let Some(rec) = write {
-                    storage.put(&key, rec).await?;
-                    self.ensure_sweep().await?;
+                let (claim, write) = self.record(&key, &call.email_id).await?.claim(now, call.ttl_secs);
+                if let Some(locked_until) = write.and_then(|r| r.locked_until) {
+                    let mut locks = self.locks.borrow_mut();
+                    locks.retain(|_, until| *until > now);
+                    locks.insert(call.email_id.clone(), locked_until);
                 }
                 DedupReply {
                     processed: claim == Claim::Processed,
@@ -98,26 +107,14 @@ impl worker::DurableObject for DedupShard {
                 }
             }
             "/complete" => {
-                storage
-                    .put(&key, DedupRecord::complete(now, call.ttl_secs))
-                    .await?;
+                storage.put(&key, DedupRecord::complete(now, call.ttl_secs)).await?;
+                self.locks.borrow_mut().remove(&call.email_id);
                 self.ensure_sweep().await?;
-                DedupReply {
-                    processed: true,
-                    claim: None,
-                }
+                DedupReply { processed: true, claim: None }
             }
             "/release" => {
-                match self.record(&key).await?.release(now) {
-                    Some(rec) => storage.put(&key, rec).await?,
-                    None => {
-                        storage.delete(&key).await?;
-                    }
-                }
-                DedupReply {
-                    processed: false,
-                    claim: None,
-                }
+                self.locks.borrow_mut().remove(&call.email_id);
+                DedupReply { processed: false, claim: None }
             }
             other => return Response::error(format!("unknown dedup call {other}"), 404),
         };

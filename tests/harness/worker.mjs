@@ -53,7 +53,7 @@ export function workerOptions(dir, { vars = {}, name } = {}) {
  * Starts the main worker (and the r2-fetch worker when `withR2Fetch`) with every outbound
  * request sent to the test `network`. `vars` override wrangler.toml vars and add secrets.
  */
-export async function startWorker({ network, vars = {}, withR2Fetch = false, r2Vars = {} } = {}) {
+export async function startWorker({ network, vars = {}, withR2Fetch = false, r2Vars = {}, shared = {} } = {}) {
   const main = workerOptions(".", {
     vars: { PROCESS_API_TOKEN: PROCESS_TOKEN, ADMIN_TOKEN, ...vars },
   });
@@ -66,7 +66,7 @@ export async function startWorker({ network, vars = {}, withR2Fetch = false, r2V
   } else {
     delete main.serviceBindings;
   }
-  const mf = new Miniflare({ workers, host: "127.0.0.1", port: 0 });
+  const mf = new Miniflare({ workers, host: "127.0.0.1", port: 0, ...shared });
   const url = await mf.ready;
   const base = url.toString().replace(/\/$/, "");
   return {

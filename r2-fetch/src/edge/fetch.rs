@@ -31,6 +31,7 @@ pub async fn handle(mut req: Request, env: &Env, config: &Config) -> Result<Resp
             size,
             content_type,
             reused,
+            wasm_memory_bytes: wasm_memory_bytes(),
         };
 
     if let Some(existing) = bucket.head(&fr.key).await.map_err(|e| storage("head", e))? {
@@ -93,4 +94,13 @@ pub async fn handle(mut req: Request, env: &Env, config: &Config) -> Result<Resp
         None => store::put_unknown_length(&bucket, &fr.key, body, meta).await?,
     };
     http::ok_json(&answer(name, size, head.content_type, false))
+}
+
+/// Current size of this isolate's wasm linear memory.
+fn wasm_memory_bytes() -> u64 {
+    use worker::wasm_bindgen::JsCast;
+    worker::wasm_bindgen::memory()
+        .dyn_into::<worker::js_sys::WebAssembly::Memory>()
+        .map(|m| m.buffer().unchecked_into::<worker::js_sys::ArrayBuffer>().byte_length() as u64)
+        .unwrap_or(0)
 }
