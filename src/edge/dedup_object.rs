@@ -56,9 +56,17 @@ pub struct DedupShard {
 impl DedupShard {
     /// The stored marker combined with the in-memory lock.
     async fn record(&self, key: &str, email_id: &str) -> Result<DedupRecord> {
-        let stored = self.state.storage().get::<DedupRecord>(key).await?.unwrap_or_default();
+        let stored = self
+            .state
+            .storage()
+            .get::<DedupRecord>(key)
+            .await?
+            .unwrap_or_default();
         let locked_until = self.locks.borrow().get(email_id).copied();
-        Ok(DedupRecord { processed_until: stored.processed_until, locked_until })
+        Ok(DedupRecord {
+            processed_until: stored.processed_until,
+            locked_until,
+        })
     }
 
     async fn ensure_sweep(&self) -> Result<()> {
@@ -95,7 +103,10 @@ impl worker::DurableObject for DedupShard {
                 claim: None,
             },
             "/claim" => {
-                let (claim, write) = self.record(&key, &call.email_id).await?.claim(now, call.ttl_secs);
+                let (claim, write) = self
+                    .record(&key, &call.email_id)
+                    .await?
+                    .claim(now, call.ttl_secs);
                 if let Some(locked_until) = write.and_then(|r| r.locked_until) {
                     let mut locks = self.locks.borrow_mut();
                     locks.retain(|_, until| *until > now);
@@ -107,14 +118,22 @@ impl worker::DurableObject for DedupShard {
                 }
             }
             "/complete" => {
-                storage.put(&key, DedupRecord::complete(now, call.ttl_secs)).await?;
+                storage
+                    .put(&key, DedupRecord::complete(now, call.ttl_secs))
+                    .await?;
                 self.locks.borrow_mut().remove(&call.email_id);
                 self.ensure_sweep().await?;
-                DedupReply { processed: true, claim: None }
+                DedupReply {
+                    processed: true,
+                    claim: None,
+                }
             }
             "/release" => {
                 self.locks.borrow_mut().remove(&call.email_id);
-                DedupReply { processed: false, claim: None }
+                DedupReply {
+                    processed: false,
+                    claim: None,
+                }
             }
             other => return Response::error(format!("unknown dedup call {other}"), 404),
         };

@@ -101,6 +101,10 @@ fn wasm_memory_bytes() -> u64 {
     use worker::wasm_bindgen::JsCast;
     worker::wasm_bindgen::memory()
         .dyn_into::<worker::js_sys::WebAssembly::Memory>()
-        .map(|m| m.buffer().unchecked_into::<worker::js_sys::ArrayBuffer>().byte_length() as u64)
+        .map(|m| {
+            m.buffer()
+                .unchecked_into::<worker::js_sys::ArrayBuffer>()
+                .byte_length() as u64
+        })
         .unwrap_or(0)
 }
