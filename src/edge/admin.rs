@@ -41,16 +41,29 @@ fn store_unavailable(what: &str, e: StoreError) -> ApiError {
 pub async fn webhook_logs(app: &App, req: Request) -> Result<Response, ApiError> {
     app.require_admin(&req)?;
     let query = LogQuery::parse(&query_of(&req))?;
-    let logs = app
-        .stores
-        .log
-        .recent(&query, now_ms())
-        .await
-        .map_err(|e| store_unavailable("Log stores", e))?;
+    let logs = read_logs(app, &query).await?;
     Ok(json(
         200,
         &json!({"success": true, "count": logs.len(), "logs": logs}),
     ))
+}
+
+async fn read_logs(
+    app: &App,
+    query: &LogQuery,
+) -> Result<Vec<crate::domain::log::LogEntry>, ApiError> {
+    app.stores
+        .log
+        .recent(query, now_ms())
+        .await
+        .map_err(|e| store_unavailable("Log stores", e))
+}
+
+async fn stored_documents(app: &App) -> Result<DocMaps, ApiError> {
+    app.stores
+        .load_documents()
+        .await
+        .map_err(|e| store_unavailable("Configuration store", e))
 }
 
 async fn read_json(req: &mut Request) -> Result<Value, ApiError> {
@@ -99,11 +112,7 @@ pub async fn config_get(app: &App, req: Request, doc: ConfigDoc) -> Result<Respo
             .map_err(|e| store_unavailable("Configuration store", e))?;
         serde_json::to_value(&rules).map_err(|_| ApiError::internal())?
     } else {
-        let stored = app
-            .stores
-            .load_documents()
-            .await
-            .map_err(|e| store_unavailable("Configuration store", e))?;
+        let stored = stored_documents(app).await?;
         effective(app, &stored, doc)
     };
     Ok(json(200, &json!({"success": true, "config": config})))
@@ -128,11 +137,7 @@ pub async fn config_put(app: &App, mut req: Request, doc: ConfigDoc) -> Result<R
             .map_err(|e| store_unavailable("Configuration store", e))?;
         return Ok(json(200, &json!({"success": true, "config": saved})));
     }
-    let mut stored = app
-        .stores
-        .load_documents()
-        .await
-        .map_err(|e| store_unavailable("Configuration store", e))?;
+    let mut stored = stored_documents(app).await?;
     let mut merged = apply_update(doc, stored.get(doc), &update)?;
     merged.remove("_updated_at");
     let mut candidate = stored.clone();
@@ -278,11 +283,7 @@ pub async fn dry_run(app: &App, mut req: Request) -> Result<Response, ApiError> 
             .await
             .map_err(|e| store_unavailable("Configuration store", e))?,
     };
-    let stored = app
-        .stores
-        .load_documents()
-        .await
-        .map_err(|e| store_unavailable("Configuration store", e))?;
+    let stored = stored_documents(app).await?;
     let docs = app.settings.documents(&stored);
     let plan = plan(&email, &docs, &rules, now, app.settings.timezone);
     let analysis = plan.analysis().clone();
@@ -342,12 +343,7 @@ pub async fn stats(app: &App, req: Request) -> Result<Response, ApiError> {
         delivery_id: None,
         limit: MAX_LOG_LIMIT as usize * 10,
     };
-    let logs = app
-        .stores
-        .log
-        .recent(&query, now_ms())
-        .await
-        .map_err(|e| store_unavailable("Log stores", e))?;
+    let logs = read_logs(app, &query).await?;
     let stats = crate::domain::stats::compute(&logs);
     Ok(json(
         200,
