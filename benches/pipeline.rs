@@ -1,6 +1,8 @@
 //! Throughput of the pure e-mail pipeline: detection, link extraction, routing and payload
 //! building on a generated ~200 KB HTML e-mail (markup, entities, accents, ~20 provider links).
 //! Native figures: the worker runs the same code compiled to wasm, typically a few times slower.
+//! Two 25 MB scenarios (the largest accepted body) check that no stage gets near a second: one
+//! whose only delivery time is rule 7 at the very end, so every earlier rule scans it all.
 //!
 //! Run with `cargo bench --bench pipeline` (optionally `-- <seconds>` per scenario, default 2).
 
@@ -17,10 +19,18 @@ use serde_json::json;
 
 /// Size the generated body is grown to.
 const TARGET_BYTES: usize = 200 * 1024;
+/// `MAX_EMAIL_SIZE_MB`: the largest body the worker accepts.
+const LARGE_BYTES: usize = 25 * 1024 * 1024;
 
 /// A realistic HTML e-mail: table layout, inline styles, French prose with accents and
 /// entities, provider links (some entity-encoded, some duplicated, some preview images).
 fn html_body(time_sentence: &str) -> String {
+    html_body_sized(time_sentence, TARGET_BYTES, false)
+}
+
+/// [`html_body`] grown to `target` bytes, the time sentence early (after 40 paragraphs) or as
+/// the very last paragraph.
+fn html_body_sized(time_sentence: &str, target: usize, time_last: bool) -> String {
     // `{n}` makes each link distinct; the logo is a preview image that extraction drops.
     let links = [
         "https://www.dropbox.com/scl/fo/a1b2c3d4e{n}/AAB-xyz?rlkey=k3y{n}&amp;dl=0",
@@ -30,14 +40,14 @@ fn html_body(time_sentence: &str) -> String {
         "https://www.swisstransfer.com/d/0b1c2d3e-4f5a-6b7c-8d9e-{n:012}",
         "https://www.dropbox.com/s/abc{n}/file.zip?dl=0",
     ];
-    let mut body = String::with_capacity(TARGET_BYTES + 8 * 1024);
+    let mut body = String::with_capacity(target + 8 * 1024);
     body.push_str(
         "<!DOCTYPE html><html><head><meta charset=\"utf-8\"><style>td{font-family:Arial;}\
          .btn{background:#0061fe;color:#fff}</style></head><body><table width=\"100%\">",
     );
     let mut i = 0;
     let mut links_written = 0;
-    while body.len() < TARGET_BYTES {
+    while body.len() < target {
         body.push_str(&format!(
             "<tr><td style=\"padding:8px;color:#333\"><p>Bonjour,&nbsp;voici la série n°{i} \
              des photos à recadrer&nbsp;: «&nbsp;Média Solution&nbsp;» &amp; partenaires. \
@@ -56,10 +66,13 @@ fn html_body(time_sentence: &str) -> String {
             ));
             links_written += 1;
         }
-        if i == 40 {
+        if i == 40 && !time_last {
             body.push_str(&format!("<tr><td><b>{time_sentence}</b></td></tr>\n"));
         }
         i += 1;
+    }
+    if time_last {
+        body.push_str(&format!("<tr><td><b>{time_sentence}</b></td></tr>\n"));
     }
     body.push_str("</table><p style=\"font-size:10px\">Envoyé depuis Facteur</p></body></html>");
     body
@@ -185,6 +198,20 @@ fn main() {
             name: "undetected",
             subject: "Nouvelles photos",
             body: html_body("Bonne journée !"),
+        },
+        Scenario {
+            name: "desabo-25MB",
+            subject: "Désabonnement",
+            body: html_body_sized(
+                "Pour la journée aux tarifs habituels, merci de vous désabonner.",
+                LARGE_BYTES,
+                false,
+            ),
+        },
+        Scenario {
+            name: "late-25MB",
+            subject: "Média Solution - Missions Recadrage - Lot 12",
+            body: html_body_sized("Rendez-vous à 14:30.", LARGE_BYTES, true),
         },
     ];
     println!(

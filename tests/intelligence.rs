@@ -696,6 +696,188 @@ fn routing_without_url_table() {
 }
 
 // ---------------------------------------------------------------------------------------------
+// Unicode semantics kept without a Unicode regex engine, and the choices made (`regex-lite`)
+// ---------------------------------------------------------------------------------------------
+
+#[test]
+fn delivery_time_unicode_table() {
+    // (label, body text after the link, expected delivery time; None = not recadrage)
+    #[rustfmt::skip]
+    let cases: &[(&str, &str, Option<&str>)] = &[
+        // Kept: `\s` is Unicode whitespace, `(?:à|a)` is case-insensitive and accepts a
+        // decomposed à, `\b` sees accented letters, marks and `_` as word characters.
+        ("U+2007 figure space", "à\u{2007}faire pour 9h", Some("09h00")),
+        ("U+202F, U+3000 and U+0085 are \\s", "à\u{202f}faire\u{3000}pour\u{85}9h", Some("09h00")),
+        ("decomposed upper-case À", "A\u{300} faire pour le 1/2/2026 A\u{300} 9h", Some("le 01/02/2026 à 09h00")),
+        ("à glued to a word still counts", "voilà faire pour 7h", Some("07h00")),
+        ("guillemets around a time", "«9h»", Some("09h00")),
+        ("accented letter before the hour", "é9h", None),
+        ("accented letter after h", "9hé", None),
+        ("combining mark after h", "9h\u{301}", None),
+        ("underscore before the hour", "_9h", None),
+        ("à before the hour", "à9h", None),
+        ("à after the minutes", "9h30à", None),
+        ("NBSP between hour and h is no time", "9\u{a0}h", None),
+        // Chosen: only ASCII digits are digits (the previous engine's `\d` was Unicode and
+        // gave `١٠h30`, `１０h00`, `٣9h00`) …
+        ("Arabic-Indic digits are not digits", "vers ١٠h30", None),
+        ("full-width digits are not digits", "vers １０h", None),
+        ("a non-ASCII digit glued to the hour", "٣9h", None),
+        // … and numbers of category No count as word characters, as in Python's `\w` (the
+        // previous engine found `09h00`, `09h30`, `09h00`).
+        ("½ after the hour", "vers 9h½", None),
+        ("superscript after the minutes", "vers 9h30²", None),
+        ("circled number before the hour", "①9h", None),
+    ];
+    for (label, text, expected) in cases {
+        let body = format!("<p>Lien : {LINK}</p>\n<p>{text}</p>");
+        let got = detect(SUBJECT, &body, now());
+        match expected {
+            Some(t) => assert_eq!(got, recadrage(t), "{label}"),
+            None => assert_eq!(got, Detection::None, "{label}"),
+        }
+    }
+    // URGENCE: the same word characters around it.
+    let body = format!("{LINK} à faire pour 16h");
+    #[rustfmt::skip]
+    let urgence: &[(&str, &str)] = &[
+        ("URGENCE« ", "10h05"),
+        ("URGENCEß ", "16h00"),
+        ("URGENCE_ ", "16h00"),
+        ("URGENCE\u{200d} ", "16h00"),
+        // Chosen (category No is a word character); the previous engine found `10h05`.
+        ("URGENCE² ", "16h00"),
+    ];
+    for (prefix, expected) in urgence {
+        let subject = format!("{prefix}{SUBJECT}");
+        assert_eq!(
+            detect(&subject, &body, now()),
+            recadrage(expected),
+            "{prefix:?}"
+        );
+    }
+}
+
+#[test]
+fn links_unicode_table() {
+    let fs = |u: &str| same("fromsmash", u);
+    // (label, body, expected items)
+    #[rustfmt::skip]
+    let cases: Vec<(&str, &str, Vec<Item>)> = vec![
+        ("two links separated by a NBSP", "https://fromsmash.com/a\u{a0}https://fromsmash.com/b", vec![fs("https://fromsmash.com/a"), fs("https://fromsmash.com/b")]),
+        ("ends at a thin space", "https://fromsmash.com/a\u{2009}suite", vec![fs("https://fromsmash.com/a")]),
+        ("ends at an ideographic space", "https://fromsmash.com/a\u{3000}suite", vec![fs("https://fromsmash.com/a")]),
+        ("ends at U+0085", "https://fromsmash.com/a\u{85}suite", vec![fs("https://fromsmash.com/a")]),
+        ("ends at a line separator", "https://fromsmash.com/a\u{2028}https://fromsmash.com/b", vec![fs("https://fromsmash.com/a"), fs("https://fromsmash.com/b")]),
+        ("non-ASCII letters are part of the URL", "https://fromsmash.com/été«x»", vec![fs("https://fromsmash.com/été«x»")]),
+        ("a link in another one's query is part of it", "https://fromsmash.com/x?u=https://dropbox.com/s/y", vec![fs("https://fromsmash.com/x?u=https://dropbox.com/s/y")]),
+        ("www. without a host after it", "https://www.www.fromsmash.com/x", vec![]),
+        // Chosen: case-insensitivity is ASCII; the previous engine folded the long s `ſ` to `s`
+        // and extracted `httpſ://fromsmash.com/x`.
+        ("long s in the scheme", "httpſ://fromsmash.com/x", vec![]),
+    ];
+    for (label, body, expected) in cases {
+        assert_eq!(links_of(body), expected, "{label}");
+    }
+    // Chosen, as above: the previous engine saw a provider link here (then dropped it, its
+    // host not being a provider's), which made it count for the recadrage precondition.
+    assert!(!has_provider_link("https://fromſmaſh.com/x"));
+    assert!(has_provider_link("https://fromsmash.com/x\u{a0}"));
+}
+
+/// Routes an e-mail with `subject` through one rule made of one condition on the subject.
+fn one_rule(operator: &str, value: &str, case_sensitive: bool, subject: &str) -> bool {
+    let doc = json!({"rules": [{"id": "r", "name": "R", "conditions": [
+        {"field": "subject", "operator": operator, "value": value, "case_sensitive": case_sensitive}],
+        "actions": {"webhook_url": "https://hook.example/r"}}]});
+    let rules = validate_rules(&doc).expect("valid rule");
+    route(&rules, Some(DEFAULT), "a@b.c", subject, "body")
+        .expect("routes")
+        .matched_rule
+        .is_some()
+}
+
+#[test]
+fn routing_unicode_table() {
+    // (label, operator, value, case-sensitive, subject, matches)
+    #[rustfmt::skip]
+    let cases: &[(&str, &str, &str, bool, &str, bool)] = &[
+        // Kept: case-insensitive means Unicode case folding, for every operator.
+        ("contains: accented capitals", "contains", "MÉDIA", false, "média solution", true),
+        ("contains: final sigma inside a word", "contains", "ΟΔΟΣ", false, "ΟΔΟΣΑ", true),
+        ("contains: long s is s", "contains", "s", false, "ſ", true),
+        ("contains: Kelvin sign is k", "contains", "k", false, "\u{212a}", true),
+        ("contains: micro sign is mu", "contains", "μ", false, "5 µm", true),
+        ("contains: sharp s is not ss", "contains", "ss", false, "ß", false),
+        ("contains: accents are kept", "contains", "média", false, "media", false),
+        ("equals: capital sharp s", "equals", "STRAẞE", false, "straße", true),
+        ("equals: case-sensitive", "equals", "É", true, "é", false),
+        ("regex: accented literal", "regex", "^MÉDIA", false, "média solution", true),
+        ("regex: accented class range", "regex", "^[À-Ö]+$", false, "éé", true),
+        ("regex: accented class member", "regex", "^[Éx]$", false, "é", true),
+        ("regex: sigma in a regex", "regex", "ΟΔΟΣ", false, "οδος", true),
+        ("regex: case-sensitive accented literal", "regex", "^MÉDIA", true, "média", false),
+        // Chosen: the rule regex dialect is ASCII (previously Unicode).
+        ("regex: \\w is ASCII", "regex", r"^\w+$", false, "été", false),
+        ("regex: \\s is ASCII", "regex", r"a\sb", false, "a\u{a0}b", false),
+        ("regex: \\b is ASCII", "regex", r"\bfacture\b", false, "éfacture", true),
+        ("regex: \\d is ASCII", "regex", r"^\d+$", false, "١٢", false),
+        ("regex: \\W is ASCII", "regex", r"^\W$", false, "é", true),
+        ("regex: an escaped character is not folded", "regex", r"\x{C9}", false, "É", false),
+        // Chosen: `İ` (U+0130) folds to `i` + U+0307, its lowercase (it only matched itself).
+        ("contains: dotted capital I", "contains", "i", false, "İstanbul", true),
+    ];
+    for (label, operator, value, cs, subject, expected) in cases {
+        assert_eq!(
+            one_rule(operator, value, *cs, subject),
+            *expected,
+            "{label}"
+        );
+    }
+}
+
+#[test]
+fn routing_regex_dialect_errors_table() {
+    let label = "rules[0] (id \"r\", name \"R\")";
+    let rule = |value: &str| {
+        json!({"rules": [{"id": "r", "name": "R", "conditions": [
+        {"field": "body", "operator": "regex", "value": value}], "actions": {"webhook_url": "https://hook.example/r"}}]})
+    };
+    let unsupported = "conditions[0].value: unsupported regex construct";
+    let deep = format!("{}a{}", "(".repeat(65), ")".repeat(65));
+    // (label, pattern, substrings the message must contain)
+    #[rustfmt::skip]
+    let cases: Vec<(&str, &str, Vec<&str>)> = vec![
+        // Refused before too (without `\p{..}` tables compiled in), now saying why.
+        ("Unicode class", r"\p{L}+", vec![label, unsupported, "Unicode character classes", "ASCII-only", r"no \p{..} classes"]),
+        ("short Unicode class", r"\pL", vec![label, unsupported, "Unicode character classes"]),
+        ("look-ahead", "(?=x)", vec![label, unsupported, "look-around"]),
+        ("backreference", r"(a)\1", vec![label, unsupported, "backreferences"]),
+        ("unopened group", "a)", vec![label, "invalid regex: unopened group"]),
+        // Accepted by the previous engine.
+        ("nested class", "[a[b]]", vec![label, unsupported, "nested character classes"]),
+        ("class intersection", "[a&&b]", vec![label, unsupported, "intersection"]),
+        ("65 nested groups", &deep, vec![label, "conditions[0].value: regex too complex (groups nested more than 64 deep)"]),
+        ("heavy counted repetition", "(?:ab|cd){500}", vec![label, "conditions[0].value: regex too complex (compiles to more than 131072 bytes)"]),
+    ];
+    for (what, pattern, needles) in cases {
+        let err = validate_rules(&rule(pattern)).expect_err(what);
+        assert!(!err.message.contains('\n'), "{what}: {}", err.message);
+        for n in needles {
+            assert!(
+                err.message.contains(n),
+                "{what}: {:?} lacks {n:?}",
+                err.message
+            );
+        }
+    }
+    let nested_64 = format!("{}a{}", "(".repeat(64), ")".repeat(64));
+    assert!(validate_rules(&rule(&nested_64)).is_ok());
+    // ASCII classes are small: refused by the previous engine (Unicode `\w`), accepted now.
+    assert!(validate_rules(&rule(r"\w{300}")).is_ok());
+}
+
+// ---------------------------------------------------------------------------------------------
 // Robustness: nothing panics on hostile input
 // ---------------------------------------------------------------------------------------------
 

@@ -1,6 +1,10 @@
 //! Unicode normalisation for detection (SPEC §3): `norm` folds accents and case so that `Média`,
 //! `MÉDIA`, `Me\u{301}dia` (combining accent) and `media` compare equal; `norm_collapsed` also
 //! folds every whitespace run, non-breaking spaces included, into one ASCII space.
+//!
+//! It also holds the two Unicode helpers that stand in for the Unicode support the regex engine
+//! (`regex-lite`, ASCII-only) does not have: [`fold_case`], the case folding of routing rules,
+//! and [`is_word_char`], the `\w` of a Unicode-aware `\b`.
 
 use unicode_normalization::char::{decompose_canonical, is_combining_mark};
 
@@ -137,6 +141,120 @@ impl Folder {
     }
 }
 
+/// Case folding for case-insensitive comparisons (routing rules, SPEC §4): every character
+/// lowercased on its own (`char::to_lowercase`, so without `str::to_lowercase`'s final-sigma
+/// context rule, which would make `ΟΔΟΣ` fold differently as a word and inside one), then the
+/// lowercase letters that Unicode case folding maps to another letter folded too: `ς` is `σ`,
+/// `ſ` is `s`, `µ` is `μ` (the list below). Two strings compare equal under this fold when they
+/// did under the simple case folding of the previous regex engine, except for `İ` (U+0130),
+/// which lowercases to `i` + U+0307 here. ASCII runs are copied as slices.
+pub fn fold_case(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    let bytes = s.as_bytes();
+    let mut i = 0;
+    while i < bytes.len() {
+        let run = ascii_prefix_len(&bytes[i..]);
+        if run > 0 {
+            let start = out.len();
+            out.push_str(&s[i..i + run]);
+            out[start..].make_ascii_lowercase();
+            i += run;
+        } else {
+            let Some(c) = s[i..].chars().next() else {
+                break;
+            };
+            push_folded(c, &mut out);
+            i += c.len_utf8();
+        }
+    }
+    out
+}
+
+/// The fold of one character when it is one character (every character but `İ`, U+0130).
+pub fn fold_char(c: char) -> Option<char> {
+    // Latin-1 (most non-ASCII letters of French text) without the table lookups.
+    match c {
+        'A'..='Z' | 'À'..='Ö' | 'Ø'..='Þ' => char::from_u32(c as u32 + 0x20),
+        '\u{b5}' => Some('\u{3bc}'),
+        '\0'..='\u{ff}' => Some(c),
+        c => fold_char_by_tables(c),
+    }
+}
+
+fn fold_char_by_tables(c: char) -> Option<char> {
+    let mut lower = c.to_lowercase();
+    match (lower.next(), lower.next()) {
+        (Some(l), None) => Some(fold_lowercase(l)),
+        _ => None,
+    }
+}
+
+/// Appends the fold of `c` to `out`.
+pub fn push_folded(c: char, out: &mut String) {
+    match fold_char(c) {
+        Some(f) => out.push(f),
+        None => out.extend(c.to_lowercase()),
+    }
+}
+
+/// Lowercase letters whose Unicode case folding (CaseFolding.txt, status C) is another letter.
+fn fold_lowercase(c: char) -> char {
+    match c {
+        '\u{b5}' => '\u{3bc}',               // µ micro sign → μ
+        '\u{17f}' => 's',                    // ſ long s
+        '\u{345}' | '\u{1fbe}' => '\u{3b9}', // ypogegrammeni, prosgegrammeni → ι
+        '\u{3c2}' => '\u{3c3}',              // ς final sigma → σ
+        '\u{3d0}' => '\u{3b2}',              // ϐ → β
+        '\u{3d1}' => '\u{3b8}',              // ϑ → θ
+        '\u{3d5}' => '\u{3c6}',              // ϕ → φ
+        '\u{3d6}' => '\u{3c0}',              // ϖ → π
+        '\u{3f0}' => '\u{3ba}',              // ϰ → κ
+        '\u{3f1}' => '\u{3c1}',              // ϱ → ρ
+        '\u{3f5}' => '\u{3b5}',              // ϵ → ε
+        '\u{1c80}' => '\u{432}',             // Cyrillic letter variants
+        '\u{1c81}' => '\u{434}',
+        '\u{1c82}' => '\u{43e}',
+        '\u{1c83}' => '\u{441}',
+        '\u{1c84}' | '\u{1c85}' => '\u{442}',
+        '\u{1c86}' => '\u{44a}',
+        '\u{1c87}' => '\u{463}',
+        '\u{1c88}' => '\u{a64b}',
+        '\u{1e9b}' => '\u{1e61}', // ẛ → ṡ
+        c => c,
+    }
+}
+
+/// A word character of a Unicode `\w` (the `\b` of SPEC §3): alphabetic, numeric, a mark, a
+/// connector punctuation (`_`, `‿`…) or a joiner (U+200C, U+200D). Unlike the previous regex
+/// engine, numbers such as `²`, `½` or `①` (category No) count as word characters too, as they
+/// do in Python's `\w`.
+pub fn is_word_char(c: char) -> bool {
+    match c {
+        '0'..='9' | 'A'..='Z' | 'a'..='z' | '_' => true,
+        'ª' | '²' | '³' | 'µ' | '¹' | 'º' | '¼'..='¾' | 'À'..='Ö' | 'Ø'..='ö' | 'ø'..='ÿ' => {
+            true
+        }
+        '\0'..='\u{ff}' => false,
+        c => is_word_char_by_tables(c),
+    }
+}
+
+fn is_word_char_by_tables(c: char) -> bool {
+    c.is_alphanumeric()
+        || is_combining_mark(c)
+        || matches!(
+            c,
+            '_' | '\u{200c}'
+                | '\u{200d}'
+                | '\u{203f}'
+                | '\u{2040}'
+                | '\u{2054}'
+                | '\u{fe33}'
+                | '\u{fe34}'
+                | '\u{fe4d}'..='\u{fe4f}' | '\u{ff3f}'
+        )
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -222,6 +340,60 @@ mod tests {
         assert_eq!(norm("JOURNÉE"), "journee");
         assert_eq!(norm("ÇA Où"), "ca ou");
         assert_eq!(norm("plain ASCII"), "plain ascii");
+    }
+
+    #[test]
+    fn folds_case_like_simple_case_folding() {
+        assert_eq!(fold_case("ΟΔΟΣ οδος ΟΔΟΣΑ"), "οδοσ οδοσ οδοσα");
+        assert_eq!(fold_case("Straße STRASSE ẞ"), "straße strasse ß");
+        assert_eq!(fold_case("\u{212a}elvin ſ µ ǅ"), "kelvin s μ ǆ");
+        assert_eq!(fold_case("İ"), "i\u{307}");
+        assert_eq!(fold_case("ASCII Only"), "ascii only");
+        assert_eq!(fold_char('İ'), None);
+        assert_eq!(fold_char('É'), Some('é'));
+        // Every upper- or titlecase letter folds to the fold of its lowercase: the fold is one
+        // class per letter, whichever case a rule or an e-mail uses.
+        for c in (0..=0x10_FFFF_u32).filter_map(char::from_u32) {
+            if let (Some(f), Some(l)) = (fold_char(c), c.to_lowercase().next()) {
+                assert_eq!(fold_char(l), Some(f), "{c:?}");
+                assert_eq!(fold_char(f), Some(f), "fold is idempotent: {c:?}");
+            }
+        }
+    }
+
+    #[test]
+    fn latin1_fast_paths_agree_with_the_tables() {
+        for c in ('\0'..='\u{ff}').chain(['\u{100}']) {
+            assert_eq!(fold_char(c), fold_char_by_tables(c), "fold {c:?}");
+            assert_eq!(is_word_char(c), is_word_char_by_tables(c), "word {c:?}");
+        }
+    }
+
+    #[test]
+    fn only_three_non_ascii_characters_fold_to_ascii() {
+        // Routing relies on it to search an ASCII part of a folded needle in the unfolded field.
+        let mut to_ascii = Vec::new();
+        for c in ('\u{80}'..=char::MAX).filter(|c| !c.is_ascii()) {
+            let mut folded = String::new();
+            push_folded(c, &mut folded);
+            if folded.chars().any(|f| f.is_ascii()) {
+                to_ascii.push((c, folded));
+            }
+        }
+        let expected = [('\u{130}', "i\u{307}"), ('\u{17f}', "s"), ('\u{212a}', "k")];
+        assert_eq!(to_ascii, expected.map(|(c, f)| (c, f.to_string())).to_vec());
+    }
+
+    #[test]
+    fn word_characters() {
+        for c in [
+            'a', 'Z', '0', '_', 'é', 'ß', 'Σ', '٣', '\u{301}', '‿', '\u{200d}', '½',
+        ] {
+            assert!(is_word_char(c), "{c:?}");
+        }
+        for c in [' ', '-', '.', '\u{a0}', '«', '€', '😀', '\u{2009}'] {
+            assert!(!is_word_char(c), "{c:?}");
+        }
     }
 
     #[test]
