@@ -11,4 +11,4 @@ bash scripts/build.sh bench/trivial-worker >/dev/null 2>&1
 echo "== bundle sizes"; bash bench/size.sh
 echo "== ingest"; node bench/ingest.mjs 15
 echo "== end to end"; node bench/e2e.mjs 2000; node bench/e2e.mjs 2000 --redis
-echo "== pure pipeline (native)"; cargo bench --bench pipeline 2>/dev/null | tail -n 5
+echo "== pure pipeline (native)"; cargo bench --bench pipeline 2>/dev/null | grep -v "^$" | tail -n 12
