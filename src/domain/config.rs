@@ -7,6 +7,8 @@ use serde_json::{Map, Value};
 use super::api::ConfigDoc;
 use super::error::ApiError;
 use super::ingest::type_name;
+use super::log::DEFAULT_REDIS_LOG_CAP;
+use super::offload::{DEFAULT_FOLDER_TIMEOUT_MS, DEFAULT_LINK_TIMEOUT_MS};
 use super::retry::RetryPolicy;
 
 /// Names of every variable and secret the main worker reads.
@@ -123,6 +125,9 @@ pub struct UpstashSettings {
     pub token: String,
 }
 
+/// Longest per-link offload timeout, the most r2-fetch accepts (`timeout_ms` ≤ 600,000).
+pub const MAX_R2_TIMEOUT_SECS: u64 = 600;
+
 /// Processed markers live 30 days (SPEC §2).
 pub const PROCESSED_TTL_SECS: u64 = 30 * 86_400;
 
@@ -205,14 +210,29 @@ impl Settings {
                 .unwrap_or_default(),
             timezone,
             inflight_ttl_secs: num(vars::INFLIGHT_LOCK_TTL_SEC, 900, 10, 86_400)?,
-            redis_log_cap: num(vars::WEBHOOK_LOG_MAX_ENTRIES, 1_000, 10, 1_000_000)?,
+            redis_log_cap: num(
+                vars::WEBHOOK_LOG_MAX_ENTRIES,
+                DEFAULT_REDIS_LOG_CAP,
+                10,
+                1_000_000,
+            )?,
             redis_timeout_ms: num(vars::REDIS_TIMEOUT_MS, 3_000, 50, 30_000)? as u32,
             hold_recheck_max_secs: num(vars::HOLD_RECHECK_MAX_SEC, 900, 1, 43_200)? as u32,
             r2_fetch_enabled: flag(vars::R2_FETCH_ENABLED, false)?,
             r2_fetch_token: get(vars::R2_FETCH_TOKEN).unwrap_or_default(),
             r2_retention_hours: num(vars::R2_RETENTION_HOURS, 24, 1, 24 * 365)? as u32,
-            r2_link_timeout_ms: num(vars::R2_FETCH_TIMEOUT_SEC, 15, 1, 600)? * 1000,
-            r2_folder_timeout_ms: num(vars::R2_FETCH_FOLDER_TIMEOUT_SEC, 120, 1, 900)? * 1000,
+            r2_link_timeout_ms: num(
+                vars::R2_FETCH_TIMEOUT_SEC,
+                DEFAULT_LINK_TIMEOUT_MS / 1000,
+                1,
+                MAX_R2_TIMEOUT_SECS,
+            )? * 1000,
+            r2_folder_timeout_ms: num(
+                vars::R2_FETCH_FOLDER_TIMEOUT_SEC,
+                DEFAULT_FOLDER_TIMEOUT_MS / 1000,
+                1,
+                MAX_R2_TIMEOUT_SECS,
+            )? * 1000,
             r2_serve_media: flag(vars::R2_SERVE_MEDIA, false)?,
             alert_no_success_minutes: num(vars::ALERT_NO_SUCCESS_MINUTES, 0, 0, 7 * 24 * 60)?
                 as u32,

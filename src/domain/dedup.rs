@@ -7,6 +7,7 @@
 
 use serde::{Deserialize, Serialize};
 
+use super::config::PROCESSED_TTL_SECS;
 use super::ports::{Claim, DedupStore, StoreError, StoreResult};
 
 /// The record a shard keeps for one e-mail (expiry times in unix milliseconds).
@@ -67,16 +68,6 @@ pub fn shard_name(email_id: &str) -> String {
     format!("dedup-{}", email_id.get(..2).unwrap_or("00"))
 }
 
-/// Combines two claims taken on both guards.
-pub fn combine_claims(a: Claim, b: Claim) -> Claim {
-    use Claim::*;
-    match (a, b) {
-        (Processed, _) | (_, Processed) => Processed,
-        (InFlight, _) | (_, InFlight) => InFlight,
-        (Acquired, Acquired) => Acquired,
-    }
-}
-
 /// Redis (optional) and the Durable Object guard, used together.
 pub struct DualDedup<R, D> {
     pub redis: Option<R>,
@@ -116,38 +107,35 @@ impl<R: DedupStore, D: DedupStore> DedupStore for DualDedup<R, D> {
         self.durable.is_processed(email_id).await
     }
 
+    /// The Durable Object is asked first and Redis only once the object granted the lock, so
+    /// two concurrent claims can never each win a different guard (and both give up, leaving
+    /// the e-mail unqueued). Either guard alone decides while the other is unreachable.
     async fn claim(&self, email_id: &str, ttl: u64) -> StoreResult<Claim> {
-        let redis_claim = async {
-            match &self.redis {
-                Some(r) => r.claim(email_id, ttl).await,
-                None => Err(StoreError("unset".into())),
-            }
+        let durable = self.durable.claim(email_id, ttl).await;
+        let Some(redis) = &self.redis else {
+            return durable;
         };
-        let (r, d) = self
-            .both(redis_claim, self.durable.claim(email_id, ttl))
-            .await;
-        let claim = match (r, d) {
-            (None, d) => d?,
-            (Some(Ok(a)), Ok(b)) => {
-                let c = combine_claims(a, b);
-                // Keep neither lock when the combined answer refuses the claim.
-                if c != Claim::Acquired {
-                    if a == Claim::Acquired {
-                        if let Some(r) = &self.redis {
-                            let _ = r.release(email_id).await;
+        match durable {
+            Ok(Claim::Acquired) => match redis.claim(email_id, ttl).await {
+                Ok(Claim::Acquired) | Err(_) => Ok(Claim::Acquired),
+                Ok(other) => {
+                    // Redis knows better (a marker or a lock set while the object was out of
+                    // reach): give the object's lock back, and teach it the marker.
+                    let _ = match other {
+                        Claim::Processed => {
+                            self.durable.complete(email_id, PROCESSED_TTL_SECS).await
                         }
-                    }
-                    if b == Claim::Acquired {
-                        let _ = self.durable.release(email_id).await;
-                    }
+                        _ => self.durable.release(email_id).await,
+                    };
+                    Ok(other)
                 }
-                c
-            }
-            (Some(Ok(a)), Err(_)) => a,
-            (Some(Err(_)), Ok(b)) => b,
-            (Some(Err(r)), Err(d)) => return Err(both_failed(Some(r), d)),
-        };
-        Ok(claim)
+            },
+            Ok(refused) => Ok(refused),
+            Err(durable_err) => redis
+                .claim(email_id, ttl)
+                .await
+                .map_err(|e| both_failed(Some(e), durable_err)),
+        }
     }
 
     async fn complete(&self, email_id: &str, ttl: u64) -> StoreResult<()> {
@@ -302,6 +290,35 @@ mod tests {
             d.redis.as_ref().unwrap().claim("g", 900).await.unwrap();
             assert_eq!(d.claim("g", 900).await, Ok(Claim::InFlight));
             assert!(!d.durable.rec("g").is_locked(0), "durable lock released");
+        });
+    }
+
+    #[test]
+    fn a_marker_only_redis_has_wins_and_is_copied_to_the_object() {
+        block_on(async {
+            let d = dual();
+            d.redis.as_ref().unwrap().complete("m", 3600).await.unwrap();
+            assert_eq!(d.claim("m", 900).await, Ok(Claim::Processed));
+            assert!(
+                d.durable.rec("m").is_processed(0),
+                "the object learnt the marker"
+            );
+            assert!(!d.durable.rec("m").is_locked(0));
+        });
+    }
+
+    #[test]
+    fn the_object_decides_first_and_redis_is_not_asked_when_it_refuses() {
+        block_on(async {
+            let d = dual();
+            d.durable.claim("n", 900).await.unwrap();
+            d.redis.as_ref().unwrap().down.set(true);
+            assert_eq!(d.claim("n", 900).await, Ok(Claim::InFlight));
+            d.redis.as_ref().unwrap().down.set(false);
+            assert!(
+                !d.redis.as_ref().unwrap().rec("n").is_locked(0),
+                "redis untouched"
+            );
         });
     }
 

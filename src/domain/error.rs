@@ -65,14 +65,6 @@ impl ApiError {
             format!("Request body exceeds the limit of {limit_bytes} bytes (max_email_size_mb)"),
         )
     }
-    /// 415 for a body that is not declared as JSON where JSON is required.
-    pub fn unsupported_media_type() -> Self {
-        Self::new(
-            415,
-            "unsupported_media_type",
-            "Content-Type must be application/json",
-        )
-    }
     /// 404 for an unknown path.
     pub fn not_found(path: &str) -> Self {
         Self::new(404, "not_found", format!("No route for {path}"))

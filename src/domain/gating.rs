@@ -23,9 +23,9 @@ pub const INSIDE_WINDOW_START: &str = "maintenant";
 pub const SENDING_DISABLED_RECHECK_MS: i64 = 15 * 60 * 1_000;
 
 /// Detector name of a recadrage (SPEC §3).
-pub const DETECTOR_RECADRAGE: &str = "recadrage";
+pub const DETECTOR_RECADRAGE: &str = super::detect::RECADRAGE;
 /// Detector name of a DESABO (SPEC §3).
-pub const DETECTOR_DESABO: &str = "desabonnement_journee_tarifs";
+pub const DETECTOR_DESABO: &str = super::detect::DESABO;
 
 /// What detection found, as far as gating cares.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -57,13 +57,6 @@ pub fn inflight_key(email_id: &str) -> String {
     format!("{INFLIGHT_PREFIX}{email_id}")
 }
 
-/// True when `s` looks like an `email_id` (32 lowercase hex digits).
-pub fn is_email_id(s: &str) -> bool {
-    s.len() == 32
-        && s.bytes()
-            .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -93,12 +86,5 @@ mod tests {
         assert_eq!(a, delivery_id("e1", "https://a.example/x"));
         assert_ne!(a, delivery_id("e1", "https://b.example/x"));
         assert!(a.starts_with("dlv_") && a.len() == 28);
-    }
-
-    #[test]
-    fn email_id_shape() {
-        assert!(is_email_id("ef626f4a3197550e73b6e5a1b3cdc39e"));
-        assert!(!is_email_id("EF626F4A3197550E73B6E5A1B3CDC39E"));
-        assert!(!is_email_id("abc"));
     }
 }

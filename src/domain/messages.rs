@@ -5,9 +5,14 @@ use serde::{Deserialize, Serialize};
 
 use super::retry::RetryPolicy;
 
-/// Largest inline part of a message, in UTF-8 bytes; larger parts are spilled.
+/// Largest inline part of a message, measured as it will be written inside the message's JSON
+/// (escaped); larger parts are spilled. The rest of a message stays far below the 32 KB left
+/// to reach the queue's 128 KB.
 pub const INLINE_LIMIT_BYTES: usize = 96 * 1024;
-/// Spilled parts outlive every retry and hold horizon.
+/// Largest message the producers send (the queue refuses more than 128 KB).
+pub const MAX_MESSAGE_BYTES: usize = 127 * 1024;
+/// Lifetime of a spilled part. A part still needed later (a long hold, a dead letter kept for
+/// replay) has its lifetime renewed by whoever keeps it.
 pub const SPILL_TTL_SECS: u64 = 14 * 86_400;
 
 /// A message part: inline, or spilled to the KV store under `key`.
@@ -22,7 +27,12 @@ impl Blob {
     /// Keeps `data` inline when small enough, else names the key it must be spilled to. The
     /// caller writes the spill *before* sending the message.
     pub fn place(data: String, spill_key: String) -> (Blob, Option<(String, String)>) {
-        if data.len() <= INLINE_LIMIT_BYTES {
+        // Quotes, backslashes and control characters grow when the part is escaped into the
+        // message: measure the escaped form (only for parts that could fit at all).
+        let fits = data.len() <= INLINE_LIMIT_BYTES
+            && serde_json::to_string(&data)
+                .is_ok_and(|escaped| escaped.len() <= INLINE_LIMIT_BYTES);
+        if fits {
             (Blob::Inline { data }, None)
         } else {
             (
@@ -56,6 +66,9 @@ pub struct ProcessJob {
     /// Set while the e-mail waits for the sending window: when it is due.
     #[serde(default)]
     pub held_until_ms: Option<i64>,
+    /// Times the spilled e-mail was not found (KV can lag behind a write for a minute).
+    #[serde(default)]
+    pub spill_misses: u32,
 }
 
 /// Delivery-queue message: one payload to one target, at one attempt.
@@ -73,6 +86,9 @@ pub struct DeliveryJob {
     pub links_count: u32,
     pub policy: RetryPolicy,
     pub created_at_ms: i64,
+    /// Times the spilled payload was not found (KV can lag behind a write for a minute).
+    #[serde(default)]
+    pub spill_misses: u32,
 }
 
 /// Dead-letter message: a job that will not be tried again on its own.
@@ -124,12 +140,18 @@ pub fn parse_dead_letter(text: &str, now_ms: i64) -> DeadLetter {
         }
     };
     DeadLetter {
-        reason: "queue_retries_exhausted".into(),
+        reason: QUEUE_EXHAUSTED.into(),
         error: None,
         dead_at_ms: now_ms,
         job,
     }
 }
+
+/// Reason of the jobs the queue moved to the dead letters on its own (its retries ran out).
+pub const QUEUE_EXHAUSTED: &str = "queue_retries_exhausted";
+
+/// Misses of a spilled part tolerated (one a minute) before the job is given up as unreadable.
+pub const MAX_SPILL_MISSES: u32 = 10;
 
 /// KV prefix of stored dead letters.
 pub const DEAD_LETTER_PREFIX: &str = "dead:";
@@ -167,6 +189,23 @@ mod tests {
     }
 
     #[test]
+    fn escaping_counts_towards_the_limit() {
+        // 60 KB of quotes is 120 KB once escaped inside the message.
+        let quotes = "\"".repeat(60 * 1024);
+        let (b, spill) = Blob::place(quotes, "k".into());
+        assert_eq!(b, Blob::Spilled { key: "k".into() });
+        assert!(spill.is_some());
+        let job = ProcessJob {
+            email_id: "e".into(),
+            email: Blob::place("\"".repeat(40 * 1024), "k".into()).0,
+            accepted_at_ms: 0,
+            held_until_ms: None,
+            spill_misses: 0,
+        };
+        assert!(serde_json::to_string(&job).unwrap().len() <= MAX_MESSAGE_BYTES);
+    }
+
+    #[test]
     fn dead_letters_parse_both_shapes() {
         let job = DeliveryJob {
             delivery_id: "dlv_1".into(),
@@ -178,6 +217,7 @@ mod tests {
             links_count: 0,
             policy: RetryPolicy::default(),
             created_at_ms: 1,
+            spill_misses: 0,
         };
         let raw = serde_json::to_string(&job).unwrap();
         let dl = parse_dead_letter(&raw, 5);

@@ -64,11 +64,10 @@ pub fn analyse(
     let detection = detect(&email.subject, &email.body, now_local);
     let links = extract_links(&email.body);
     let has_links = !links.is_empty();
-    let kind = match &detection {
-        Detection::Recadrage { .. } => GateKind::Recadrage,
-        Detection::Desabo { urgent } => GateKind::Desabo { urgent: *urgent },
-        Detection::None => GateKind::Undetected,
-    };
+    let kind = GateKind::from_detector(
+        detection.detector_name(),
+        matches!(detection, Detection::Desabo { urgent: true }),
+    );
     let analysis = Analysis {
         detector: detection.detector_name().map(str::to_string),
         delivery_time: detection.delivery_time().map(str::to_string),

@@ -230,6 +230,7 @@ pub async fn dead_letter_replay(app: &App, req: Request, id: &str) -> Result<Res
                 app,
                 &crate::domain::messages::DeliveryJob {
                     attempt: 1,
+                    spill_misses: 0,
                     ..job.clone()
                 },
                 0,
@@ -241,6 +242,7 @@ pub async fn dead_letter_replay(app: &App, req: Request, id: &str) -> Result<Res
                 app,
                 &crate::domain::messages::ProcessJob {
                     held_until_ms: None,
+                    spill_misses: 0,
                     ..job.clone()
                 },
                 0,

@@ -20,7 +20,7 @@ use crate::domain::log::{LogEntry, LogStatus};
 use crate::domain::mask::{mask_url, target_label};
 use crate::domain::messages::{
     parse_dead_letter, Blob, DeadJob, DeadLetter, DeliveryJob, EmailRecord, ProcessJob,
-    DEAD_LETTER_PREFIX, DEAD_LETTER_TTL_SECS,
+    DEAD_LETTER_PREFIX, DEAD_LETTER_TTL_SECS, MAX_SPILL_MISSES, QUEUE_EXHAUSTED, SPILL_TTL_SECS,
 };
 use crate::domain::pipeline::{deliveries, plan, Plan};
 use crate::domain::ports::KeyValueStore;
@@ -148,20 +148,39 @@ async fn process(app: &App, ctx: &ProcessingContext, msg: &RawMessage) {
         };
         return dead_letter(app, msg, dead).await;
     };
-    let email = match read_blob(app, &job.email).await {
-        Ok(Some(t)) => match serde_json::from_str::<EmailRecord>(&t) {
-            Ok(e) => e,
-            Err(_) => {
-                let dead = DeadLetter {
-                    reason: "unreadable_email".into(),
-                    error: None,
-                    dead_at_ms: now,
-                    job: DeadJob::Process(job),
-                };
-                return dead_letter(app, msg, dead).await;
-            }
-        },
-        Ok(None) | Err(_) => return retry_later(msg, SPILL_MISS_RETRY_SECS),
+    let email_text = match read_blob(app, &job.email).await {
+        Ok(Some(t)) => t,
+        Ok(None) if job.spill_misses < MAX_SPILL_MISSES => {
+            let next = ProcessJob {
+                spill_misses: job.spill_misses + 1,
+                ..job
+            };
+            return match resend_process_job(app, &next, SPILL_MISS_RETRY_SECS).await {
+                Ok(()) => msg.ack(),
+                Err(_) => retry_later(msg, SPILL_MISS_RETRY_SECS),
+            };
+        }
+        Ok(None) => {
+            let entry = missing_part_entry(&job.email_id, None, now);
+            app.stores.log(&entry).await;
+            let dead = DeadLetter {
+                reason: "email_missing".into(),
+                error: entry.error,
+                dead_at_ms: now,
+                job: DeadJob::Process(job),
+            };
+            return dead_letter(app, msg, dead).await;
+        }
+        Err(_) => return retry_later(msg, INFRA_RETRY_SECS),
+    };
+    let Ok(email) = serde_json::from_str::<EmailRecord>(&email_text) else {
+        let dead = DeadLetter {
+            reason: "unreadable_email".into(),
+            error: None,
+            dead_at_ms: now,
+            job: DeadJob::Process(job),
+        };
+        return dead_letter(app, msg, dead).await;
     };
     match plan(&email, &ctx.docs, &ctx.rules, now, app.settings.timezone) {
         Plan::Deliver {
@@ -205,6 +224,21 @@ async fn process(app: &App, ctx: &ProcessingContext, msg: &RawMessage) {
             reason,
         } => {
             let first_hold = job.held_until_ms.is_none();
+            if let Blob::Spilled { key } = &job.email {
+                // A hold can outlast the spill's lifetime: renew it at every hop.
+                if let Err(e) = app
+                    .stores
+                    .blobs
+                    .put(key, &email_text, Some(SPILL_TTL_SECS))
+                    .await
+                {
+                    console_error!(
+                        "processing {}: spilled e-mail not renewed ({e}); retried",
+                        email.email_id
+                    );
+                    return retry_later(msg, INFRA_RETRY_SECS);
+                }
+            }
             let next = ProcessJob {
                 held_until_ms: Some(until_ms),
                 ..job
@@ -288,7 +322,29 @@ async fn deliver(app: &App, msg: &RawMessage) {
     };
     let body = match read_blob(app, &job.payload).await {
         Ok(Some(b)) => b,
-        Ok(None) | Err(_) => return retry_later(msg, SPILL_MISS_RETRY_SECS),
+        Ok(None) if job.spill_misses < MAX_SPILL_MISSES => {
+            let next = DeliveryJob {
+                spill_misses: job.spill_misses + 1,
+                ..job
+            };
+            return match send_retry(app, &next, SPILL_MISS_RETRY_SECS).await {
+                Ok(()) => msg.ack(),
+                Err(_) => retry_later(msg, SPILL_MISS_RETRY_SECS),
+            };
+        }
+        Ok(None) => {
+            let now = now_ms();
+            let entry = missing_part_entry(&job.email_id, Some(&job), now);
+            app.stores.log(&entry).await;
+            let dead = DeadLetter {
+                reason: "payload_missing".into(),
+                error: entry.error,
+                dead_at_ms: now,
+                job: DeadJob::Delivery(job),
+            };
+            return dead_letter(app, msg, dead).await;
+        }
+        Err(_) => return retry_later(msg, INFRA_RETRY_SECS),
     };
     let (outcome, duration_ms) =
         outbound::attempt(&job, &body, app.settings.signing_secret.as_deref()).await;
@@ -355,7 +411,23 @@ async fn deliver(app: &App, msg: &RawMessage) {
 }
 
 async fn keep_dead_letter(app: &App, msg: &RawMessage) {
-    let dead = parse_dead_letter(&text_of(msg), now_ms());
+    let now = now_ms();
+    let dead = parse_dead_letter(&text_of(msg), now);
+    // A dead letter is kept for replay: the part it points to must live as long.
+    let spilled = match &dead.job {
+        DeadJob::Delivery(j) => Some(&j.payload),
+        DeadJob::Process(j) => Some(&j.email),
+        DeadJob::Unreadable { .. } => None,
+    };
+    if let Some(Blob::Spilled { key }) = spilled {
+        if let Ok(Some(part)) = app.stores.blobs.get(key).await {
+            let _ = app
+                .stores
+                .blobs
+                .put(key, &part, Some(DEAD_LETTER_TTL_SECS))
+                .await;
+        }
+    }
     let key = format!("{DEAD_LETTER_PREFIX}{}", dead.job.id());
     let text = serde_json::to_string(&dead).unwrap_or_default();
     match app
@@ -366,6 +438,11 @@ async fn keep_dead_letter(app: &App, msg: &RawMessage) {
     {
         Ok(()) => {
             console_warn!("dead letter kept: {} ({})", dead.job.id(), dead.reason);
+            if dead.reason == QUEUE_EXHAUSTED {
+                // Moved here by the queue itself (its own retries ran out): the consumer never
+                // logged a final outcome, so it is logged now.
+                app.stores.log(&queue_exhausted_entry(&dead, now)).await;
+            }
             msg.ack();
         }
         Err(e) => {
@@ -373,4 +450,67 @@ async fn keep_dead_letter(app: &App, msg: &RawMessage) {
             retry_later(msg, INFRA_RETRY_SECS);
         }
     }
+}
+
+/// The final `error` entry of a job whose spilled part could not be found.
+fn missing_part_entry(email_id: &str, delivery: Option<&DeliveryJob>, now: i64) -> LogEntry {
+    let what = if delivery.is_some() {
+        "payload"
+    } else {
+        "e-mail"
+    };
+    let mut entry = LogEntry {
+        id: log_entry_id(&[
+            email_id,
+            delivery.map_or("", |d| d.delivery_id.as_str()),
+            "missing",
+        ]),
+        timestamp: iso_utc(now),
+        status: LogStatus::Error,
+        webhook_url: String::new(),
+        target_url: String::new(),
+        error: Some(format!(
+            "the stored {what} could not be read after {MAX_SPILL_MISSES} tries"
+        )),
+        email_id: email_id.to_string(),
+        delivery_id: None,
+        detector: None,
+        delivery_links_count: 0,
+        duration_ms: 0,
+        status_code: None,
+        attempt: 0,
+        reason: Some(format!(
+            "{}_missing",
+            if delivery.is_some() {
+                "payload"
+            } else {
+                "email"
+            }
+        )),
+        next_retry_in_sec: None,
+    };
+    if let Some(d) = delivery {
+        entry.webhook_url = mask_url(&d.target_url);
+        entry.target_url = target_label(&d.target_url);
+        entry.delivery_id = Some(d.delivery_id.clone());
+        entry.detector = d.detector.clone();
+        entry.attempt = d.attempt;
+    }
+    entry
+}
+
+/// The final `error` entry of a job the queue moved to the dead letters on its own.
+fn queue_exhausted_entry(dead: &DeadLetter, now: i64) -> LogEntry {
+    let (email_id, delivery) = match &dead.job {
+        DeadJob::Delivery(d) => (d.email_id.clone(), Some(d)),
+        DeadJob::Process(p) => (p.email_id.clone(), None),
+        DeadJob::Unreadable { .. } => (String::new(), None),
+    };
+    let mut entry = missing_part_entry(&email_id, delivery, now);
+    entry.id = log_entry_id(&[&dead.job.id(), QUEUE_EXHAUSTED]);
+    entry.error = Some(
+        "the queue's own retries ran out (infrastructure failures); kept as a dead letter".into(),
+    );
+    entry.reason = Some(QUEUE_EXHAUSTED.into());
+    entry
 }

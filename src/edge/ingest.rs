@@ -43,42 +43,40 @@ pub async fn handle(app: &App, mut req: Request) -> Result<Response, ApiError> {
     }
     let id = email.email_id.clone();
     let dedup = &app.stores.dedup;
-    // One call checks the processed marker and takes the lock; the answers still follow the
-    // SPEC order: processed (row 6), allowlist (7), sending switch (8), in flight (9).
-    let claim = dedup
-        .claim(&id, app.settings.inflight_ttl_secs)
-        .await
-        .map_err(|e| unavailable("dedup", e))?;
-    if claim == Claim::Processed {
-        return Ok(ok(IngestStatus::AlreadyProcessed, &id));
-    }
-    let ours = claim == Claim::Acquired;
-    if !sender_allowed(&app.settings.sender_allowlist, &email.sender_email) {
-        if ours {
+    // SPEC order: processed (row 6), allowlist (7), sending switch (8), in flight (9). The
+    // refusals only read the marker; the lock is taken once the e-mail is to be queued, where
+    // one call checks the marker again and locks.
+    let allowed = sender_allowed(&app.settings.sender_allowlist, &email.sender_email);
+    let blocked = sending_blocked_at_ingest(&docs, now, app.settings.timezone);
+    if !allowed || blocked.is_some() {
+        if dedup
+            .is_processed(&id)
+            .await
+            .map_err(|e| unavailable("dedup", e))?
+        {
+            return Ok(ok(IngestStatus::AlreadyProcessed, &id));
+        }
+        if !allowed {
             dedup
                 .complete(&id, PROCESSED_TTL_SECS)
                 .await
                 .map_err(|e| unavailable("dedup", e))?;
-            app.stores
-                .log(&decision_entry(
-                    &email,
-                    LogStatus::Skipped,
-                    "sender_not_allowed",
-                    now,
-                ))
-                .await;
+            let entry = decision_entry(&email, LogStatus::Skipped, "sender_not_allowed", now);
+            app.stores.log(&entry).await;
+            return Ok(ok(IngestStatus::SkippedSenderNotAllowed, &id));
         }
-        return Ok(ok(IngestStatus::SkippedSenderNotAllowed, &id));
-    }
-    if let Some(reason) = sending_blocked_at_ingest(&docs, now, app.settings.timezone) {
-        if ours {
-            release(app, &id).await;
-            log_block_once_a_day(app, &email, reason, now).await;
-        }
+        let reason = blocked.unwrap_or("sending_disabled");
+        log_block_once_a_day(app, &email, reason, now).await;
         return Err(ApiError::sending_disabled(reason));
     }
-    if !ours {
-        return Ok(ok(IngestStatus::AlreadyProcessing, &id));
+    match dedup
+        .claim(&id, app.settings.inflight_ttl_secs)
+        .await
+        .map_err(|e| unavailable("dedup", e))?
+    {
+        Claim::Processed => return Ok(ok(IngestStatus::AlreadyProcessed, &id)),
+        Claim::InFlight => return Ok(ok(IngestStatus::AlreadyProcessing, &id)),
+        Claim::Acquired => {}
     }
     if let Err(e) = send_process_job(app, &email, now).await {
         // Not accepted: free the lock so the sender's retry can succeed.

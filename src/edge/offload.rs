@@ -18,19 +18,18 @@ const R2_FETCH_ORIGIN: &str = "https://r2-fetch.internal";
 /// Header carrying the shared token.
 pub const TOKEN_HEADER: &str = "X-R2-FETCH-TOKEN";
 
-/// Offloads every link it can; returns how many got an `r2_url`.
-pub async fn enrich(app: &App, links: &mut [DeliveryLink]) -> usize {
+/// Offloads every link it can; the others keep their original URLs only.
+pub async fn enrich(app: &App, links: &mut [DeliveryLink]) {
     if !app.settings.r2_fetch_enabled || links.is_empty() {
-        return 0;
+        return;
     }
     let Ok(fetcher) = app.env.service(bindings::R2_FETCH) else {
         console_warn!("r2 offload enabled but the R2_FETCH service binding is missing; links sent as they are");
-        return 0;
+        return;
     };
     let results: Vec<Option<Offloaded>> =
         futures::future::join_all(links.iter().map(|l| offload_one(app, &fetcher, l))).await;
     apply(links, &results);
-    results.iter().filter(|r| r.is_some()).count()
 }
 
 async fn offload_one(app: &App, fetcher: &Fetcher, link: &DeliveryLink) -> Option<Offloaded> {

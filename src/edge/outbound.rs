@@ -44,7 +44,10 @@ pub async fn attempt(
 ) -> (AttemptOutcome, u64) {
     let started = now_ms();
     let outcome = match build(job, body, signing_secret) {
-        Err(e) => AttemptOutcome::Network(format!("request not built: {e}")),
+        Err(e) => AttemptOutcome::Network(format!(
+            "request not built: {}",
+            truncate(&redact(&e.to_string(), &[&job.target_url]), 300)
+        )),
         Ok(req) => match fetch_with_timeout(req, u64::from(job.policy.timeout_sec) * 1000).await {
             Ok(resp) => AttemptOutcome::Status {
                 code: resp.status_code(),

@@ -6,7 +6,7 @@ use super::app::App;
 use crate::domain::config::bindings;
 use crate::domain::messages::{
     email_spill_key, payload_spill_key, Blob, DeadLetter, DeliveryJob, EmailRecord, ProcessJob,
-    SPILL_TTL_SECS,
+    MAX_MESSAGE_BYTES, SPILL_TTL_SECS,
 };
 use crate::domain::pipeline::PlannedDelivery;
 use crate::domain::ports::{KeyValueStore, StoreError};
@@ -53,6 +53,12 @@ pub async fn send_text(
     text: String,
     delay_secs: u32,
 ) -> Result<(), SendError> {
+    if text.len() > MAX_MESSAGE_BYTES {
+        return Err(SendError::Queue(format!(
+            "message of {} bytes over the queue limit",
+            text.len()
+        )));
+    }
     let mut msg = MessageBuilder::new(text).content_type(QueueContentType::Text);
     if delay_secs > 0 {
         msg = msg.delay_seconds(delay_secs);
@@ -79,6 +85,7 @@ pub async fn send_process_job(
         email: blob,
         accepted_at_ms: now_ms,
         held_until_ms: None,
+        spill_misses: 0,
     };
     send_text(app, bindings::PROCESS_QUEUE, to_text(&job)?, 0).await
 }
@@ -92,8 +99,13 @@ pub async fn resend_process_job(
     send_text(app, bindings::PROCESS_QUEUE, to_text(job)?, delay_secs).await
 }
 
-/// Builds the first-attempt delivery jobs of an e-mail (spilling large payloads) and sends them
-/// in one batch, so either all targets are queued or none is.
+/// Largest batch the queue accepts in one `sendBatch`, in bytes and messages.
+const MAX_BATCH_BYTES: usize = 250 * 1024;
+const MAX_BATCH_MESSAGES: usize = 100;
+
+/// Builds the first-attempt delivery jobs of an e-mail (spilling large payloads) and sends
+/// them, in one batch when they fit in one (all targets queued or none), else one by one (a
+/// retry of the processing message then re-sends them under the same delivery ids).
 pub async fn send_deliveries(
     app: &App,
     planned: &[PlannedDelivery],
@@ -101,8 +113,7 @@ pub async fn send_deliveries(
     links_count: u32,
     policy: RetryPolicy,
     now_ms: i64,
-) -> Result<Vec<DeliveryJob>, SendError> {
-    let mut jobs = Vec::with_capacity(planned.len());
+) -> Result<(), SendError> {
     let mut texts = Vec::with_capacity(planned.len());
     for p in planned {
         let payload = place(app, to_text(&p.payload)?, payload_spill_key(&p.delivery_id)).await?;
@@ -116,13 +127,12 @@ pub async fn send_deliveries(
             links_count,
             policy,
             created_at_ms: now_ms,
+            spill_misses: 0,
         };
         texts.push(to_text(&job)?);
-        jobs.push(job);
     }
-    if texts.len() == 1 {
-        send_text(app, bindings::DELIVERY_QUEUE, texts.remove(0), 0).await?;
-    } else if !texts.is_empty() {
+    let total: usize = texts.iter().map(String::len).sum();
+    if texts.len() > 1 && total <= MAX_BATCH_BYTES && texts.len() <= MAX_BATCH_MESSAGES {
         let batch: Vec<SendMessage<String>> = texts
             .into_iter()
             .map(|t| {
@@ -131,12 +141,15 @@ pub async fn send_deliveries(
                     .build()
             })
             .collect();
-        queue(app, bindings::DELIVERY_QUEUE)?
+        return queue(app, bindings::DELIVERY_QUEUE)?
             .send_batch(batch)
             .await
-            .map_err(|e| SendError::Queue(e.to_string()))?;
+            .map_err(|e| SendError::Queue(e.to_string()));
     }
-    Ok(jobs)
+    for text in texts {
+        send_text(app, bindings::DELIVERY_QUEUE, text, 0).await?;
+    }
+    Ok(())
 }
 
 /// Sends the next attempt of a delivery after `delay_secs`.

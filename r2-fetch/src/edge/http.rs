@@ -34,14 +34,28 @@ pub fn storage(what: &str, e: impl std::fmt::Display) -> ApiError {
 
 /// The request body as text, refusing bodies too large to be a request.
 pub async fn body_text(req: &mut Request) -> Result<String, ApiError> {
-    let bytes = req
-        .bytes()
-        .await
-        .map_err(|e| ApiError::invalid(format!("the body could not be read: {e}")))?;
-    if bytes.len() > MAX_REQUEST_BYTES {
-        return Err(ApiError::invalid(format!(
-            "the body is larger than {MAX_REQUEST_BYTES} bytes"
-        )));
+    use futures::StreamExt;
+    let too_large =
+        || ApiError::invalid(format!("the body is larger than {MAX_REQUEST_BYTES} bytes"));
+    let declared = req.headers().get("Content-Length").ok().flatten();
+    if declared
+        .and_then(|l| l.trim().parse::<usize>().ok())
+        .is_some_and(|n| n > MAX_REQUEST_BYTES)
+    {
+        return Err(too_large());
+    }
+    // Read chunk by chunk and stop past the limit: a body without a declared length is never
+    // buffered whole.
+    let mut bytes = Vec::new();
+    if let Ok(mut stream) = req.stream() {
+        while let Some(chunk) = stream.next().await {
+            let chunk =
+                chunk.map_err(|e| ApiError::invalid(format!("the body could not be read: {e}")))?;
+            if bytes.len() + chunk.len() > MAX_REQUEST_BYTES {
+                return Err(too_large());
+            }
+            bytes.extend_from_slice(&chunk);
+        }
     }
     String::from_utf8(bytes).map_err(|_| ApiError::invalid("the body is not UTF-8"))
 }

@@ -1,0 +1,56 @@
+// wrangler.toml, the Rust constants and .dev.vars.example must name the same bindings and
+// variables: a renamed binding would otherwise fail only in production.
+import { test } from "node:test";
+import assert from "node:assert/strict";
+import fs from "node:fs";
+import path from "node:path";
+import { ROOT, wranglerConfig } from "../harness/worker.mjs";
+
+/** `pub const NAME: &str = "value";` inside `pub mod <module> { … }` of a Rust file. */
+function rustConsts(file, module) {
+  const src = fs.readFileSync(path.join(ROOT, file), "utf8");
+  const start = src.indexOf(`pub mod ${module} {`);
+  assert.ok(start >= 0, `pub mod ${module} in ${file}`);
+  const body = src.slice(start, src.indexOf("\n}", start));
+  return Object.fromEntries([...body.matchAll(/pub const (\w+): &str = "([^"]+)";/g)].map((m) => [m[1], m[2]]));
+}
+
+const envKeys = (file) =>
+  fs.readFileSync(path.join(ROOT, file), "utf8").split("\n").map((l) => l.trim()).filter((l) => l && !l.startsWith("#")).map((l) => l.split("=")[0]);
+
+test("main worker: bindings and queue names agree with src/domain/config.rs", () => {
+  const b = rustConsts("src/domain/config.rs", "bindings");
+  const cfg = wranglerConfig(".");
+  assert.deepEqual(cfg.kv_namespaces.map((k) => k.binding), [b.KV]);
+  const producers = Object.fromEntries(cfg.queues.producers.map((p) => [p.binding, p.queue]));
+  assert.deepEqual(producers, {
+    [b.PROCESS_QUEUE]: b.PROCESS_QUEUE_NAME,
+    [b.DELIVERY_QUEUE]: b.DELIVERY_QUEUE_NAME,
+    [b.DEAD_LETTER_QUEUE]: b.DEAD_LETTER_QUEUE_NAME,
+  });
+  assert.deepEqual(cfg.queues.consumers.map((c) => c.queue).sort(), [b.PROCESS_QUEUE_NAME, b.DELIVERY_QUEUE_NAME, b.DEAD_LETTER_QUEUE_NAME].sort());
+  for (const c of cfg.queues.consumers.filter((c) => c.queue !== b.DEAD_LETTER_QUEUE_NAME)) {
+    assert.equal(c.dead_letter_queue, b.DEAD_LETTER_QUEUE_NAME, `${c.queue} has the dead-letter queue`);
+  }
+  assert.equal(cfg.durable_objects.bindings[0].name, b.DEDUP);
+  assert.ok(cfg.migrations[0].new_sqlite_classes.includes(cfg.durable_objects.bindings[0].class_name));
+  assert.equal(cfg.services[0].binding, b.R2_FETCH);
+  assert.equal(cfg.services[0].service, wranglerConfig("r2-fetch").name, "the service binding names the r2-fetch worker");
+  const src = fs.readFileSync(path.join(ROOT, "src/edge/scheduled.rs"), "utf8");
+  const cleanup = /CLEANUP_CRON: &str = "([^"]+)"/.exec(src)[1];
+  assert.ok(cfg.triggers.crons.includes(cleanup), "the cleanup cron is a trigger");
+});
+
+test("main worker: every variable and secret is one the code reads", () => {
+  const known = new Set(Object.values(rustConsts("src/domain/config.rs", "vars")));
+  for (const name of Object.keys(wranglerConfig(".").vars)) assert.ok(known.has(name), `[vars] ${name} is read by the worker`);
+  for (const name of envKeys(".dev.vars.example")) assert.ok(known.has(name), `.dev.vars.example ${name} is read by the worker`);
+});
+
+test("r2-fetch: binding and variables agree with r2-fetch/src/consts.rs", () => {
+  const cfg = wranglerConfig("r2-fetch");
+  assert.equal(cfg.r2_buckets[0].binding, rustConsts("r2-fetch/src/consts.rs", "bindings").MEDIA_BUCKET);
+  const known = new Set(Object.values(rustConsts("r2-fetch/src/consts.rs", "vars")));
+  for (const name of Object.keys(cfg.vars)) assert.ok(known.has(name), `[vars] ${name}`);
+  for (const name of envKeys("r2-fetch/.dev.vars.example")) assert.ok(known.has(name), `.dev.vars.example ${name}`);
+});
