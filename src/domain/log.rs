@@ -4,7 +4,8 @@ use serde::{Deserialize, Serialize};
 
 use super::api::{int_param, str_param};
 use super::error::ApiError;
-use super::time::{parse_iso, DAY_MS};
+use super::mask::{mask_url, target_label};
+use super::time::{iso_utc, parse_iso, DAY_MS};
 
 /// Redis list holding the newest entries (SPEC §8).
 pub const REDIS_LOG_KEY: &str = "r:ss:webhook_logs:v1";
@@ -92,6 +93,52 @@ pub struct LogEntry {
 }
 
 impl LogEntry {
+    /// An entry about a whole e-mail (skip, hold, block, a lost part): no target, no attempt.
+    /// `id` is the deterministic entry id (see [`crate::domain::ids::log_entry_id`]).
+    pub fn about_email(
+        id: String,
+        email_id: &str,
+        status: LogStatus,
+        reason: &str,
+        now_ms: i64,
+    ) -> LogEntry {
+        LogEntry {
+            id,
+            timestamp: iso_utc(now_ms),
+            status,
+            webhook_url: String::new(),
+            target_url: String::new(),
+            error: None,
+            email_id: email_id.to_string(),
+            delivery_id: None,
+            detector: None,
+            delivery_links_count: 0,
+            duration_ms: 0,
+            status_code: None,
+            attempt: 0,
+            reason: Some(reason.to_string()),
+            next_retry_in_sec: None,
+        }
+    }
+
+    /// Fills the fields that describe one delivery: masked target, delivery id, attempt.
+    pub fn for_delivery(
+        mut self,
+        target_url: &str,
+        delivery_id: &str,
+        detector: Option<String>,
+        links_count: u32,
+        attempt: u32,
+    ) -> LogEntry {
+        self.webhook_url = mask_url(target_url);
+        self.target_url = target_label(target_url);
+        self.delivery_id = Some(delivery_id.to_string());
+        self.detector = detector;
+        self.delivery_links_count = links_count;
+        self.attempt = attempt;
+        self
+    }
+
     /// The entry's time in unix milliseconds (0 when unparsable, so it sorts last).
     pub fn unix_ms(&self) -> i64 {
         parse_iso(&self.timestamp).unwrap_or(0)

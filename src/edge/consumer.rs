@@ -17,7 +17,6 @@ use crate::domain::delivery::{decide, AttemptOutcome, Decision};
 use crate::domain::gating::hold_delay_secs;
 use crate::domain::ids::log_entry_id;
 use crate::domain::log::{LogEntry, LogStatus};
-use crate::domain::mask::{mask_url, target_label};
 use crate::domain::messages::{
     parse_dead_letter, Blob, DeadJob, DeadLetter, DeliveryJob, EmailRecord, ProcessJob,
     DEAD_LETTER_PREFIX, DEAD_LETTER_TTL_SECS, MAX_SPILL_MISSES, QUEUE_EXHAUSTED, SPILL_TTL_SECS,
@@ -122,6 +121,16 @@ async fn read_blob(app: &App, blob: &Blob) -> Result<Option<String>, String> {
     }
 }
 
+/// A message that could not be parsed at all, kept verbatim.
+fn unreadable(text: String, now: i64) -> DeadLetter {
+    DeadLetter {
+        reason: "unreadable_message".into(),
+        error: None,
+        dead_at_ms: now,
+        job: DeadJob::Unreadable { text },
+    }
+}
+
 async fn dead_letter(app: &App, msg: &RawMessage, dead: DeadLetter) {
     match send_dead_letter(app, &dead).await {
         Ok(()) => msg.ack(),
@@ -140,13 +149,7 @@ async fn process(app: &App, ctx: &ProcessingContext, msg: &RawMessage) {
     let now = now_ms();
     let Ok(job) = serde_json::from_str::<ProcessJob>(&text) else {
         console_error!("processing: unreadable message kept as a dead letter");
-        let dead = DeadLetter {
-            reason: "unreadable_message".into(),
-            error: None,
-            dead_at_ms: now,
-            job: DeadJob::Unreadable { text },
-        };
-        return dead_letter(app, msg, dead).await;
+        return dead_letter(app, msg, unreadable(text, now)).await;
     };
     let email_text = match read_blob(app, &job.email).await {
         Ok(Some(t)) => t,
@@ -289,36 +292,26 @@ fn attempt_entry(
     status: LogStatus,
     now: i64,
 ) -> LogEntry {
-    LogEntry {
-        id: log_entry_id(&[&job.delivery_id, &job.attempt.to_string(), status.as_str()]),
-        timestamp: iso_utc(now),
-        status,
-        webhook_url: mask_url(&job.target_url),
-        target_url: target_label(&job.target_url),
-        error: outcome.error_text(job.policy.timeout_sec),
-        email_id: job.email_id.clone(),
-        delivery_id: Some(job.delivery_id.clone()),
-        detector: job.detector.clone(),
-        delivery_links_count: job.links_count,
-        duration_ms,
-        status_code: outcome.status_code(),
-        attempt: job.attempt,
-        reason: None,
-        next_retry_in_sec: None,
-    }
+    let id = log_entry_id(&[&job.delivery_id, &job.attempt.to_string(), status.as_str()]);
+    let mut entry = LogEntry::about_email(id, &job.email_id, status, "", now).for_delivery(
+        &job.target_url,
+        &job.delivery_id,
+        job.detector.clone(),
+        job.links_count,
+        job.attempt,
+    );
+    entry.reason = None;
+    entry.error = outcome.error_text(job.policy.timeout_sec);
+    entry.duration_ms = duration_ms;
+    entry.status_code = outcome.status_code();
+    entry
 }
 
 async fn deliver(app: &App, msg: &RawMessage) {
     let text = text_of(msg);
     let Ok(job) = serde_json::from_str::<DeliveryJob>(&text) else {
         console_error!("delivery: unreadable message kept as a dead letter");
-        let dead = DeadLetter {
-            reason: "unreadable_message".into(),
-            error: None,
-            dead_at_ms: now_ms(),
-            job: DeadJob::Unreadable { text },
-        };
-        return dead_letter(app, msg, dead).await;
+        return dead_letter(app, msg, unreadable(text, now_ms())).await;
     };
     let body = match read_blob(app, &job.payload).await {
         Ok(Some(b)) => b,
@@ -454,49 +447,29 @@ async fn keep_dead_letter(app: &App, msg: &RawMessage) {
 
 /// The final `error` entry of a job whose spilled part could not be found.
 fn missing_part_entry(email_id: &str, delivery: Option<&DeliveryJob>, now: i64) -> LogEntry {
-    let what = if delivery.is_some() {
-        "payload"
-    } else {
-        "e-mail"
+    let (what, reason) = match delivery {
+        Some(_) => ("payload", "payload_missing"),
+        None => ("e-mail", "email_missing"),
     };
-    let mut entry = LogEntry {
-        id: log_entry_id(&[
-            email_id,
-            delivery.map_or("", |d| d.delivery_id.as_str()),
-            "missing",
-        ]),
-        timestamp: iso_utc(now),
-        status: LogStatus::Error,
-        webhook_url: String::new(),
-        target_url: String::new(),
-        error: Some(format!(
-            "the stored {what} could not be read after {MAX_SPILL_MISSES} tries"
-        )),
-        email_id: email_id.to_string(),
-        delivery_id: None,
-        detector: None,
-        delivery_links_count: 0,
-        duration_ms: 0,
-        status_code: None,
-        attempt: 0,
-        reason: Some(format!(
-            "{}_missing",
-            if delivery.is_some() {
-                "payload"
-            } else {
-                "email"
-            }
-        )),
-        next_retry_in_sec: None,
-    };
-    if let Some(d) = delivery {
-        entry.webhook_url = mask_url(&d.target_url);
-        entry.target_url = target_label(&d.target_url);
-        entry.delivery_id = Some(d.delivery_id.clone());
-        entry.detector = d.detector.clone();
-        entry.attempt = d.attempt;
+    let id = log_entry_id(&[
+        email_id,
+        delivery.map_or("", |d| d.delivery_id.as_str()),
+        "missing",
+    ]);
+    let mut entry = LogEntry::about_email(id, email_id, LogStatus::Error, reason, now);
+    entry.error = Some(format!(
+        "the stored {what} could not be read after {MAX_SPILL_MISSES} tries"
+    ));
+    match delivery {
+        Some(d) => entry.for_delivery(
+            &d.target_url,
+            &d.delivery_id,
+            d.detector.clone(),
+            d.links_count,
+            d.attempt,
+        ),
+        None => entry,
     }
-    entry
 }
 
 /// The final `error` entry of a job the queue moved to the dead letters on its own.

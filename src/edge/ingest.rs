@@ -16,7 +16,7 @@ use crate::domain::ingest::{parse_ingest, sender_allowed, IngestStatus};
 use crate::domain::log::{LogEntry, LogStatus};
 use crate::domain::messages::EmailRecord;
 use crate::domain::ports::{Claim, DedupStore};
-use crate::domain::time::{iso_utc, DAY_MS};
+use crate::domain::time::DAY_MS;
 
 fn ok(status: IngestStatus, email_id: &str) -> Response {
     json(200, &status.body(email_id))
@@ -109,23 +109,8 @@ fn unavailable(what: &str, e: impl std::fmt::Display) -> ApiError {
 
 /// A log entry for a decision taken about a whole e-mail (skip, hold, block).
 pub fn decision_entry(email: &EmailRecord, status: LogStatus, reason: &str, now: i64) -> LogEntry {
-    LogEntry {
-        id: log_entry_id(&[&email.email_id, status.as_str(), reason, &now.to_string()]),
-        timestamp: iso_utc(now),
-        status,
-        webhook_url: String::new(),
-        target_url: String::new(),
-        error: None,
-        email_id: email.email_id.clone(),
-        delivery_id: None,
-        detector: None,
-        delivery_links_count: 0,
-        duration_ms: 0,
-        status_code: None,
-        attempt: 0,
-        reason: Some(reason.to_string()),
-        next_retry_in_sec: None,
-    }
+    let id = log_entry_id(&[&email.email_id, status.as_str(), reason, &now.to_string()]);
+    LogEntry::about_email(id, &email.email_id, status, reason, now)
 }
 
 /// The Apps Script pushes a blocked e-mail again on every run; log the block once a day per
