@@ -7,8 +7,10 @@ bash scripts/setup.sh --test
 step() { printf '\n=== %s\n' "$*"; }
 step "cargo fmt --check"
 cargo fmt --all -- --check
-step "cargo clippy (host, all targets)"
-cargo clippy --all-targets -- -D warnings
+step "layers (scripts/check-layers.sh)"
+bash scripts/check-layers.sh
+step "cargo clippy (host, every crate, all targets)"
+cargo clippy --workspace --all-targets -- -D warnings
 step "cargo clippy (wasm32)"
 cargo clippy --target wasm32-unknown-unknown -p facteur -p r2-fetch -- -D warnings
 step "host tests (pure core)"

@@ -1,7 +1,15 @@
-//! Facteur: a webhook delivery service for pushed e-mails, as a Cloudflare Worker.
+//! Facteur, the main worker: the Cloudflare glue around the pure core (`facteur-core`).
 //!
-//! `domain` holds every decision as pure, host-tested code; `edge` is the thin glue that reads
-//! the environment, calls the core, and talks to Cloudflare bindings.
+//! The layers depend one way: [`app`] (the entry points and HTTP dispatch) → [`handlers`] (one
+//! module per endpoint group or queue, none importing another) → [`context`] and [`adapters`]
+//! (bindings behind the core's traits) → `facteur_core`, which decides everything and has no
+//! `worker` dependency. `scripts/check-layers.sh` (run by `make test`) fails on an import
+//! against that direction.
 
-pub mod domain;
-pub mod edge;
+pub mod adapters;
+pub mod app;
+pub mod context;
+pub mod handlers;
+pub mod http;
+
+pub use adapters::dedup_object::DedupShard;

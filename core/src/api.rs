@@ -1,0 +1,240 @@
+//! The HTTP surface: the route table and query-string parsing, as pure functions.
+
+use super::error::ApiError;
+
+/// Every endpoint the main worker serves.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Route {
+    Health,
+    Ingest,
+    WebhookLogs,
+    ConfigGet(ConfigDoc),
+    ConfigPut(ConfigDoc),
+    DryRun,
+    DeadLetters,
+    DeadLetterReplay(String),
+    Stats,
+    /// `GET /media/<key>`: R2 objects, served locally when `R2_SERVE_MEDIA` is on.
+    Media(String),
+}
+
+/// The configuration documents with their own endpoints (SPEC §9).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ConfigDoc {
+    WebhookConfig,
+    ProcessingPrefs,
+    RuntimeFlags,
+    RoutingRules,
+}
+
+impl ConfigDoc {
+    /// All documents.
+    pub const ALL: [ConfigDoc; 4] = [
+        ConfigDoc::WebhookConfig,
+        ConfigDoc::ProcessingPrefs,
+        ConfigDoc::RuntimeFlags,
+        ConfigDoc::RoutingRules,
+    ];
+    /// The document's name, used in its path and store key.
+    pub fn name(self) -> &'static str {
+        match self {
+            ConfigDoc::WebhookConfig => "webhook_config",
+            ConfigDoc::ProcessingPrefs => "processing_prefs",
+            ConfigDoc::RuntimeFlags => "runtime_flags",
+            ConfigDoc::RoutingRules => "routing_rules",
+        }
+    }
+    /// Redis key of the document (`r:ss:config:<name>`); the KV fallback uses the same key.
+    pub fn store_key(self) -> String {
+        format!("r:ss:config:{}", self.name())
+    }
+}
+
+/// Resolves a method and path to a route: unknown paths are 404, known paths with another
+/// method are 405.
+pub fn route(method: &str, path: &str) -> Result<Route, ApiError> {
+    let path = path
+        .strip_suffix('/')
+        .filter(|p| !p.is_empty())
+        .unwrap_or(path);
+    let method_is = |m: &str| method.eq_ignore_ascii_case(m);
+    let only = |allowed: &'static str, r: Route| {
+        if method_is(allowed) || (allowed == "GET" && method_is("HEAD")) {
+            Ok(r)
+        } else {
+            Err(ApiError::method_not_allowed(method, &[allowed]))
+        }
+    };
+    match path {
+        "/health" => only("GET", Route::Health),
+        "/api/ingress/gmail" => only("POST", Route::Ingest),
+        "/api/webhook_logs" => only("GET", Route::WebhookLogs),
+        "/api/test/dry_run" => only("POST", Route::DryRun),
+        "/api/dead_letters" => only("GET", Route::DeadLetters),
+        "/api/stats" => only("GET", Route::Stats),
+        _ => {
+            if let Some(doc) = ConfigDoc::ALL
+                .iter()
+                .find(|d| path == format!("/api/{}", d.name()))
+            {
+                return if method_is("GET") || method_is("HEAD") {
+                    Ok(Route::ConfigGet(*doc))
+                } else if method_is("PUT") || method_is("POST") {
+                    Ok(Route::ConfigPut(*doc))
+                } else {
+                    Err(ApiError::method_not_allowed(
+                        method,
+                        &["GET", "PUT", "POST"],
+                    ))
+                };
+            }
+            if let Some(key) = path.strip_prefix("/media/").filter(|k| !k.is_empty()) {
+                return only("GET", Route::Media(key.to_string()));
+            }
+            if let Some(rest) = path.strip_prefix("/api/dead_letters/") {
+                if let Some(id) = rest.strip_suffix("/replay").filter(|id| !id.contains('/')) {
+                    return only("POST", Route::DeadLetterReplay(id.to_string()));
+                }
+            }
+            Err(ApiError::not_found(path))
+        }
+    }
+}
+
+/// Splits a raw query string into decoded `(name, value)` pairs.
+pub fn query_pairs(query: &str) -> Vec<(String, String)> {
+    query
+        .split('&')
+        .filter(|p| !p.is_empty())
+        .map(|pair| {
+            let (k, v) = pair.split_once('=').unwrap_or((pair, ""));
+            (percent_decode(k), percent_decode(v))
+        })
+        .collect()
+}
+
+fn percent_decode(s: &str) -> String {
+    let bytes = s.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        match bytes[i] {
+            b'+' => out.push(b' '),
+            b'%' if i + 2 < bytes.len() => match (hex_val(bytes[i + 1]), hex_val(bytes[i + 2])) {
+                (Some(hi), Some(lo)) => {
+                    out.push(hi * 16 + lo);
+                    i += 2;
+                }
+                _ => out.push(b'%'),
+            },
+            b => out.push(b),
+        }
+        i += 1;
+    }
+    String::from_utf8_lossy(&out).into_owned()
+}
+
+fn hex_val(b: u8) -> Option<u8> {
+    (b as char).to_digit(16).map(|d| d as u8)
+}
+
+/// Parses an optional integer query parameter within `min..=max`.
+pub fn int_param(
+    pairs: &[(String, String)],
+    name: &str,
+    default: u64,
+    min: u64,
+    max: u64,
+) -> Result<u64, ApiError> {
+    match pairs.iter().rev().find(|(k, _)| k == name) {
+        None => Ok(default),
+        Some((_, v)) => {
+            let n: u64 = v.trim().parse().map_err(|_| {
+                ApiError::invalid_query(name, format!("expected an integer, got {v:?}"))
+            })?;
+            if n < min || n > max {
+                return Err(ApiError::invalid_query(
+                    name,
+                    format!("must be between {min} and {max}"),
+                ));
+            }
+            Ok(n)
+        }
+    }
+}
+
+/// Returns the last value of a query parameter, if present and non-empty.
+pub fn str_param<'a>(pairs: &'a [(String, String)], name: &str) -> Option<&'a str> {
+    pairs
+        .iter()
+        .rev()
+        .find(|(k, _)| k == name)
+        .map(|(_, v)| v.as_str())
+        .filter(|v| !v.is_empty())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn routes_and_methods() {
+        assert_eq!(route("POST", "/api/ingress/gmail"), Ok(Route::Ingest));
+        assert_eq!(
+            route("GET", "/api/ingress/gmail").unwrap_err().status(),
+            405
+        );
+        assert_eq!(route("GET", "/nope").unwrap_err().status(), 404);
+        assert_eq!(route("GET", "/health"), Ok(Route::Health));
+        assert_eq!(
+            route("GET", "/api/webhook_config"),
+            Ok(Route::ConfigGet(ConfigDoc::WebhookConfig))
+        );
+        assert_eq!(
+            route("PUT", "/api/routing_rules"),
+            Ok(Route::ConfigPut(ConfigDoc::RoutingRules))
+        );
+        assert_eq!(
+            route("DELETE", "/api/runtime_flags").unwrap_err().status(),
+            405
+        );
+        assert_eq!(
+            route("POST", "/api/dead_letters/dlv_abc/replay"),
+            Ok(Route::DeadLetterReplay("dlv_abc".into()))
+        );
+        assert_eq!(
+            route("POST", "/api/dead_letters/a/b/replay")
+                .unwrap_err()
+                .status(),
+            404
+        );
+        assert_eq!(route("GET", "/api/webhook_logs/"), Ok(Route::WebhookLogs));
+        assert_eq!(
+            route("GET", "/media/dropbox/a/b/f.zip"),
+            Ok(Route::Media("dropbox/a/b/f.zip".into()))
+        );
+        assert_eq!(route("GET", "/media/").unwrap_err().status(), 404);
+    }
+
+    #[test]
+    fn query_parsing() {
+        let q = query_pairs("days=3&status=success&x=%41b+c&limit=");
+        assert_eq!(int_param(&q, "days", 7, 1, 30), Ok(3));
+        assert_eq!(str_param(&q, "status"), Some("success"));
+        assert_eq!(str_param(&q, "x"), Some("Ab c"));
+        assert_eq!(str_param(&q, "limit"), None);
+        let bad = query_pairs("days=abc");
+        assert_eq!(
+            int_param(&bad, "days", 7, 1, 30).unwrap_err().code,
+            crate::error::ErrorCode::InvalidQuery
+        );
+        let out = query_pairs("days=99");
+        assert!(int_param(&out, "days", 7, 1, 30)
+            .unwrap_err()
+            .message
+            .contains("between 1 and 30"));
+        assert_eq!(percent_decode("100%"), "100%");
+        assert_eq!(percent_decode("%zz"), "%zz");
+        assert_eq!(percent_decode("%é%"), "%é%");
+    }
+}

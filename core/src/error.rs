@@ -1,0 +1,280 @@
+//! The API error type: every failure the HTTP layer can answer, with a stable code.
+//!
+//! One place turns an [`ApiError`] into a status and a JSON body
+//! (`{"success":false,"code":…,"message":…}`); internal details are logged by the edge, never
+//! returned.
+
+use serde_json::{json, Value};
+
+use super::gating::HoldReason;
+
+/// The stable code of every error the main worker answers, with its HTTP status.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum ErrorCode {
+    Unauthorized,
+    InvalidJson,
+    MissingField,
+    InvalidField,
+    InvalidQuery,
+    InvalidConfig,
+    PayloadTooLarge,
+    NotFound,
+    MethodNotAllowed,
+    IngressDisabled,
+    SendingDisabled,
+    AbsencePause,
+    Unavailable,
+    Misconfigured,
+    Internal,
+}
+
+impl ErrorCode {
+    /// Every code (the table test checks each one's name and status).
+    pub const ALL: [ErrorCode; 15] = [
+        ErrorCode::Unauthorized,
+        ErrorCode::InvalidJson,
+        ErrorCode::MissingField,
+        ErrorCode::InvalidField,
+        ErrorCode::InvalidQuery,
+        ErrorCode::InvalidConfig,
+        ErrorCode::PayloadTooLarge,
+        ErrorCode::NotFound,
+        ErrorCode::MethodNotAllowed,
+        ErrorCode::IngressDisabled,
+        ErrorCode::SendingDisabled,
+        ErrorCode::AbsencePause,
+        ErrorCode::Unavailable,
+        ErrorCode::Misconfigured,
+        ErrorCode::Internal,
+    ];
+
+    /// The wire name, in the `code` field of every error body.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ErrorCode::Unauthorized => "unauthorized",
+            ErrorCode::InvalidJson => "invalid_json",
+            ErrorCode::MissingField => "missing_field",
+            ErrorCode::InvalidField => "invalid_field",
+            ErrorCode::InvalidQuery => "invalid_query",
+            ErrorCode::InvalidConfig => "invalid_config",
+            ErrorCode::PayloadTooLarge => "payload_too_large",
+            ErrorCode::NotFound => "not_found",
+            ErrorCode::MethodNotAllowed => "method_not_allowed",
+            ErrorCode::IngressDisabled => "ingress_disabled",
+            ErrorCode::SendingDisabled => "sending_disabled",
+            ErrorCode::AbsencePause => "absence_pause",
+            ErrorCode::Unavailable => "unavailable",
+            ErrorCode::Misconfigured => "misconfigured",
+            ErrorCode::Internal => "internal",
+        }
+    }
+
+    /// The HTTP status answered with this code.
+    pub fn status(self) -> u16 {
+        match self {
+            ErrorCode::Unauthorized => 401,
+            ErrorCode::InvalidJson
+            | ErrorCode::MissingField
+            | ErrorCode::InvalidField
+            | ErrorCode::InvalidQuery
+            | ErrorCode::InvalidConfig => 400,
+            ErrorCode::PayloadTooLarge => 413,
+            ErrorCode::NotFound => 404,
+            ErrorCode::MethodNotAllowed => 405,
+            ErrorCode::IngressDisabled | ErrorCode::SendingDisabled | ErrorCode::AbsencePause => {
+                409
+            }
+            ErrorCode::Unavailable => 503,
+            ErrorCode::Misconfigured | ErrorCode::Internal => 500,
+        }
+    }
+}
+
+impl std::fmt::Display for ErrorCode {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// An error answered to an HTTP client.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ApiError {
+    /// Stable machine-readable code; decides the HTTP status.
+    pub code: ErrorCode,
+    /// Human-readable message naming the problem.
+    pub message: String,
+}
+
+impl ApiError {
+    fn new(code: ErrorCode, message: impl Into<String>) -> Self {
+        Self {
+            code,
+            message: message.into(),
+        }
+    }
+    /// The HTTP status.
+    pub fn status(&self) -> u16 {
+        self.code.status()
+    }
+    /// 401, with the message SPEC §2 prescribes.
+    pub fn unauthorized() -> Self {
+        Self::new(ErrorCode::Unauthorized, "Unauthorized")
+    }
+    /// 400 for a body that is not a JSON object (SPEC §2 message).
+    pub fn invalid_json() -> Self {
+        Self::new(ErrorCode::InvalidJson, "Invalid JSON payload")
+    }
+    /// 400 for a required field that is absent or empty.
+    pub fn missing_field(field: &str) -> Self {
+        Self::new(ErrorCode::MissingField, format!("Missing field: {field}"))
+    }
+    /// 400 for a field of the wrong type or value.
+    pub fn invalid_field(field: &str, problem: impl std::fmt::Display) -> Self {
+        Self::new(
+            ErrorCode::InvalidField,
+            format!("Invalid field: {field}: {problem}"),
+        )
+    }
+    /// 400 for a malformed query parameter.
+    pub fn invalid_query(param: &str, problem: impl std::fmt::Display) -> Self {
+        Self::new(
+            ErrorCode::InvalidQuery,
+            format!("Invalid query parameter '{param}': {problem}"),
+        )
+    }
+    /// 400 for a configuration document that fails validation.
+    pub fn invalid_config(problem: impl Into<String>) -> Self {
+        Self::new(ErrorCode::InvalidConfig, problem)
+    }
+    /// 413 for a body over the limit.
+    pub fn too_large(limit_bytes: u64) -> Self {
+        Self::new(
+            ErrorCode::PayloadTooLarge,
+            format!("Request body exceeds the limit of {limit_bytes} bytes (max_email_size_mb)"),
+        )
+    }
+    /// 404 for an unknown path.
+    pub fn not_found(path: &str) -> Self {
+        Self::new(ErrorCode::NotFound, format!("No route for {path}"))
+    }
+    /// 404 for an unknown resource.
+    pub fn no_such(what: &str, id: &str) -> Self {
+        Self::new(ErrorCode::NotFound, format!("No {what} with id {id}"))
+    }
+    /// 405 for a known path with the wrong method.
+    pub fn method_not_allowed(method: &str, allowed: &[&str]) -> Self {
+        Self::new(
+            ErrorCode::MethodNotAllowed,
+            format!("Method {method} not allowed; use {}", allowed.join(", ")),
+        )
+    }
+    /// 409: Gmail ingress switched off by the runtime flag (SPEC §2).
+    pub fn ingress_disabled() -> Self {
+        Self::new(ErrorCode::IngressDisabled, "Gmail ingress disabled")
+    }
+    /// 409: sending blocked by global absence or the sending switch (SPEC §2); the code says
+    /// which.
+    pub fn sending_disabled(reason: HoldReason) -> Self {
+        let code = match reason {
+            HoldReason::Absence => ErrorCode::AbsencePause,
+            _ => ErrorCode::SendingDisabled,
+        };
+        Self::new(code, "Webhook sending disabled")
+    }
+    /// 503: a dependency the request cannot do without failed (the client should retry).
+    pub fn unavailable(what: &str) -> Self {
+        Self::new(
+            ErrorCode::Unavailable,
+            format!("{what} unavailable, retry later"),
+        )
+    }
+    /// 500: the worker's own configuration is wrong (the message names the variable or
+    /// binding, never a value).
+    pub fn misconfigured(message: impl Into<String>) -> Self {
+        Self::new(ErrorCode::Misconfigured, message)
+    }
+    /// 500 for a failure that is ours; details are logged, not returned.
+    pub fn internal() -> Self {
+        Self::new(ErrorCode::Internal, "Internal error")
+    }
+
+    /// The JSON body answered to the client.
+    pub fn body(&self) -> Value {
+        json!({"success": false, "code": self.code.as_str(), "message": self.message})
+    }
+}
+
+impl std::fmt::Display for ApiError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{} {}: {}", self.status(), self.code, self.message)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn spec_messages_are_exact() {
+        assert_eq!(ApiError::unauthorized().body()["message"], "Unauthorized");
+        assert_eq!(
+            ApiError::invalid_json().body()["message"],
+            "Invalid JSON payload"
+        );
+        assert_eq!(
+            ApiError::missing_field("sender").body()["message"],
+            "Missing field: sender"
+        );
+        assert_eq!(
+            ApiError::ingress_disabled().body()["message"],
+            "Gmail ingress disabled"
+        );
+        assert_eq!(
+            ApiError::sending_disabled(HoldReason::Absence).body()["message"],
+            "Webhook sending disabled"
+        );
+        assert_eq!(
+            ApiError::sending_disabled(HoldReason::Absence).body()["code"],
+            "absence_pause"
+        );
+        assert_eq!(
+            ApiError::sending_disabled(HoldReason::SendingDisabled).code,
+            ErrorCode::SendingDisabled
+        );
+        assert_eq!(ApiError::unauthorized().body()["success"], false);
+    }
+
+    #[test]
+    fn every_code_has_one_name_and_its_status() {
+        #[rustfmt::skip]
+        let table: [(ErrorCode, &str, u16); 15] = [
+            (ErrorCode::Unauthorized, "unauthorized", 401),
+            (ErrorCode::InvalidJson, "invalid_json", 400),
+            (ErrorCode::MissingField, "missing_field", 400),
+            (ErrorCode::InvalidField, "invalid_field", 400),
+            (ErrorCode::InvalidQuery, "invalid_query", 400),
+            (ErrorCode::InvalidConfig, "invalid_config", 400),
+            (ErrorCode::PayloadTooLarge, "payload_too_large", 413),
+            (ErrorCode::NotFound, "not_found", 404),
+            (ErrorCode::MethodNotAllowed, "method_not_allowed", 405),
+            (ErrorCode::IngressDisabled, "ingress_disabled", 409),
+            (ErrorCode::SendingDisabled, "sending_disabled", 409),
+            (ErrorCode::AbsencePause, "absence_pause", 409),
+            (ErrorCode::Unavailable, "unavailable", 503),
+            (ErrorCode::Misconfigured, "misconfigured", 500),
+            (ErrorCode::Internal, "internal", 500),
+        ];
+        assert_eq!(table.len(), ErrorCode::ALL.len());
+        for (code, (listed, name, status)) in ErrorCode::ALL.iter().zip(table) {
+            assert_eq!(
+                *code, listed,
+                "ALL and the table list codes in the same order"
+            );
+            assert_eq!((code.as_str(), code.status()), (name, status), "{code:?}");
+        }
+        let names: std::collections::HashSet<_> =
+            ErrorCode::ALL.iter().map(|c| c.as_str()).collect();
+        assert_eq!(names.len(), ErrorCode::ALL.len(), "names are unique");
+        // The match in `status` is exhaustive: a new code fails to compile until it has one.
+    }
+}

@@ -1,0 +1,332 @@
+//! The delivery log (SPEC §8): entry shape, query, and the merge of the two stores.
+
+use serde::{Deserialize, Serialize};
+
+use super::api::{int_param, str_param};
+use super::error::ApiError;
+use super::mask::{mask_url, target_label};
+use super::time::{iso_utc, parse_iso, DAY_MS};
+
+/// Redis list holding the newest entries (SPEC §8).
+pub const REDIS_LOG_KEY: &str = "r:ss:webhook_logs:v1";
+/// Entries are kept 7 days in both stores.
+pub const LOG_TTL_SECS: u64 = 7 * 86_400;
+/// Redis keeps the newest 1,000 entries by default (SPEC §8).
+pub const DEFAULT_REDIS_LOG_CAP: u64 = 1_000;
+
+/// What happened to an e-mail or one delivery attempt.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum LogStatus {
+    /// The receiver answered 2xx.
+    Success,
+    /// Final failure: non-retryable status, retries exhausted, or a configuration error.
+    Error,
+    /// An attempt failed and another one is scheduled.
+    Retrying,
+    /// The e-mail was deliberately not sent (policy), and marked processed.
+    Skipped,
+    /// The e-mail waits for the sending window to open.
+    Held,
+    /// Sending was refused (absence, flag); the e-mail stays with the sender.
+    Blocked,
+}
+
+impl LogStatus {
+    /// All statuses, in the order the API documents them.
+    pub const ALL: [LogStatus; 6] = [
+        LogStatus::Success,
+        LogStatus::Error,
+        LogStatus::Retrying,
+        LogStatus::Skipped,
+        LogStatus::Held,
+        LogStatus::Blocked,
+    ];
+    /// The wire name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            LogStatus::Success => "success",
+            LogStatus::Error => "error",
+            LogStatus::Retrying => "retrying",
+            LogStatus::Skipped => "skipped",
+            LogStatus::Held => "held",
+            LogStatus::Blocked => "blocked",
+        }
+    }
+    /// Parses a wire name.
+    pub fn parse(s: &str) -> Option<LogStatus> {
+        LogStatus::ALL.into_iter().find(|st| st.as_str() == s)
+    }
+}
+
+/// One line of the delivery log. Field names are those of SPEC §8, plus `id` (for merging),
+/// `delivery_id`, `reason` and `next_retry_in_sec`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct LogEntry {
+    pub id: String,
+    pub timestamp: String,
+    pub status: LogStatus,
+    #[serde(default)]
+    pub webhook_url: String,
+    #[serde(default)]
+    pub target_url: String,
+    #[serde(default)]
+    pub error: Option<String>,
+    #[serde(default)]
+    pub email_id: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub delivery_id: Option<String>,
+    #[serde(default)]
+    pub detector: Option<String>,
+    #[serde(default)]
+    pub delivery_links_count: u32,
+    #[serde(default)]
+    pub duration_ms: u64,
+    #[serde(default)]
+    pub status_code: Option<u16>,
+    #[serde(default)]
+    pub attempt: u32,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub next_retry_in_sec: Option<u32>,
+}
+
+impl LogEntry {
+    /// An entry about a whole e-mail (skip, hold, block, a lost part): no target, no attempt.
+    /// `id` is the deterministic entry id (see [`crate::ids::log_entry_id`]).
+    pub fn about_email(
+        id: String,
+        email_id: &str,
+        status: LogStatus,
+        reason: &str,
+        now_ms: i64,
+    ) -> LogEntry {
+        LogEntry {
+            id,
+            timestamp: iso_utc(now_ms),
+            status,
+            webhook_url: String::new(),
+            target_url: String::new(),
+            error: None,
+            email_id: email_id.to_string(),
+            delivery_id: None,
+            detector: None,
+            delivery_links_count: 0,
+            duration_ms: 0,
+            status_code: None,
+            attempt: 0,
+            reason: Some(reason.to_string()),
+            next_retry_in_sec: None,
+        }
+    }
+
+    /// Fills the fields that describe one delivery: masked target, delivery id, attempt.
+    pub fn for_delivery(
+        mut self,
+        target_url: &str,
+        delivery_id: &str,
+        detector: Option<String>,
+        links_count: u32,
+        attempt: u32,
+    ) -> LogEntry {
+        self.webhook_url = mask_url(target_url);
+        self.target_url = target_label(target_url);
+        self.delivery_id = Some(delivery_id.to_string());
+        self.detector = detector;
+        self.delivery_links_count = links_count;
+        self.attempt = attempt;
+        self
+    }
+
+    /// The entry's time in unix milliseconds (0 when unparsable, so it sorts last).
+    pub fn unix_ms(&self) -> i64 {
+        parse_iso(&self.timestamp).unwrap_or(0)
+    }
+}
+
+/// A validated `GET /api/webhook_logs` query.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LogQuery {
+    /// Only entries newer than this many days.
+    pub days: u64,
+    /// Only entries with this status.
+    pub status: Option<LogStatus>,
+    /// Only entries of this e-mail.
+    pub email_id: Option<String>,
+    /// Only entries of this delivery.
+    pub delivery_id: Option<String>,
+    /// At most this many entries.
+    pub limit: usize,
+}
+
+/// Largest `limit` the logs API accepts.
+pub const MAX_LOG_LIMIT: u64 = 10_000;
+
+impl LogQuery {
+    /// Parses and validates the query parameters (400 naming the parameter on error).
+    pub fn parse(pairs: &[(String, String)]) -> Result<LogQuery, ApiError> {
+        let days = int_param(pairs, "days", 7, 1, 30)?;
+        let limit = int_param(pairs, "limit", 100, 1, MAX_LOG_LIMIT)? as usize;
+        let status = match str_param(pairs, "status") {
+            None => None,
+            Some(s) => Some(LogStatus::parse(s).ok_or_else(|| {
+                let names: Vec<_> = LogStatus::ALL.iter().map(|s| s.as_str()).collect();
+                ApiError::invalid_query("status", format!("must be one of {}", names.join(", ")))
+            })?),
+        };
+        Ok(LogQuery {
+            days,
+            status,
+            email_id: str_param(pairs, "email_id").map(str::to_string),
+            delivery_id: str_param(pairs, "delivery_id").map(str::to_string),
+            limit,
+        })
+    }
+
+    /// True when the entry passes every filter at time `now_ms`.
+    pub fn accepts(&self, entry: &LogEntry, now_ms: i64) -> bool {
+        entry.unix_ms() >= now_ms - self.days as i64 * DAY_MS
+            && self.status.is_none_or(|s| s == entry.status)
+            && self
+                .email_id
+                .as_deref()
+                .is_none_or(|id| id == entry.email_id)
+            && self
+                .delivery_id
+                .as_deref()
+                .is_none_or(|id| Some(id) == entry.delivery_id.as_deref())
+    }
+}
+
+/// Merges entries from several stores: filters, drops duplicates by `id`, sorts newest first
+/// (ties broken by id for a stable order) and keeps `query.limit`.
+pub fn merge(sources: Vec<Vec<LogEntry>>, query: &LogQuery, now_ms: i64) -> Vec<LogEntry> {
+    let mut seen = std::collections::HashSet::new();
+    let mut all: Vec<(i64, LogEntry)> = sources
+        .into_iter()
+        .flatten()
+        .filter(|e| query.accepts(e, now_ms))
+        .filter(|e| seen.insert(e.id.clone()))
+        .map(|e| (e.unix_ms(), e))
+        .collect();
+    all.sort_by(|(ta, a), (tb, b)| tb.cmp(ta).then_with(|| b.id.cmp(&a.id)));
+    all.truncate(query.limit);
+    all.into_iter().map(|(_, e)| e).collect()
+}
+
+/// KV key of an entry in the fallback store: newest sorts first under `prefix`, and every entry
+/// has its own key (KV allows one write per second per key; concurrent writers never collide).
+pub fn kv_log_key(unix_ms: i64, id: &str) -> String {
+    let inverted = 9_999_999_999_999i64.saturating_sub(unix_ms.max(0));
+    format!("{KV_LOG_PREFIX}{inverted:013}:{id}")
+}
+
+/// Prefix of the fallback log keys in KV.
+pub const KV_LOG_PREFIX: &str = "log:";
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::api::query_pairs;
+    use crate::time::iso_utc;
+
+    fn entry(id: &str, ms: i64, status: LogStatus) -> LogEntry {
+        LogEntry {
+            id: id.into(),
+            timestamp: iso_utc(ms),
+            status,
+            webhook_url: String::new(),
+            target_url: String::new(),
+            error: None,
+            email_id: format!("e-{id}"),
+            delivery_id: None,
+            detector: None,
+            delivery_links_count: 0,
+            duration_ms: 0,
+            status_code: None,
+            attempt: 1,
+            reason: None,
+            next_retry_in_sec: None,
+        }
+    }
+
+    #[test]
+    fn query_validation_names_the_parameter() {
+        assert!(LogQuery::parse(&query_pairs("status=bogus"))
+            .unwrap_err()
+            .message
+            .contains("'status'"));
+        assert!(LogQuery::parse(&query_pairs("limit=0"))
+            .unwrap_err()
+            .message
+            .contains("'limit'"));
+        assert!(LogQuery::parse(&query_pairs("days=x"))
+            .unwrap_err()
+            .message
+            .contains("'days'"));
+        let q = LogQuery::parse(&query_pairs("days=2&status=error&limit=5")).unwrap();
+        assert_eq!((q.days, q.status, q.limit), (2, Some(LogStatus::Error), 5));
+    }
+
+    #[test]
+    fn merge_dedups_sorts_filters_and_limits() {
+        let now = 10 * DAY_MS;
+        let q = LogQuery::parse(&query_pairs("days=7&limit=3")).unwrap();
+        let redis = vec![
+            entry("a", now - 1000, LogStatus::Success),
+            entry("b", now - 3000, LogStatus::Error),
+        ];
+        let kv = vec![
+            entry("a", now - 1000, LogStatus::Success),
+            entry("c", now - 2000, LogStatus::Success),
+            entry("old", now - 8 * DAY_MS, LogStatus::Success),
+            entry("d", now - 4000, LogStatus::Success),
+        ];
+        let merged = merge(vec![redis, kv], &q, now);
+        let ids: Vec<_> = merged.iter().map(|e| e.id.as_str()).collect();
+        assert_eq!(ids, ["a", "c", "b"]);
+        let only_errors = LogQuery::parse(&query_pairs("status=error")).unwrap();
+        let merged = merge(
+            vec![vec![
+                entry("b", now, LogStatus::Error),
+                entry("x", now, LogStatus::Success),
+            ]],
+            &only_errors,
+            now,
+        );
+        assert_eq!(merged.len(), 1);
+    }
+
+    #[test]
+    fn kv_keys_sort_newest_first() {
+        let older = kv_log_key(1_000, "x");
+        let newer = kv_log_key(2_000, "x");
+        assert!(newer < older);
+        assert!(older.starts_with(KV_LOG_PREFIX));
+    }
+
+    #[test]
+    fn entry_json_round_trip_has_spec_fields() {
+        let e = entry("a", 0, LogStatus::Retrying);
+        let v = serde_json::to_value(&e).unwrap();
+        for k in [
+            "timestamp",
+            "status",
+            "webhook_url",
+            "target_url",
+            "error",
+            "email_id",
+            "detector",
+            "delivery_links_count",
+            "duration_ms",
+            "status_code",
+            "attempt",
+        ] {
+            assert!(v.get(k).is_some(), "missing {k}");
+        }
+        assert_eq!(v["status"], "retrying");
+        let back: LogEntry = serde_json::from_value(v).unwrap();
+        assert_eq!(back, e);
+    }
+}

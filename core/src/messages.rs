@@ -1,0 +1,484 @@
+//! Queue message bodies. Every message is a JSON text; large parts spill to the KV store so a
+//! message stays under the queue's 128 KB limit.
+
+use serde::{Deserialize, Serialize};
+
+use super::config::bindings;
+use super::log::LogEntry;
+use super::pipeline::PlannedDelivery;
+use super::retry::RetryPolicy;
+
+/// Largest inline part of a message, measured as it will be written inside the message's JSON
+/// (escaped); larger parts are spilled. The rest of a message stays far below the 32 KB left
+/// to reach the queue's 128 KB.
+pub const INLINE_LIMIT_BYTES: usize = 96 * 1024;
+/// Largest message the producers send (the queue refuses more than 128 KB).
+pub const MAX_MESSAGE_BYTES: usize = 127 * 1024;
+/// Lifetime of a spilled part. A part still needed later (a long hold, a dead letter kept for
+/// replay) has its lifetime renewed by whoever keeps it.
+pub const SPILL_TTL_SECS: u64 = 14 * 86_400;
+
+/// A message part: inline, or spilled to the KV store under `key`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum Blob {
+    Inline { data: String },
+    Spilled { key: String },
+}
+
+impl Blob {
+    /// Keeps `data` inline when small enough, else names the key it must be spilled to. The
+    /// caller writes the spill *before* sending the message.
+    pub fn place(data: String, spill_key: String) -> (Blob, Option<(String, String)>) {
+        // Quotes, backslashes and control characters grow when the part is escaped into the
+        // message: measure the escaped form (only for parts that could fit at all).
+        let fits = data.len() <= INLINE_LIMIT_BYTES
+            && serde_json::to_string(&data)
+                .is_ok_and(|escaped| escaped.len() <= INLINE_LIMIT_BYTES);
+        if fits {
+            (Blob::Inline { data }, None)
+        } else {
+            (
+                Blob::Spilled {
+                    key: spill_key.clone(),
+                },
+                Some((spill_key, data)),
+            )
+        }
+    }
+}
+
+/// The e-mail as accepted by the ingest.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct EmailRecord {
+    pub email_id: String,
+    pub subject: String,
+    pub sender: String,
+    pub sender_email: String,
+    pub body: String,
+    pub date: String,
+    pub received_at_ms: i64,
+}
+
+/// Processing-queue message: one accepted e-mail.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ProcessJob {
+    pub email_id: String,
+    pub email: Blob,
+    pub accepted_at_ms: i64,
+    /// Set while the e-mail waits for the sending window: when it is due.
+    #[serde(default)]
+    pub held_until_ms: Option<i64>,
+    /// Times the spilled e-mail was not found (KV can lag behind a write for a minute).
+    #[serde(default)]
+    pub spill_misses: u32,
+}
+
+impl ProcessJob {
+    /// The job of a freshly accepted e-mail.
+    pub fn accepted(email: &EmailRecord, part: Blob, now_ms: i64) -> ProcessJob {
+        ProcessJob {
+            email_id: email.email_id.clone(),
+            email: part,
+            accepted_at_ms: now_ms,
+            held_until_ms: None,
+            spill_misses: 0,
+        }
+    }
+
+    /// The same job, waiting for the sending window until `until_ms`.
+    pub fn held_until(&self, until_ms: i64) -> ProcessJob {
+        ProcessJob {
+            held_until_ms: Some(until_ms),
+            ..self.clone()
+        }
+    }
+
+    /// The job sent again by an operator: processed afresh, as if just accepted.
+    pub fn replayed(&self) -> ProcessJob {
+        ProcessJob {
+            held_until_ms: None,
+            spill_misses: 0,
+            ..self.clone()
+        }
+    }
+}
+
+/// What the deliveries of one e-mail share: carried in each delivery message.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DeliveryMeta {
+    pub detector: Option<String>,
+    pub links_count: u32,
+    pub policy: RetryPolicy,
+    pub created_at_ms: i64,
+}
+
+/// Delivery-queue message: one payload to one target, at one attempt.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DeliveryJob {
+    pub delivery_id: String,
+    pub email_id: String,
+    pub target_url: String,
+    /// 1-based number of the attempt this message carries.
+    pub attempt: u32,
+    pub payload: Blob,
+    #[serde(default)]
+    pub detector: Option<String>,
+    #[serde(default)]
+    pub links_count: u32,
+    pub policy: RetryPolicy,
+    pub created_at_ms: i64,
+    /// Times the spilled payload was not found (KV can lag behind a write for a minute).
+    #[serde(default)]
+    pub spill_misses: u32,
+}
+
+impl DeliveryJob {
+    /// The first attempt of a planned delivery whose payload is `payload`.
+    pub fn first(planned: &PlannedDelivery, payload: Blob, meta: &DeliveryMeta) -> DeliveryJob {
+        DeliveryJob {
+            delivery_id: planned.delivery_id.clone(),
+            email_id: planned.payload.microsoft_graph_email_id.clone(),
+            target_url: planned.target_url.clone(),
+            attempt: 1,
+            payload,
+            detector: meta.detector.clone(),
+            links_count: meta.links_count,
+            policy: meta.policy,
+            created_at_ms: meta.created_at_ms,
+            spill_misses: 0,
+        }
+    }
+
+    /// The same delivery at attempt `attempt`.
+    pub fn at_attempt(&self, attempt: u32) -> DeliveryJob {
+        DeliveryJob {
+            attempt,
+            ..self.clone()
+        }
+    }
+
+    /// The delivery sent again by an operator: same delivery id, attempts counting afresh.
+    pub fn replayed(&self) -> DeliveryJob {
+        DeliveryJob {
+            attempt: 1,
+            spill_misses: 0,
+            ..self.clone()
+        }
+    }
+}
+
+/// Dead-letter message: a job that will not be tried again on its own.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DeadLetter {
+    pub reason: String,
+    #[serde(default)]
+    pub error: Option<String>,
+    pub dead_at_ms: i64,
+    pub job: DeadJob,
+}
+
+/// The job inside a dead letter.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum DeadJob {
+    Delivery(DeliveryJob),
+    Process(ProcessJob),
+    /// A message that could not be read at all, kept verbatim.
+    Unreadable {
+        text: String,
+    },
+}
+
+impl DeadLetter {
+    /// A message that could not be parsed at all, kept verbatim.
+    pub fn unreadable(text: String, now_ms: i64) -> DeadLetter {
+        DeadLetter {
+            reason: "unreadable_message".into(),
+            error: None,
+            dead_at_ms: now_ms,
+            job: DeadJob::Unreadable { text },
+        }
+    }
+}
+
+impl DeadJob {
+    /// The part the job points to (a spilled one must be kept as long as the dead letter).
+    pub fn part(&self) -> Option<&Blob> {
+        match self {
+            DeadJob::Delivery(j) => Some(&j.payload),
+            DeadJob::Process(j) => Some(&j.email),
+            DeadJob::Unreadable { .. } => None,
+        }
+    }
+
+    /// The id a dead letter is stored and replayed under.
+    pub fn id(&self) -> String {
+        match self {
+            DeadJob::Delivery(j) => j.delivery_id.clone(),
+            DeadJob::Process(j) => format!("email_{}", j.email_id),
+            DeadJob::Unreadable { text } => format!("raw_{}", &super::ids::sha256_hex(text)[..16]),
+        }
+    }
+}
+
+/// Reads whatever arrived on the dead-letter queue: an explicit [`DeadLetter`], or a raw job the
+/// queue moved there after its own retries ran out.
+pub fn parse_dead_letter(text: &str, now_ms: i64) -> DeadLetter {
+    if let Ok(dl) = serde_json::from_str::<DeadLetter>(text) {
+        return dl;
+    }
+    let job = if let Ok(j) = serde_json::from_str::<DeliveryJob>(text) {
+        DeadJob::Delivery(j)
+    } else if let Ok(j) = serde_json::from_str::<ProcessJob>(text) {
+        DeadJob::Process(j)
+    } else {
+        DeadJob::Unreadable {
+            text: text.to_string(),
+        }
+    };
+    DeadLetter {
+        reason: QUEUE_EXHAUSTED.into(),
+        error: None,
+        dead_at_ms: now_ms,
+        job,
+    }
+}
+
+/// A job that travels on a queue and may carry a spilled part.
+pub trait QueuedJob: Clone + Serialize {
+    /// Binding of the queue the job is (re)sent on.
+    const QUEUE: &'static str;
+    /// The part to read before the job can run (the e-mail, or the payload).
+    fn part(&self) -> &Blob;
+    /// Times the spilled part was not found so far.
+    fn spill_misses(&self) -> u32;
+    /// The same job after one more miss.
+    fn with_spill_miss(&self) -> Self;
+    /// The job as a dead letter.
+    fn into_dead(self, reason: &str, error: Option<String>, now_ms: i64) -> DeadLetter;
+    /// The final log entry when its part stays unreadable.
+    fn missing_part_entry(&self, now_ms: i64) -> LogEntry;
+}
+
+impl QueuedJob for ProcessJob {
+    const QUEUE: &'static str = bindings::PROCESS_QUEUE;
+    fn part(&self) -> &Blob {
+        &self.email
+    }
+    fn spill_misses(&self) -> u32 {
+        self.spill_misses
+    }
+    fn with_spill_miss(&self) -> Self {
+        ProcessJob {
+            spill_misses: self.spill_misses + 1,
+            ..self.clone()
+        }
+    }
+    fn into_dead(self, reason: &str, error: Option<String>, now_ms: i64) -> DeadLetter {
+        DeadLetter {
+            reason: reason.into(),
+            error,
+            dead_at_ms: now_ms,
+            job: DeadJob::Process(self),
+        }
+    }
+    fn missing_part_entry(&self, now_ms: i64) -> LogEntry {
+        LogEntry::missing_part(&self.email_id, None, now_ms)
+    }
+}
+
+impl QueuedJob for DeliveryJob {
+    const QUEUE: &'static str = bindings::DELIVERY_QUEUE;
+    fn part(&self) -> &Blob {
+        &self.payload
+    }
+    fn spill_misses(&self) -> u32 {
+        self.spill_misses
+    }
+    fn with_spill_miss(&self) -> Self {
+        DeliveryJob {
+            spill_misses: self.spill_misses + 1,
+            ..self.clone()
+        }
+    }
+    fn into_dead(self, reason: &str, error: Option<String>, now_ms: i64) -> DeadLetter {
+        DeadLetter {
+            reason: reason.into(),
+            error,
+            dead_at_ms: now_ms,
+            job: DeadJob::Delivery(self),
+        }
+    }
+    fn missing_part_entry(&self, now_ms: i64) -> LogEntry {
+        LogEntry::missing_part(&self.email_id, Some(self), now_ms)
+    }
+}
+
+/// Wait before looking again for a spilled part that was not readable (KV propagates writes
+/// within about a minute).
+pub const SPILL_MISS_RETRY_SECS: u32 = 60;
+
+/// What to do once a job's part was looked for.
+#[derive(Debug, Clone, PartialEq)]
+pub enum PartRead<J> {
+    /// The part: run the job.
+    Ready(String),
+    /// Not readable yet: send `next` again after `delay_secs`.
+    Wait { next: J, delay_secs: u32 },
+    /// Still unreadable after [`MAX_SPILL_MISSES`] tries: log `entry`, keep `dead`.
+    GiveUp {
+        entry: Box<LogEntry>,
+        dead: Box<DeadLetter>,
+    },
+}
+
+/// Decides what follows a read of `job`'s part (`found`: what the store returned).
+pub fn part_read<J: QueuedJob>(job: &J, found: Option<String>, now_ms: i64) -> PartRead<J> {
+    if let Some(part) = found {
+        return PartRead::Ready(part);
+    }
+    if job.spill_misses() < MAX_SPILL_MISSES {
+        return PartRead::Wait {
+            next: job.with_spill_miss(),
+            delay_secs: SPILL_MISS_RETRY_SECS,
+        };
+    }
+    let entry = job.missing_part_entry(now_ms);
+    let reason = entry.reason.clone().unwrap_or_default();
+    let dead = job.clone().into_dead(&reason, entry.error.clone(), now_ms);
+    PartRead::GiveUp {
+        entry: Box::new(entry),
+        dead: Box::new(dead),
+    }
+}
+
+/// Reason of the jobs the queue moved to the dead letters on its own (its retries ran out).
+pub const QUEUE_EXHAUSTED: &str = "queue_retries_exhausted";
+
+/// Misses of a spilled part tolerated (one a minute) before the job is given up as unreadable.
+pub const MAX_SPILL_MISSES: u32 = 10;
+
+/// KV prefix of stored dead letters.
+pub const DEAD_LETTER_PREFIX: &str = "dead:";
+/// Dead letters are kept as long as the payloads they point to.
+pub const DEAD_LETTER_TTL_SECS: u64 = SPILL_TTL_SECS;
+
+/// KV key of the spilled e-mail body.
+pub fn email_spill_key(email_id: &str) -> String {
+    format!("blob:email:{email_id}")
+}
+
+/// KV key of a spilled delivery payload.
+pub fn payload_spill_key(delivery_id: &str) -> String {
+    format!("blob:payload:{delivery_id}")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn small_parts_stay_inline_and_large_parts_spill() {
+        let (b, spill) = Blob::place("x".repeat(10), "k".into());
+        assert_eq!(
+            b,
+            Blob::Inline {
+                data: "x".repeat(10)
+            }
+        );
+        assert!(spill.is_none());
+        let big = "é".repeat(INLINE_LIMIT_BYTES);
+        let (b, spill) = Blob::place(big.clone(), "k".into());
+        assert_eq!(b, Blob::Spilled { key: "k".into() });
+        assert_eq!(spill, Some(("k".into(), big)));
+    }
+
+    #[test]
+    fn escaping_counts_towards_the_limit() {
+        // 60 KB of quotes is 120 KB once escaped inside the message.
+        let quotes = "\"".repeat(60 * 1024);
+        let (b, spill) = Blob::place(quotes, "k".into());
+        assert_eq!(b, Blob::Spilled { key: "k".into() });
+        assert!(spill.is_some());
+        let job = ProcessJob {
+            email_id: "e".into(),
+            email: Blob::place("\"".repeat(40 * 1024), "k".into()).0,
+            accepted_at_ms: 0,
+            held_until_ms: None,
+            spill_misses: 0,
+        };
+        assert!(serde_json::to_string(&job).unwrap().len() <= MAX_MESSAGE_BYTES);
+    }
+
+    fn spilled_job(misses: u32) -> ProcessJob {
+        ProcessJob {
+            email_id: "e".into(),
+            email: Blob::Spilled { key: "k".into() },
+            accepted_at_ms: 0,
+            held_until_ms: None,
+            spill_misses: misses,
+        }
+    }
+
+    #[test]
+    fn part_reads_wait_then_give_up() {
+        let job = spilled_job(0);
+        assert_eq!(
+            part_read(&job, Some("x".into()), 0),
+            PartRead::Ready("x".into())
+        );
+        match part_read(&job, None, 0) {
+            PartRead::Wait { next, delay_secs } => {
+                assert_eq!(next.spill_misses, 1);
+                assert_eq!(delay_secs, SPILL_MISS_RETRY_SECS);
+            }
+            other => panic!("{other:?}"),
+        }
+        match part_read(&spilled_job(MAX_SPILL_MISSES), None, 7) {
+            PartRead::GiveUp { entry, dead } => {
+                assert_eq!(dead.reason, "email_missing");
+                assert_eq!(dead.error, entry.error);
+                assert_eq!(dead.dead_at_ms, 7);
+                assert_eq!(dead.job.id(), "email_e");
+            }
+            other => panic!("{other:?}"),
+        }
+    }
+
+    #[test]
+    fn dead_letters_parse_both_shapes() {
+        let job = DeliveryJob {
+            delivery_id: "dlv_1".into(),
+            email_id: "e".into(),
+            target_url: "https://x".into(),
+            attempt: 2,
+            payload: Blob::Inline { data: "{}".into() },
+            detector: None,
+            links_count: 0,
+            policy: RetryPolicy::default(),
+            created_at_ms: 1,
+            spill_misses: 0,
+        };
+        let raw = serde_json::to_string(&job).unwrap();
+        let dl = parse_dead_letter(&raw, 5);
+        assert_eq!(dl.reason, "queue_retries_exhausted");
+        assert_eq!(dl.job.id(), "dlv_1");
+        let explicit = DeadLetter {
+            reason: "not_retryable".into(),
+            error: Some("HTTP 404".into()),
+            dead_at_ms: 9,
+            job: DeadJob::Delivery(job),
+        };
+        let back = parse_dead_letter(&serde_json::to_string(&explicit).unwrap(), 0);
+        assert_eq!(back, explicit);
+        let raw = parse_dead_letter("{not json", 0);
+        assert_eq!(
+            raw.job,
+            DeadJob::Unreadable {
+                text: "{not json".into()
+            }
+        );
+        assert!(raw.job.id().starts_with("raw_"));
+    }
+}

@@ -1,0 +1,239 @@
+//! Delivery statistics over the log (SPEC §11): success rate, error and timeout rates, average
+//! duration, per detector.
+
+use std::collections::BTreeMap;
+
+use serde::Serialize;
+
+use super::log::{LogEntry, LogStatus};
+
+/// Counts and rates for one group of entries.
+#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+pub struct Figures {
+    /// Webhook attempts (success, retrying, error with a target).
+    pub attempts: u64,
+    /// Deliveries that ended in success.
+    pub delivered: u64,
+    /// Deliveries that ended in error.
+    pub failed: u64,
+    /// `delivered / (delivered + failed)`; null when nothing ended.
+    pub success_rate: Option<f64>,
+    /// `failed / (delivered + failed)`.
+    pub error_rate: Option<f64>,
+    /// Attempts that timed out, over all attempts.
+    pub timeout_rate: Option<f64>,
+    /// Mean duration of attempts, in milliseconds.
+    pub avg_duration_ms: Option<f64>,
+    /// E-mails skipped, held and blocked.
+    pub skipped: u64,
+    pub held: u64,
+    pub blocked: u64,
+    #[serde(skip)]
+    timeouts: u64,
+    #[serde(skip)]
+    duration_sum: u64,
+}
+
+impl Figures {
+    fn add(&mut self, e: &LogEntry) {
+        let is_attempt = e.delivery_id.is_some()
+            && matches!(
+                e.status,
+                LogStatus::Success | LogStatus::Retrying | LogStatus::Error
+            );
+        if is_attempt {
+            self.attempts += 1;
+            self.duration_sum += e.duration_ms;
+            if e.error.as_deref().is_some_and(|t| t.starts_with("timeout")) {
+                self.timeouts += 1;
+            }
+        }
+        match e.status {
+            LogStatus::Success => self.delivered += 1,
+            LogStatus::Error => self.failed += 1,
+            LogStatus::Skipped => self.skipped += 1,
+            LogStatus::Held => self.held += 1,
+            LogStatus::Blocked => self.blocked += 1,
+            LogStatus::Retrying => {}
+        }
+    }
+
+    fn finish(mut self) -> Self {
+        let ended = self.delivered + self.failed;
+        let ratio =
+            |n: u64, d: u64| (d > 0).then(|| (n as f64 / d as f64 * 10_000.0).round() / 10_000.0);
+        self.success_rate = ratio(self.delivered, ended);
+        self.error_rate = ratio(self.failed, ended);
+        self.timeout_rate = ratio(self.timeouts, self.attempts);
+        self.avg_duration_ms = (self.attempts > 0)
+            .then(|| (self.duration_sum as f64 / self.attempts as f64 * 10.0).round() / 10.0);
+        self
+    }
+}
+
+/// Statistics for all entries and per detector (`none` for undetected e-mails).
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Stats {
+    pub entries: u64,
+    pub overall: Figures,
+    pub by_detector: BTreeMap<String, Figures>,
+    /// Timestamp of the newest success, if any.
+    pub last_success_at: Option<String>,
+}
+
+/// Computes the statistics of a set of log entries (newest first or in any order).
+pub fn compute(entries: &[LogEntry]) -> Stats {
+    let mut overall = Figures::default();
+    let mut by_detector: BTreeMap<String, Figures> = BTreeMap::new();
+    let mut last_success: Option<&LogEntry> = None;
+    for e in entries {
+        overall.add(e);
+        by_detector
+            .entry(e.detector.clone().unwrap_or_else(|| "none".into()))
+            .or_default()
+            .add(e);
+        if e.status == LogStatus::Success && last_success.is_none_or(|l| e.unix_ms() > l.unix_ms())
+        {
+            last_success = Some(e);
+        }
+    }
+    Stats {
+        entries: entries.len() as u64,
+        overall: overall.finish(),
+        by_detector: by_detector
+            .into_iter()
+            .map(|(k, v)| (k, v.finish()))
+            .collect(),
+        last_success_at: last_success.map(|e| e.timestamp.clone()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::time::iso_utc;
+
+    fn entry(
+        status: &str,
+        detector: Option<&str>,
+        error: Option<&str>,
+        ms: u64,
+        at: i64,
+    ) -> LogEntry {
+        serde_json::from_value(serde_json::json!({
+            "id": format!("{status}{at}"), "timestamp": iso_utc(at), "status": status, "email_id": "e",
+            "delivery_id": "dlv_x", "detector": detector, "error": error, "duration_ms": ms,
+        }))
+        .unwrap()
+    }
+
+    #[test]
+    fn rates_and_groups() {
+        let entries = vec![
+            entry("success", Some("recadrage"), None, 100, 5),
+            entry("retrying", Some("recadrage"), Some("timeout after 30s"), 30_000, 4),
+            entry("success", None, None, 200, 3),
+            entry("error", None, Some("HTTP 404"), 50, 2),
+            serde_json::from_value(serde_json::json!({"id":"s","timestamp": iso_utc(1), "status":"skipped","email_id":"e"})).unwrap(),
+        ];
+        let s = compute(&entries);
+        assert_eq!(s.entries, 5);
+        assert_eq!(s.overall.attempts, 4);
+        assert_eq!(s.overall.delivered, 2);
+        assert_eq!(s.overall.failed, 1);
+        assert_eq!(s.overall.success_rate, Some(0.6667));
+        assert_eq!(s.overall.timeout_rate, Some(0.25));
+        assert_eq!(s.overall.avg_duration_ms, Some(7587.5));
+        assert_eq!(s.overall.skipped, 1);
+        assert_eq!(s.by_detector["recadrage"].success_rate, Some(1.0));
+        assert_eq!(s.by_detector["none"].failed, 1);
+        assert_eq!(s.last_success_at.as_deref(), Some(iso_utc(5).as_str()));
+    }
+
+    #[test]
+    fn empty_log_has_no_rates() {
+        let s = compute(&[]);
+        assert_eq!(s.overall.success_rate, None);
+        assert_eq!(s.overall.avg_duration_ms, None);
+        assert!(s.last_success_at.is_none());
+    }
+}
+
+/// Why the no-success alert fires: deliveries were attempted in the window and none succeeded.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct NoSuccessAlert {
+    pub alert: &'static str,
+    pub window_minutes: u32,
+    pub failed_attempts: u64,
+    pub last_success_at: Option<String>,
+}
+
+/// Decides the alert of SPEC §11 from recent entries: within the last `minutes`, at least one
+/// attempt failed and none succeeded. A quiet period (no e-mail at all) is not an alert.
+pub fn no_success_alert(entries: &[LogEntry], now_ms: i64, minutes: u32) -> Option<NoSuccessAlert> {
+    if minutes == 0 {
+        return None;
+    }
+    let since = now_ms - i64::from(minutes) * 60_000;
+    let recent = || entries.iter().filter(|e| e.unix_ms() >= since);
+    let succeeded = recent().any(|e| e.status == LogStatus::Success);
+    let failed = recent()
+        .filter(|e| {
+            matches!(e.status, LogStatus::Retrying | LogStatus::Error) && e.delivery_id.is_some()
+        })
+        .count() as u64;
+    (!succeeded && failed > 0).then(|| NoSuccessAlert {
+        alert: "no_successful_webhook",
+        window_minutes: minutes,
+        failed_attempts: failed,
+        last_success_at: compute(entries).last_success_at,
+    })
+}
+
+#[cfg(test)]
+mod alert_tests {
+    use super::*;
+    use crate::time::iso_utc;
+
+    fn entry(status: &str, at: i64) -> LogEntry {
+        serde_json::from_value(serde_json::json!({
+            "id": format!("{status}{at}"), "timestamp": iso_utc(at), "status": status, "email_id": "e", "delivery_id": "dlv_x",
+        }))
+        .unwrap()
+    }
+
+    #[test]
+    fn fires_only_on_failures_without_success() {
+        let now = 10 * 3_600_000;
+        let min = 60_000;
+        assert!(
+            no_success_alert(&[], now, 30).is_none(),
+            "quiet is not an alert"
+        );
+        let failing = [
+            entry("retrying", now - 5 * min),
+            entry("error", now - 10 * min),
+            entry("success", now - 90 * min),
+        ];
+        let a = no_success_alert(&failing, now, 30).unwrap();
+        assert_eq!(a.failed_attempts, 2);
+        assert_eq!(
+            a.last_success_at.as_deref(),
+            Some(iso_utc(now - 90 * min).as_str())
+        );
+        let recovered = [
+            entry("retrying", now - 5 * min),
+            entry("success", now - min),
+        ];
+        assert!(no_success_alert(&recovered, now, 30).is_none());
+        let old_failures = [entry("error", now - 45 * min)];
+        assert!(
+            no_success_alert(&old_failures, now, 30).is_none(),
+            "outside the window"
+        );
+        assert!(
+            no_success_alert(&failing, now, 0).is_none(),
+            "0 disables the alert"
+        );
+    }
+}

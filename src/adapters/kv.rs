@@ -1,0 +1,91 @@
+//! Workers KV adapters: a key-value store and the fallback delivery log.
+
+use worker::kv::KvStore;
+
+use facteur_core::log::{kv_log_key, LogEntry, LogQuery, KV_LOG_PREFIX, LOG_TTL_SECS};
+use facteur_core::ports::{KeyValueStore, LogStore, StoreError, StoreResult};
+use facteur_core::time::DAY_MS;
+
+/// KV refuses expirations shorter than a minute.
+const KV_MIN_TTL_SECS: u64 = 60;
+/// KV metadata is limited to 1,024 bytes; entries that fit are read by `list` alone.
+const KV_METADATA_MAX: usize = 1_000;
+
+fn kv_err(e: impl std::fmt::Display) -> StoreError {
+    StoreError(format!("kv: {e}"))
+}
+
+/// Workers KV as a [`KeyValueStore`].
+pub struct Kv(pub KvStore);
+
+impl KeyValueStore for Kv {
+    async fn get(&self, key: &str) -> StoreResult<Option<String>> {
+        self.0.get(key).text().await.map_err(kv_err)
+    }
+    async fn put(&self, key: &str, value: &str, ttl_secs: Option<u64>) -> StoreResult<()> {
+        let mut put = self.0.put(key, value).map_err(kv_err)?;
+        if let Some(ttl) = ttl_secs {
+            put = put.expiration_ttl(ttl.max(KV_MIN_TTL_SECS));
+        }
+        put.execute().await.map_err(kv_err)
+    }
+    async fn delete(&self, key: &str) -> StoreResult<()> {
+        self.0.delete(key).await.map_err(kv_err)
+    }
+}
+
+/// The delivery log in KV: one key per entry (newest first by key order), the entry repeated
+/// in the key's metadata so a listing reads it without a `get` per key.
+pub struct KvLog(pub KvStore);
+
+impl LogStore for KvLog {
+    async fn append(&self, entry: &LogEntry) -> StoreResult<()> {
+        let text = serde_json::to_string(entry).map_err(kv_err)?;
+        let key = kv_log_key(entry.unix_ms(), &entry.id);
+        let mut put = self
+            .0
+            .put(&key, text.as_str())
+            .map_err(kv_err)?
+            .expiration_ttl(LOG_TTL_SECS);
+        if text.len() <= KV_METADATA_MAX {
+            put = put.metadata(entry).map_err(kv_err)?;
+        }
+        put.execute().await.map_err(kv_err)
+    }
+
+    async fn recent(&self, query: &LogQuery, now_ms: i64) -> StoreResult<Vec<LogEntry>> {
+        let cutoff = now_ms - query.days as i64 * DAY_MS;
+        let mut out = Vec::new();
+        let mut cursor: Option<String> = None;
+        let mut matched = 0usize;
+        loop {
+            let mut list = self.0.list().prefix(KV_LOG_PREFIX.to_string()).limit(1000);
+            if let Some(c) = cursor.take() {
+                list = list.cursor(c);
+            }
+            let page = list.execute().await.map_err(kv_err)?;
+            for key in page.keys {
+                let entry: Option<LogEntry> = match key.metadata {
+                    Some(meta) => serde_json::from_value(meta).ok(),
+                    None => self.0.get(&key.name).json().await.map_err(kv_err)?,
+                };
+                let Some(entry) = entry else { continue };
+                if entry.unix_ms() < cutoff {
+                    // Keys are newest first: everything after this one is older still.
+                    return Ok(out);
+                }
+                if query.accepts(&entry, now_ms) {
+                    matched += 1;
+                    out.push(entry);
+                    if matched >= query.limit {
+                        return Ok(out);
+                    }
+                }
+            }
+            match page.cursor {
+                Some(c) if !page.list_complete => cursor = Some(c),
+                _ => return Ok(out),
+            }
+        }
+    }
+}

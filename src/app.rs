@@ -1,0 +1,59 @@
+//! The entry points (`fetch`, `queue`, `scheduled`) and the HTTP dispatch: each reads the
+//! environment into a [`Ctx`], hands the work to one handler, and turns its error into a
+//! response in one place.
+
+use serde_json::Value;
+use worker::{
+    event, Context, Env, MessageBatch, Request, Response, Result, ScheduleContext, ScheduledEvent,
+};
+
+use crate::context::Ctx;
+use crate::handlers::{admin, consumer, health, ingest, scheduled};
+use crate::http::error;
+use facteur_core::api::{route, Route};
+use facteur_core::error::ApiError;
+
+#[event(fetch)]
+async fn fetch(req: Request, env: Env, _ctx: Context) -> Result<Response> {
+    Ok(handle(req, env).await)
+}
+
+#[event(queue)]
+async fn queue(batch: MessageBatch<Value>, env: Env, _ctx: Context) -> Result<()> {
+    consumer::handle_batch(batch, env).await;
+    Ok(())
+}
+
+#[event(scheduled)]
+async fn scheduled(event: ScheduledEvent, env: Env, _ctx: ScheduleContext) {
+    match Ctx::load(env) {
+        Ok(ctx) => scheduled::run(&ctx, &event.cron()).await,
+        Err(e) => worker::console_error!("scheduled {}: cannot start: {e}", event.cron()),
+    }
+}
+
+/// Serves one HTTP request. Never fails: every error becomes a JSON response.
+pub async fn handle(req: Request, env: Env) -> Response {
+    match dispatch(req, env).await {
+        Ok(resp) => resp,
+        Err(e) => error(&e),
+    }
+}
+
+async fn dispatch(req: Request, env: Env) -> std::result::Result<Response, ApiError> {
+    let path = req.path();
+    let route = route(req.method().as_ref(), &path)?;
+    let ctx = Ctx::load(env)?;
+    match route {
+        Route::Health => Ok(health::health(&ctx).await),
+        Route::Ingest => ingest::handle(&ctx, req).await,
+        Route::WebhookLogs => admin::webhook_logs(&ctx, req).await,
+        Route::ConfigGet(doc) => admin::config_get(&ctx, req, doc).await,
+        Route::ConfigPut(doc) => admin::config_put(&ctx, req, doc).await,
+        Route::DeadLetters => admin::dead_letters(&ctx, req).await,
+        Route::DeadLetterReplay(id) => admin::dead_letter_replay(&ctx, req, &id).await,
+        Route::DryRun => admin::dry_run(&ctx, req).await,
+        Route::Stats => admin::stats(&ctx, req).await,
+        Route::Media(key) => health::media(&ctx, &key).await,
+    }
+}

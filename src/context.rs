@@ -1,0 +1,80 @@
+//! The per-invocation context: the settings read once from vars and secrets, the stores, and
+//! the bindings the handlers hand to adapters.
+
+use worker::{console_error, Env, Request};
+
+use crate::adapters::offload::R2Fetch;
+use crate::adapters::queues::Producer;
+use crate::adapters::stores::Stores;
+use facteur_core::auth::authorized;
+use facteur_core::config::{bindings, Settings};
+use facteur_core::error::ApiError;
+
+/// What every handler needs: the environment, the settings read from it, and the stores.
+pub struct Ctx {
+    pub env: Env,
+    pub settings: Settings,
+    pub stores: Stores,
+}
+
+impl Ctx {
+    /// Reads settings and builds stores; a misconfiguration is logged in full and answered as a
+    /// generic error naming the variable, never its value.
+    pub fn load(env: Env) -> Result<Ctx, ApiError> {
+        let settings = Settings::load(|name| {
+            env.var(name)
+                .map(|v| v.to_string())
+                .ok()
+                .or_else(|| env.secret(name).map(|s| s.to_string()).ok())
+        })
+        .map_err(|e| {
+            console_error!("configuration error: {e}");
+            ApiError::misconfigured(format!("Configuration error: {e}"))
+        })?;
+        let stores = Stores::new(&env, &settings).map_err(|e| {
+            console_error!("binding error: {e}");
+            ApiError::misconfigured("A binding is missing (see README: wrangler.toml)")
+        })?;
+        Ok(Ctx {
+            env,
+            settings,
+            stores,
+        })
+    }
+
+    /// 401 unless the request carries the admin token.
+    pub fn require_admin(&self, req: &Request) -> Result<(), ApiError> {
+        let header = req.headers().get("Authorization").ok().flatten();
+        if authorized(header.as_deref(), &self.settings.admin_token) {
+            Ok(())
+        } else {
+            Err(ApiError::unauthorized())
+        }
+    }
+
+    /// The queue producer (it spills large parts to the blob store).
+    pub fn producer(&self) -> Producer<'_> {
+        Producer {
+            env: &self.env,
+            blobs: &self.stores.blobs,
+        }
+    }
+
+    /// The r2-fetch client, when offload is enabled and the service binding exists.
+    pub fn r2_fetch(&self) -> Option<R2Fetch<'_>> {
+        if !self.settings.r2_fetch_enabled {
+            return None;
+        }
+        match self.env.service(bindings::R2_FETCH) {
+            Ok(fetcher) => Some(R2Fetch {
+                fetcher,
+                settings: &self.settings,
+                pairs: &self.stores.docs,
+            }),
+            Err(_) => {
+                console_error!("r2 offload enabled but the R2_FETCH service binding is missing; links sent as they are");
+                None
+            }
+        }
+    }
+}

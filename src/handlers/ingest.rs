@@ -1,0 +1,122 @@
+//! `POST /api/ingress/gmail` (SPEC §2): answers in the prescribed order, and answers `queued`
+//! only once the e-mail is durably on the processing queue.
+
+use worker::{console_error, console_warn, Request, Response};
+
+use crate::adapters::net::now_ms;
+use crate::adapters::queues::SendError;
+use crate::context::Ctx;
+use crate::http::{json, read_body_limited};
+use facteur_core::auth::authorized;
+use facteur_core::config::PROCESSED_TTL_SECS;
+use facteur_core::error::ApiError;
+use facteur_core::gating::{sending_blocked_at_ingest, HoldReason};
+use facteur_core::ids::blocked_logged_key;
+use facteur_core::ingest::{parse_ingest, sender_allowed, IngestStatus};
+use facteur_core::log::LogEntry;
+use facteur_core::ports::{Claim, DedupStore};
+
+fn ok(status: IngestStatus, email_id: &str) -> Response {
+    json(200, &status.body(email_id))
+}
+
+/// Handles one push.
+pub async fn handle(ctx: &Ctx, mut req: Request) -> Result<Response, ApiError> {
+    let header = req.headers().get("Authorization").ok().flatten();
+    if !authorized(header.as_deref(), &ctx.settings.process_api_token) {
+        return Err(ApiError::unauthorized());
+    }
+    let stored = ctx.stores.load_documents().await.map_err(|e| {
+        console_error!("ingest: configuration unreadable: {e}");
+        ApiError::unavailable("Configuration store")
+    })?;
+    let docs = ctx.settings.documents(&stored);
+    let limit = u64::from(docs.prefs.max_email_size_mb) * 1_000_000;
+    let bytes = read_body_limited(&mut req, limit).await?;
+    let now = now_ms();
+    let email = parse_ingest(&bytes, now)?;
+    drop(bytes);
+    if !docs.flags.gmail_ingress_enabled {
+        return Err(ApiError::ingress_disabled());
+    }
+    let id = email.email_id.clone();
+    let dedup = &ctx.stores.dedup;
+    // SPEC order: processed (row 6), allowlist (7), sending switch (8), in flight (9). The
+    // refusals only read the marker; the lock is taken once the e-mail is to be queued, where
+    // one call checks the marker again and locks.
+    let allowed = sender_allowed(&ctx.settings.sender_allowlist, &email.sender_email);
+    let blocked = sending_blocked_at_ingest(&docs, now, ctx.settings.timezone);
+    if !allowed || blocked.is_some() {
+        if dedup
+            .is_processed(&id)
+            .await
+            .map_err(|e| unavailable("dedup", e))?
+        {
+            return Ok(ok(IngestStatus::AlreadyProcessed, &id));
+        }
+        if !allowed {
+            dedup
+                .complete(&id, PROCESSED_TTL_SECS)
+                .await
+                .map_err(|e| unavailable("dedup", e))?;
+            ctx.stores
+                .log(&LogEntry::sender_not_allowed(&id, now))
+                .await;
+            return Ok(ok(IngestStatus::SkippedSenderNotAllowed, &id));
+        }
+        let reason = blocked.unwrap_or(HoldReason::SendingDisabled);
+        log_block_once_a_day(ctx, &id, reason, now).await;
+        return Err(ApiError::sending_disabled(reason));
+    }
+    match dedup
+        .claim(&id, ctx.settings.inflight_ttl_secs)
+        .await
+        .map_err(|e| unavailable("dedup", e))?
+    {
+        Claim::Processed => return Ok(ok(IngestStatus::AlreadyProcessed, &id)),
+        Claim::InFlight => return Ok(ok(IngestStatus::AlreadyProcessing, &id)),
+        Claim::Acquired => {}
+    }
+    if let Err(e) = ctx.producer().send_process_job(&email, now).await {
+        // Not accepted: free the lock so the sender's retry can succeed.
+        release(ctx, &id).await;
+        let what = match e {
+            SendError::Spill(_) => "Message store",
+            SendError::Queue(_) => "Processing queue",
+        };
+        console_error!("ingest {id}: not enqueued: {e}");
+        return Err(ApiError::unavailable(what));
+    }
+    if let Err(e) = dedup.complete(&id, PROCESSED_TTL_SECS).await {
+        // The e-mail is queued; only a later duplicate push is at risk, and the lock still
+        // covers it until its TTL ends.
+        console_error!("ingest {id}: queued but processed marker not written: {e}");
+    }
+    Ok(ok(IngestStatus::Queued, &id))
+}
+
+async fn release(ctx: &Ctx, id: &str) {
+    if let Err(e) = ctx.stores.dedup.release(id).await {
+        console_warn!("ingest {id}: lock not released ({e}); it expires on its own");
+    }
+}
+
+fn unavailable(what: &str, e: impl std::fmt::Display) -> ApiError {
+    console_error!("ingest: {what} unavailable: {e}");
+    ApiError::unavailable("Deduplication store")
+}
+
+/// The Apps Script pushes a blocked e-mail again on every run; log the block once a day per
+/// e-mail and reason so the log is not flooded.
+async fn log_block_once_a_day(ctx: &Ctx, email_id: &str, reason: HoldReason, now: i64) {
+    let key = blocked_logged_key(email_id, reason.as_str(), now);
+    if let Ok(Some(_)) = ctx.stores.docs.get(&key).await {
+        return;
+    }
+    ctx.stores
+        .log(&LogEntry::blocked(email_id, reason, now))
+        .await;
+    if let Err(e) = ctx.stores.docs.put(&key, "1", Some(86_400)).await {
+        console_warn!("ingest: block marker not saved: {e}");
+    }
+}

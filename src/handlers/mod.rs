@@ -1,0 +1,9 @@
+//! Handlers: one module per endpoint group or queue. Each reads the context, calls the core,
+//! and talks to adapters; none imports another (shared steps live in the core or in an
+//! adapter).
+
+pub mod admin;
+pub mod consumer;
+pub mod health;
+pub mod ingest;
+pub mod scheduled;

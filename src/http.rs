@@ -1,0 +1,57 @@
+//! HTTP helpers: JSON responses, the one place an [`ApiError`] becomes a response, and a body
+//! reader that stops at a size limit instead of buffering an oversized body.
+
+use futures::StreamExt;
+use serde_json::Value;
+use worker::{Request, Response};
+
+use facteur_core::api::query_pairs;
+use facteur_core::error::ApiError;
+
+/// A JSON response with a status.
+pub fn json(status: u16, body: &Value) -> Response {
+    match Response::from_json(body) {
+        Ok(r) => r.with_status(status),
+        Err(_) => Response::error("{\"success\":false}", 500).expect("static response"),
+    }
+}
+
+/// The response for an error.
+pub fn error(e: &ApiError) -> Response {
+    json(e.status(), &e.body())
+}
+
+/// The query pairs of a request. Read from the raw URL string: parsing it with the `url` crate
+/// would link its IDNA tables for nothing.
+pub fn query_of(req: &Request) -> Vec<(String, String)> {
+    let url = req.inner().url();
+    let without_fragment = url.split('#').next().unwrap_or("");
+    without_fragment
+        .split_once('?')
+        .map(|(_, q)| query_pairs(q))
+        .unwrap_or_default()
+}
+
+/// Reads the body, refusing (413) anything over `limit` bytes, by its declared length or while
+/// reading it.
+pub async fn read_body_limited(req: &mut Request, limit: u64) -> Result<Vec<u8>, ApiError> {
+    if let Ok(Some(len)) = req.headers().get("Content-Length") {
+        if len.trim().parse::<u64>().is_ok_and(|n| n > limit) {
+            return Err(ApiError::too_large(limit));
+        }
+    }
+    let mut stream = match req.stream() {
+        Ok(s) => s,
+        // No body at all reads as empty.
+        Err(_) => return Ok(Vec::new()),
+    };
+    let mut buf: Vec<u8> = Vec::new();
+    while let Some(chunk) = stream.next().await {
+        let chunk = chunk.map_err(|_| ApiError::invalid_json())?;
+        if buf.len() as u64 + chunk.len() as u64 > limit {
+            return Err(ApiError::too_large(limit));
+        }
+        buf.extend_from_slice(&chunk);
+    }
+    Ok(buf)
+}
