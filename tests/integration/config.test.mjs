@@ -6,11 +6,21 @@ import fs from "node:fs";
 import path from "node:path";
 import { ROOT, wranglerConfig } from "../harness/worker.mjs";
 
-/** `pub const NAME: &str = "value";` inside `pub mod <module> { … }` of a Rust file. */
-function rustConsts(file, module) {
+/** The Rust files under a folder, recursively. */
+function rustFiles(dir) {
+  return fs.readdirSync(path.join(ROOT, dir), { withFileTypes: true, recursive: true })
+    .filter((e) => e.isFile() && e.name.endsWith(".rs"))
+    .map((e) => path.relative(ROOT, path.join(e.parentPath ?? e.path, e.name)));
+}
+
+/** `pub const NAME: &str = "value";` inside `pub mod <module> { … }` of a Rust file, or of the
+ * one file under a folder that defines that module. */
+function rustConsts(fileOrDir, module) {
+  const files = fileOrDir.endsWith(".rs") ? [fileOrDir] : rustFiles(fileOrDir);
+  const file = files.find((f) => fs.readFileSync(path.join(ROOT, f), "utf8").includes(`pub mod ${module} {`));
+  assert.ok(file, `pub mod ${module} in ${fileOrDir}`);
   const src = fs.readFileSync(path.join(ROOT, file), "utf8");
   const start = src.indexOf(`pub mod ${module} {`);
-  assert.ok(start >= 0, `pub mod ${module} in ${file}`);
   const body = src.slice(start, src.indexOf("\n}", start));
   return Object.fromEntries([...body.matchAll(/pub const (\w+): &str = "([^"]+)";/g)].map((m) => [m[1], m[2]]));
 }
@@ -18,8 +28,8 @@ function rustConsts(file, module) {
 const envKeys = (file) =>
   fs.readFileSync(path.join(ROOT, file), "utf8").split("\n").map((l) => l.trim()).filter((l) => l && !l.startsWith("#")).map((l) => l.split("=")[0]);
 
-test("main worker: bindings and queue names agree with src/domain/config.rs", () => {
-  const b = rustConsts("src/domain/config.rs", "bindings");
+test("main worker: bindings and queue names agree with the core's config (core/src)", () => {
+  const b = rustConsts("core/src", "bindings");
   const cfg = wranglerConfig(".");
   assert.deepEqual(cfg.kv_namespaces.map((k) => k.binding), [b.KV]);
   const producers = Object.fromEntries(cfg.queues.producers.map((p) => [p.binding, p.queue]));
@@ -36,13 +46,13 @@ test("main worker: bindings and queue names agree with src/domain/config.rs", ()
   assert.ok(cfg.migrations[0].new_sqlite_classes.includes(cfg.durable_objects.bindings[0].class_name));
   assert.equal(cfg.services[0].binding, b.R2_FETCH);
   assert.equal(cfg.services[0].service, wranglerConfig("r2-fetch").name, "the service binding names the r2-fetch worker");
-  const src = fs.readFileSync(path.join(ROOT, "src/edge/scheduled.rs"), "utf8");
+  const src = fs.readFileSync(path.join(ROOT, "src/handlers/scheduled.rs"), "utf8");
   const cleanup = /CLEANUP_CRON: &str = "([^"]+)"/.exec(src)[1];
   assert.ok(cfg.triggers.crons.includes(cleanup), "the cleanup cron is a trigger");
 });
 
 test("main worker: every variable and secret is one the code reads", () => {
-  const known = new Set(Object.values(rustConsts("src/domain/config.rs", "vars")));
+  const known = new Set(Object.values(rustConsts("core/src", "vars")));
   for (const name of Object.keys(wranglerConfig(".").vars)) assert.ok(known.has(name), `[vars] ${name} is read by the worker`);
   for (const name of envKeys(".dev.vars.example")) assert.ok(known.has(name), `.dev.vars.example ${name} is read by the worker`);
 });

@@ -73,6 +73,9 @@ test("a Redis outage in the middle of a run loses no delivery and no log entry",
   };
   for (let i = 0; i < n / 2; i++) await pushOne(i);
   await eventually(() => ids.every((id) => rec.requests.some((r) => r.json?.microsoft_graph_email_id === id)), { what: "first half delivered" });
+  // An attempt is logged just after the receiver answers: wait for the log lines too.
+  const redisIds = async () => new Set((await upstash.redis([["LRANGE", LOG_KEY, 0, -1]]))[0].map((s) => JSON.parse(s).email_id));
+  await eventually(async () => { const logged = await redisIds(); return ids.every((id) => logged.has(id)); }, { what: "first half logged in Redis" });
   const before = (await upstash.redis([["LLEN", LOG_KEY]]))[0];
 
   await redis.stop();
@@ -90,7 +93,7 @@ test("a Redis outage in the middle of a run loses no delivery and no log entry",
   const logs = await w.logs("status=success");
   const missing = ids.filter((id) => !logs.some((l) => l.email_id === id));
   assert.deepEqual(missing, [], "every e-mail has its success log");
-  const inRedis = new Set((await upstash.redis([["LRANGE", LOG_KEY, 0, -1]]))[0].map((s) => JSON.parse(s).email_id));
+  const inRedis = await redisIds();
   assert.ok(before >= n / 2, "the first half was written to Redis");
   assert.ok(ids.slice(0, n / 2).every((id) => inRedis.has(id)), "the first half is in Redis");
   assert.ok(ids.slice(n / 2).every((id) => !inRedis.has(id)), "entries written during the outage went to KV, not Redis");
