@@ -255,8 +255,17 @@ pub trait QueuedJob: Clone + Serialize {
     fn spill_misses(&self) -> u32;
     /// The same job after one more miss.
     fn with_spill_miss(&self) -> Self;
+    /// The job as the content of a dead letter.
+    fn into_dead_job(self) -> DeadJob;
     /// The job as a dead letter.
-    fn into_dead(self, reason: &str, error: Option<String>, now_ms: i64) -> DeadLetter;
+    fn into_dead(self, reason: &str, error: Option<String>, now_ms: i64) -> DeadLetter {
+        DeadLetter {
+            reason: reason.into(),
+            error,
+            dead_at_ms: now_ms,
+            job: self.into_dead_job(),
+        }
+    }
     /// The final log entry when its part stays unreadable.
     fn missing_part_entry(&self, now_ms: i64) -> LogEntry;
 }
@@ -275,13 +284,8 @@ impl QueuedJob for ProcessJob {
             ..self.clone()
         }
     }
-    fn into_dead(self, reason: &str, error: Option<String>, now_ms: i64) -> DeadLetter {
-        DeadLetter {
-            reason: reason.into(),
-            error,
-            dead_at_ms: now_ms,
-            job: DeadJob::Process(self),
-        }
+    fn into_dead_job(self) -> DeadJob {
+        DeadJob::Process(self)
     }
     fn missing_part_entry(&self, now_ms: i64) -> LogEntry {
         LogEntry::missing_part(&self.email_id, None, now_ms)
@@ -302,13 +306,8 @@ impl QueuedJob for DeliveryJob {
             ..self.clone()
         }
     }
-    fn into_dead(self, reason: &str, error: Option<String>, now_ms: i64) -> DeadLetter {
-        DeadLetter {
-            reason: reason.into(),
-            error,
-            dead_at_ms: now_ms,
-            job: DeadJob::Delivery(self),
-        }
+    fn into_dead_job(self) -> DeadJob {
+        DeadJob::Delivery(self)
     }
     fn missing_part_entry(&self, now_ms: i64) -> LogEntry {
         LogEntry::missing_part(&self.email_id, Some(self), now_ms)
