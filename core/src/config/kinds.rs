@@ -1,0 +1,232 @@
+//! Field kinds of the gating documents and the value parsers behind them: booleans, times of
+//! day, weekday names, webhook URLs (Make.com tokens included). Pure functions on text and JSON.
+
+use serde_json::Value;
+
+use crate::ingest::type_name;
+
+/// Parses `true/false/1/0/yes/no/on/off`.
+pub fn parse_bool(s: &str) -> Option<bool> {
+    match s.trim().to_ascii_lowercase().as_str() {
+        "true" | "1" | "yes" | "on" => Some(true),
+        "false" | "0" | "no" | "off" => Some(false),
+        _ => None,
+    }
+}
+
+/// The kind of a document field, which decides its validation and normalisation.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FieldKind {
+    /// `true` or `false`.
+    Bool,
+    /// An `https://` URL, or a Make.com token normalised to one; null clears it.
+    OptHttpsUrl,
+    /// `HH:MM` or `HHhMM` (kept as written); null or "" clears it.
+    OptTimeOfDay,
+    /// Weekday names (English or French), normalised to lowercase English.
+    Weekdays,
+    /// An integer in `min..=max`.
+    UInt { min: u64, max: u64 },
+    /// A list of non-empty strings.
+    StringList,
+}
+
+const WEEKDAYS: [(&str, &str); 7] = [
+    ("monday", "lundi"),
+    ("tuesday", "mardi"),
+    ("wednesday", "mercredi"),
+    ("thursday", "jeudi"),
+    ("friday", "vendredi"),
+    ("saturday", "samedi"),
+    ("sunday", "dimanche"),
+];
+
+/// Normalises a weekday name (English or French, any case) to lowercase English.
+pub fn weekday_name(s: &str) -> Option<&'static str> {
+    let s = s.trim().to_lowercase();
+    WEEKDAYS
+        .iter()
+        .find(|(en, fr)| *en == s || *fr == s)
+        .map(|(en, _)| *en)
+}
+
+/// Parses `HH:MM`, `HHhMM` or `HHh` into minutes after midnight.
+pub fn parse_time_of_day(s: &str) -> Option<u32> {
+    let s = s.trim();
+    let (h, m) = s.split_once(':').or_else(|| s.split_once(['h', 'H']))?;
+    let digits = |x: &str, max_len: usize| {
+        !x.is_empty() && x.len() <= max_len && x.bytes().all(|b| b.is_ascii_digit())
+    };
+    if !digits(h, 2) || !(m.is_empty() && !s.contains(':') || m.len() == 2 && digits(m, 2)) {
+        return None;
+    }
+    let (h, m): (u32, u32) = (
+        h.parse().ok()?,
+        if m.is_empty() { 0 } else { m.parse().ok()? },
+    );
+    (h < 24 && m < 60).then_some(h * 60 + m)
+}
+
+/// Normalises a Make.com token (`abc123` or `abc123@hook.eu2.make.com`) to its https URL;
+/// other values are returned trimmed.
+pub fn normalize_webhook_url(raw: &str) -> String {
+    let s = raw.trim();
+    if s.contains("://") {
+        return s.to_string();
+    }
+    let token_ok = |t: &str| {
+        !t.is_empty()
+            && t.chars()
+                .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-')
+    };
+    match s.split_once('@') {
+        Some((token, host))
+            if token_ok(token) && host.ends_with("make.com") && !host.contains('/') =>
+        {
+            format!("https://{host}/{token}")
+        }
+        None if token_ok(s) => format!("https://hook.eu2.make.com/{s}"),
+        _ => s.to_string(),
+    }
+}
+
+/// Checks an https URL with a host.
+pub fn check_https_url(url: &str) -> Result<(), String> {
+    let rest = url
+        .strip_prefix("https://")
+        .ok_or("must be an https:// URL")?;
+    let host = rest.split(['/', '?', '#']).next().unwrap_or("");
+    if host.is_empty() || host.contains(char::is_whitespace) {
+        return Err("must be an https:// URL with a host".into());
+    }
+    if url.chars().any(char::is_whitespace) {
+        return Err("must not contain spaces".into());
+    }
+    Ok(())
+}
+
+impl FieldKind {
+    /// Validates and normalises a JSON value; `Ok(None)` means "reset to the default".
+    pub fn validate(self, v: &Value) -> Result<Option<Value>, String> {
+        if v.is_null() {
+            return Ok(None);
+        }
+        let wrong = || format!("expected {}, got {}", self.expected(), type_name(v));
+        match self {
+            FieldKind::Bool => v.as_bool().map(|b| Some(Value::Bool(b))).ok_or_else(wrong),
+            FieldKind::OptHttpsUrl => {
+                let s = v.as_str().ok_or_else(wrong)?;
+                if s.trim().is_empty() {
+                    return Ok(Some(Value::String(String::new())));
+                }
+                let url = normalize_webhook_url(s);
+                check_https_url(&url)?;
+                Ok(Some(Value::String(url)))
+            }
+            FieldKind::OptTimeOfDay => {
+                let s = v.as_str().ok_or_else(wrong)?;
+                if s.trim().is_empty() {
+                    return Ok(Some(Value::String(String::new())));
+                }
+                parse_time_of_day(s).ok_or_else(|| {
+                    format!("expected HH:MM or HHhMM (00:00 to 23:59), got {s:?}")
+                })?;
+                Ok(Some(Value::String(s.trim().to_string())))
+            }
+            FieldKind::Weekdays => {
+                let items = v.as_array().ok_or_else(wrong)?;
+                let mut days: Vec<Value> = Vec::new();
+                for item in items {
+                    let s = item
+                        .as_str()
+                        .ok_or_else(|| format!("expected day names, got {}", type_name(item)))?;
+                    let day = weekday_name(s)
+                        .ok_or_else(|| format!("unknown day name {s:?} (use monday..sunday)"))?;
+                    if !days.iter().any(|d| d == day) {
+                        days.push(Value::String(day.into()));
+                    }
+                }
+                Ok(Some(Value::Array(days)))
+            }
+            FieldKind::UInt { min, max } => {
+                let n = v.as_u64().filter(|_| v.is_u64()).ok_or_else(wrong)?;
+                if n < min || n > max {
+                    return Err(format!("must be between {min} and {max}, got {n}"));
+                }
+                Ok(Some(Value::from(n)))
+            }
+            FieldKind::StringList => {
+                let items = v.as_array().ok_or_else(wrong)?;
+                let mut out = Vec::new();
+                for item in items {
+                    let s = item
+                        .as_str()
+                        .ok_or_else(|| format!("expected strings, got {}", type_name(item)))?;
+                    if !s.trim().is_empty() {
+                        out.push(Value::String(s.trim().to_string()));
+                    }
+                }
+                Ok(Some(Value::Array(out)))
+            }
+        }
+    }
+
+    fn expected(self) -> &'static str {
+        match self {
+            FieldKind::Bool => "a boolean",
+            FieldKind::OptHttpsUrl | FieldKind::OptTimeOfDay => "a string",
+            FieldKind::Weekdays | FieldKind::StringList => "an array of strings",
+            FieldKind::UInt { .. } => "an integer",
+        }
+    }
+
+    /// Reads an environment variable's text as this kind (lists are comma separated).
+    pub fn from_env(self, raw: &str) -> Result<Value, String> {
+        let value = match self {
+            FieldKind::Bool => Value::Bool(parse_bool(raw).ok_or("must be true or false")?),
+            FieldKind::UInt { .. } => Value::from(
+                raw.trim()
+                    .parse::<u64>()
+                    .map_err(|_| "must be an integer")?,
+            ),
+            FieldKind::Weekdays | FieldKind::StringList => Value::Array(
+                raw.split(',')
+                    .map(|s| Value::String(s.trim().to_string()))
+                    .collect(),
+            ),
+            FieldKind::OptHttpsUrl | FieldKind::OptTimeOfDay => Value::String(raw.to_string()),
+        };
+        self.validate(&value).map(|v| v.unwrap_or(Value::Null))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn time_of_day_forms() {
+        assert_eq!(parse_time_of_day("09:30"), Some(570));
+        assert_eq!(parse_time_of_day("9h30"), Some(570));
+        assert_eq!(parse_time_of_day("18h"), Some(1080));
+        assert_eq!(parse_time_of_day("23:59"), Some(1439));
+        for bad in [
+            "24:00", "12:60", "12:5", "12", "ab:cd", "", "9:", "123:00", "12h5",
+        ] {
+            assert_eq!(parse_time_of_day(bad), None, "{bad}");
+        }
+    }
+
+    #[test]
+    fn make_tokens_normalise() {
+        assert_eq!(
+            normalize_webhook_url("abc123"),
+            "https://hook.eu2.make.com/abc123"
+        );
+        assert_eq!(
+            normalize_webhook_url("abc123@hook.us1.make.com"),
+            "https://hook.us1.make.com/abc123"
+        );
+        assert_eq!(normalize_webhook_url(" https://x.y/z "), "https://x.y/z");
+    }
+}

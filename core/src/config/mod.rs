@@ -1,0 +1,17 @@
+//! Configuration: the typed [`Settings`] read once per invocation from variables and secrets
+//! (`settings`), the three gating documents (`webhook_config`, `processing_prefs`,
+//! `runtime_flags`, SPEC §9) with their validation (`documents`), the one table per document
+//! where its field names are written (`schema`), and the field kinds and value parsers they
+//! share (`kinds`). Environment variables give the documents' defaults.
+//!
+//! Everything is re-exported here: callers use `facteur_core::config::…` paths.
+
+mod documents;
+mod kinds;
+mod schema;
+mod settings;
+
+pub use documents::*;
+pub use kinds::*;
+pub use schema::*;
+pub use settings::*;

@@ -1,0 +1,304 @@
+//! Settings read once per invocation from variables and secrets, and the names of those
+//! variables and of the worker's bindings. The environment also gives the gating documents'
+//! defaults ([`Settings::env_defaults`]), read through the documents' own tables.
+
+use serde_json::{Map, Value};
+
+use super::documents::{check_window, DocMaps, Documents};
+use super::kinds::parse_bool;
+use super::schema::fields;
+use crate::api::ConfigDoc;
+use crate::log::DEFAULT_REDIS_LOG_CAP;
+use crate::offload::{DEFAULT_FOLDER_TIMEOUT_MS, DEFAULT_LINK_TIMEOUT_MS};
+use crate::time::{parse_zone, Zone};
+
+/// Names of every variable and secret the main worker reads.
+pub mod vars {
+    pub const PROCESS_API_TOKEN: &str = "PROCESS_API_TOKEN";
+    pub const ADMIN_TOKEN: &str = "ADMIN_TOKEN";
+    pub const UPSTASH_REDIS_REST_URL: &str = "UPSTASH_REDIS_REST_URL";
+    pub const UPSTASH_REDIS_REST_TOKEN: &str = "UPSTASH_REDIS_REST_TOKEN";
+    pub const WEBHOOK_SIGNING_SECRET: &str = "WEBHOOK_SIGNING_SECRET";
+    pub const WEBHOOK_URL: &str = "WEBHOOK_URL";
+    pub const WEBHOOK_SENDING_ENABLED: &str = "WEBHOOK_SENDING_ENABLED";
+    pub const WEBHOOKS_TIME_START: &str = "WEBHOOKS_TIME_START";
+    pub const WEBHOOKS_TIME_END: &str = "WEBHOOKS_TIME_END";
+    pub const ABSENCE_PAUSE_ENABLED: &str = "ABSENCE_PAUSE_ENABLED";
+    pub const ABSENCE_PAUSE_DAYS: &str = "ABSENCE_PAUSE_DAYS";
+    pub const EXCLUDE_KEYWORDS: &str = "EXCLUDE_KEYWORDS";
+    pub const MAX_EMAIL_SIZE_MB: &str = "MAX_EMAIL_SIZE_MB";
+    pub const MIRROR_MEDIA_TO_CUSTOM: &str = "MIRROR_MEDIA_TO_CUSTOM";
+    pub const WEBHOOK_RETRY_COUNT: &str = "WEBHOOK_RETRY_COUNT";
+    pub const WEBHOOK_RETRY_DELAY: &str = "WEBHOOK_RETRY_DELAY";
+    pub const WEBHOOK_TIMEOUT_SEC: &str = "WEBHOOK_TIMEOUT_SEC";
+    pub const GMAIL_INGRESS_ENABLED: &str = "GMAIL_INGRESS_ENABLED";
+    pub const ALLOW_CUSTOM_WEBHOOK_WITHOUT_LINKS: &str = "ALLOW_CUSTOM_WEBHOOK_WITHOUT_LINKS";
+    pub const GMAIL_SENDER_ALLOWLIST: &str = "GMAIL_SENDER_ALLOWLIST";
+    pub const POLLING_TIMEZONE: &str = "POLLING_TIMEZONE";
+    pub const INFLIGHT_LOCK_TTL_SEC: &str = "INFLIGHT_LOCK_TTL_SEC";
+    pub const WEBHOOK_LOG_MAX_ENTRIES: &str = "WEBHOOK_LOG_MAX_ENTRIES";
+    pub const REDIS_TIMEOUT_MS: &str = "REDIS_TIMEOUT_MS";
+    pub const HOLD_RECHECK_MAX_SEC: &str = "HOLD_RECHECK_MAX_SEC";
+    pub const R2_FETCH_ENABLED: &str = "R2_FETCH_ENABLED";
+    pub const R2_FETCH_TOKEN: &str = "R2_FETCH_TOKEN";
+    pub const R2_RETENTION_HOURS: &str = "R2_RETENTION_HOURS";
+    pub const R2_FETCH_TIMEOUT_SEC: &str = "R2_FETCH_TIMEOUT_SEC";
+    pub const R2_FETCH_FOLDER_TIMEOUT_SEC: &str = "R2_FETCH_FOLDER_TIMEOUT_SEC";
+    pub const R2_SERVE_MEDIA: &str = "R2_SERVE_MEDIA";
+    pub const ALERT_NO_SUCCESS_MINUTES: &str = "ALERT_NO_SUCCESS_MINUTES";
+    pub const ALERT_WEBHOOK_URL: &str = "ALERT_WEBHOOK_URL";
+}
+
+/// Names of every binding of the main worker.
+pub mod bindings {
+    pub const KV: &str = "FACTEUR_KV";
+    pub const PROCESS_QUEUE: &str = "PROCESS_QUEUE";
+    pub const DELIVERY_QUEUE: &str = "DELIVERY_QUEUE";
+    pub const DEAD_LETTER_QUEUE: &str = "DEAD_LETTER_QUEUE";
+    pub const DEDUP: &str = "DEDUP";
+    pub const R2_FETCH: &str = "R2_FETCH";
+    /// Queue names as the consumer sees them in `batch.queue()`.
+    pub const PROCESS_QUEUE_NAME: &str = "facteur-process";
+    pub const DELIVERY_QUEUE_NAME: &str = "facteur-deliver";
+    pub const DEAD_LETTER_QUEUE_NAME: &str = "facteur-dead-letters";
+}
+
+/// Settings read once per invocation from variables and secrets.
+#[derive(Debug, Clone)]
+pub struct Settings {
+    pub process_api_token: String,
+    pub admin_token: String,
+    pub upstash: Option<UpstashSettings>,
+    pub signing_secret: Option<String>,
+    pub sender_allowlist: Vec<String>,
+    pub timezone: Zone,
+    pub inflight_ttl_secs: u64,
+    pub redis_log_cap: u64,
+    pub redis_timeout_ms: u32,
+    /// A held e-mail is gated again at least this often, so a configuration change (window
+    /// moved, absence lifted, sending re-enabled) releases it without waiting for the old date.
+    pub hold_recheck_max_secs: u32,
+    pub r2_fetch_enabled: bool,
+    pub r2_fetch_token: String,
+    pub r2_retention_hours: u32,
+    /// Per-link offload timeout (Dropbox folders: `r2_folder_timeout_ms`).
+    pub r2_link_timeout_ms: u64,
+    pub r2_folder_timeout_ms: u64,
+    /// Serve `/media/<key>` through the main worker (local development without a public domain).
+    pub r2_serve_media: bool,
+    pub alert_no_success_minutes: u32,
+    pub alert_webhook_url: Option<String>,
+    /// Defaults of the three gating documents, from the environment.
+    pub env_defaults: DocMaps,
+}
+
+/// Upstash REST endpoint and token.
+#[derive(Debug, Clone)]
+pub struct UpstashSettings {
+    pub url: String,
+    pub token: String,
+}
+
+/// Longest per-link offload timeout, the most r2-fetch accepts (`timeout_ms` ≤ 600,000).
+pub const MAX_R2_TIMEOUT_SECS: u64 = 600;
+
+/// Processed markers live 30 days (SPEC §2).
+pub const PROCESSED_TTL_SECS: u64 = 30 * 86_400;
+
+impl Settings {
+    /// Reads and validates the settings; `get` returns a variable or secret by name. An invalid
+    /// value is an error naming the variable (its value is not echoed: it may be a secret).
+    pub fn load(get: impl Fn(&str) -> Option<String>) -> Result<Settings, String> {
+        let get = |name: &str| {
+            get(name)
+                .map(|v| v.trim().to_string())
+                .filter(|v| !v.is_empty())
+        };
+        let num = |name: &str, default: u64, min: u64, max: u64| -> Result<u64, String> {
+            match get(name) {
+                None => Ok(default),
+                Some(v) => v
+                    .parse::<u64>()
+                    .ok()
+                    .filter(|n| (min..=max).contains(n))
+                    .ok_or_else(|| format!("{name} must be an integer between {min} and {max}")),
+            }
+        };
+        let flag = |name: &str, default: bool| -> Result<bool, String> {
+            get(name).map_or(Ok(default), |v| {
+                parse_bool(&v).ok_or_else(|| format!("{name} must be true or false"))
+            })
+        };
+        let upstash = match (
+            get(vars::UPSTASH_REDIS_REST_URL),
+            get(vars::UPSTASH_REDIS_REST_TOKEN),
+        ) {
+            (Some(url), Some(token)) => Some(UpstashSettings {
+                url: url.trim_end_matches('/').to_string(),
+                token,
+            }),
+            (None, None) => None,
+            _ => {
+                return Err(
+                    "UPSTASH_REDIS_REST_URL and UPSTASH_REDIS_REST_TOKEN must be set together"
+                        .into(),
+                )
+            }
+        };
+        let tz_name = get(vars::POLLING_TIMEZONE).unwrap_or_else(|| "Europe/Paris".into());
+        let timezone = parse_zone(&tz_name)
+            .ok_or_else(|| format!("POLLING_TIMEZONE {tz_name:?} is not an IANA time zone"))?;
+        let env_doc = |doc: ConfigDoc| -> Result<Map<String, Value>, String> {
+            let mut map = Map::new();
+            for spec in fields(doc) {
+                let Some(var) = spec.env else { continue };
+                let Some(raw) = get(var) else { continue };
+                let value = spec
+                    .kind
+                    .from_env(&raw)
+                    .map_err(|e| format!("{var}: {e}"))?;
+                map.insert(spec.name.to_string(), value);
+            }
+            Ok(map)
+        };
+        let env_defaults = DocMaps {
+            webhook: env_doc(ConfigDoc::WebhookConfig)?,
+            prefs: env_doc(ConfigDoc::ProcessingPrefs)?,
+            flags: env_doc(ConfigDoc::RuntimeFlags)?,
+        };
+        let defaults = Documents::resolve(&env_defaults, &DocMaps::default());
+        check_window(&defaults.webhook)
+            .map_err(|e| format!("WEBHOOKS_TIME_START/END: {}", e.message))?;
+        Ok(Settings {
+            process_api_token: get(vars::PROCESS_API_TOKEN).unwrap_or_default(),
+            admin_token: get(vars::ADMIN_TOKEN).unwrap_or_default(),
+            upstash,
+            signing_secret: get(vars::WEBHOOK_SIGNING_SECRET),
+            sender_allowlist: get(vars::GMAIL_SENDER_ALLOWLIST)
+                .map(|v| {
+                    v.split(',')
+                        .map(|s| s.trim().to_lowercase())
+                        .filter(|s| !s.is_empty())
+                        .collect()
+                })
+                .unwrap_or_default(),
+            timezone,
+            inflight_ttl_secs: num(vars::INFLIGHT_LOCK_TTL_SEC, 900, 10, 86_400)?,
+            redis_log_cap: num(
+                vars::WEBHOOK_LOG_MAX_ENTRIES,
+                DEFAULT_REDIS_LOG_CAP,
+                10,
+                1_000_000,
+            )?,
+            redis_timeout_ms: num(vars::REDIS_TIMEOUT_MS, 3_000, 50, 30_000)? as u32,
+            hold_recheck_max_secs: num(vars::HOLD_RECHECK_MAX_SEC, 900, 1, 43_200)? as u32,
+            r2_fetch_enabled: flag(vars::R2_FETCH_ENABLED, false)?,
+            r2_fetch_token: get(vars::R2_FETCH_TOKEN).unwrap_or_default(),
+            r2_retention_hours: num(vars::R2_RETENTION_HOURS, 24, 1, 24 * 365)? as u32,
+            r2_link_timeout_ms: num(
+                vars::R2_FETCH_TIMEOUT_SEC,
+                DEFAULT_LINK_TIMEOUT_MS / 1000,
+                1,
+                MAX_R2_TIMEOUT_SECS,
+            )? * 1000,
+            r2_folder_timeout_ms: num(
+                vars::R2_FETCH_FOLDER_TIMEOUT_SEC,
+                DEFAULT_FOLDER_TIMEOUT_MS / 1000,
+                1,
+                MAX_R2_TIMEOUT_SECS,
+            )? * 1000,
+            r2_serve_media: flag(vars::R2_SERVE_MEDIA, false)?,
+            alert_no_success_minutes: num(vars::ALERT_NO_SUCCESS_MINUTES, 0, 0, 7 * 24 * 60)?
+                as u32,
+            alert_webhook_url: get(vars::ALERT_WEBHOOK_URL),
+            env_defaults,
+        })
+    }
+
+    /// The effective documents: stored fields over environment defaults over built-in defaults.
+    pub fn documents(&self, stored: &DocMaps) -> Documents {
+        Documents::resolve(&self.env_defaults, stored)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::retry::RetryPolicy;
+
+    fn env(pairs: &[(&str, &str)]) -> impl Fn(&str) -> Option<String> {
+        let owned: Vec<(String, String)> = pairs
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
+        move |name| {
+            owned
+                .iter()
+                .find(|(k, _)| k == name)
+                .map(|(_, v)| v.clone())
+        }
+    }
+
+    #[test]
+    fn settings_defaults() {
+        let s = Settings::load(env(&[])).unwrap();
+        assert_eq!(s.timezone, chrono_tz::Europe::Paris);
+        assert_eq!(s.inflight_ttl_secs, 900);
+        assert!(s.upstash.is_none());
+        assert_eq!(
+            s.documents(&DocMaps::default()).prefs.retry,
+            RetryPolicy::default()
+        );
+        assert_eq!(s.documents(&DocMaps::default()).prefs.max_email_size_mb, 25);
+        assert!(
+            s.documents(&DocMaps::default()).flags.gmail_ingress_enabled
+                && s.documents(&DocMaps::default())
+                    .prefs
+                    .mirror_media_to_custom
+        );
+    }
+
+    #[test]
+    fn settings_from_env() {
+        let s = Settings::load(env(&[
+            ("WEBHOOK_URL", "tok123"),
+            ("WEBHOOK_RETRY_COUNT", "5"),
+            ("WEBHOOK_RETRY_DELAY", "1"),
+            ("GMAIL_SENDER_ALLOWLIST", " A@b.c, ,d@e.f"),
+            ("ABSENCE_PAUSE_DAYS", "Lundi,sunday"),
+            ("UPSTASH_REDIS_REST_URL", "https://x.upstash.io/"),
+            ("UPSTASH_REDIS_REST_TOKEN", "t"),
+        ]))
+        .unwrap();
+        assert_eq!(
+            s.documents(&DocMaps::default())
+                .webhook
+                .webhook_url
+                .as_deref(),
+            Some("https://hook.eu2.make.com/tok123")
+        );
+        assert_eq!(s.documents(&DocMaps::default()).prefs.retry.retry_count, 5);
+        assert_eq!(s.sender_allowlist, ["a@b.c", "d@e.f"]);
+        assert_eq!(
+            s.documents(&DocMaps::default()).webhook.absence_pause_days,
+            ["monday", "sunday"]
+        );
+        assert_eq!(s.upstash.unwrap().url, "https://x.upstash.io");
+    }
+
+    #[test]
+    fn settings_errors_name_the_variable() {
+        for (k, v) in [
+            ("WEBHOOK_RETRY_COUNT", "11"),
+            ("POLLING_TIMEZONE", "Mars/Olympus"),
+            ("WEBHOOK_URL", "http://insecure.example"),
+            ("INFLIGHT_LOCK_TTL_SEC", "x"),
+            ("UPSTASH_REDIS_REST_URL", "https://only-url"),
+        ] {
+            let err = Settings::load(env(&[(k, v)])).unwrap_err();
+            assert!(err.contains(k.split('_').next().unwrap()), "{k}: {err}");
+        }
+        let err = Settings::load(env(&[("WEBHOOKS_TIME_START", "09:00")])).unwrap_err();
+        assert!(err.contains("set together"), "{err}");
+    }
+}
