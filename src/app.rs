@@ -52,6 +52,7 @@ async fn dispatch(req: Request, env: Env) -> std::result::Result<Response, ApiEr
         Route::ConfigPut(doc) => admin::config_put(&ctx, req, doc).await,
         Route::DeadLetters => admin::dead_letters(&ctx, req).await,
         Route::DeadLetterReplay(id) => admin::dead_letter_replay(&ctx, req, &id).await,
+        Route::DeliveryReplay(id) => admin::delivery_replay(&ctx, req, &id).await,
         Route::DryRun => admin::dry_run(&ctx, req).await,
         Route::Stats => admin::stats(&ctx, req).await,
         Route::Media(key) => health::media(&ctx, &key).await,

@@ -13,6 +13,8 @@ pub enum Route {
     DryRun,
     DeadLetters,
     DeadLetterReplay(String),
+    /// `POST /api/deliveries/<delivery_id>/replay`: send an archived delivery again.
+    DeliveryReplay(String),
     Stats,
     /// `GET /media/<key>`: R2 objects, served locally when `R2_SERVE_MEDIA` is on.
     Media(String),
@@ -90,6 +92,11 @@ pub fn route(method: &str, path: &str) -> Result<Route, ApiError> {
             }
             if let Some(key) = path.strip_prefix("/media/").filter(|k| !k.is_empty()) {
                 return only("GET", Route::Media(key.to_string()));
+            }
+            if let Some(rest) = path.strip_prefix("/api/deliveries/") {
+                if let Some(id) = rest.strip_suffix("/replay").filter(|id| !id.contains('/')) {
+                    return only("POST", Route::DeliveryReplay(id.to_string()));
+                }
             }
             if let Some(rest) = path.strip_prefix("/api/dead_letters/") {
                 if let Some(id) = rest.strip_suffix("/replay").filter(|id| !id.contains('/')) {
@@ -207,6 +214,16 @@ mod tests {
                 .unwrap_err()
                 .status(),
             404
+        );
+        assert_eq!(
+            route("POST", "/api/deliveries/dlv_abc/replay"),
+            Ok(Route::DeliveryReplay("dlv_abc".into()))
+        );
+        assert_eq!(
+            route("GET", "/api/deliveries/dlv_abc/replay")
+                .unwrap_err()
+                .status(),
+            405
         );
         assert_eq!(route("GET", "/api/webhook_logs/"), Ok(Route::WebhookLogs));
         assert_eq!(

@@ -30,12 +30,7 @@ impl Blob {
     /// Keeps `data` inline when small enough, else names the key it must be spilled to. The
     /// caller writes the spill *before* sending the message.
     pub fn place(data: String, spill_key: String) -> (Blob, Option<(String, String)>) {
-        // Quotes, backslashes and control characters grow when the part is escaped into the
-        // message: measure the escaped form (only for parts that could fit at all).
-        let fits = data.len() <= INLINE_LIMIT_BYTES
-            && serde_json::to_string(&data)
-                .is_ok_and(|escaped| escaped.len() <= INLINE_LIMIT_BYTES);
-        if fits {
+        if fits_inline(&data) {
             (Blob::Inline { data }, None)
         } else {
             (
@@ -46,6 +41,28 @@ impl Blob {
             )
         }
     }
+
+    /// The payload part of a delivery message whose body is stored under `key`: the body
+    /// itself when it fits inline (no store read on the delivery path), else the key.
+    pub fn for_payload(body: &str, key: &str) -> Blob {
+        if fits_inline(body) {
+            Blob::Inline {
+                data: body.to_string(),
+            }
+        } else {
+            Blob::Spilled {
+                key: key.to_string(),
+            }
+        }
+    }
+}
+
+/// True when `data` can travel inside a message. Quotes, backslashes and control characters
+/// grow when the part is escaped into the message: the escaped form is measured (only for
+/// parts that could fit at all).
+fn fits_inline(data: &str) -> bool {
+    data.len() <= INLINE_LIMIT_BYTES
+        && serde_json::to_string(data).is_ok_and(|escaped| escaped.len() <= INLINE_LIMIT_BYTES)
 }
 
 /// The e-mail as accepted by the ingest.
@@ -107,6 +124,7 @@ impl ProcessJob {
 /// What the deliveries of one e-mail share: carried in each delivery message.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct DeliveryMeta {
+    pub email_id: String,
     pub detector: Option<String>,
     pub links_count: u32,
     pub policy: RetryPolicy,
@@ -138,7 +156,7 @@ impl DeliveryJob {
     pub fn first(planned: &PlannedDelivery, payload: Blob, meta: &DeliveryMeta) -> DeliveryJob {
         DeliveryJob {
             delivery_id: planned.delivery_id.clone(),
-            email_id: planned.payload.microsoft_graph_email_id.clone(),
+            email_id: meta.email_id.clone(),
             target_url: planned.target_url.clone(),
             attempt: 1,
             payload,
@@ -166,6 +184,73 @@ impl DeliveryJob {
             ..self.clone()
         }
     }
+}
+
+/// What is kept of every delivery for replay (`archive:<delivery_id>` in KV, for
+/// [`ARCHIVE_TTL_SECS`]): where it went, and the key of the payload exactly as it was sent
+/// (stored once per distinct payload, see [`body_key`]). The target URL stays in the store;
+/// the API only ever shows it masked.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ArchivedDelivery {
+    pub delivery_id: String,
+    pub email_id: String,
+    pub target_url: String,
+    #[serde(default)]
+    pub detector: Option<String>,
+    #[serde(default)]
+    pub links_count: u32,
+    pub policy: RetryPolicy,
+    pub created_at_ms: i64,
+    /// KV key of the JSON body POSTed to the receiver.
+    pub body_key: String,
+}
+
+impl ArchivedDelivery {
+    /// The archive record of a planned delivery whose payload is stored under `body_key`.
+    pub fn of(planned: &PlannedDelivery, body_key: &str, meta: &DeliveryMeta) -> Self {
+        ArchivedDelivery {
+            delivery_id: planned.delivery_id.clone(),
+            email_id: meta.email_id.clone(),
+            target_url: planned.target_url.clone(),
+            detector: meta.detector.clone(),
+            links_count: meta.links_count,
+            policy: meta.policy,
+            created_at_ms: meta.created_at_ms,
+            body_key: body_key.to_string(),
+        }
+    }
+
+    /// A fresh first attempt of the archived delivery: same delivery id, same body.
+    pub fn replay_job(&self) -> DeliveryJob {
+        DeliveryJob {
+            delivery_id: self.delivery_id.clone(),
+            email_id: self.email_id.clone(),
+            target_url: self.target_url.clone(),
+            attempt: 1,
+            payload: Blob::Spilled {
+                key: self.body_key.clone(),
+            },
+            detector: self.detector.clone(),
+            links_count: self.links_count,
+            policy: self.policy,
+            created_at_ms: self.created_at_ms,
+            spill_misses: 0,
+        }
+    }
+}
+
+/// Archived deliveries and their bodies are kept as long as dead letters: 14 days.
+pub const ARCHIVE_TTL_SECS: u64 = SPILL_TTL_SECS;
+
+/// KV key of a delivery's archive record.
+pub fn archive_key(delivery_id: &str) -> String {
+    format!("archive:{delivery_id}")
+}
+
+/// KV key of a payload body, by its content: the targets of one e-mail share one stored body,
+/// which serves both as the spilled part of large delivery messages and as the archive.
+pub fn body_key(body: &str) -> String {
+    format!("body:{}", &super::ids::sha256_hex(body)[..32])
 }
 
 /// Dead-letter message: a job that will not be tried again on its own.
@@ -368,11 +453,6 @@ pub fn email_spill_key(email_id: &str) -> String {
     format!("blob:email:{email_id}")
 }
 
-/// KV key of a spilled delivery payload.
-pub fn payload_spill_key(delivery_id: &str) -> String {
-    format!("blob:payload:{delivery_id}")
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -443,6 +523,37 @@ mod tests {
             }
             other => panic!("{other:?}"),
         }
+    }
+
+    #[test]
+    fn an_archived_delivery_replays_as_a_first_attempt() {
+        let a = ArchivedDelivery {
+            delivery_id: "dlv_1".into(),
+            email_id: "e".into(),
+            target_url: "https://x.example/h".into(),
+            detector: Some("recadrage".into()),
+            links_count: 2,
+            policy: RetryPolicy::default(),
+            created_at_ms: 5,
+            body_key: body_key("{}"),
+        };
+        assert_eq!(a.body_key, body_key("{}"));
+        assert_ne!(a.body_key, body_key("{ }"));
+        assert!(a.body_key.starts_with("body:") && a.body_key.len() == 37);
+        let job = a.replay_job();
+        assert_eq!((job.attempt, job.spill_misses), (1, 0));
+        assert_eq!(
+            job.payload,
+            Blob::Spilled {
+                key: a.body_key.clone()
+            }
+        );
+        assert_eq!(job.delivery_id, "dlv_1");
+        assert_eq!(job.target_url, a.target_url);
+        assert_eq!(archive_key("dlv_1"), "archive:dlv_1");
+        let back: ArchivedDelivery =
+            serde_json::from_str(&serde_json::to_string(&a).unwrap()).unwrap();
+        assert_eq!(back, a);
     }
 
     #[test]

@@ -125,28 +125,37 @@ pub fn plan(
     }
 }
 
-/// One delivery to make.
-#[derive(Debug, Clone, Serialize)]
+/// One delivery to make: where, and under which id.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct PlannedDelivery {
     pub delivery_id: String,
     pub target_url: String,
-    pub payload: Payload,
 }
 
-/// Builds one delivery per target; the payload is the same for every target.
+/// The deliveries of one e-mail: one payload, the same for every target (serialised once).
+#[derive(Debug, Clone, Serialize)]
+pub struct PlannedDeliveries {
+    pub email_id: String,
+    pub payload: Payload,
+    pub deliveries: Vec<PlannedDelivery>,
+}
+
+/// Builds the payload and one delivery per target.
 pub fn deliveries(
     email: &EmailRecord,
     analysis: &Analysis,
     window: &WindowFields,
     targets: &[String],
-) -> Vec<PlannedDelivery> {
-    let payload = build_payload(email, analysis, window);
-    targets
-        .iter()
-        .map(|t| PlannedDelivery {
-            delivery_id: delivery_id(&email.email_id, t),
-            target_url: t.clone(),
-            payload: payload.clone(),
-        })
-        .collect()
+) -> PlannedDeliveries {
+    PlannedDeliveries {
+        email_id: email.email_id.clone(),
+        payload: build_payload(email, analysis, window),
+        deliveries: targets
+            .iter()
+            .map(|t| PlannedDelivery {
+                delivery_id: delivery_id(&email.email_id, t),
+                target_url: t.clone(),
+            })
+            .collect(),
+    }
 }

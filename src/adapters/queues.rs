@@ -1,14 +1,14 @@
 //! Producing queue messages: large parts are spilled to KV first, then the message is sent.
 
-use worker::{Env, MessageBuilder, Queue, QueueContentType, SendMessage};
+use worker::{console_warn, Env, MessageBuilder, Queue, QueueContentType, SendMessage};
 
 use super::kv::Kv;
 use facteur_core::config::bindings;
 use facteur_core::messages::{
-    email_spill_key, payload_spill_key, Blob, DeadLetter, DeliveryJob, DeliveryMeta, EmailRecord,
-    ProcessJob, MAX_MESSAGE_BYTES, SPILL_TTL_SECS,
+    archive_key, body_key, email_spill_key, ArchivedDelivery, Blob, DeadLetter, DeliveryJob,
+    DeliveryMeta, EmailRecord, ProcessJob, ARCHIVE_TTL_SECS, MAX_MESSAGE_BYTES, SPILL_TTL_SECS,
 };
-use facteur_core::pipeline::PlannedDelivery;
+use facteur_core::pipeline::PlannedDeliveries;
 use facteur_core::ports::{KeyValueStore, StoreError};
 
 /// Why a message could not be produced.
@@ -106,21 +106,60 @@ impl Producer<'_> {
             .await
     }
 
-    /// Builds the first-attempt delivery jobs of an e-mail (spilling large payloads) and sends
-    /// them, in one batch when they fit in one (all targets queued or none), else one by one (a
-    /// retry of the processing message then re-sends them under the same delivery ids).
+    /// Sends the first attempts of an e-mail's deliveries, in one batch when they fit in one
+    /// (all targets queued or none), else one by one (a retry of the processing message then
+    /// re-sends them under the same delivery ids). The payload is serialised once and stored
+    /// once (by content) for replay; a large one travels by its key, so it is stored before
+    /// any message points to it. Each delivery's archive record is written alongside; a failed
+    /// archive write is logged and does not hold the delivery back.
     pub async fn send_deliveries(
         &self,
-        planned: &[PlannedDelivery],
+        planned: &PlannedDeliveries,
         meta: &DeliveryMeta,
     ) -> Result<(), SendError> {
-        let mut texts = Vec::with_capacity(planned.len());
-        for p in planned {
-            let payload = self
-                .place(to_text(&p.payload)?, payload_spill_key(&p.delivery_id))
-                .await?;
-            texts.push(to_text(&DeliveryJob::first(p, payload, meta))?);
+        let body = to_text(&planned.payload)?;
+        let key = body_key(&body);
+        let part = Blob::for_payload(&body, &key);
+        let mut texts = Vec::with_capacity(planned.deliveries.len());
+        let mut archives = Vec::with_capacity(planned.deliveries.len());
+        for p in &planned.deliveries {
+            texts.push(to_text(&DeliveryJob::first(p, part.clone(), meta))?);
+            let record = to_text(&ArchivedDelivery::of(p, &key, meta))?;
+            archives.push((archive_key(&p.delivery_id), record));
         }
+        let store_body = self.blobs.put(&key, &body, Some(ARCHIVE_TTL_SECS));
+        let spilled = matches!(part, Blob::Spilled { .. });
+        let body_stored = if spilled {
+            store_body.await.map_err(SendError::Spill)?;
+            None
+        } else {
+            Some(store_body)
+        };
+        let archived = futures::future::join_all(
+            archives
+                .iter()
+                .map(|(key, record)| self.blobs.put(key, record, Some(ARCHIVE_TTL_SECS))),
+        );
+        let inline_body = async {
+            match body_stored {
+                Some(put) => put.await,
+                None => Ok(()),
+            }
+        };
+        let (body_result, archived, sent) =
+            futures::join!(inline_body, archived, self.send_jobs(texts));
+        if let Err(e) = body_result {
+            console_warn!("e-mail {}: payload not archived ({e})", meta.email_id);
+        }
+        for ((key, _), result) in archives.iter().zip(archived) {
+            if let Err(e) = result {
+                console_warn!("{key}: not archived for replay ({e})");
+            }
+        }
+        sent
+    }
+
+    async fn send_jobs(&self, texts: Vec<String>) -> Result<(), SendError> {
         let total: usize = texts.iter().map(String::len).sum();
         if texts.len() > 1 && total <= MAX_BATCH_BYTES && texts.len() <= MAX_BATCH_MESSAGES {
             let batch: Vec<SendMessage<String>> = texts
@@ -141,6 +180,11 @@ impl Producer<'_> {
             self.send_text(bindings::DELIVERY_QUEUE, text, 0).await?;
         }
         Ok(())
+    }
+
+    /// Sends an archived delivery again, as a first attempt under its own delivery id.
+    pub async fn replay_archived(&self, archived: &ArchivedDelivery) -> Result<(), SendError> {
+        self.send_delivery(&archived.replay_job(), 0).await
     }
 
     /// Sends an attempt of a delivery after `delay_secs` (a retry, a replay).

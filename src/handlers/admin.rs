@@ -12,7 +12,9 @@ use facteur_core::error::ApiError;
 use facteur_core::ingest::parse_ingest;
 use facteur_core::log::{LogQuery, MAX_LOG_LIMIT};
 use facteur_core::mask::{mask_url, target_label};
-use facteur_core::messages::{DeadJob, DeadLetter, DEAD_LETTER_PREFIX};
+use facteur_core::messages::{
+    archive_key, ArchivedDelivery, DeadJob, DeadLetter, DEAD_LETTER_PREFIX,
+};
 use facteur_core::pipeline::{deliveries, plan, Plan};
 use facteur_core::ports::{KeyValueStore, StoreError};
 use facteur_core::routing::validate_rules;
@@ -217,6 +219,32 @@ pub async fn dead_letter_replay(ctx: &Ctx, req: Request, id: &str) -> Result<Res
     ))
 }
 
+/// `POST /api/deliveries/<delivery_id>/replay`: sends an archived delivery again, with its
+/// payload as it was sent and its own delivery id (receivers drop the repeat if they had it).
+pub async fn delivery_replay(ctx: &Ctx, req: Request, id: &str) -> Result<Response, ApiError> {
+    ctx.require_admin(&req)?;
+    let text = ctx
+        .stores
+        .blobs
+        .get(&archive_key(id))
+        .await
+        .map_err(|e| store_unavailable("Delivery archive", e))?;
+    let archived: ArchivedDelivery = text
+        .and_then(|t| serde_json::from_str(&t).ok())
+        .ok_or_else(|| ApiError::no_such("archived delivery (kept 14 days)", id))?;
+    ctx.producer()
+        .replay_archived(&archived)
+        .await
+        .map_err(|e| {
+            console_error!("replay {id}: {e}");
+            ApiError::unavailable("Delivery queue")
+        })?;
+    Ok(json(
+        202,
+        &json!({"success": true, "status": "replayed", "delivery_id": id}),
+    ))
+}
+
 /// `POST /api/test/dry_run`: takes an e-mail as the ingest does (plus optional `routing_rules`,
 /// a document to try instead of the saved rules, and `now`, an RFC 3339 instant) and answers
 /// what would happen, without sending, marking or logging anything.
@@ -263,15 +291,16 @@ pub async fn dry_run(ctx: &Ctx, mut req: Request) -> Result<Response, ApiError> 
             route,
         } => {
             let planned = deliveries(&email, analysis, window, &route.targets);
+            let payload = &planned.payload;
             json!({
                 "decision": "deliver",
                 "matched_rule": route.matched_rule.as_ref().map(|(id, name)| json!({"id": id, "name": name})),
                 "priority": route.priority,
-                "deliveries": planned.iter().map(|p| json!({
+                "deliveries": planned.deliveries.iter().map(|p| json!({
                     "delivery_id": p.delivery_id,
                     "webhook_url": mask_url(&p.target_url),
                     "target_url": target_label(&p.target_url),
-                    "payload": p.payload,
+                    "payload": payload,
                 })).collect::<Vec<_>>(),
             })
         }

@@ -185,6 +185,7 @@ async fn process(ctx: &Ctx, config: &ProcessingConfig, msg: &RawMessage) {
             }
             let planned = deliveries(&email, &analysis, &window, &route.targets);
             let meta = DeliveryMeta {
+                email_id: id.clone(),
                 detector: analysis.detector.clone(),
                 links_count: analysis.links.len() as u32,
                 policy: config.docs.prefs.retry,
@@ -268,17 +269,8 @@ async fn deliver(ctx: &Ctx, msg: &RawMessage) {
     let entry = LogEntry::attempt(&job, &outcome, duration_ms, &decided, now);
     ctx.stores.log(&entry).await;
     match decided {
-        Decision::Ack => {
-            if let Blob::Spilled { key } = &job.payload {
-                if let Err(e) = ctx.stores.blobs.delete(key).await {
-                    console_warn!(
-                        "delivery {}: spilled payload not deleted ({e}); it expires",
-                        job.delivery_id
-                    );
-                }
-            }
-            msg.ack();
-        }
+        // A spilled payload is the delivery's archive: it stays until it expires.
+        Decision::Ack => msg.ack(),
         Decision::Retry {
             next_attempt,
             delay_secs,

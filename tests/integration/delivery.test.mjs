@@ -177,3 +177,21 @@ test("a payload larger than a queue message still delivers, byte for byte", asyn
   assert.ok(req.raw.length > 128 * 1024);
   assert.equal(req.json.bodyPreview, body.slice(0, 200));
 });
+
+test("an archived delivery replays with its delivery id and the body it was sent with, small or large", async () => {
+  for (const body of ["<p>small</p>", "<p>" + "ü".repeat(100_000) + "</p>"]) {
+    const id = await pushAndId("replay", { body });
+    const [first] = await eventually(() => { const r = requestsOf(id); return r.length ? r : null; }, { what: "delivery" });
+    const r = await w.api(`/api/deliveries/${first.deliveryId}/replay`, { method: "POST" });
+    assert.equal(r.status, 202, r.text);
+    assert.equal(r.json.delivery_id, first.deliveryId);
+    const [, again] = await eventually(() => { const rs = requestsOf(id); return rs.length >= 2 ? rs : null; }, { what: "replayed delivery" });
+    assert.equal(again.deliveryId, first.deliveryId, "same delivery id: receivers drop the repeat");
+    assert.equal(again.attempt, 1, "attempts count afresh");
+    assert.ok(again.raw === first.raw, "the body is byte for byte the one first sent");
+  }
+  const unknown = await w.api("/api/deliveries/dlv_000000000000000000000000/replay", { method: "POST" });
+  assert.equal(unknown.status, 404);
+  assert.equal(unknown.json.code, "not_found");
+  assert.equal((await w.api("/api/deliveries/dlv_x/replay", { method: "POST", auth: "Bearer wrong" })).status, 401);
+});
