@@ -4,7 +4,7 @@
 use chrono::{DateTime, TimeDelta, Timelike};
 
 use super::links::{contains_url_ignore_ascii_case, has_provider_link};
-use super::text::{is_word_char, norm_collapsed};
+use super::text::{is_word_char, norm, norm_collapsed};
 use super::time::Zone;
 
 /// Detector name of a recadrage e-mail.
@@ -14,7 +14,8 @@ pub const DESABO: &str = "desabonnement_journee_tarifs";
 
 /// Subject marker of a recadrage e-mail, matched as written.
 const RECADRAGE_SUBJECT: &str = "Média Solution - Missions Recadrage - Lot";
-/// Words the normalised subject must all contain when the marker is not there verbatim.
+/// Words `norm(subject)` must all contain when the marker is not there verbatim (single spaces:
+/// whitespace is not collapsed for recadrage).
 const RECADRAGE_SUBJECT_WORDS: [&str; 3] = ["media solution", "missions recadrage", "lot"];
 
 /// What an e-mail was recognised as.
@@ -50,20 +51,19 @@ impl Detection {
 /// Runs the detectors in SPEC order (recadrage first). `now_local` is the current time in
 /// `POLLING_TIMEZONE`; it is only read for an urgent recadrage.
 pub fn detect(subject: &str, body: &str, now_local: DateTime<Zone>) -> Detection {
-    // The subject is normalised once for both detectors. Collapsing whitespace on top of SPEC's
-    // `norm` only widens the recadrage subject test (a NBSP or a double space between words
-    // still matches) and never changes a `\b` boundary.
-    let ns = norm_collapsed(subject);
-    if let Some(delivery_time) = recadrage_time(subject, &ns, body, now_local) {
+    // SPEC §3: recadrage reads the subject's `norm` as is (a double space or a NBSP between the
+    // marker's words is no match, as in the replaced system); only DESABO collapses whitespace.
+    if let Some(delivery_time) = recadrage_time(subject, &norm(subject), body, now_local) {
         return Detection::Recadrage { delivery_time };
     }
-    match desabo(&ns, body) {
+    match desabo(&norm_collapsed(subject), body) {
         Some(urgent) => Detection::Desabo { urgent },
         None => Detection::None,
     }
 }
 
-/// The delivery time of a recadrage e-mail, or `None` when it is not one.
+/// The delivery time of a recadrage e-mail, or `None` when it is not one; `ns` is `norm(subject)`
+/// (whitespace kept as it is).
 fn recadrage_time(
     subject: &str,
     ns: &str,
@@ -315,7 +315,7 @@ const TIME_RULES: [(TimeRule, Shape); 6] = [
     (|v| clock_anywhere(v, true), Shape::Time),
 ];
 
-/// The delivery time by the first SPEC §3 rule that matches; `ns` is the normalised subject.
+/// The delivery time by the first SPEC §3 rule that matches; `ns` is `norm(subject)`.
 fn delivery_time(ns: &str, body: &str, now_local: DateTime<Zone>) -> Option<String> {
     if contains_word(ns, "urgence") {
         // Adding to a zoned time adds to the instant, so a DST change in the hour is honoured.

@@ -315,6 +315,29 @@ pub fn window_state(w: &WebhookConfig, now_ms: i64, tz: Zone) -> WindowState {
     }
 }
 
+/// Whether a DESABO sent while the window is closed is sent *before it opens* (SPEC §6), the case
+/// in which the payload carries the raw `webhook_time_start`.
+///
+/// Rule: the local time of day (hours and minutes of the wall clock in `tz`) is earlier than the
+/// window's start, compared on the same day. So:
+/// - a window that does not cross midnight (e.g. 09:00–18:00) is *before it opens* from 00:00
+///   to 08:59 and *after it closed* from 18:00 to 23:59 (no start sent);
+/// - a window that crosses midnight (e.g. 22:00–06:00) is closed only between its end and its
+///   start (06:00–21:59), which always lies before the start on the same day: the window opens
+///   later that day, so the start is always sent.
+///
+/// The comparison is on the wall clock only, like the window itself; on a DST change the rare
+/// window that reopens the same day after its end (a fall-back repeating its end hour) still
+/// counts as closed, and a start skipped by a spring-forward gap counts as passed once the wall
+/// clock is beyond it. False when there is no usable window or the time cannot be read.
+pub fn before_window_opens(w: &WebhookConfig, now_ms: i64, tz: Zone) -> bool {
+    let (Some(win), Some(local)) = (Window::of(w), wall(now_ms, tz)) else {
+        return false;
+    };
+    let m = local.hour() * 60 + local.minute();
+    !win.contains_minute(m) && m < win.start
+}
+
 /// Sending is allowed only when both `webhook_sending_enabled` switches are on.
 fn sending_enabled(docs: &Documents) -> bool {
     docs.flags.webhook_sending_enabled && docs.webhook.webhook_sending_enabled
@@ -410,9 +433,14 @@ pub fn gate(
             webhooks_time_end: end,
         },
         WindowState::Closed { opens_at_ms } => match kind {
-            // Sent before the window opens: the receiver sees when the window would have opened.
+            // Sent anyway. Before the window opens ([`before_window_opens`]) the receiver sees
+            // when it would have opened; after it closed, no start.
             GateKind::Desabo { urgent: false } => WindowFields {
-                webhooks_time_start: w.webhook_time_start.clone(),
+                webhooks_time_start: if before_window_opens(w, now_ms, tz) {
+                    w.webhook_time_start.clone()
+                } else {
+                    None
+                },
                 webhooks_time_end: end,
             },
             GateKind::Recadrage => {

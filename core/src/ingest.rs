@@ -8,9 +8,11 @@ use super::messages::EmailRecord;
 
 /// Parses the JSON body of `POST /api/ingress/gmail` into the accepted e-mail.
 ///
-/// `sender` and `body` are required non-empty strings (missing or empty: `Missing field: …`,
-/// another type: `Invalid field: …`); `subject` and `date` default to `""` when missing or not
-/// strings; other keys (`snippet`...) are ignored.
+/// `sender` and `body` are required non-empty strings, checked in that order (missing, `null` or
+/// `""`: `Missing field: …`; another type: `Invalid field: …`). A string of only whitespace is
+/// not empty and is accepted as it is (the replaced system accepts such a `body`; a blank
+/// `sender` gives an empty `sender_email`). `subject` and `date` default to `""` when missing
+/// or not strings; other keys (`snippet`...) are ignored.
 pub fn parse_ingest(bytes: &[u8], received_at_ms: i64) -> Result<EmailRecord, ApiError> {
     let value: Value = serde_json::from_slice(bytes).map_err(|_| ApiError::invalid_json())?;
     let Value::Object(map) = value else {
@@ -19,7 +21,7 @@ pub fn parse_ingest(bytes: &[u8], received_at_ms: i64) -> Result<EmailRecord, Ap
     let required = |field: &str| -> Result<String, ApiError> {
         match map.get(field) {
             None | Some(Value::Null) => Err(ApiError::missing_field(field)),
-            Some(Value::String(s)) if s.trim().is_empty() => Err(ApiError::missing_field(field)),
+            Some(Value::String(s)) if s.is_empty() => Err(ApiError::missing_field(field)),
             Some(Value::String(s)) => Ok(s.clone()),
             Some(other) => Err(ApiError::invalid_field(
                 field,
@@ -121,8 +123,13 @@ mod tests {
         assert_eq!(parse("\"str\"").unwrap_err(), ApiError::invalid_json());
         assert_eq!(parse("{}").unwrap_err(), ApiError::missing_field("sender"));
         assert_eq!(
-            parse(r#"{"sender":"  ","body":""}"#).unwrap_err(),
+            parse(r#"{"sender":"","body":""}"#).unwrap_err(),
             ApiError::missing_field("sender")
+        );
+        assert_eq!(
+            parse(r#"{"sender":"  ","body":""}"#).unwrap_err(),
+            ApiError::missing_field("body"),
+            "a blank sender is not empty: the body is checked next"
         );
         assert_eq!(
             parse(r#"{"sender":"a@b.c"}"#).unwrap_err(),
@@ -135,6 +142,16 @@ mod tests {
         let wrong = parse(r#"{"sender":42,"body":"x"}"#).unwrap_err();
         assert_eq!(wrong.status(), 400);
         assert!(wrong.message.contains("sender") && wrong.message.contains("a number"));
+    }
+
+    #[test]
+    fn whitespace_only_strings_are_not_empty() {
+        let e = parse(r#"{"sender":"a@b.c","body":" \n\t\u00a0"}"#).unwrap();
+        assert_eq!(e.body, " \n\t\u{a0}", "kept as sent");
+        let e = parse(r#"{"sender":"   ","body":"x","subject":"S","date":"D"}"#).unwrap();
+        assert_eq!(e.sender, "   ");
+        assert_eq!(e.sender_email, "");
+        assert_eq!(e.email_id, email_id("S", "", "D"));
     }
 
     #[test]

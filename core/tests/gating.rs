@@ -307,10 +307,8 @@ fn outside_window_policy_for_each_kind() {
     let d = windowed("09:00", "18:00");
     let now = paris(2026, 3, 10, 20, 0, 0);
     let opens = paris(2026, 3, 11, 9, 0, 0);
-    assert_eq!(
-        gate_kind(&d, DESABO, now),
-        send(Some("09:00"), Some("18:00"))
-    );
+    // After the window closed: sent, without the start (see the table below).
+    assert_eq!(gate_kind(&d, DESABO, now), send(None, Some("18:00")));
     assert_eq!(
         gate_kind(&d, GateKind::Recadrage, now),
         skip(SkipReason::RecadrageOutsideWindow)
@@ -335,6 +333,65 @@ fn outside_window_policy_for_each_kind() {
         gate_kind(&h, DESABO, early),
         send(Some("08h30"), Some("17h45"))
     );
+}
+
+#[test]
+fn desabo_outside_the_window_carries_the_start_only_before_it_opens() {
+    // SPEC §6: the raw start is sent "when a DESABO is sent before it opens". Rule: the local
+    // time of day is earlier than the start on the same day; a window crossing midnight is
+    // closed only between its end and its start, which is always before the start.
+    // (label, start, end, now, expected webhooks_time_start)
+    #[rustfmt::skip]
+    let cases: Vec<(&str, &str, &str, i64, Option<&str>)> = vec![
+        ("day: midnight is before it opens", "09:00", "18:00", paris(2026, 3, 10, 0, 0, 0), Some("09:00")),
+        ("day: 08:59:59 is before it opens", "09:00", "18:00", paris(2026, 3, 10, 8, 59, 59), Some("09:00")),
+        ("day: 09:00 is inside", "09:00", "18:00", paris(2026, 3, 10, 9, 0, 0), Some("maintenant")),
+        ("day: 17:59:59 is inside", "09:00", "18:00", paris(2026, 3, 10, 17, 59, 59), Some("maintenant")),
+        ("day: 18:00 is after it closed", "09:00", "18:00", paris(2026, 3, 10, 18, 0, 0), None),
+        ("day: 18:00:59 is after it closed", "09:00", "18:00", paris(2026, 3, 10, 18, 0, 59), None),
+        ("day: 21:00 is after it closed", "09:00", "18:00", paris(2026, 3, 10, 21, 0, 0), None),
+        ("day: 23:59:59 is after it closed", "09:00", "18:00", paris(2026, 3, 10, 23, 59, 59), None),
+        ("day, HHhMM: before, start as written", "08h30", "17h45", paris(2026, 3, 10, 8, 29, 0), Some("08h30")),
+        ("day, HHhMM: after", "08h30", "17h45", paris(2026, 3, 10, 17, 45, 0), None),
+        ("day, HHh: before, start as written", "08h", "17h", paris(2026, 3, 10, 7, 0, 0), Some("08h")),
+        ("day, HHh: after", "08h", "17h", paris(2026, 3, 10, 17, 0, 0), None),
+        ("night: 05:59:59 is inside", "22:00", "06:00", paris(2026, 3, 11, 5, 59, 59), Some("maintenant")),
+        ("night: 06:00 is before it opens (tonight)", "22:00", "06:00", paris(2026, 3, 11, 6, 0, 0), Some("22:00")),
+        ("night: noon is before it opens", "22:00", "06:00", paris(2026, 3, 11, 12, 0, 0), Some("22:00")),
+        ("night: 21:59:59 is before it opens", "22:00", "06:00", paris(2026, 3, 11, 21, 59, 59), Some("22:00")),
+        ("night: 22:00 is inside", "22:00", "06:00", paris(2026, 3, 11, 22, 0, 0), Some("maintenant")),
+        ("night: 00:00 is inside", "22:00", "06:00", paris(2026, 3, 12, 0, 0, 0), Some("maintenant")),
+        ("night, one-hour gap: 02:30", "03:00", "02:00", paris(2026, 3, 10, 2, 30, 0), Some("03:00")),
+        // DST: the wall clock decides. 02:45 CEST on 2026-10-25 is after a 01:00-02:30 window
+        // closed, though the clock going back reopens it at 02:00 CET.
+        ("fall back: after the end, before the repeat", "01:00", "02:30", utc(2026, 10, 25, 0, 45, 0), None),
+        ("fall back: the repeated hour is inside", "01:00", "02:30", utc(2026, 10, 25, 1, 0, 0), Some("maintenant")),
+        // A window inside the skipped hour of 2026-03-29 does not open that day.
+        ("spring gap: before the skipped start", "02:15", "02:45", paris(2026, 3, 29, 1, 0, 0), Some("02:15")),
+        ("spring gap: clock past the skipped window", "02:15", "02:45", paris(2026, 3, 29, 3, 0, 0), None),
+    ];
+    for (label, start, end, now, expected) in cases {
+        let d = windowed(start, end);
+        assert_eq!(
+            gate_kind(&d, DESABO, now),
+            send(expected, Some(end)),
+            "{label}"
+        );
+        let closed_before = expected.is_some_and(|s| s != "maintenant");
+        assert_eq!(
+            before_window_opens(&d.webhook, now, Paris),
+            closed_before,
+            "{label}"
+        );
+    }
+    // No usable window: never "before it opens".
+    let now = paris(2026, 3, 10, 3, 0, 0);
+    assert!(!before_window_opens(&docs().webhook, now, Paris));
+    assert!(!before_window_opens(
+        &windowed("25:00", "18:00").webhook,
+        now,
+        Paris
+    ));
 }
 
 #[test]

@@ -136,6 +136,7 @@ fn urgence_table() {
         ("accented", "URGÉNCE ", now(), "10h05"),
         ("decomposed accent", "Urge\u{301}nce ", now(), "10h05"),
         ("punctuation boundary", "[Urgence] ", now(), "10h05"),
+        ("whitespace run after it", "URGENCE \u{a0}\t ", now(), "10h05"),
         ("near midnight: 23h30 + 1h", "URGENCE ", paris(2026, 6, 1, 23, 30), "00h30"),
         ("spring DST: 01:30 CET + 1h = 03:30 CEST", "URGENCE ", paris(2026, 3, 29, 1, 30), "03h30"),
         ("autumn DST: 02:30 CEST + 1h = 02:30 CET", "URGENCE ", paris(2026, 10, 25, 2, 30), "02h30"),
@@ -165,7 +166,15 @@ fn recadrage_conditions_table() {
         ("no accents, lower case", "media solution missions recadrage lot 4", LINK, true),
         ("upper case, en dashes", "MÉDIA SOLUTION – MISSIONS RECADRAGE – LOT 5", LINK, true),
         ("decomposed accent", "Me\u{301}dia Solution - Missions Recadrage - Lot", LINK, true),
-        ("NBSP between words", "Média\u{a0}Solution - Missions\u{a0}Recadrage - Lot 1", LINK, true),
+        // SPEC §3: recadrage compares `norm(subject)` without collapsing whitespace (only
+        // DESABO collapses), as the replaced system does.
+        ("double spaces (SPEC: not collapsed)", "Média  Solution  -  Missions  Recadrage - Lot 2", LINK, false),
+        ("double space inside media solution", "Média  Solution - Missions Recadrage - Lot 2", LINK, false),
+        ("double space inside missions recadrage", "Média Solution - Missions  Recadrage - Lot 2", LINK, false),
+        ("NBSP between words", "Média\u{a0}Solution - Missions\u{a0}Recadrage - Lot 1", LINK, false),
+        ("tab between words", "Média\tSolution - Missions Recadrage - Lot 1", LINK, false),
+        ("double spaces outside the words", "Média Solution  -  Missions Recadrage  -  Lot 2", LINK, true),
+        ("literal marker, spaces around", "  Média Solution - Missions Recadrage - Lot   3 ", LINK, true),
         ("words in another order", "Lot 3 : missions recadrage pour Media Solution", LINK, true),
         ("missing lot", "Média Solution - Missions Recadrage", LINK, false),
         ("singular mission", "Média Solution - Mission Recadrage - Lot 2", LINK, false),
@@ -253,6 +262,7 @@ fn desabo_table() {
         ("forbidden total ht", "Info", "Total  HT journée tarifs habituels désabonner", Detection::None),
         ("forbidden word only in subject does not count", "Facture", BASE, plain.clone()),
         ("recadrage wins over desabo", SUBJECT, "https://fromsmash.com/x 9h journée tarifs habituels désabonner", recadrage("09h00")),
+        ("double-spaced marker is no recadrage, so desabo", "Média  Solution  -  Missions  Recadrage - Lot 2", "https://fromsmash.com/x 9h journée tarifs habituels désabonner", plain.clone()),
     ];
     for (label, subject, body, expected) in cases {
         assert_eq!(detect(subject, body, now()), expected, "{label}");

@@ -34,6 +34,12 @@ function parisTime(minutes) {
   return new Intl.DateTimeFormat("en-GB", { timeZone: "Europe/Paris", hour: "2-digit", minute: "2-digit", hourCycle: "h23" }).format(d);
 }
 
+/** Minutes after midnight in Europe/Paris, `minutes` from now. */
+function parisMinutes(minutes) {
+  const [h, m] = parisTime(minutes).split(":").map(Number);
+  return h * 60 + m;
+}
+
 test("each document validates and names the field and the rule", async () => {
   const cases = [
     ["webhook_config", { absence_pause_days: ["funday"] }, /absence_pause_days.*funday/],
@@ -110,10 +116,16 @@ test("outside the window: DESABO sent with the raw start, recadrage skipped, urg
   await put("webhook_config", { webhook_time_start: start, webhook_time_end: end });
   try {
     const desabo = "<p>Journée tarifs habituels, se désabonner: https://www.dropbox.com/request/x</p>";
+    // The raw start is sent only before the window opens on the same day: with the start two
+    // hours ahead, that is until 22:00 (later, the start is after midnight: the window closed today).
+    const beforeTen = () => parisMinutes(0) < 22 * 60;
+    const wasBefore = beforeTen();
     const plain = await w.push(email({ subject: `Info ${crypto.randomUUID()}`, body: desabo }));
     const [req] = await eventually(() => (received(plain.json.email_id).length ? received(plain.json.email_id) : null), { what: "DESABO delivery" });
     assert.equal(req.json.detector, "desabonnement_journee_tarifs");
-    assert.equal(req.json.webhooks_time_start, start, "the raw start, as configured");
+    if (wasBefore === beforeTen()) {
+      assert.equal(req.json.webhooks_time_start, wasBefore ? start : null, "the raw start, as configured, before the window opens");
+    }
     assert.equal(req.json.webhooks_time_end, end);
 
     const urgent = await w.push(email({ subject: `Urgent ${crypto.randomUUID()}`, body: desabo }));
@@ -126,6 +138,50 @@ test("outside the window: DESABO sent with the raw start, recadrage skipped, urg
     assert.equal(skipped.reason, "recadrage_outside_window");
     assert.equal(skipped.detector, "recadrage");
     assert.equal((await w.push(recadrage)).json.status, "already_processed", "marked processed");
+  } finally {
+    await put("webhook_config", { webhook_time_start: null, webhook_time_end: null });
+  }
+});
+
+test("DESABO outside the window (dry run): the raw start only before the window opens, also for HHh and windows crossing midnight", async () => {
+  const desabo = "<p>Journée tarifs habituels, se désabonner: https://www.dropbox.com/request/x</p>";
+  const dry = (now) => w.api("/api/test/dry_run", { method: "POST", body: { ...email({ subject: "Info", body: desabo }), now } });
+  // [start, end, now (UTC; Paris is UTC+1 until 2026-03-29), expected webhooks_time_start]
+  const cases = [
+    ["09:00", "18:00", "2026-03-10T07:59:00Z", "09:00"], // 08:59: before it opens
+    ["09:00", "18:00", "2026-03-10T08:00:00Z", "maintenant"], // 09:00: inside
+    ["09:00", "18:00", "2026-03-10T17:00:00Z", null], // 18:00: after it closed
+    ["09:00", "18:00", "2026-03-10T22:59:00Z", null], // 23:59: after it closed
+    ["09:00", "18:00", "2026-03-10T23:00:00Z", "09:00"], // 00:00 the next day: before it opens
+    ["22:00", "06:00", "2026-03-10T05:00:00Z", "22:00"], // 06:00: closed, opens tonight
+    ["22:00", "06:00", "2026-03-10T20:59:00Z", "22:00"], // 21:59
+    ["22:00", "06:00", "2026-03-10T21:00:00Z", "maintenant"], // 22:00: inside
+    ["08h", "17h", "2026-03-10T06:00:00Z", "08h"], // 07:00, HHh accepted, sent as typed
+    ["08h", "17h", "2026-03-10T16:00:00Z", null], // 17:00
+  ];
+  try {
+    for (const [start, end, now, expected] of cases) {
+      const saved = await put("webhook_config", { webhook_time_start: start, webhook_time_end: end });
+      assert.equal(saved.status, 200, saved.text);
+      assert.equal(saved.json.config.webhook_time_start, start, "kept as typed");
+      const r = await dry(now);
+      assert.equal(r.status, 200, r.text);
+      assert.equal(r.json.detector, "desabonnement_journee_tarifs");
+      assert.equal(r.json.decision, "deliver", `${start}-${end} at ${now}`);
+      const p = r.json.deliveries[0].payload;
+      assert.equal(p.webhooks_time_start, expected, `${start}-${end} at ${now}`);
+      assert.equal(p.webhooks_time_end, end);
+    }
+    // After the window closed, a recadrage is still skipped and an urgent DESABO still held.
+    await put("webhook_config", { webhook_time_start: "09:00", webhook_time_end: "18:00" });
+    const recadrage = await w.api("/api/test/dry_run", { method: "POST", body: {
+      ...email({ subject: "Média Solution - Missions Recadrage - Lot 1", body: "<p>à faire pour 10h https://fromsmash.com/x</p>" }), now: "2026-03-10T17:00:00Z",
+    } });
+    assert.equal(recadrage.json.decision, "skip");
+    assert.equal(recadrage.json.reason, "recadrage_outside_window");
+    const urgent = await w.api("/api/test/dry_run", { method: "POST", body: { ...email({ subject: "Urgent", body: desabo }), now: "2026-03-10T17:00:00Z" } });
+    assert.equal(urgent.json.decision, "hold");
+    assert.equal(urgent.json.held_until, "2026-03-11T08:00:00.000Z");
   } finally {
     await put("webhook_config", { webhook_time_start: null, webhook_time_end: null });
   }

@@ -1,6 +1,7 @@
 // SPEC §2: the ingest's answers, in order, through the real worker in workerd.
 import { test, before, after } from "node:test";
 import assert from "node:assert/strict";
+import crypto from "node:crypto";
 import { startWorker, email, PROCESS_TOKEN } from "../harness/worker.mjs";
 import { startReceiver } from "../harness/receiver.mjs";
 import { startNetwork } from "../harness/network.mjs";
@@ -63,8 +64,9 @@ test("row 4: sender then body are required non-empty strings", async () => {
   const cases = [
     [{ body: "x" }, "Missing field: sender"],
     [{ sender: "", body: "x" }, "Missing field: sender"],
-    [{ sender: "   ", body: "x" }, "Missing field: sender"],
+    [{ sender: null, body: "x" }, "Missing field: sender"],
     [{}, "Missing field: sender"],
+    [{ sender: "   ", body: "" }, "Missing field: body"], // a blank sender is not empty
     [{ sender: "a@b.c" }, "Missing field: body"],
     [{ sender: "a@b.c", body: "" }, "Missing field: body"],
   ];
@@ -80,6 +82,25 @@ test("row 4: sender then body are required non-empty strings", async () => {
   assert.match(wrongBody.json.message, /body.*an array/);
   const defaults = await w.push({ sender: "defaults@example.com", body: "x", subject: 12, date: { x: 1 }, snippet: "ignored" });
   assert.equal(defaults.status, 200, "subject/date of the wrong type default to empty strings");
+});
+
+test("row 4: a body or sender of only whitespace is a non-empty string, accepted and delivered as sent", async () => {
+  const blankBody = email({ body: " \n\t\u00a0 " });
+  const r = await w.push(blankBody);
+  assert.equal(r.status, 200, r.text);
+  assert.equal(r.json.status, "queued");
+  const req = await eventually(() => rec.requests.find((q) => q.json?.microsoft_graph_email_id === r.json.email_id), { what: "the webhook" });
+  assert.equal(req.json.email_content, blankBody.body);
+  assert.equal(req.json.bodyPreview, blankBody.body);
+
+  const blankSender = { subject: `blank sender ${Date.now()}`, sender: "  ", body: "x", date: "2026-01-01T00:00:00Z" };
+  const s = await w.push(blankSender);
+  assert.equal(s.status, 200, s.text);
+  assert.equal(s.json.status, "queued");
+  const expectedId = crypto.createHash("md5").update(`${blankSender.subject}||${blankSender.date}`).digest("hex");
+  assert.equal(s.json.email_id, expectedId, "sender_email is empty");
+  const dry = await w.api("/api/test/dry_run", { method: "POST", body: { sender: "a@b.c", body: "   " } });
+  assert.equal(dry.status, 200, "the dry run validates the same way");
 });
 
 test("row 5: ingress disabled is 409, after field validation", async () => {

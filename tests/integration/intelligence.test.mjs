@@ -76,6 +76,31 @@ test("a désabonnement e-mail with its urgency flag", async () => {
   assert.equal(near.json.detector, null, "a forbidden word (facture) means no detector");
 });
 
+test("recadrage subjects are compared without collapsing whitespace (SPEC §3), only DESABO collapses", async () => {
+  const body = "<p>à faire pour 10h https://fromsmash.com/abc</p>";
+  const cases = [
+    ["Média Solution - Missions Recadrage - Lot 2", "recadrage"], // the literal marker
+    ["MEDIA SOLUTION / MISSIONS RECADRAGE / LOT 2", "recadrage"], // norm contains all the words
+    ["Média Solution  -  Missions Recadrage  -  Lot 2", "recadrage"], // extra spaces outside the words
+    ["Média  Solution  -  Missions  Recadrage - Lot 2", null], // double spaces inside the words
+    ["Média\u00a0Solution - Missions Recadrage - Lot 2", null], // NBSP inside media solution
+    ["Média Solution - Missions\tRecadrage - Lot 2", null], // tab inside missions recadrage
+  ];
+  for (const [subject, detector] of cases) {
+    const r = await w.api("/api/test/dry_run", { method: "POST", body: email({ subject, body }) });
+    assert.equal(r.status, 200, r.text);
+    assert.equal(r.json.detector, detector, JSON.stringify(subject));
+    assert.equal(r.json.deliveries[0].payload.detector ?? null, detector, JSON.stringify(subject));
+    assert.equal(r.json.deliveries[0].payload.delivery_time, detector ? "10h00" : undefined, JSON.stringify(subject));
+  }
+  // Not recadrage, the same e-mail can be a DESABO, whose test collapses whitespace.
+  const desabo = await w.api("/api/test/dry_run", { method: "POST", body: email({
+    subject: "Média  Solution  -  Missions  Recadrage - Lot 2",
+    body: "<p>Journée  tarifs\u00a0habituels, se désabonner https://fromsmash.com/abc 10h</p>",
+  }) });
+  assert.equal(desabo.json.detector, "desabonnement_journee_tarifs");
+});
+
 test("routing rules: validation names the rule and the field", async () => {
   const cases = [
     [{ rules: [{ name: "", conditions: [{ field: "sender", operator: "equals", value: "a" }], actions: { webhook_url: "https://x.test/a" } }] }, /name/],
