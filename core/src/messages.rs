@@ -222,20 +222,21 @@ impl ArchivedDelivery {
 
     /// A fresh first attempt of the archived delivery: same delivery id, same body.
     pub fn replay_job(&self) -> DeliveryJob {
-        DeliveryJob {
+        let planned = PlannedDelivery {
             delivery_id: self.delivery_id.clone(),
-            email_id: self.email_id.clone(),
             target_url: self.target_url.clone(),
-            attempt: 1,
-            payload: Blob::Spilled {
-                key: self.body_key.clone(),
-            },
+        };
+        let meta = DeliveryMeta {
+            email_id: self.email_id.clone(),
             detector: self.detector.clone(),
             links_count: self.links_count,
             policy: self.policy,
             created_at_ms: self.created_at_ms,
-            spill_misses: 0,
-        }
+        };
+        let body = Blob::Spilled {
+            key: self.body_key.clone(),
+        };
+        DeliveryJob::first(&planned, body, &meta)
     }
 }
 
