@@ -21,7 +21,7 @@ pub enum FieldKind {
     Bool,
     /// An `https://` URL, or a Make.com token normalised to one; null clears it.
     OptHttpsUrl,
-    /// `HH:MM` or `HHhMM` (kept as written); null or "" clears it.
+    /// `HH:MM`, `HHhMM` or `HHh` (kept as written); null or "" clears it.
     OptTimeOfDay,
     /// Weekday names (English or French), normalised to lowercase English.
     Weekdays,
@@ -129,7 +129,7 @@ impl FieldKind {
                     return Ok(Some(Value::String(String::new())));
                 }
                 parse_time_of_day(s).ok_or_else(|| {
-                    format!("expected HH:MM or HHhMM (00:00 to 23:59), got {s:?}")
+                    format!("expected HH:MM, HHhMM or HHh (00:00 to 23:59), got {s:?}")
                 })?;
                 Ok(Some(Value::String(s.trim().to_string())))
             }
