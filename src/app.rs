@@ -8,9 +8,12 @@ use worker::{
 };
 
 use crate::context::Ctx;
-use crate::handlers::{admin, consumer, health, ingest, scheduled};
-use crate::http::error;
+use crate::handlers::{
+    admin, console, consumer, dead_letters, health, ingest, overview, scheduled, session,
+};
+use crate::http::{error, with_security_headers};
 use facteur_core::api::{route, Route};
+use facteur_core::console::dev_host_refusal;
 use facteur_core::error::ApiError;
 
 #[event(fetch)]
@@ -32,29 +35,47 @@ async fn scheduled(event: ScheduledEvent, env: Env, _ctx: ScheduleContext) {
     }
 }
 
-/// Serves one HTTP request. Never fails: every error becomes a JSON response.
+/// Serves one HTTP request. Never fails: every error becomes a JSON response. Every response
+/// carries the security headers (CSP, nosniff, no referrer, no framing).
 pub async fn handle(req: Request, env: Env) -> Response {
-    match dispatch(req, env).await {
+    with_security_headers(match dispatch(req, env).await {
         Ok(resp) => resp,
         Err(e) => error(&e),
-    }
+    })
 }
 
 async fn dispatch(req: Request, env: Env) -> std::result::Result<Response, ApiError> {
     let path = req.path();
     let route = route(req.method().as_ref(), &path)?;
     let ctx = Ctx::load(env)?;
+    if let Some(refusal) = dev_host_refusal(ctx.settings.dev_http_loopback, &req.inner().url()) {
+        return Err(refusal);
+    }
     match route {
         Route::Health => Ok(health::health(&ctx).await),
         Route::Ingest => ingest::handle(&ctx, req).await,
         Route::WebhookLogs => admin::webhook_logs(&ctx, req).await,
         Route::ConfigGet(doc) => admin::config_get(&ctx, req, doc).await,
         Route::ConfigPut(doc) => admin::config_put(&ctx, req, doc).await,
-        Route::DeadLetters => admin::dead_letters(&ctx, req).await,
-        Route::DeadLetterReplay(id) => admin::dead_letter_replay(&ctx, req, &id).await,
+        Route::DeadLetters => dead_letters::list(&ctx, req).await,
+        Route::DeadLetterReplay(id) => dead_letters::replay_one(&ctx, req, &id).await,
+        Route::DeadLettersReplay => dead_letters::replay_matching(&ctx, req).await,
         Route::DeliveryReplay(id) => admin::delivery_replay(&ctx, req, &id).await,
         Route::DryRun => admin::dry_run(&ctx, req).await,
         Route::Stats => admin::stats(&ctx, req).await,
         Route::Media(key) => health::media(&ctx, &key).await,
+        Route::SessionInfo => session::info(&ctx, req).await,
+        Route::SignIn => session::sign_in(&ctx, req).await,
+        Route::SignOut => session::sign_out(&ctx, req).await,
+        Route::Overview => overview::overview(&ctx, req).await,
+        Route::EmailTimeline(id) => overview::email(&ctx, req, &id).await,
+        Route::SettingsView => admin::settings_view(&ctx, req).await,
+        Route::Page(page) => console::page(&ctx, req, page).await,
+        Route::Asset(name) => console::asset(&ctx, req, &name).await,
+        Route::TestEmail => {
+            // The sample e-mail goes through the ingest itself: same answers, same guarantees.
+            ctx.require_admin(&req).await?;
+            ingest::handle(&ctx, console::test_email_request(&ctx)?).await
+        }
     }
 }

@@ -3,12 +3,26 @@
 
 use worker::{console_error, Env, Request};
 
+use crate::adapters::console_guard::Guard;
+use crate::adapters::net::now_ms;
 use crate::adapters::offload::R2Fetch;
 use crate::adapters::queues::Producer;
 use crate::adapters::stores::Stores;
 use facteur_core::auth::authorized;
 use facteur_core::config::{bindings, Settings};
 use facteur_core::error::ApiError;
+use facteur_core::session::{
+    changes_state, console_password, cookie_value, same_origin, verify, Session, SessionKey,
+    COOKIE_NAME,
+};
+
+/// Who is making an admin call.
+pub enum Admin {
+    /// The bearer `ADMIN_TOKEN` (curl, scripts): not subject to the CSRF check.
+    Token,
+    /// A console session, by its cookie.
+    Session(Session),
+}
 
 /// What every handler needs: the environment, the settings read from it, and the stores.
 pub struct Ctx {
@@ -42,13 +56,65 @@ impl Ctx {
         })
     }
 
-    /// 401 unless the request carries the admin token.
-    pub fn require_admin(&self, req: &Request) -> Result<(), ApiError> {
+    /// 401 unless the request carries the admin token or an open console session; 403 for a
+    /// state-changing call by cookie whose `Origin` is not this console's (CSRF).
+    pub async fn require_admin(&self, req: &Request) -> Result<Admin, ApiError> {
         let header = req.headers().get("Authorization").ok().flatten();
         if authorized(header.as_deref(), &self.settings.admin_token) {
-            Ok(())
-        } else {
-            Err(ApiError::unauthorized())
+            return Ok(Admin::Token);
+        }
+        let session = self
+            .session(req)
+            .await?
+            .ok_or_else(ApiError::unauthorized)?;
+        if changes_state(req.method().as_ref()) {
+            let origin = req.headers().get("Origin").ok().flatten();
+            if !same_origin(origin.as_deref(), &req.inner().url()) {
+                return Err(ApiError::cross_site());
+            }
+        }
+        Ok(Admin::Session(session))
+    }
+
+    /// The console session the request's cookie opens, if any: the token must verify (form,
+    /// signature, expiry) and the guard must still hold its id.
+    pub async fn session(&self, req: &Request) -> Result<Option<Session>, ApiError> {
+        let cookies = req.headers().get("Cookie").ok().flatten();
+        let Some(token) = cookie_value(cookies.as_deref(), COOKIE_NAME) else {
+            return Ok(None);
+        };
+        let Ok(session) = verify(&self.session_key(), token, now_ms()) else {
+            return Ok(None);
+        };
+        let open = self.guard().is_open(&session.id).await.map_err(|e| {
+            console_error!("console guard: {e}");
+            ApiError::unavailable("Session store")
+        })?;
+        Ok(open.then_some(session))
+    }
+
+    /// The console's password (`DASHBOARD_PASSWORD`, else `ADMIN_TOKEN`).
+    pub fn console_password(&self) -> &str {
+        console_password(
+            self.settings.dashboard_password.as_deref(),
+            &self.settings.admin_token,
+        )
+    }
+
+    /// The key that signs session cookies.
+    pub fn session_key(&self) -> SessionKey {
+        SessionKey::derive(
+            self.settings.session_secret.as_deref(),
+            &self.settings.admin_token,
+            self.console_password(),
+        )
+    }
+
+    /// The console guard (sessions, wrong-password counters).
+    pub fn guard(&self) -> Guard<'_> {
+        Guard {
+            env: &self.env,
+            binding: bindings::CONSOLE_GUARD,
         }
     }
 

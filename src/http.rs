@@ -3,9 +3,10 @@
 
 use futures::StreamExt;
 use serde_json::Value;
-use worker::{Request, Response};
+use worker::{Headers, Request, Response};
 
 use facteur_core::api::query_pairs;
+use facteur_core::console::SECURITY_HEADERS;
 use facteur_core::error::ApiError;
 
 /// A JSON response with a status.
@@ -19,6 +20,30 @@ pub fn json(status: u16, body: &Value) -> Response {
 /// The response for an error.
 pub fn error(e: &ApiError) -> Response {
     json(e.status(), &e.body())
+}
+
+/// The response with the security headers every response carries (CSP, nosniff, no referrer,
+/// no framing). The headers are copied first: those of a fetched response (the assets) are
+/// read-only.
+pub fn with_security_headers(resp: Response) -> Response {
+    let headers = Headers::new();
+    for (name, value) in resp.headers().entries() {
+        let _ = headers.append(&name, &value);
+    }
+    for (name, value) in SECURITY_HEADERS {
+        let _ = headers.set(name, value);
+    }
+    resp.with_headers(headers)
+}
+
+/// A `303 See Other` to a path of this worker.
+pub fn see_other(location: &str) -> Response {
+    let headers = Headers::new();
+    let _ = headers.set("Location", location);
+    let _ = headers.set("Cache-Control", "no-store");
+    Response::empty()
+        .map(|r| r.with_status(303).with_headers(headers))
+        .unwrap_or_else(|_| error(&ApiError::internal()))
 }
 
 /// The query pairs of a request. Read from the raw URL string: parsing it with the `url` crate

@@ -12,4 +12,5 @@ pub mod context;
 pub mod handlers;
 pub mod http;
 
+pub use adapters::console_guard::ConsoleGuard;
 pub use adapters::dedup_object::DedupShard;

@@ -18,6 +18,68 @@ pub enum Route {
     Stats,
     /// `GET /media/<key>`: R2 objects, served locally when `R2_SERVE_MEDIA` is on.
     Media(String),
+    /// `GET /api/session`: who is signed in (the session, or the bearer token).
+    SessionInfo,
+    /// `POST /api/session`: sign in to the console with the password.
+    SignIn,
+    /// `DELETE /api/session`: sign out (the session ends everywhere).
+    SignOut,
+    /// `GET /api/overview`: health, figures of 24 h and 7 days, hourly chart, alert states.
+    Overview,
+    /// `GET /api/emails/<email_id>`: the timeline of one e-mail.
+    EmailTimeline(String),
+    /// `GET /api/settings`: the gating documents, each field with its source.
+    SettingsView,
+    /// `POST /api/dead_letters/replay[?dry_run=true]`: replay every dead letter a filter selects.
+    DeadLettersReplay,
+    /// `POST /api/test/email`: push a sample e-mail through the ingest.
+    TestEmail,
+    /// A page of the console (the HTML shell; the page itself asks the API).
+    Page(Page),
+    /// `GET /assets/<file>`: the console's static files.
+    Asset(String),
+}
+
+/// The console's pages.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Page {
+    SignIn,
+    Overview,
+    Deliveries,
+    Email(String),
+    DeadLetters,
+    Settings,
+    Rules,
+}
+
+/// The page at `path`, if it is one.
+fn page(path: &str) -> Option<Page> {
+    Some(match path {
+        "/" => Page::Overview,
+        "/login" => Page::SignIn,
+        "/deliveries" => Page::Deliveries,
+        "/dead-letters" => Page::DeadLetters,
+        "/settings" => Page::Settings,
+        "/rules" => Page::Rules,
+        _ => {
+            let id = path.strip_prefix("/emails/")?;
+            let hex = id.len() == 32 && id.bytes().all(|b| b.is_ascii_hexdigit());
+            return hex.then(|| Page::Email(id.to_ascii_lowercase()));
+        }
+    })
+}
+
+/// True for a file name the console's assets can have: lowercase letters, digits, `-`, `_`,
+/// one extension among the served types; never a path.
+fn asset_name(name: &str) -> bool {
+    let Some((stem, ext)) = name.rsplit_once('.') else {
+        return false;
+    };
+    let stem_ok = !stem.is_empty()
+        && stem
+            .bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-' || b == b'_');
+    stem_ok && ["js", "css", "svg", "png", "woff2"].contains(&ext)
 }
 
 /// The configuration documents with their own endpoints (SPEC §9).
@@ -74,6 +136,19 @@ pub fn route(method: &str, path: &str) -> Result<Route, ApiError> {
         "/api/test/dry_run" => only("POST", Route::DryRun),
         "/api/dead_letters" => only("GET", Route::DeadLetters),
         "/api/stats" => only("GET", Route::Stats),
+        "/api/overview" => only("GET", Route::Overview),
+        "/api/settings" => only("GET", Route::SettingsView),
+        "/api/dead_letters/replay" => only("POST", Route::DeadLettersReplay),
+        "/api/test/email" => only("POST", Route::TestEmail),
+        "/api/session" => match method.to_ascii_uppercase().as_str() {
+            "GET" | "HEAD" => Ok(Route::SessionInfo),
+            "POST" => Ok(Route::SignIn),
+            "DELETE" => Ok(Route::SignOut),
+            _ => Err(ApiError::method_not_allowed(
+                method,
+                &["GET", "POST", "DELETE"],
+            )),
+        },
         _ => {
             if let Some(doc) = ConfigDoc::ALL
                 .iter()
@@ -89,6 +164,17 @@ pub fn route(method: &str, path: &str) -> Result<Route, ApiError> {
                         &["GET", "PUT", "POST"],
                     ))
                 };
+            }
+            if let Some(p) = page(path) {
+                return only("GET", Route::Page(p));
+            }
+            if let Some(name) = path.strip_prefix("/assets/").filter(|n| asset_name(n)) {
+                return only("GET", Route::Asset(name.to_string()));
+            }
+            if let Some(id) = path.strip_prefix("/api/emails/").filter(|id| {
+                !id.is_empty() && id.len() <= 64 && id.bytes().all(|b| b.is_ascii_alphanumeric())
+            }) {
+                return only("GET", Route::EmailTimeline(id.to_string()));
             }
             if let Some(key) = path.strip_prefix("/media/").filter(|k| !k.is_empty()) {
                 return only("GET", Route::Media(key.to_string()));
@@ -231,6 +317,53 @@ mod tests {
             Ok(Route::Media("dropbox/a/b/f.zip".into()))
         );
         assert_eq!(route("GET", "/media/").unwrap_err().status(), 404);
+    }
+
+    #[test]
+    fn console_routes() {
+        let id = "ef626f4a3197550e73b6e5a1b3cdc39e";
+        #[rustfmt::skip]
+        let table: [(&str, &str, Result<Route, u16>); 24] = [
+            ("GET", "/", Ok(Route::Page(Page::Overview))),
+            ("HEAD", "/", Ok(Route::Page(Page::Overview))),
+            ("POST", "/", Err(405)),
+            ("GET", "/login", Ok(Route::Page(Page::SignIn))),
+            ("GET", "/deliveries/", Ok(Route::Page(Page::Deliveries))),
+            ("GET", "/dead-letters", Ok(Route::Page(Page::DeadLetters))),
+            ("GET", "/settings", Ok(Route::Page(Page::Settings))),
+            ("GET", "/rules", Ok(Route::Page(Page::Rules))),
+            ("GET", &format!("/emails/{id}"), Ok(Route::Page(Page::Email(id.into())))),
+            ("GET", "/emails/nothex", Err(404)),
+            ("GET", "/index.html", Err(404)),
+            ("GET", "/assets/app.js", Ok(Route::Asset("app.js".into()))),
+            ("GET", "/assets/app-2.css", Ok(Route::Asset("app-2.css".into()))),
+            ("GET", "/assets/../wrangler.toml", Err(404)),
+            ("GET", "/assets/x/app.js", Err(404)),
+            ("GET", "/assets/App.js", Err(404)),
+            ("GET", "/assets/.js", Err(404)),
+            ("GET", "/assets/app.html", Err(404)),
+            ("GET", "/api/session", Ok(Route::SessionInfo)),
+            ("POST", "/api/session", Ok(Route::SignIn)),
+            ("DELETE", "/api/session", Ok(Route::SignOut)),
+            ("PUT", "/api/session", Err(405)),
+            ("POST", "/api/dead_letters/replay", Ok(Route::DeadLettersReplay)),
+            ("GET", &format!("/api/emails/{id}"), Ok(Route::EmailTimeline(id.into()))),
+        ];
+        for (method, path, want) in table {
+            assert_eq!(
+                route(method, path).map_err(|e| e.status()),
+                want,
+                "{method} {path}"
+            );
+        }
+        assert_eq!(route("GET", "/api/overview"), Ok(Route::Overview));
+        assert_eq!(route("GET", "/api/settings"), Ok(Route::SettingsView));
+        assert_eq!(route("POST", "/api/test/email"), Ok(Route::TestEmail));
+        assert_eq!(route("GET", "/api/emails/a.b").unwrap_err().status(), 404);
+        assert_eq!(
+            route("POST", "/api/dead_letters/dlv_x/replay"),
+            Ok(Route::DeadLetterReplay("dlv_x".into()))
+        );
     }
 
     #[test]

@@ -104,6 +104,7 @@ impl LogEntry {
         entry.duration_ms = duration_ms;
         entry.status_code = outcome.status_code();
         entry.next_retry_in_sec = next_retry;
+        entry.rule = job.rule.clone();
         entry
     }
 
@@ -179,6 +180,10 @@ mod tests {
             policy: RetryPolicy::default(),
             created_at_ms: 0,
             spill_misses: 0,
+            rule: Some(crate::log::RuleRef {
+                id: "r1".into(),
+                name: "Make".into(),
+            }),
         }
     }
 
@@ -218,6 +223,7 @@ mod tests {
         );
         assert_eq!(e.webhook_url, "https://hook.example/***");
         assert_eq!(e.delivery_links_count, 2);
+        assert_eq!(e.rule.as_ref().map(|r| r.id.as_str()), Some("r1"));
         let give_up = Decision::GiveUp {
             reason: GiveUpReason::RetriesExhausted,
         };

@@ -12,6 +12,7 @@ use super::gating::HoldReason;
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum ErrorCode {
     Unauthorized,
+    Forbidden,
     InvalidJson,
     MissingField,
     InvalidField,
@@ -30,8 +31,9 @@ pub enum ErrorCode {
 
 impl ErrorCode {
     /// Every code (the table test checks each one's name and status).
-    pub const ALL: [ErrorCode; 15] = [
+    pub const ALL: [ErrorCode; 16] = [
         ErrorCode::Unauthorized,
+        ErrorCode::Forbidden,
         ErrorCode::InvalidJson,
         ErrorCode::MissingField,
         ErrorCode::InvalidField,
@@ -52,6 +54,7 @@ impl ErrorCode {
     pub fn as_str(self) -> &'static str {
         match self {
             ErrorCode::Unauthorized => "unauthorized",
+            ErrorCode::Forbidden => "forbidden",
             ErrorCode::InvalidJson => "invalid_json",
             ErrorCode::MissingField => "missing_field",
             ErrorCode::InvalidField => "invalid_field",
@@ -73,6 +76,7 @@ impl ErrorCode {
     pub fn status(self) -> u16 {
         match self {
             ErrorCode::Unauthorized => 401,
+            ErrorCode::Forbidden => 403,
             ErrorCode::InvalidJson
             | ErrorCode::MissingField
             | ErrorCode::InvalidField
@@ -103,6 +107,9 @@ pub struct ApiError {
     pub code: ErrorCode,
     /// Human-readable message naming the problem.
     pub message: String,
+    /// The field at fault, as a path (`webhook_time_start`, `rules[1].conditions[0].value`),
+    /// when one is known: the console shows the message beside it.
+    pub field: Option<String>,
 }
 
 impl ApiError {
@@ -110,7 +117,13 @@ impl ApiError {
         Self {
             code,
             message: message.into(),
+            field: None,
         }
+    }
+    /// The same error, naming the field at fault.
+    pub fn at(mut self, field: impl Into<String>) -> Self {
+        self.field = Some(field.into());
+        self
     }
     /// The HTTP status.
     pub fn status(&self) -> u16 {
@@ -119,6 +132,17 @@ impl ApiError {
     /// 401, with the message SPEC §2 prescribes.
     pub fn unauthorized() -> Self {
         Self::new(ErrorCode::Unauthorized, "Unauthorized")
+    }
+    /// 401 for a failed console sign-in: one answer whatever the cause.
+    pub fn sign_in_failed() -> Self {
+        Self::new(ErrorCode::Unauthorized, crate::session::SIGN_IN_FAILED)
+    }
+    /// 403 for a cookie-authenticated write whose `Origin` is not the console's (CSRF).
+    pub fn cross_site() -> Self {
+        Self::new(
+            ErrorCode::Forbidden,
+            "Cross-site request refused: a write signed in by cookie must come from this console (Origin header)",
+        )
     }
     /// 400 for a body that is not a JSON object (SPEC §2 message).
     pub fn invalid_json() -> Self {
@@ -198,9 +222,14 @@ impl ApiError {
         Self::new(ErrorCode::Internal, "Internal error")
     }
 
-    /// The JSON body answered to the client.
+    /// The JSON body answered to the client (`field` only when known).
     pub fn body(&self) -> Value {
-        json!({"success": false, "code": self.code.as_str(), "message": self.message})
+        let mut body =
+            json!({"success": false, "code": self.code.as_str(), "message": self.message});
+        if let (Some(field), Value::Object(map)) = (&self.field, &mut body) {
+            map.insert("field".into(), Value::String(field.clone()));
+        }
+        body
     }
 }
 
@@ -242,13 +271,17 @@ mod tests {
             ErrorCode::SendingDisabled
         );
         assert_eq!(ApiError::unauthorized().body()["success"], false);
+        assert!(ApiError::unauthorized().body().get("field").is_none());
+        let at = ApiError::invalid_config("x: bad").at("webhook_time_start");
+        assert_eq!(at.body()["field"], "webhook_time_start");
     }
 
     #[test]
     fn every_code_has_one_name_and_its_status() {
         #[rustfmt::skip]
-        let table: [(ErrorCode, &str, u16); 15] = [
+        let table: [(ErrorCode, &str, u16); 16] = [
             (ErrorCode::Unauthorized, "unauthorized", 401),
+            (ErrorCode::Forbidden, "forbidden", 403),
             (ErrorCode::InvalidJson, "invalid_json", 400),
             (ErrorCode::MissingField, "missing_field", 400),
             (ErrorCode::InvalidField, "invalid_field", 400),

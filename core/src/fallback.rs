@@ -228,13 +228,7 @@ mod tests {
                 primary: Some(MemoryLog::default()),
                 fallback: MemoryLog::default(),
             };
-            let q = LogQuery {
-                days: 7,
-                status: None,
-                email_id: None,
-                delivery_id: None,
-                limit: 100,
-            };
+            let q = LogQuery::default();
             assert_eq!(log.append(&entry("a", 1_000)).await, Ok(Landed::Primary));
             log.primary.as_ref().unwrap().down.set(true);
             assert_eq!(log.append(&entry("b", 2_000)).await, Ok(Landed::Fallback));

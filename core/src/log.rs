@@ -90,6 +90,16 @@ pub struct LogEntry {
     pub reason: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub next_retry_in_sec: Option<u32>,
+    /// The routing rule that chose this target, if one matched.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rule: Option<RuleRef>,
+}
+
+/// The routing rule behind a delivery: its id and its name when it matched.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RuleRef {
+    pub id: String,
+    pub name: String,
 }
 
 impl LogEntry {
@@ -118,6 +128,7 @@ impl LogEntry {
             attempt: 0,
             reason: Some(reason.to_string()),
             next_retry_in_sec: None,
+            rule: None,
         }
     }
 
@@ -156,8 +167,30 @@ pub struct LogQuery {
     pub email_id: Option<String>,
     /// Only entries of this delivery.
     pub delivery_id: Option<String>,
+    /// Only entries of this detector (`none`: e-mails no detector recognised).
+    pub detector: Option<String>,
+    /// Only entries whose masked target contains this text (case-insensitive).
+    pub target: Option<String>,
     /// At most this many entries.
     pub limit: usize,
+    /// Entries skipped before the first one returned (pagination).
+    pub offset: usize,
+}
+
+/// Every entry of the last 7 days, the first 100.
+impl Default for LogQuery {
+    fn default() -> Self {
+        LogQuery {
+            days: 7,
+            status: None,
+            email_id: None,
+            delivery_id: None,
+            detector: None,
+            target: None,
+            limit: 100,
+            offset: 0,
+        }
+    }
 }
 
 /// Largest `limit` the logs API accepts.
@@ -175,13 +208,22 @@ impl LogQuery {
                 ApiError::invalid_query("status", format!("must be one of {}", names.join(", ")))
             })?),
         };
+        let text = |name: &str| str_param(pairs, name).map(|v| v.trim().to_string());
         Ok(LogQuery {
             days,
             status,
-            email_id: str_param(pairs, "email_id").map(str::to_string),
-            delivery_id: str_param(pairs, "delivery_id").map(str::to_string),
+            email_id: text("email_id"),
+            delivery_id: text("delivery_id"),
+            detector: text("detector"),
+            target: text("target").map(|t| t.to_lowercase()),
             limit,
+            offset: int_param(pairs, "offset", 0, 0, MAX_LOG_LIMIT)? as usize,
         })
+    }
+
+    /// How many matching entries a store must return for this page: the skipped ones too.
+    pub fn wanted(&self) -> usize {
+        self.offset + self.limit
     }
 
     /// True when the entry passes every filter at time `now_ms`.
@@ -196,11 +238,19 @@ impl LogQuery {
                 .delivery_id
                 .as_deref()
                 .is_none_or(|id| Some(id) == entry.delivery_id.as_deref())
+            && self
+                .detector
+                .as_deref()
+                .is_none_or(|d| d == entry.detector.as_deref().unwrap_or("none"))
+            && self.target.as_deref().is_none_or(|t| {
+                entry.webhook_url.to_lowercase().contains(t)
+                    || entry.target_url.to_lowercase().contains(t)
+            })
     }
 }
 
 /// Merges entries from several stores: filters, drops duplicates by `id`, sorts newest first
-/// (ties broken by id for a stable order) and keeps `query.limit`.
+/// (ties broken by id for a stable order), skips `query.offset` and keeps `query.limit`.
 pub fn merge(sources: Vec<Vec<LogEntry>>, query: &LogQuery, now_ms: i64) -> Vec<LogEntry> {
     let mut seen = std::collections::HashSet::new();
     let mut all: Vec<(i64, LogEntry)> = sources
@@ -211,8 +261,11 @@ pub fn merge(sources: Vec<Vec<LogEntry>>, query: &LogQuery, now_ms: i64) -> Vec<
         .map(|e| (e.unix_ms(), e))
         .collect();
     all.sort_by(|(ta, a), (tb, b)| tb.cmp(ta).then_with(|| b.id.cmp(&a.id)));
-    all.truncate(query.limit);
-    all.into_iter().map(|(_, e)| e).collect()
+    all.into_iter()
+        .skip(query.offset)
+        .take(query.limit)
+        .map(|(_, e)| e)
+        .collect()
 }
 
 /// KV key of an entry in the fallback store: newest sorts first under `prefix`, and every entry
@@ -248,6 +301,7 @@ mod tests {
             attempt: 1,
             reason: None,
             next_retry_in_sec: None,
+            rule: None,
         }
     }
 
@@ -296,6 +350,40 @@ mod tests {
             now,
         );
         assert_eq!(merged.len(), 1);
+    }
+
+    #[test]
+    fn filters_by_detector_and_target_and_pages() {
+        let now = 10 * DAY_MS;
+        let mut a = entry("a", now - 1, LogStatus::Success);
+        a.detector = Some("recadrage".into());
+        a.webhook_url = "https://hook.eu2.make.com/***".into();
+        a.target_url = "https://hook.eu2.make.com/abcd…".into();
+        let mut b = entry("b", now - 2, LogStatus::Success);
+        b.webhook_url = "https://hooks.example/***".into();
+        let c = entry("c", now - 3, LogStatus::Error);
+        let all = || vec![vec![a.clone(), b.clone(), c.clone()]];
+        let ids = |q: &str| -> Vec<String> {
+            let q = LogQuery::parse(&query_pairs(q)).unwrap();
+            merge(all(), &q, now).into_iter().map(|e| e.id).collect()
+        };
+        #[rustfmt::skip]
+        let table: [(&str, &[&str]); 8] = [
+            ("", &["a", "b", "c"]),
+            ("detector=recadrage", &["a"]),
+            ("detector=none", &["b", "c"]),
+            ("target=MAKE.com", &["a"]),
+            ("target=abcd", &["a"]),
+            ("target=hooks.example", &["b"]),
+            ("limit=2&offset=1", &["b", "c"]),
+            ("limit=1&offset=3", &[]),
+        ];
+        for (q, want) in table {
+            assert_eq!(ids(q), want.to_vec(), "{q}");
+        }
+        let q = LogQuery::parse(&query_pairs("limit=10&offset=5")).unwrap();
+        assert_eq!(q.wanted(), 15);
+        assert!(LogQuery::parse(&query_pairs("offset=-1")).is_err());
     }
 
     #[test]

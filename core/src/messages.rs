@@ -4,7 +4,7 @@
 use serde::{Deserialize, Serialize};
 
 use super::config::bindings;
-use super::log::LogEntry;
+use super::log::{LogEntry, RuleRef};
 use super::pipeline::PlannedDelivery;
 use super::retry::RetryPolicy;
 
@@ -129,6 +129,8 @@ pub struct DeliveryMeta {
     pub links_count: u32,
     pub policy: RetryPolicy,
     pub created_at_ms: i64,
+    /// The routing rule that chose the targets, if one matched.
+    pub rule: Option<RuleRef>,
 }
 
 /// Delivery-queue message: one payload to one target, at one attempt.
@@ -149,6 +151,9 @@ pub struct DeliveryJob {
     /// Times the spilled payload was not found (KV can lag behind a write for a minute).
     #[serde(default)]
     pub spill_misses: u32,
+    /// The routing rule that chose this target, if one matched (for the log).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rule: Option<RuleRef>,
 }
 
 impl DeliveryJob {
@@ -165,6 +170,7 @@ impl DeliveryJob {
             policy: meta.policy,
             created_at_ms: meta.created_at_ms,
             spill_misses: 0,
+            rule: meta.rule.clone(),
         }
     }
 
@@ -203,6 +209,9 @@ pub struct ArchivedDelivery {
     pub created_at_ms: i64,
     /// KV key of the JSON body POSTed to the receiver.
     pub body_key: String,
+    /// The routing rule that chose this target, if one matched.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rule: Option<RuleRef>,
 }
 
 impl ArchivedDelivery {
@@ -217,6 +226,7 @@ impl ArchivedDelivery {
             policy: meta.policy,
             created_at_ms: meta.created_at_ms,
             body_key: body_key.to_string(),
+            rule: meta.rule.clone(),
         }
     }
 
@@ -232,6 +242,7 @@ impl ArchivedDelivery {
             links_count: self.links_count,
             policy: self.policy,
             created_at_ms: self.created_at_ms,
+            rule: self.rule.clone(),
         };
         let body = Blob::Spilled {
             key: self.body_key.clone(),
@@ -537,6 +548,10 @@ mod tests {
             policy: RetryPolicy::default(),
             created_at_ms: 5,
             body_key: body_key("{}"),
+            rule: Some(RuleRef {
+                id: "r1".into(),
+                name: "Make".into(),
+            }),
         };
         assert_eq!(a.body_key, body_key("{}"));
         assert_ne!(a.body_key, body_key("{ }"));
@@ -551,6 +566,10 @@ mod tests {
         );
         assert_eq!(job.delivery_id, "dlv_1");
         assert_eq!(job.target_url, a.target_url);
+        assert_eq!(
+            job.rule, a.rule,
+            "the replay logs the rule that chose the target"
+        );
         assert_eq!(archive_key("dlv_1"), "archive:dlv_1");
         let back: ArchivedDelivery =
             serde_json::from_str(&serde_json::to_string(&a).unwrap()).unwrap();
@@ -570,6 +589,7 @@ mod tests {
             policy: RetryPolicy::default(),
             created_at_ms: 1,
             spill_misses: 0,
+            rule: None,
         };
         let raw = serde_json::to_string(&job).unwrap();
         let dl = parse_dead_letter(&raw, 5);

@@ -1,7 +1,7 @@
 //! Delivery statistics over the log (SPEC §11): success rate, error and timeout rates, average
 //! duration, per detector.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 
 use serde::Serialize;
 
@@ -10,6 +10,8 @@ use super::log::{LogEntry, LogStatus};
 /// Counts and rates for one group of entries.
 #[derive(Debug, Clone, Default, PartialEq, Serialize)]
 pub struct Figures {
+    /// Distinct deliveries (one e-mail to one target) with at least one attempt.
+    pub deliveries: u64,
     /// Webhook attempts (success, retrying, error with a target).
     pub attempts: u64,
     /// Deliveries that ended in success.
@@ -24,6 +26,8 @@ pub struct Figures {
     pub timeout_rate: Option<f64>,
     /// Mean duration of attempts, in milliseconds.
     pub avg_duration_ms: Option<f64>,
+    /// 95th percentile of attempt durations (nearest rank), in milliseconds.
+    pub p95_duration_ms: Option<u64>,
     /// E-mails skipped, held and blocked.
     pub skipped: u64,
     pub held: u64,
@@ -32,6 +36,10 @@ pub struct Figures {
     timeouts: u64,
     #[serde(skip)]
     duration_sum: u64,
+    #[serde(skip)]
+    durations: Vec<u64>,
+    #[serde(skip)]
+    delivery_ids: BTreeSet<String>,
 }
 
 impl Figures {
@@ -44,6 +52,10 @@ impl Figures {
         if is_attempt {
             self.attempts += 1;
             self.duration_sum += e.duration_ms;
+            self.durations.push(e.duration_ms);
+            if let Some(id) = &e.delivery_id {
+                self.delivery_ids.insert(id.clone());
+            }
             if e.error.as_deref().is_some_and(|t| t.starts_with("timeout")) {
                 self.timeouts += 1;
             }
@@ -67,7 +79,26 @@ impl Figures {
         self.timeout_rate = ratio(self.timeouts, self.attempts);
         self.avg_duration_ms = (self.attempts > 0)
             .then(|| (self.duration_sum as f64 / self.attempts as f64 * 10.0).round() / 10.0);
+        self.p95_duration_ms = percentile(&mut self.durations, 95);
+        self.deliveries = self.delivery_ids.len() as u64;
         self
+    }
+}
+
+/// The `pct`th percentile of `values` by nearest rank (sorts them); `None` when empty.
+pub fn percentile(values: &mut [u64], pct: u64) -> Option<u64> {
+    if values.is_empty() {
+        return None;
+    }
+    values.sort_unstable();
+    let rank = (values.len() as u64 * pct).div_ceil(100).max(1);
+    Some(values[rank as usize - 1])
+}
+
+impl Figures {
+    /// True when nothing at all was counted.
+    pub fn is_empty(&self) -> bool {
+        self.attempts == 0 && self.skipped == 0 && self.held == 0 && self.blocked == 0
     }
 }
 
@@ -144,10 +175,35 @@ mod tests {
         assert_eq!(s.overall.success_rate, Some(0.6667));
         assert_eq!(s.overall.timeout_rate, Some(0.25));
         assert_eq!(s.overall.avg_duration_ms, Some(7587.5));
+        assert_eq!(s.overall.p95_duration_ms, Some(30_000));
+        assert_eq!(s.overall.deliveries, 1, "all four attempts carry dlv_x");
         assert_eq!(s.overall.skipped, 1);
         assert_eq!(s.by_detector["recadrage"].success_rate, Some(1.0));
         assert_eq!(s.by_detector["none"].failed, 1);
         assert_eq!(s.last_success_at.as_deref(), Some(iso_utc(5).as_str()));
+    }
+
+    #[test]
+    fn percentiles_by_nearest_rank() {
+        #[rustfmt::skip]
+        let table: [(&[u64], u64, Option<u64>); 7] = [
+            (&[], 95, None),
+            (&[7], 95, Some(7)),
+            (&[1, 2], 95, Some(2)),
+            (&[3, 1, 2], 50, Some(2)),
+            (&[10, 20, 30, 40, 50, 60, 70, 80, 90, 100], 95, Some(100)),
+            (&[10, 20, 30, 40, 50, 60, 70, 80, 90, 100], 90, Some(90)),
+            (&[5; 20], 95, Some(5)),
+        ];
+        for (values, pct, want) in table {
+            assert_eq!(
+                percentile(&mut values.to_vec(), pct),
+                want,
+                "{values:?} p{pct}"
+            );
+        }
+        let mut twenty: Vec<u64> = (1..=20).collect();
+        assert_eq!(percentile(&mut twenty, 95), Some(19));
     }
 
     #[test]

@@ -77,7 +77,7 @@ impl LogStore for KvLog {
                 if query.accepts(&entry, now_ms) {
                     matched += 1;
                     out.push(entry);
-                    if matched >= query.limit {
+                    if matched >= query.wanted() {
                         return Ok(out);
                     }
                 }

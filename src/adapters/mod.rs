@@ -2,6 +2,7 @@
 //! outside (queues, receivers, r2-fetch). An adapter takes the bindings it needs, never the
 //! whole context, and imports nothing from `handlers` or `app`.
 
+pub mod console_guard;
 pub mod dedup_object;
 pub mod kv;
 pub mod net;

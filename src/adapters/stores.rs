@@ -11,12 +11,12 @@ use super::kv::{Kv, KvLog};
 use super::net::now_ms;
 use super::redis::{upstash_store, FetchTransport};
 use facteur_core::api::ConfigDoc;
-use facteur_core::config::{bindings, DocMaps, Settings};
+use facteur_core::config::{bindings, DocMaps, Settings, TargetPolicy};
 use facteur_core::dedup::DualDedup;
 use facteur_core::fallback::{updated_at, Landed, LogFallback, MirroredKv};
 use facteur_core::log::LogEntry;
 use facteur_core::ports::{StoreError, StoreResult};
-use facteur_core::routing::{validate_rules, RoutingRules};
+use facteur_core::routing::{validate_rules_for, RoutingRules};
 use facteur_core::time::iso_utc;
 use facteur_core::upstash::UpstashStore;
 
@@ -43,6 +43,8 @@ pub struct Stores {
     pub dedup: DualDedup<Redis, DurableDedup>,
     /// Spilled message parts and dead letters (KV only: durable, large values).
     pub blobs: Kv,
+    /// The webhook targets stored routing rules may name (https only outside local development).
+    pub target_policy: TargetPolicy,
 }
 
 impl Stores {
@@ -73,6 +75,7 @@ impl Stores {
                 },
             },
             blobs: Kv(kv()?),
+            target_policy: settings.target_policy(),
         })
     }
 
@@ -150,7 +153,7 @@ impl Stores {
         };
         let parsed = serde_json::from_str::<Value>(&raw)
             .map_err(|e| e.to_string())
-            .and_then(|v| validate_rules(&v).map_err(|e| e.message));
+            .and_then(|v| validate_rules_for(&v, self.target_policy).map_err(|e| e.message));
         Ok(parsed.unwrap_or_else(|e| {
             console_error!("routing rules: stored document invalid ({e}); no rule applies");
             RoutingRules::default()

@@ -1,23 +1,25 @@
-//! The admin API (bearer `ADMIN_TOKEN`): delivery logs, configuration documents, dead letters.
+//! The admin API (bearer `ADMIN_TOKEN` or a console session): delivery logs, configuration
+//! documents, delivery replay, the dry run and statistics.
 
-use serde_json::{json, Map, Value};
+use serde_json::{json, Value};
 use worker::{console_error, Request, Response};
 
 use crate::adapters::net::now_ms;
-use crate::context::Ctx;
+use crate::context::{Admin, Ctx};
 use crate::http::{json, query_of, read_body_limited};
 use facteur_core::api::{int_param, ConfigDoc};
-use facteur_core::config::{apply_update, bindings, check_window, DocMaps};
+use facteur_core::config::{apply_update_for, check_window, field_views, DocMaps};
 use facteur_core::error::ApiError;
 use facteur_core::ingest::parse_ingest;
 use facteur_core::log::{LogQuery, MAX_LOG_LIMIT};
 use facteur_core::mask::{mask_url, target_label};
-use facteur_core::messages::{
-    archive_key, ArchivedDelivery, DeadJob, DeadLetter, DEAD_LETTER_PREFIX,
-};
+use facteur_core::messages::{archive_key, ArchivedDelivery};
 use facteur_core::pipeline::{deliveries, plan, Plan};
 use facteur_core::ports::{KeyValueStore, StoreError};
-use facteur_core::routing::validate_rules;
+use facteur_core::redaction::{
+    mask_document, mask_field_views, masked_rules, restore_document_url, restore_rule_urls,
+};
+use facteur_core::routing::{validate_rules_for, RoutingRules};
 use facteur_core::time::{iso_utc, parse_iso};
 
 /// Largest admin request body.
@@ -30,14 +32,25 @@ fn store_unavailable(what: &str, e: StoreError) -> ApiError {
     ApiError::unavailable(what)
 }
 
-/// `GET /api/webhook_logs?days=&status=&limit=&email_id=&delivery_id=`
+/// `GET /api/webhook_logs?days=&status=&limit=&offset=&email_id=&delivery_id=&detector=&target=`
+/// newest first; `next_offset` is the offset of the next page, `null` on the last one.
 pub async fn webhook_logs(ctx: &Ctx, req: Request) -> Result<Response, ApiError> {
-    ctx.require_admin(&req)?;
+    ctx.require_admin(&req).await?;
     let query = LogQuery::parse(&query_of(&req))?;
-    let logs = read_logs(ctx, &query).await?;
+    // One entry more than the page tells whether another page follows.
+    let probe = LogQuery {
+        limit: query.limit + 1,
+        ..query.clone()
+    };
+    let mut logs = read_logs(ctx, &probe).await?;
+    let more = logs.len() > query.limit;
+    logs.truncate(query.limit);
     Ok(json(
         200,
-        &json!({"success": true, "count": logs.len(), "logs": logs}),
+        &json!({
+            "success": true, "count": logs.len(), "offset": query.offset,
+            "next_offset": more.then_some(query.offset + query.limit), "logs": logs,
+        }),
     ))
 }
 
@@ -64,8 +77,12 @@ async fn read_json(req: &mut Request) -> Result<Value, ApiError> {
     serde_json::from_slice(&bytes).map_err(|_| ApiError::invalid_json())
 }
 
-fn effective(ctx: &Ctx, stored: &DocMaps, doc: ConfigDoc) -> Value {
+/// The effective document as served; `webhook_url` masked for the console.
+fn effective(ctx: &Ctx, stored: &DocMaps, doc: ConfigDoc, admin: &Admin) -> Value {
     let mut map = ctx.settings.documents(stored).to_map(doc);
+    if matches!(admin, Admin::Session(_)) {
+        mask_document(&mut map);
+    }
     map.insert(
         "_updated_at".into(),
         stored
@@ -77,30 +94,67 @@ fn effective(ctx: &Ctx, stored: &DocMaps, doc: ConfigDoc) -> Value {
     Value::Object(map)
 }
 
+async fn stored_rules(ctx: &Ctx) -> Result<RoutingRules, ApiError> {
+    ctx.stores
+        .load_rules()
+        .await
+        .map_err(|e| store_unavailable("Configuration store", e))
+}
+
+/// The rules as served: their URLs masked for the console.
+fn rules_value(rules: &RoutingRules, admin: &Admin) -> Result<Value, ApiError> {
+    let shown = match admin {
+        Admin::Session(_) => serde_json::to_value(masked_rules(rules)),
+        Admin::Token => serde_json::to_value(rules),
+    };
+    shown.map_err(|_| ApiError::internal())
+}
+
 /// `GET /api/<document>`
 pub async fn config_get(ctx: &Ctx, req: Request, doc: ConfigDoc) -> Result<Response, ApiError> {
-    ctx.require_admin(&req)?;
+    let admin = ctx.require_admin(&req).await?;
     let config = if doc == ConfigDoc::RoutingRules {
-        let rules = ctx
-            .stores
-            .load_rules()
-            .await
-            .map_err(|e| store_unavailable("Configuration store", e))?;
-        serde_json::to_value(&rules).map_err(|_| ApiError::internal())?
+        rules_value(&stored_rules(ctx).await?, &admin)?
     } else {
         let stored = stored_documents(ctx).await?;
-        effective(ctx, &stored, doc)
+        effective(ctx, &stored, doc, &admin)
     };
     Ok(json(200, &json!({"success": true, "config": config})))
 }
 
+/// `GET /api/settings`: the three gating documents, each field with its effective value, its
+/// source (`stored`, `environment`, `built-in`), its fallback and its kind; URLs masked.
+pub async fn settings_view(ctx: &Ctx, req: Request) -> Result<Response, ApiError> {
+    ctx.require_admin(&req).await?;
+    let stored = stored_documents(ctx).await?;
+    let env = &ctx.settings.env_defaults;
+    let docs: serde_json::Map<String, Value> = [
+        ConfigDoc::WebhookConfig,
+        ConfigDoc::ProcessingPrefs,
+        ConfigDoc::RuntimeFlags,
+    ]
+    .into_iter()
+    .map(|doc| {
+        let mut fields = field_views(env, &stored, doc);
+        mask_field_views(&mut fields);
+        let updated = stored.get(doc).get("_updated_at").cloned();
+        let view = json!({"fields": fields, "_updated_at": updated});
+        (doc.name().to_string(), view)
+    })
+    .collect();
+    Ok(json(200, &json!({"success": true, "documents": docs})))
+}
+
 /// `PUT /api/<document>` (POST accepted too): fields given replace the stored ones, `null`
-/// resets a field to its default; routing rules are replaced as a whole.
+/// resets a field to its default; routing rules are replaced as a whole. A masked webhook URL
+/// sent back unchanged keeps the stored one (the console never sees URLs in full).
 pub async fn config_put(ctx: &Ctx, mut req: Request, doc: ConfigDoc) -> Result<Response, ApiError> {
-    ctx.require_admin(&req)?;
-    let update = read_json(&mut req).await?;
+    let admin = ctx.require_admin(&req).await?;
+    let mut update = read_json(&mut req).await?;
+    let policy = ctx.settings.target_policy();
     if doc == ConfigDoc::RoutingRules {
-        let rules = validate_rules(&update)?;
+        restore_rule_urls(&mut update, &stored_rules(ctx).await?)?;
+        let rules = validate_rules_for(&update, policy)?;
         let mut map = match serde_json::to_value(&rules) {
             Ok(Value::Object(m)) => m,
             _ => return Err(ApiError::internal()),
@@ -111,10 +165,17 @@ pub async fn config_put(ctx: &Ctx, mut req: Request, doc: ConfigDoc) -> Result<R
             .save_doc(doc, map)
             .await
             .map_err(|e| store_unavailable("Configuration store", e))?;
-        return Ok(json(200, &json!({"success": true, "config": saved})));
+        let saved: RoutingRules =
+            serde_json::from_value(Value::Object(saved)).map_err(|_| ApiError::internal())?;
+        return Ok(json(
+            200,
+            &json!({"success": true, "config": rules_value(&saved, &admin)?}),
+        ));
     }
     let mut stored = stored_documents(ctx).await?;
-    let mut merged = apply_update(doc, stored.get(doc), &update)?;
+    let current_url = ctx.settings.documents(&stored).webhook.webhook_url;
+    restore_document_url(doc, &mut update, current_url.as_deref())?;
+    let mut merged = apply_update_for(doc, stored.get(doc), &update, policy)?;
     merged.remove("_updated_at");
     let mut candidate = stored.clone();
     *candidate.get_mut(doc) = merged.clone();
@@ -127,102 +188,14 @@ pub async fn config_put(ctx: &Ctx, mut req: Request, doc: ConfigDoc) -> Result<R
     *stored.get_mut(doc) = saved;
     Ok(json(
         200,
-        &json!({"success": true, "config": effective(ctx, &stored, doc)}),
-    ))
-}
-
-fn dead_letter_summary(dead: &DeadLetter) -> Value {
-    let mut v = json!({
-        "id": dead.job.id(),
-        "reason": dead.reason,
-        "error": dead.error,
-        "dead_at": iso_utc(dead.dead_at_ms),
-    });
-    let extra: Map<String, Value> = match &dead.job {
-        DeadJob::Delivery(j) => json!({
-            "kind": "delivery", "email_id": j.email_id, "delivery_id": j.delivery_id,
-            "webhook_url": mask_url(&j.target_url), "target_url": target_label(&j.target_url), "attempts": j.attempt,
-        }),
-        DeadJob::Process(j) => json!({"kind": "email", "email_id": j.email_id}),
-        DeadJob::Unreadable { .. } => json!({"kind": "unreadable"}),
-    }
-    .as_object()
-    .cloned()
-    .unwrap_or_default();
-    if let Value::Object(m) = &mut v {
-        m.extend(extra);
-    }
-    v
-}
-
-/// `GET /api/dead_letters?limit=`
-pub async fn dead_letters(ctx: &Ctx, req: Request) -> Result<Response, ApiError> {
-    ctx.require_admin(&req)?;
-    let limit = int_param(&query_of(&req), "limit", 100, 1, 1000)?;
-    let page = ctx
-        .stores
-        .blobs
-        .0
-        .list()
-        .prefix(DEAD_LETTER_PREFIX.to_string())
-        .limit(limit)
-        .execute()
-        .await
-        .map_err(|e| store_unavailable("Dead-letter store", StoreError(e.to_string())))?;
-    let mut items = Vec::new();
-    for key in page.keys {
-        if let Ok(Some(text)) = ctx.stores.blobs.get(&key.name).await {
-            if let Ok(dead) = serde_json::from_str::<DeadLetter>(&text) {
-                items.push(dead_letter_summary(&dead));
-            }
-        }
-    }
-    Ok(json(
-        200,
-        &json!({"success": true, "count": items.len(), "dead_letters": items}),
-    ))
-}
-
-/// `POST /api/dead_letters/<id>/replay`: queues the job again with a fresh attempt count.
-pub async fn dead_letter_replay(ctx: &Ctx, req: Request, id: &str) -> Result<Response, ApiError> {
-    ctx.require_admin(&req)?;
-    let key = format!("{DEAD_LETTER_PREFIX}{id}");
-    let text = ctx
-        .stores
-        .blobs
-        .get(&key)
-        .await
-        .map_err(|e| store_unavailable("Dead-letter store", e))?;
-    let dead: DeadLetter = text
-        .and_then(|t| serde_json::from_str(&t).ok())
-        .ok_or_else(|| ApiError::no_such("dead letter", id))?;
-    let producer = ctx.producer();
-    let sent = match &dead.job {
-        DeadJob::Delivery(job) => producer.send_delivery(&job.replayed(), 0).await,
-        DeadJob::Process(job) => producer.resend_process_job(&job.replayed(), 0).await,
-        DeadJob::Unreadable { text } => {
-            producer
-                .send_text(bindings::PROCESS_QUEUE, text.clone(), 0)
-                .await
-        }
-    };
-    sent.map_err(|e| {
-        console_error!("replay {id}: {e}");
-        ApiError::unavailable("Queue")
-    })?;
-    if let Err(e) = ctx.stores.blobs.delete(&key).await {
-        console_error!("replay {id}: queued, dead letter not deleted: {e}");
-    }
-    Ok(json(
-        202,
-        &json!({"success": true, "status": "replayed", "id": id}),
+        &json!({"success": true, "config": effective(ctx, &stored, doc, &admin)}),
     ))
 }
 
 /// `POST /api/deliveries/<delivery_id>/replay`: sends an archived delivery again, with its
 /// payload as it was sent and its own delivery id (receivers drop the repeat if they had it).
 pub async fn delivery_replay(ctx: &Ctx, req: Request, id: &str) -> Result<Response, ApiError> {
-    ctx.require_admin(&req)?;
+    ctx.require_admin(&req).await?;
     let text = ctx
         .stores
         .blobs
@@ -249,7 +222,7 @@ pub async fn delivery_replay(ctx: &Ctx, req: Request, id: &str) -> Result<Respon
 /// a document to try instead of the saved rules, and `now`, an RFC 3339 instant) and answers
 /// what would happen, without sending, marking or logging anything.
 pub async fn dry_run(ctx: &Ctx, mut req: Request) -> Result<Response, ApiError> {
-    ctx.require_admin(&req)?;
+    ctx.require_admin(&req).await?;
     let bytes = read_body_limited(&mut req, u64::from(MAX_EMAIL_MB) * 1_000_000).await?;
     let input: Value = serde_json::from_slice(&bytes).map_err(|_| ApiError::invalid_json())?;
     let now = match input.get("now") {
@@ -263,12 +236,13 @@ pub async fn dry_run(ctx: &Ctx, mut req: Request) -> Result<Response, ApiError> 
     };
     let email = parse_ingest(&bytes, now)?;
     let rules = match input.get("routing_rules") {
-        Some(doc) if !doc.is_null() => validate_rules(doc)?,
-        _ => ctx
-            .stores
-            .load_rules()
-            .await
-            .map_err(|e| store_unavailable("Configuration store", e))?,
+        Some(draft) if !draft.is_null() => {
+            // A draft from the console carries the saved rules' URLs masked.
+            let mut draft = draft.clone();
+            restore_rule_urls(&mut draft, &stored_rules(ctx).await?)?;
+            validate_rules_for(&draft, ctx.settings.target_policy())?
+        }
+        _ => stored_rules(ctx).await?,
     };
     let stored = stored_documents(ctx).await?;
     let docs = ctx.settings.documents(&stored);
@@ -322,14 +296,12 @@ pub async fn dry_run(ctx: &Ctx, mut req: Request) -> Result<Response, ApiError> 
 
 /// `GET /api/stats?days=7`: delivery statistics over the log.
 pub async fn stats(ctx: &Ctx, req: Request) -> Result<Response, ApiError> {
-    ctx.require_admin(&req)?;
+    ctx.require_admin(&req).await?;
     let days = int_param(&query_of(&req), "days", 7, 1, 30)?;
     let query = LogQuery {
         days,
-        status: None,
-        email_id: None,
-        delivery_id: None,
         limit: MAX_LOG_LIMIT as usize * 10,
+        ..LogQuery::default()
     };
     let logs = read_logs(ctx, &query).await?;
     let stats = facteur_core::stats::compute(&logs);

@@ -190,6 +190,7 @@ async fn process(ctx: &Ctx, config: &ProcessingConfig, msg: &RawMessage) {
                 links_count: analysis.links.len() as u32,
                 policy: config.docs.prefs.retry,
                 created_at_ms: now,
+                rule: route.rule(),
             };
             match ctx.producer().send_deliveries(&planned, &meta).await {
                 Ok(()) => msg.ack(),

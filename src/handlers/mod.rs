@@ -3,7 +3,11 @@
 //! adapter).
 
 pub mod admin;
+pub mod console;
 pub mod consumer;
+pub mod dead_letters;
 pub mod health;
 pub mod ingest;
+pub mod overview;
 pub mod scheduled;
+pub mod session;

@@ -59,10 +59,8 @@ pub async fn no_success_check(ctx: &Ctx) {
     let days = (u64::from(minutes) / 1_440 + 1).min(30);
     let query = LogQuery {
         days,
-        status: None,
-        email_id: None,
-        delivery_id: None,
         limit: MAX_LOG_LIMIT as usize,
+        ..LogQuery::default()
     };
     let entries = match ctx.stores.log.recent(&query, now).await {
         Ok(e) => e,

@@ -45,6 +45,16 @@ export function workerOptions(dir, { vars = {}, name } = {}) {
   if (cfg.durable_objects?.bindings) {
     opts.durableObjects = Object.fromEntries(cfg.durable_objects.bindings.map((b) => [b.name, { className: b.class_name, useSQLite: true }]));
   }
+  if (cfg.assets) {
+    // Workers Static Assets as wrangler maps [assets]: the files, the binding, and the worker
+    // run first (run_worker_first) or only for what no file serves.
+    opts.assets = {
+      directory: path.join(ROOT, dir, cfg.assets.directory),
+      binding: cfg.assets.binding,
+      routerConfig: { has_user_worker: true, invoke_user_worker_ahead_of_assets: cfg.assets.run_worker_first === true },
+      assetConfig: { html_handling: cfg.assets.html_handling, not_found_handling: cfg.assets.not_found_handling },
+    };
+  }
   if (cfg.services) opts.serviceBindings = Object.fromEntries(cfg.services.map((s) => [s.binding, s.service]));
   return opts;
 }

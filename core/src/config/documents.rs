@@ -5,7 +5,7 @@
 
 use serde_json::{Map, Value};
 
-use super::kinds::parse_time_of_day;
+use super::kinds::{parse_time_of_day, TargetPolicy};
 use super::schema::fields;
 use crate::api::ConfigDoc;
 use crate::error::ApiError;
@@ -40,11 +40,21 @@ impl DocMaps {
 
 /// Validates a partial update of a gating document and merges it over `current`: omitted fields
 /// keep their value, `null` resets a field to its default, unknown fields are refused. Errors
-/// name the document and the field.
+/// name the document and the field (also in [`ApiError::field`]). Webhook URLs must be https.
 pub fn apply_update(
     doc: ConfigDoc,
     current: &Map<String, Value>,
     update: &Value,
+) -> Result<Map<String, Value>, ApiError> {
+    apply_update_for(doc, current, update, TargetPolicy::HttpsOnly)
+}
+
+/// [`apply_update`] with the webhook targets `policy` accepts.
+pub fn apply_update_for(
+    doc: ConfigDoc,
+    current: &Map<String, Value>,
+    update: &Value,
+    policy: TargetPolicy,
 ) -> Result<Map<String, Value>, ApiError> {
     let Value::Object(patch) = update else {
         return Err(ApiError::invalid_config(format!(
@@ -65,8 +75,9 @@ pub fn apply_update(
                 doc.name(),
                 known.join(", ")
             ))
+            .at(key.as_str())
         })?;
-        match spec.kind.validate(value) {
+        match spec.kind.validate_for(value, policy) {
             Ok(Some(v)) => {
                 merged.insert(key.clone(), v);
             }
@@ -74,10 +85,10 @@ pub fn apply_update(
                 merged.remove(key);
             }
             Err(problem) => {
-                return Err(ApiError::invalid_config(format!(
-                    "{}.{key}: {problem}",
-                    doc.name()
-                )))
+                return Err(
+                    ApiError::invalid_config(format!("{}.{key}: {problem}", doc.name()))
+                        .at(key.as_str()),
+                )
             }
         }
     }
@@ -209,6 +220,12 @@ pub fn overlay(defaults: &Map<String, Value>, stored: &Map<String, Value>) -> Ma
     m
 }
 
+fn window_incomplete() -> ApiError {
+    ApiError::invalid_config(
+        "webhook_config.webhook_time_start and webhook_time_end must be set together (or both empty)",
+    )
+}
+
 /// Cross-field rule of `webhook_config`: start and end both set or both empty, and different.
 pub fn check_window(w: &WebhookConfig) -> Result<(), ApiError> {
     match (&w.webhook_time_start, &w.webhook_time_end) {
@@ -217,14 +234,14 @@ pub fn check_window(w: &WebhookConfig) -> Result<(), ApiError> {
             if parse_time_of_day(s) == parse_time_of_day(e) {
                 Err(ApiError::invalid_config(format!(
                     "webhook_config.webhook_time_start and webhook_time_end must differ (both {s:?})"
-                )))
+                ))
+                .at("webhook_time_end"))
             } else {
                 Ok(())
             }
         }
-        _ => Err(ApiError::invalid_config(
-            "webhook_config.webhook_time_start and webhook_time_end must be set together (or both empty)",
-        )),
+        (None, Some(_)) => Err(window_incomplete().at("webhook_time_start")),
+        (Some(_), None) => Err(window_incomplete().at("webhook_time_end")),
     }
 }
 
@@ -263,6 +280,11 @@ mod tests {
             let err = apply_update(doc, &current, &update).unwrap_err();
             assert_eq!(err.status(), 400);
             assert!(err.message.contains(field), "{field}: {}", err.message);
+            assert_eq!(
+                err.field.as_deref(),
+                Some(field),
+                "the error names its field"
+            );
         }
         let prefs = ConfigDoc::ProcessingPrefs;
         assert!(apply_update(prefs, &current, &json!({"retry_count": 11}))
@@ -289,7 +311,10 @@ mod tests {
         };
         assert!(check_window(&w).unwrap_err().message.contains("differ"));
         w.webhook_time_end = None;
-        assert!(check_window(&w).is_err());
+        assert_eq!(
+            check_window(&w).unwrap_err().field.as_deref(),
+            Some("webhook_time_end")
+        );
         w.webhook_time_end = Some("18:00".into());
         assert!(check_window(&w).is_ok());
     }

@@ -3,6 +3,7 @@
 
 use serde_json::Value;
 
+use super::settings::vars::DEV_ALLOW_HTTP_LOOPBACK;
 use crate::ingest::type_name;
 
 /// Parses `true/false/1/0/yes/no/on/off`.
@@ -90,11 +91,66 @@ pub fn normalize_webhook_url(raw: &str) -> String {
     }
 }
 
+/// Which webhook targets are accepted.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum TargetPolicy {
+    /// `https://` only: production.
+    #[default]
+    HttpsOnly,
+    /// Also `http://` on a loopback host (`127.0.0.1`, `localhost`, `[::1]`): local development
+    /// with `DEV_ALLOW_HTTP_LOOPBACK`, never production.
+    AllowHttpLoopback,
+}
+
+impl TargetPolicy {
+    /// The policy of a worker whose `DEV_ALLOW_HTTP_LOOPBACK` is `dev`.
+    pub fn for_dev_flag(dev: bool) -> TargetPolicy {
+        if dev {
+            TargetPolicy::AllowHttpLoopback
+        } else {
+            TargetPolicy::HttpsOnly
+        }
+    }
+}
+
+/// True for `localhost`, `127.x.y.z` and `[::1]` (a port after it is allowed).
+pub fn is_loopback_host(host_port: &str) -> bool {
+    let host = match host_port.strip_prefix('[') {
+        Some(v6) => return v6.split(']').next() == Some("::1"),
+        None => host_port.split(':').next().unwrap_or(""),
+    };
+    let octets: Vec<&str> = host.split('.').collect();
+    host.eq_ignore_ascii_case("localhost")
+        || (octets.len() == 4
+            && octets[0] == "127"
+            && octets.iter().all(|o| o.parse::<u8>().is_ok()))
+}
+
 /// Checks an https URL with a host.
 pub fn check_https_url(url: &str) -> Result<(), String> {
-    let rest = url
-        .strip_prefix("https://")
-        .ok_or("must be an https:// URL")?;
+    check_target_url(url, TargetPolicy::HttpsOnly)
+}
+
+/// Checks a webhook target: an https URL with a host, or with [`TargetPolicy::AllowHttpLoopback`]
+/// an http URL on a loopback host.
+pub fn check_target_url(url: &str, policy: TargetPolicy) -> Result<(), String> {
+    let rest = match (url.strip_prefix("https://"), url.strip_prefix("http://")) {
+        (Some(rest), _) => rest,
+        (None, Some(rest)) => {
+            let authority = rest.split(['/', '?', '#']).next().unwrap_or("");
+            let loopback = is_loopback_host(authority.rsplit('@').next().unwrap_or(""));
+            match (loopback, policy) {
+                (true, TargetPolicy::AllowHttpLoopback) => rest,
+                (true, TargetPolicy::HttpsOnly) => {
+                    return Err(format!(
+                        "must be an https:// URL (http:// loopback targets need {DEV_ALLOW_HTTP_LOOPBACK}=true, local development only)"
+                    ))
+                }
+                (false, _) => return Err("must be an https:// URL".into()),
+            }
+        }
+        _ => return Err("must be an https:// URL".into()),
+    };
     let host = rest.split(['/', '?', '#']).next().unwrap_or("");
     if host.is_empty() || host.contains(char::is_whitespace) {
         return Err("must be an https:// URL with a host".into());
@@ -106,8 +162,14 @@ pub fn check_https_url(url: &str) -> Result<(), String> {
 }
 
 impl FieldKind {
-    /// Validates and normalises a JSON value; `Ok(None)` means "reset to the default".
+    /// Validates and normalises a JSON value (https targets only); `Ok(None)` means "reset to
+    /// the default".
     pub fn validate(self, v: &Value) -> Result<Option<Value>, String> {
+        self.validate_for(v, TargetPolicy::HttpsOnly)
+    }
+
+    /// [`FieldKind::validate`] with the targets `policy` accepts.
+    pub fn validate_for(self, v: &Value, policy: TargetPolicy) -> Result<Option<Value>, String> {
         if v.is_null() {
             return Ok(None);
         }
@@ -120,7 +182,7 @@ impl FieldKind {
                     return Ok(Some(Value::String(String::new())));
                 }
                 let url = normalize_webhook_url(s);
-                check_https_url(&url)?;
+                check_target_url(&url, policy)?;
                 Ok(Some(Value::String(url)))
             }
             FieldKind::OptTimeOfDay => {
@@ -180,8 +242,23 @@ impl FieldKind {
         }
     }
 
+    /// Describes the kind for a form: `{"type": …}` plus `min`/`max` for integers.
+    pub fn describe(self) -> Value {
+        let kind = match self {
+            FieldKind::Bool => "boolean",
+            FieldKind::OptHttpsUrl => "url",
+            FieldKind::OptTimeOfDay => "time_of_day",
+            FieldKind::Weekdays => "weekdays",
+            FieldKind::StringList => "list",
+            FieldKind::UInt { min, max } => {
+                return serde_json::json!({"type": "integer", "min": min, "max": max})
+            }
+        };
+        serde_json::json!({ "type": kind })
+    }
+
     /// Reads an environment variable's text as this kind (lists are comma separated).
-    pub fn from_env(self, raw: &str) -> Result<Value, String> {
+    pub fn from_env(self, raw: &str, policy: TargetPolicy) -> Result<Value, String> {
         let value = match self {
             FieldKind::Bool => Value::Bool(parse_bool(raw).ok_or("must be true or false")?),
             FieldKind::UInt { .. } => Value::from(
@@ -196,7 +273,8 @@ impl FieldKind {
             ),
             FieldKind::OptHttpsUrl | FieldKind::OptTimeOfDay => Value::String(raw.to_string()),
         };
-        self.validate(&value).map(|v| v.unwrap_or(Value::Null))
+        self.validate_for(&value, policy)
+            .map(|v| v.unwrap_or(Value::Null))
     }
 }
 
@@ -215,6 +293,48 @@ mod tests {
         ] {
             assert_eq!(parse_time_of_day(bad), None, "{bad}");
         }
+    }
+
+    #[test]
+    fn http_targets_only_on_loopback_and_only_when_allowed() {
+        use TargetPolicy::*;
+        #[rustfmt::skip]
+        let table = [
+            ("https://hooks.example/x", true, true),
+            ("http://127.0.0.1:8790/hook", false, true),
+            ("http://localhost:8790/hook", false, true),
+            ("http://LOCALHOST/hook", false, true),
+            ("http://[::1]:8790/hook", false, true),
+            ("http://127.1.2.3/hook", false, true),
+            ("http://user@127.0.0.1/hook", false, true),
+            ("http://hooks.example/x", false, false),
+            ("http://127.0.0.1.evil.example/x", false, false),
+            ("http://localhost.evil.example/x", false, false),
+            ("http://[::2]/x", false, false),
+            ("http://127.0.0.256/x", false, false),
+            ("ftp://127.0.0.1/x", false, false),
+            ("http:///x", false, false),
+        ];
+        for (url, https_only, loopback) in table {
+            assert_eq!(
+                check_target_url(url, HttpsOnly).is_ok(),
+                https_only,
+                "{url}"
+            );
+            assert_eq!(
+                check_target_url(url, AllowHttpLoopback).is_ok(),
+                loopback,
+                "{url}"
+            );
+        }
+        let refused = check_target_url("http://127.0.0.1:1/h", HttpsOnly).unwrap_err();
+        assert!(refused.contains(DEV_ALLOW_HTTP_LOOPBACK), "{refused}");
+        let v = serde_json::json!("http://127.0.0.1:8790/hook");
+        assert!(FieldKind::OptHttpsUrl.validate(&v).is_err());
+        assert_eq!(
+            FieldKind::OptHttpsUrl.validate_for(&v, AllowHttpLoopback),
+            Ok(Some(v.clone()))
+        );
     }
 
     #[test]

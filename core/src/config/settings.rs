@@ -5,7 +5,7 @@
 use serde_json::{Map, Value};
 
 use super::documents::{check_window, DocMaps, Documents};
-use super::kinds::parse_bool;
+use super::kinds::{parse_bool, TargetPolicy};
 use super::schema::fields;
 use crate::api::ConfigDoc;
 use crate::log::DEFAULT_REDIS_LOG_CAP;
@@ -47,6 +47,9 @@ pub mod vars {
     pub const R2_SERVE_MEDIA: &str = "R2_SERVE_MEDIA";
     pub const ALERT_NO_SUCCESS_MINUTES: &str = "ALERT_NO_SUCCESS_MINUTES";
     pub const ALERT_WEBHOOK_URL: &str = "ALERT_WEBHOOK_URL";
+    pub const DASHBOARD_PASSWORD: &str = "DASHBOARD_PASSWORD";
+    pub const SESSION_SECRET: &str = "SESSION_SECRET";
+    pub const DEV_ALLOW_HTTP_LOOPBACK: &str = "DEV_ALLOW_HTTP_LOOPBACK";
 }
 
 /// Names of every binding of the main worker.
@@ -57,6 +60,10 @@ pub mod bindings {
     pub const DEAD_LETTER_QUEUE: &str = "DEAD_LETTER_QUEUE";
     pub const DEDUP: &str = "DEDUP";
     pub const R2_FETCH: &str = "R2_FETCH";
+    /// The console's sessions and wrong-password counters (Durable Object `ConsoleGuard`).
+    pub const CONSOLE_GUARD: &str = "CONSOLE_GUARD";
+    /// The console's static files (Workers Static Assets, `[assets]` in wrangler.toml).
+    pub const ASSETS: &str = "ASSETS";
     /// Queue names as the consumer sees them in `batch.queue()`.
     pub const PROCESS_QUEUE_NAME: &str = "facteur-process";
     pub const DELIVERY_QUEUE_NAME: &str = "facteur-deliver";
@@ -88,6 +95,12 @@ pub struct Settings {
     pub r2_serve_media: bool,
     pub alert_no_success_minutes: u32,
     pub alert_webhook_url: Option<String>,
+    /// The console's password when it is not `ADMIN_TOKEN`.
+    pub dashboard_password: Option<String>,
+    /// Extra secret material for the session key (optional: see `session::SessionKey`).
+    pub session_secret: Option<String>,
+    /// Local development: `http://` loopback targets accepted, and only loopback hosts served.
+    pub dev_http_loopback: bool,
     /// Defaults of the three gating documents, from the environment.
     pub env_defaults: DocMaps,
 }
@@ -145,6 +158,8 @@ impl Settings {
                 )
             }
         };
+        let dev_http_loopback = flag(vars::DEV_ALLOW_HTTP_LOOPBACK, false)?;
+        let policy = TargetPolicy::for_dev_flag(dev_http_loopback);
         let tz_name = get(vars::POLLING_TIMEZONE).unwrap_or_else(|| "Europe/Paris".into());
         let timezone = parse_zone(&tz_name)
             .ok_or_else(|| format!("POLLING_TIMEZONE {tz_name:?} is not an IANA time zone"))?;
@@ -155,7 +170,7 @@ impl Settings {
                 let Some(raw) = get(var) else { continue };
                 let value = spec
                     .kind
-                    .from_env(&raw)
+                    .from_env(&raw, policy)
                     .map_err(|e| format!("{var}: {e}"))?;
                 map.insert(spec.name.to_string(), value);
             }
@@ -211,8 +226,16 @@ impl Settings {
             alert_no_success_minutes: num(vars::ALERT_NO_SUCCESS_MINUTES, 0, 0, 7 * 24 * 60)?
                 as u32,
             alert_webhook_url: get(vars::ALERT_WEBHOOK_URL),
+            dashboard_password: get(vars::DASHBOARD_PASSWORD),
+            session_secret: get(vars::SESSION_SECRET),
+            dev_http_loopback,
             env_defaults,
         })
+    }
+
+    /// The webhook targets accepted: https only, unless `DEV_ALLOW_HTTP_LOOPBACK` is on.
+    pub fn target_policy(&self) -> TargetPolicy {
+        TargetPolicy::for_dev_flag(self.dev_http_loopback)
     }
 
     /// The effective documents: stored fields over environment defaults over built-in defaults.
@@ -298,6 +321,22 @@ mod tests {
             let err = Settings::load(env(&[(k, v)])).unwrap_err();
             assert!(err.contains(k.split('_').next().unwrap()), "{k}: {err}");
         }
+        let local = "http://127.0.0.1:8790/hook";
+        let err = Settings::load(env(&[("WEBHOOK_URL", local)])).unwrap_err();
+        assert!(err.contains("DEV_ALLOW_HTTP_LOOPBACK"), "{err}");
+        let dev = Settings::load(env(&[
+            ("WEBHOOK_URL", local),
+            ("DEV_ALLOW_HTTP_LOOPBACK", "true"),
+        ]))
+        .unwrap();
+        assert_eq!(
+            dev.documents(&DocMaps::default())
+                .webhook
+                .webhook_url
+                .as_deref(),
+            Some(local)
+        );
+        assert_eq!(dev.target_policy(), TargetPolicy::AllowHttpLoopback);
         let err = Settings::load(env(&[("WEBHOOKS_TIME_START", "09:00")])).unwrap_err();
         assert!(err.contains("set together"), "{err}");
     }

@@ -5,6 +5,7 @@ use std::cell::OnceCell;
 use super::regex::cached_regex;
 use super::{Condition, Field, Operator, Priority, RoutingRules};
 use crate::config::normalize_webhook_url;
+use crate::log::RuleRef;
 use crate::text::fold_case;
 
 /// Where an e-mail goes.
@@ -16,6 +17,16 @@ pub struct RouteDecision {
     pub targets: Vec<String>,
     /// `normal` or `high` (the matched rule's; `normal` without a match).
     pub priority: String,
+}
+
+impl RouteDecision {
+    /// The matched rule, as the log and the delivery archive record it.
+    pub fn rule(&self) -> Option<RuleRef> {
+        self.matched_rule.as_ref().map(|(id, name)| RuleRef {
+            id: id.clone(),
+            name: name.clone(),
+        })
+    }
 }
 
 /// Why an e-mail has nowhere to go.

@@ -19,7 +19,7 @@ mod regex;
 mod validate;
 
 pub use eval::{route, RouteDecision, RoutingError};
-pub use validate::validate_rules;
+pub use validate::{validate_rules, validate_rules_for};
 
 /// Longest regex value accepted, in characters (SPEC §4).
 pub const MAX_REGEX_CHARS: usize = 200;

@@ -8,7 +8,7 @@ use super::{
     Actions, Condition, Field, Operator, Priority, RoutingRules, Rule, MAX_CONDITIONS,
     MAX_REGEX_CHARS, MAX_RULES, MAX_VALUE_CHARS,
 };
-use crate::config::{check_https_url, normalize_webhook_url};
+use crate::config::{check_target_url, normalize_webhook_url, TargetPolicy};
 use crate::error::ApiError;
 use crate::ingest::type_name;
 
@@ -48,6 +48,11 @@ const PRIORITIES: [(&str, Priority); 2] = [("normal", Priority::Normal), ("high"
 /// [`REGEX_NEST_LIMIT`]: super::REGEX_NEST_LIMIT
 /// [`fold_case`]: crate::text::fold_case
 pub fn validate_rules(doc: &Value) -> Result<RoutingRules, ApiError> {
+    validate_rules_for(doc, TargetPolicy::HttpsOnly)
+}
+
+/// [`validate_rules`] with the webhook targets `policy` accepts.
+pub fn validate_rules_for(doc: &Value, policy: TargetPolicy) -> Result<RoutingRules, ApiError> {
     let err = |msg: String| ApiError::invalid_config(format!("routing_rules: {msg}"));
     let obj = doc
         .as_object()
@@ -81,26 +86,39 @@ pub fn validate_rules(doc: &Value) -> Result<RoutingRules, ApiError> {
 
     let mut out = Vec::with_capacity(rules.len());
     for (i, raw) in rules.iter().enumerate() {
-        let rule = validate_rule(raw).map_err(|(label, problem)| {
+        let rule = validate_rule(raw, policy).map_err(|(label, problem)| {
+            let field = match field_path(&problem) {
+                Some(path) => format!("rules[{i}].{path}"),
+                None => format!("rules[{i}]"),
+            };
             err(format!(
                 "rules[{i}]{}: {problem}",
                 label.map(|l| format!(" ({l})")).unwrap_or_default()
             ))
+            .at(field)
         })?;
         out.push(rule);
     }
-    assign_ids(&mut out).map_err(err)?;
+    assign_ids(&mut out).map_err(|(field, message)| err(message).at(field))?;
     Ok(RoutingRules {
         rules: out,
         updated_at,
     })
 }
 
+/// The field a rule problem starts with (`conditions[0].value: empty` → `conditions[0].value`),
+/// when it starts with one.
+fn field_path(problem: &str) -> Option<&str> {
+    let (path, _) = problem.split_once(": ")?;
+    let path_char = |c: char| c.is_ascii_lowercase() || c.is_ascii_digit() || "_.[]".contains(c);
+    (!path.is_empty() && path.chars().all(path_char)).then_some(path)
+}
+
 /// A problem in one rule: the rule's label when it could be read (`id "x", name "y"`), and the
 /// problem naming the field.
 type RuleProblem = (Option<String>, String);
 
-fn validate_rule(raw: &Value) -> Result<Rule, RuleProblem> {
+fn validate_rule(raw: &Value, policy: TargetPolicy) -> Result<Rule, RuleProblem> {
     let Some(obj) = raw.as_object() else {
         return Err((None, format!("expected an object, got {}", type_name(raw))));
     };
@@ -170,7 +188,9 @@ fn validate_rule(raw: &Value) -> Result<Rule, RuleProblem> {
         None | Some(Value::Null) => {
             return Err(fail("actions: missing (an object with webhook_url)".into()))
         }
-        Some(Value::Object(a)) => validate_actions(a).map_err(|p| fail(format!("actions{p}")))?,
+        Some(Value::Object(a)) => {
+            validate_actions(a, policy).map_err(|p| fail(format!("actions{p}")))?
+        }
         Some(v) => {
             return Err(fail(format!(
                 "actions: expected an object, got {}",
@@ -258,7 +278,7 @@ fn validate_condition(raw: &Value) -> Result<Condition, String> {
     })
 }
 
-fn validate_actions(obj: &Map<String, Value>) -> Result<Actions, String> {
+fn validate_actions(obj: &Map<String, Value>, policy: TargetPolicy) -> Result<Actions, String> {
     let webhook_url = match obj.get("webhook_url") {
         None | Some(Value::Null) => {
             return Err(".webhook_url: missing (an https:// URL or a Make.com token)".into())
@@ -268,7 +288,7 @@ fn validate_actions(obj: &Map<String, Value>) -> Result<Actions, String> {
         }
         Some(Value::String(s)) => {
             let url = normalize_webhook_url(s);
-            check_https_url(&url).map_err(|e| format!(".webhook_url: {e}"))?;
+            check_target_url(&url, policy).map_err(|e| format!(".webhook_url: {e}"))?;
             url
         }
         Some(v) => {
@@ -289,13 +309,16 @@ fn validate_actions(obj: &Map<String, Value>) -> Result<Actions, String> {
 
 /// Gives every rule without an id `rule-N` (its 1-based position, bumped while taken) and
 /// rejects duplicate explicit ids.
-fn assign_ids(rules: &mut [Rule]) -> Result<(), String> {
+fn assign_ids(rules: &mut [Rule]) -> Result<(), (String, String)> {
     let mut taken = std::collections::HashSet::new();
     for (i, r) in rules.iter().enumerate() {
         if !r.id.is_empty() && !taken.insert(r.id.clone()) {
-            return Err(format!(
-                "rules[{i}] (id {:?}, name {:?}): id: duplicate id",
-                r.id, r.name
+            return Err((
+                format!("rules[{i}].id"),
+                format!(
+                    "rules[{i}] (id {:?}, name {:?}): id: duplicate id",
+                    r.id, r.name
+                ),
             ));
         }
     }
@@ -310,4 +333,56 @@ fn assign_ids(rules: &mut [Rule]) -> Result<(), String> {
         }
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn rule(url: &str, value: &str) -> Value {
+        json!({"rules": [
+            {"name": "A", "conditions": [{"field": "subject", "operator": "contains", "value": "a"}],
+             "actions": {"webhook_url": "https://a.example/h"}},
+            {"id": "b", "name": "B", "conditions": [{"field": "subject", "operator": "contains", "value": value}],
+             "actions": {"webhook_url": url}},
+        ]})
+    }
+
+    #[test]
+    fn errors_name_the_rule_and_field_as_a_path() {
+        #[rustfmt::skip]
+        let table = [
+            (rule("https://b.example/h", " "), "rules[1].conditions[0].value"),
+            (rule("http://b.example/h", "b"), "rules[1].actions.webhook_url"),
+            (json!({"rules": [{"name": ""}]}), "rules[0].name"),
+            (json!({"rules": [5]}), "rules[0]"),
+            (json!({"rules": [{"id": "x", "name": "X", "conditions": [{"field": "subject", "operator": "contains", "value": "a"}], "actions": {"webhook_url": "https://a.example/h"}},
+                              {"id": "x", "name": "Y", "conditions": [{"field": "subject", "operator": "contains", "value": "a"}], "actions": {"webhook_url": "https://a.example/h"}}]}),
+             "rules[1].id"),
+        ];
+        for (doc, field) in table {
+            let err = validate_rules(&doc).unwrap_err();
+            assert_eq!(err.field.as_deref(), Some(field), "{}", err.message);
+        }
+        assert_eq!(validate_rules(&json!([])).unwrap_err().field, None);
+        assert_eq!(field_path("expected an object, got a number"), None);
+        assert_eq!(
+            field_path("conditions[0].value: empty"),
+            Some("conditions[0].value")
+        );
+    }
+
+    #[test]
+    fn loopback_targets_need_the_dev_policy() {
+        let doc = rule("http://127.0.0.1:8790/hook", "b");
+        assert!(validate_rules(&doc).is_err());
+        let rules = validate_rules_for(&doc, TargetPolicy::AllowHttpLoopback).unwrap();
+        assert_eq!(
+            rules.rules[1].actions.webhook_url,
+            "http://127.0.0.1:8790/hook"
+        );
+        let outside = rule("http://hooks.example/h", "b");
+        assert!(validate_rules_for(&outside, TargetPolicy::AllowHttpLoopback).is_err());
+    }
 }

@@ -1,0 +1,89 @@
+//! The console's pages and files, served from the `ASSETS` binding (Workers Static Assets, the
+//! worker running first so it decides access and adds the security headers), and the request
+//! of "send a test e-mail", which goes through the ingest itself.
+
+use worker::{console_error, Headers, Method, Request, RequestInit, Response};
+
+use crate::adapters::net::now_ms;
+use crate::context::Ctx;
+use crate::http::see_other;
+use facteur_core::api::Page;
+use facteur_core::config::{bindings, vars};
+use facteur_core::console::{page_file, test_email};
+use facteur_core::error::ApiError;
+use facteur_core::session::request_origin;
+
+/// `GET` a page: the sign-in page for visitors, the console's shell for a signed-in operator;
+/// anyone else is sent to `/login` (a signed-in operator on `/login`, to the overview).
+pub async fn page(ctx: &Ctx, req: Request, page: Page) -> Result<Response, ApiError> {
+    let signed_in = ctx.session(&req).await?.is_some();
+    match (&page, signed_in) {
+        (Page::SignIn, true) => return Ok(see_other("/")),
+        (Page::SignIn, false) | (_, true) => {}
+        (_, false) => return Ok(see_other("/login")),
+    }
+    let mut resp = file(ctx, &req, page_file(&page)).await?;
+    // The shell is tiny and access-checked: never kept by a cache.
+    let _ = resp.headers_mut().set("Cache-Control", "no-store");
+    Ok(resp)
+}
+
+/// `GET /assets/<name>`: a static file (no data in it, served to anyone).
+pub async fn asset(ctx: &Ctx, req: Request, name: &str) -> Result<Response, ApiError> {
+    file(ctx, &req, &format!("/assets/{name}")).await
+}
+
+/// Fetches one file from the assets binding, passing on `If-None-Match` for a 304.
+async fn file(ctx: &Ctx, req: &Request, path: &str) -> Result<Response, ApiError> {
+    let assets = ctx.env.assets(bindings::ASSETS).map_err(|_| {
+        ApiError::misconfigured("The ASSETS binding is missing (wrangler.toml [assets])")
+    })?;
+    let origin = request_origin(&req.inner().url()).unwrap_or_else(|| "https://assets".into());
+    let headers = Headers::new();
+    if let Ok(Some(tag)) = req.headers().get("If-None-Match") {
+        let _ = headers.set("If-None-Match", &tag);
+    }
+    let mut init = RequestInit::new();
+    init.with_method(if req.method() == Method::Head {
+        Method::Head
+    } else {
+        Method::Get
+    })
+    .with_headers(headers);
+    let resp = assets
+        .fetch(format!("{origin}{path}"), Some(init))
+        .await
+        .map_err(|e| {
+            console_error!("assets {path}: {e}");
+            ApiError::unavailable("Console files")
+        })?;
+    match resp.status_code() {
+        200 | 304 => Ok(resp),
+        404 => Err(ApiError::not_found(path)),
+        other => {
+            console_error!("assets {path}: answered {other}");
+            Err(ApiError::unavailable("Console files"))
+        }
+    }
+}
+
+/// The ingest request of "send a test e-mail": the sample e-mail with the ingest's own token,
+/// so it takes exactly the path (and the guarantees) of a pushed e-mail.
+pub fn test_email_request(ctx: &Ctx) -> Result<Request, ApiError> {
+    let token = &ctx.settings.process_api_token;
+    if token.is_empty() {
+        return Err(ApiError::misconfigured(format!(
+            "{} is not set: the ingest is closed, so no test e-mail can go through it",
+            vars::PROCESS_API_TOKEN
+        )));
+    }
+    let headers = Headers::new();
+    let _ = headers.set("Authorization", &format!("Bearer {token}"));
+    let _ = headers.set("Content-Type", "application/json");
+    let mut init = RequestInit::new();
+    init.with_method(Method::Post)
+        .with_headers(headers)
+        .with_body(Some(test_email(now_ms()).to_string().into()));
+    Request::new_with_init("https://facteur.internal/api/ingress/gmail", &init)
+        .map_err(|_| ApiError::internal())
+}

@@ -1,0 +1,181 @@
+//! Dead letters: the list (`GET /api/dead_letters`, with filters), the replay of one
+//! (`POST /api/dead_letters/<id>/replay`) and of every one a filter selects
+//! (`POST /api/dead_letters/replay`, `?dry_run=true` to count them first). What is shown and
+//! selected is the core's (`dead_letters`).
+
+use serde_json::{json, Value};
+use worker::{console_error, Request, Response};
+
+use crate::context::Ctx;
+use crate::http::{json, query_of, read_body_limited};
+use facteur_core::api::{int_param, str_param};
+use facteur_core::config::{bindings, parse_bool};
+use facteur_core::dead_letters::{summary, DeadFilter};
+use facteur_core::error::ApiError;
+use facteur_core::messages::{DeadJob, DeadLetter, DEAD_LETTER_PREFIX};
+use facteur_core::ports::{KeyValueStore, StoreError};
+
+/// Most dead letters one call reads (list or bulk replay).
+const MAX_DEAD_LETTERS: usize = 1_000;
+/// Most dead letters one bulk replay sends: each is a queue send and a KV delete, and a call
+/// makes at most 1,000 subrequests. The answer says when more are left (`more`).
+const MAX_BULK_REPLAY: usize = 400;
+/// Replays sent at once.
+const REPLAY_CONCURRENCY: usize = 20;
+/// Largest filter body.
+const FILTER_BODY_LIMIT: u64 = 64 * 1024;
+
+fn store_unavailable(e: impl std::fmt::Display) -> ApiError {
+    console_error!("dead letters: {e}");
+    ApiError::unavailable("Dead-letter store")
+}
+
+/// Reads up to `max` dead letters that pass `filter` (KV keys in order, page by page).
+async fn load(ctx: &Ctx, filter: &DeadFilter, max: usize) -> Result<Vec<DeadLetter>, ApiError> {
+    let mut out = Vec::new();
+    let mut cursor: Option<String> = None;
+    loop {
+        let mut list = ctx
+            .stores
+            .blobs
+            .0
+            .list()
+            .prefix(DEAD_LETTER_PREFIX.to_string())
+            .limit(1000);
+        if let Some(c) = cursor.take() {
+            list = list.cursor(c);
+        }
+        let page = list
+            .execute()
+            .await
+            .map_err(|e| store_unavailable(StoreError(e.to_string())))?;
+        let texts =
+            futures::future::join_all(page.keys.iter().map(|key| ctx.stores.blobs.get(&key.name)))
+                .await;
+        for text in texts.into_iter().filter_map(|t| t.ok().flatten()) {
+            let Ok(dead) = serde_json::from_str::<DeadLetter>(&text) else {
+                continue;
+            };
+            if filter.matches(&dead) {
+                out.push(dead);
+                if out.len() >= max {
+                    return Ok(out);
+                }
+            }
+        }
+        match page.cursor {
+            Some(c) if !page.list_complete => cursor = Some(c),
+            _ => return Ok(out),
+        }
+    }
+}
+
+/// Queues a dead letter's job again (fresh attempt count, same delivery id) and drops it.
+async fn replay(ctx: &Ctx, dead: &DeadLetter) -> Result<(), ApiError> {
+    let id = dead.job.id();
+    let producer = ctx.producer();
+    let sent = match &dead.job {
+        DeadJob::Delivery(job) => producer.send_delivery(&job.replayed(), 0).await,
+        DeadJob::Process(job) => producer.resend_process_job(&job.replayed(), 0).await,
+        DeadJob::Unreadable { text } => {
+            producer
+                .send_text(bindings::PROCESS_QUEUE, text.clone(), 0)
+                .await
+        }
+    };
+    sent.map_err(|e| {
+        console_error!("replay {id}: {e}");
+        ApiError::unavailable("Queue")
+    })?;
+    if let Err(e) = ctx
+        .stores
+        .blobs
+        .delete(&format!("{DEAD_LETTER_PREFIX}{id}"))
+        .await
+    {
+        console_error!("replay {id}: queued, dead letter not deleted: {e}");
+    }
+    Ok(())
+}
+
+/// `GET /api/dead_letters?limit=&kind=&reason=&email_id=&target=`
+pub async fn list(ctx: &Ctx, req: Request) -> Result<Response, ApiError> {
+    ctx.require_admin(&req).await?;
+    let query = query_of(&req);
+    let limit = int_param(&query, "limit", 100, 1, MAX_DEAD_LETTERS as u64)? as usize;
+    let filter = DeadFilter::from_query(&query)?;
+    let items: Vec<Value> = load(ctx, &filter, limit)
+        .await?
+        .iter()
+        .map(summary)
+        .collect();
+    Ok(json(
+        200,
+        &json!({"success": true, "count": items.len(), "dead_letters": items}),
+    ))
+}
+
+/// `POST /api/dead_letters/<id>/replay`
+pub async fn replay_one(ctx: &Ctx, req: Request, id: &str) -> Result<Response, ApiError> {
+    ctx.require_admin(&req).await?;
+    let text = ctx
+        .stores
+        .blobs
+        .get(&format!("{DEAD_LETTER_PREFIX}{id}"))
+        .await
+        .map_err(store_unavailable)?;
+    let dead: DeadLetter = text
+        .and_then(|t| serde_json::from_str(&t).ok())
+        .ok_or_else(|| ApiError::no_such("dead letter", id))?;
+    replay(ctx, &dead).await?;
+    Ok(json(
+        202,
+        &json!({"success": true, "status": "replayed", "id": id}),
+    ))
+}
+
+/// `POST /api/dead_letters/replay[?dry_run=true]` with the filter as the JSON body (empty: all).
+/// A dry run answers `{count, items}` and sends nothing; otherwise up to 400 selected dead
+/// letters are replayed and the answer says which were, which failed, and whether more are left.
+pub async fn replay_matching(ctx: &Ctx, mut req: Request) -> Result<Response, ApiError> {
+    ctx.require_admin(&req).await?;
+    let dry_run = match str_param(&query_of(&req), "dry_run") {
+        None => false,
+        Some(v) => parse_bool(v)
+            .ok_or_else(|| ApiError::invalid_query("dry_run", "must be true or false"))?,
+    };
+    let bytes = read_body_limited(&mut req, FILTER_BODY_LIMIT).await?;
+    let body: Value = if bytes.iter().all(u8::is_ascii_whitespace) {
+        Value::Null
+    } else {
+        serde_json::from_slice(&bytes).map_err(|_| ApiError::invalid_json())?
+    };
+    let filter = DeadFilter::from_json(&body)?;
+    let selected = load(ctx, &filter, MAX_DEAD_LETTERS).await?;
+    if dry_run {
+        let items: Vec<Value> = selected.iter().map(summary).collect();
+        return Ok(json(
+            200,
+            &json!({"success": true, "dry_run": true, "count": items.len(), "items": items}),
+        ));
+    }
+    let batch = &selected[..selected.len().min(MAX_BULK_REPLAY)];
+    let mut replayed = Vec::new();
+    let mut failed = Vec::new();
+    for chunk in batch.chunks(REPLAY_CONCURRENCY) {
+        let results = futures::future::join_all(chunk.iter().map(|d| replay(ctx, d))).await;
+        for (dead, result) in chunk.iter().zip(results) {
+            match result {
+                Ok(()) => replayed.push(Value::String(dead.job.id())),
+                Err(e) => failed.push(json!({"id": dead.job.id(), "message": e.message})),
+            }
+        }
+    }
+    Ok(json(
+        202,
+        &json!({
+            "success": failed.is_empty(), "dry_run": false, "count": batch.len(),
+            "replayed": replayed, "failed": failed, "more": selected.len() > batch.len(),
+        }),
+    ))
+}

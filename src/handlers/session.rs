@@ -1,0 +1,107 @@
+//! `/api/session`: the console's sign-in (`POST`), who is signed in (`GET`) and sign-out
+//! (`DELETE`). The password, token and limit decisions are the core's (`session`); the guard
+//! Durable Object keeps the session ids and the failure counters.
+
+use serde_json::{json, Value};
+use worker::{console_error, Request, Response};
+
+use crate::adapters::console_guard::new_session_id;
+use crate::adapters::net::now_ms;
+use crate::context::{Admin, Ctx};
+use crate::http::{json, read_body_limited};
+use facteur_core::error::{ApiError, ErrorCode};
+use facteur_core::session::{
+    clear_cookie, issue, password_matches, same_origin, set_cookie, SESSION_TTL_MS,
+};
+use facteur_core::time::iso_utc;
+
+/// Largest sign-in body.
+const SIGN_IN_BODY_LIMIT: u64 = 4 * 1024;
+
+fn with_cookie(resp: Response, cookie: &str) -> Response {
+    let mut resp = resp;
+    let _ = resp.headers_mut().set("Set-Cookie", cookie);
+    resp
+}
+
+fn guard_unavailable(e: impl std::fmt::Display) -> ApiError {
+    console_error!("console guard: {e}");
+    ApiError::unavailable("Session store")
+}
+
+/// `POST /api/session` `{"password": …}`: opens a session (cookie, 12 hours). Every failure
+/// (wrong password, too many attempts, console closed) gets the same 401.
+pub async fn sign_in(ctx: &Ctx, mut req: Request) -> Result<Response, ApiError> {
+    // A sign-in posted by another site is refused as every other cookie write.
+    if let Some(origin) = req.headers().get("Origin").ok().flatten() {
+        if !same_origin(Some(&origin), &req.inner().url()) {
+            return Err(ApiError::cross_site());
+        }
+    }
+    let bytes = read_body_limited(&mut req, SIGN_IN_BODY_LIMIT).await?;
+    let body: Value = serde_json::from_slice(&bytes).map_err(|_| ApiError::invalid_json())?;
+    // A missing or non-string password is a wrong one: counted, and answered the same.
+    let presented = body.get("password").and_then(Value::as_str).unwrap_or("");
+    let password_ok = password_matches(presented, ctx.console_password());
+    let client = req
+        .headers()
+        .get("CF-Connecting-IP")
+        .ok()
+        .flatten()
+        .unwrap_or_else(|| "unknown".into());
+    let id = new_session_id().map_err(guard_unavailable)?;
+    let expires = now_ms() + SESSION_TTL_MS;
+    let opened = ctx
+        .guard()
+        .sign_in(&client, password_ok, &id, expires)
+        .await
+        .map_err(guard_unavailable)?;
+    if !opened {
+        return Err(ApiError::sign_in_failed());
+    }
+    let token = issue(&ctx.session_key(), &id, expires);
+    let resp = json(
+        200,
+        &json!({"success": true, "signed_in": true, "expires_at": iso_utc(expires)}),
+    );
+    Ok(with_cookie(
+        resp,
+        &set_cookie(&token, SESSION_TTL_MS / 1000),
+    ))
+}
+
+/// `GET /api/session`: who is calling, and what the console needs to know about the worker.
+pub async fn info(ctx: &Ctx, req: Request) -> Result<Response, ApiError> {
+    let admin = ctx.require_admin(&req).await?;
+    let (via, expires_at) = match &admin {
+        Admin::Token => ("token", None),
+        Admin::Session(s) => ("session", Some(iso_utc(s.expires_ms))),
+    };
+    Ok(json(
+        200,
+        &json!({
+            "success": true, "signed_in": true, "via": via, "expires_at": expires_at,
+            "version": env!("CARGO_PKG_VERSION"),
+            "local_development": ctx.settings.dev_http_loopback,
+        }),
+    ))
+}
+
+/// `DELETE /api/session`: ends the session (its id is dropped by the guard, so the same cookie
+/// no longer opens anything) and clears the cookie. Without a session it only clears the cookie.
+pub async fn sign_out(ctx: &Ctx, req: Request) -> Result<Response, ApiError> {
+    let ended = match ctx.require_admin(&req).await {
+        Ok(Admin::Session(s)) => {
+            ctx.guard()
+                .sign_out(&s.id)
+                .await
+                .map_err(guard_unavailable)?;
+            true
+        }
+        Ok(Admin::Token) => false,
+        Err(e) if e.code == ErrorCode::Unauthorized => false,
+        Err(e) => return Err(e),
+    };
+    let resp = json(200, &json!({"success": true, "signed_out": ended}));
+    Ok(with_cookie(resp, &clear_cookie()))
+}
