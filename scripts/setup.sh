@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Installs whatever is missing to build and run the workers (idempotent).
 #   scripts/setup.sh          toolchain + npm packages
-#   scripts/setup.sh --test   the same, plus the services the tests start (redis-server)
+#   scripts/setup.sh --test   the same, plus what the tests start (redis-server, chromium)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 . scripts/env.sh
@@ -46,6 +46,19 @@ if [ "${1:-}" = "--test" ] && ! command -v redis-server >/dev/null 2>&1; then
     brew install redis
   else
     echo "[setup] please install redis-server" >&2; exit 1
+  fi
+fi
+# The console's browser tests drive a real headless Chromium (Debian's package) through
+# playwright-core; `npx playwright install` cannot download browsers on every machine.
+if [ "${1:-}" = "--test" ] && [ -z "${CHROMIUM_BIN:-}" ] && ! command -v chromium >/dev/null 2>&1; then
+  say "installing chromium (the console's browser tests)"
+  if command -v apt-get >/dev/null 2>&1; then
+    SUDO=""; [ "$(id -u)" -ne 0 ] && SUDO="sudo"
+    $SUDO apt-get update -qq && $SUDO env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null
+  elif command -v brew >/dev/null 2>&1; then
+    brew install --cask chromium
+  else
+    echo "[setup] please install chromium, or set CHROMIUM_BIN to a Chromium or Chrome binary" >&2; exit 1
   fi
 fi
 say "ready"

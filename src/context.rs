@@ -11,6 +11,7 @@ use crate::adapters::stores::Stores;
 use facteur_core::auth::authorized;
 use facteur_core::config::{bindings, Settings};
 use facteur_core::error::ApiError;
+use facteur_core::guard::GuardCall;
 use facteur_core::session::{
     changes_state, console_password, cookie_value, same_origin, verify, Session, SessionKey,
     COOKIE_NAME,
@@ -86,7 +87,10 @@ impl Ctx {
         let Ok(session) = verify(&self.session_key(), token, now_ms()) else {
             return Ok(None);
         };
-        let open = self.guard().is_open(&session.id).await.map_err(|e| {
+        let check = GuardCall::Check {
+            session_id: session.id.clone(),
+        };
+        let open = self.guard().call(&check).await.map_err(|e| {
             console_error!("console guard: {e}");
             ApiError::unavailable("Session store")
         })?;

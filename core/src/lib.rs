@@ -17,6 +17,7 @@ pub mod entries;
 pub mod error;
 pub mod fallback;
 pub mod gating;
+pub mod guard;
 pub mod ids;
 pub mod ingest;
 pub mod links;

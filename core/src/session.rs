@@ -2,12 +2,10 @@
 //! and its cookie, the CSRF check of cookie-authenticated writes, and the wrong-password limit.
 //!
 //! A session is a random id kept by the `ConsoleGuard` Durable Object (so signing out really
-//! ends it) and a token `<id>.<expiry>.<signature>` in an `HttpOnly; Secure; SameSite=Strict`
-//! cookie. The signature (HMAC-SHA256) lets the worker refuse a forged or expired cookie
+//! ends it; see `guard`) and a token `<id>.<expiry>.<signature>` in an
+//! `HttpOnly; Secure; SameSite=Strict` cookie. The signature (HMAC-SHA256) lets the worker refuse a forged or expired cookie
 //! without asking the object; the object's list of live ids decides the rest.
 
-use base64::engine::general_purpose::URL_SAFE_NO_PAD;
-use base64::Engine as _;
 use hmac::{Hmac, Mac};
 use sha2::{Digest as _, Sha256};
 
@@ -68,7 +66,7 @@ impl SessionKey {
         let mut mac =
             Hmac::<Sha256>::new_from_slice(&self.0).expect("HMAC accepts keys of any length");
         mac.update(format!("{id}.{expires_ms}").as_bytes());
-        URL_SAFE_NO_PAD.encode(mac.finalize().into_bytes())
+        hex::encode(mac.finalize().into_bytes())
     }
 }
 

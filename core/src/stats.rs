@@ -1,7 +1,7 @@
 //! Delivery statistics over the log (SPEC §11): success rate, error and timeout rates, average
 //! duration, per detector.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::{BTreeMap, HashSet};
 
 use serde::Serialize;
 
@@ -39,7 +39,7 @@ pub struct Figures {
     #[serde(skip)]
     durations: Vec<u64>,
     #[serde(skip)]
-    delivery_ids: BTreeSet<String>,
+    delivery_ids: HashSet<String>,
 }
 
 impl Figures {

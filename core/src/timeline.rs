@@ -2,8 +2,6 @@
 //! about it, every attempt of every delivery, and the payload that was sent, assembled from the
 //! delivery log and the delivery archive. Targets are only ever shown masked.
 
-use std::collections::BTreeMap;
-
 use serde::Serialize;
 use serde_json::Value;
 
@@ -108,16 +106,31 @@ fn attempt_of(e: &LogEntry) -> Attempt {
     }
 }
 
-/// Assembles the timeline of `email_id` from its log entries (any order) and the archive of its
-/// deliveries. A delivery seen only in the archive (not logged yet, or its log expired) is
-/// listed without attempts.
+/// The delivery of `id` in `list`, added by `new` when it is not there yet (deliveries are
+/// few: a list keeps their first-seen order).
+fn entry<'a>(
+    list: &'a mut Vec<Delivery>,
+    id: &str,
+    new: impl FnOnce() -> Delivery,
+) -> &'a mut Delivery {
+    let i = match list.iter().position(|d| d.delivery_id == id) {
+        Some(i) => i,
+        None => {
+            list.push(new());
+            list.len() - 1
+        }
+    };
+    &mut list[i]
+}
+
+/// Assembles the timeline of `email_id` from its log entries, newest first as the log answers
+/// them, and the archive of its deliveries. A delivery seen only in the archive (not logged
+/// yet, or its log expired) is listed without attempts.
 pub fn timeline(email_id: &str, entries: &[LogEntry], archived: Vec<Archived>) -> Timeline {
-    let mut sorted: Vec<&LogEntry> = entries.iter().filter(|e| e.email_id == email_id).collect();
-    sorted.sort_by_key(|e| (e.unix_ms(), e.attempt, e.status != LogStatus::Retrying));
-    let mut deliveries: BTreeMap<String, Delivery> = BTreeMap::new();
+    let mut deliveries: Vec<Delivery> = Vec::new();
     let mut decisions = Vec::new();
     let mut detector = None;
-    for e in &sorted {
+    for e in entries.iter().rev().filter(|e| e.email_id == email_id) {
         detector = detector.or_else(|| e.detector.clone());
         let Some(id) = &e.delivery_id else {
             decisions.push(Decision {
@@ -128,9 +141,9 @@ pub fn timeline(email_id: &str, entries: &[LogEntry], archived: Vec<Archived>) -
             });
             continue;
         };
-        let d = deliveries
-            .entry(id.clone())
-            .or_insert_with(|| Delivery::new(id, e.webhook_url.clone(), e.target_url.clone()));
+        let d = entry(&mut deliveries, id, || {
+            Delivery::new(id, e.webhook_url.clone(), e.target_url.clone())
+        });
         d.status = Some(e.status);
         d.rule = d.rule.take().or_else(|| e.rule.clone());
         d.attempts.push(attempt_of(e));
@@ -142,7 +155,7 @@ pub fn timeline(email_id: &str, entries: &[LogEntry], archived: Vec<Archived>) -
     {
         let r = &a.record;
         detector = detector.or_else(|| r.detector.clone());
-        let d = deliveries.entry(r.delivery_id.clone()).or_insert_with(|| {
+        let d = entry(&mut deliveries, &r.delivery_id, || {
             let (masked, label) = (mask_url(&r.target_url), target_label(&r.target_url));
             Delivery::new(&r.delivery_id, masked, label)
         });
@@ -154,7 +167,6 @@ pub fn timeline(email_id: &str, entries: &[LogEntry], archived: Vec<Archived>) -
         d.payload = a.body;
     }
     let field = |k: &str| payload_fields.as_ref().and_then(|p| p.get(k)).cloned();
-    let deliveries: Vec<Delivery> = deliveries.into_values().collect();
     Timeline {
         email_id: email_id.to_string(),
         detector,
@@ -174,7 +186,7 @@ mod tests {
     use crate::retry::RetryPolicy;
     use serde_json::json;
 
-    fn entry(v: Value) -> LogEntry {
+    fn log(v: Value) -> LogEntry {
         let mut base = json!({"id": "x", "email_id": "e1", "attempt": 0});
         base.as_object_mut()
             .unwrap()
@@ -207,20 +219,21 @@ mod tests {
 
     #[test]
     fn attempts_group_by_delivery_with_their_retries() {
+        // Newest first, as the log answers.
         let entries = [
-            entry(
+            log(
                 json!({"timestamp": iso_utc(3_000), "status": "success", "delivery_id": "dlv_a", "attempt": 2, "status_code": 200, "duration_ms": 12, "webhook_url": "https://a.example/***"}),
             ),
-            entry(
+            log(
                 json!({"timestamp": iso_utc(1_000), "status": "retrying", "delivery_id": "dlv_a", "attempt": 1, "status_code": 503, "error": "HTTP 503", "next_retry_in_sec": 5, "webhook_url": "https://a.example/***", "detector": "recadrage"}),
             ),
-            entry(
-                json!({"timestamp": iso_utc(500), "status": "held", "reason": "outside_window", "error": "held until …"}),
-            ),
-            entry(
+            log(
                 json!({"timestamp": iso_utc(900), "status": "error", "delivery_id": "dlv_b", "attempt": 1, "status_code": 404, "reason": "not_retryable"}),
             ),
-            entry(
+            log(
+                json!({"timestamp": iso_utc(500), "status": "held", "reason": "outside_window", "error": "held until …"}),
+            ),
+            log(
                 json!({"email_id": "other", "timestamp": iso_utc(1), "status": "success", "delivery_id": "dlv_z"}),
             ),
         ];
@@ -243,7 +256,8 @@ mod tests {
         assert_eq!(t.decisions.len(), 1);
         assert_eq!(t.decisions[0].status, LogStatus::Held);
         assert_eq!(t.deliveries.len(), 2, "dlv_z belongs to another e-mail");
-        let a = &t.deliveries[0];
+        // In the order first seen: dlv_b's only attempt came before dlv_a's success.
+        let a = &t.deliveries[1];
         assert_eq!(a.delivery_id, "dlv_a");
         assert_eq!(a.status, Some(LogStatus::Success));
         let steps: Vec<_> = a
@@ -258,7 +272,7 @@ mod tests {
         );
         assert_eq!(a.payload, Some(body));
         assert!(a.replayable);
-        let b = &t.deliveries[1];
+        let b = &t.deliveries[0];
         assert_eq!((b.status, b.replayable), (Some(LogStatus::Error), false));
         assert_eq!(b.attempts[0].reason.as_deref(), Some("not_retryable"));
     }

@@ -1,74 +1,23 @@
 //! The console's guard, a Durable Object (one instance, strongly consistent): the ids of live
 //! sessions, so signing out ends a session everywhere at once, and each client's recent wrong
-//! passwords, so the limit holds across isolates. Every decision is the core's
-//! (`facteur_core::session`); this object only keeps the state.
+//! passwords, so the limit holds across isolates. It keeps one text value; every decision is
+//! the core's (`facteur_core::guard`).
 
-use serde::{Deserialize, Serialize};
 use wasm_bindgen::JsCast as _;
-use worker::{
-    durable_object, Env, ListOptions, Method, Request, RequestInit, Response, Result, State,
-};
+use worker::{durable_object, Env, Method, Request, RequestInit, Response, Result, State};
 
 use super::net::now_ms;
+use facteur_core::guard::{Book, GuardCall};
 use facteur_core::ports::{StoreError, StoreResult};
-use facteur_core::session::{sign_in, SignIn, FAILURE_WINDOW_MS};
 
-/// The one instance's name.
+/// The one instance's name, and the storage key of its book.
 const INSTANCE: &str = "console";
-/// Longest client key kept (an IPv6 address is 39 characters).
-const MAX_CLIENT_CHARS: usize = 64;
-
-#[derive(Serialize, Deserialize, Default)]
-struct GuardCall {
-    #[serde(default)]
-    client: String,
-    #[serde(default)]
-    password_ok: bool,
-    #[serde(default)]
-    session_id: String,
-    #[serde(default)]
-    expires_ms: i64,
-}
-
-#[derive(Serialize, Deserialize)]
-struct GuardReply {
-    ok: bool,
-}
+const BOOK_KEY: &str = "book";
 
 /// Sessions and wrong-password counters.
 #[durable_object]
 pub struct ConsoleGuard {
     state: State,
-}
-
-impl ConsoleGuard {
-    /// Drops expired sessions (one per browser signed in) and the counters of clients whose
-    /// failures are all out of the window.
-    async fn sweep(&self, now: i64) -> Result<()> {
-        let storage = self.state.storage();
-        let mut expired = Vec::new();
-        for (prefix, window) in [("s:", 0), ("f:", FAILURE_WINDOW_MS)] {
-            let rows = storage
-                .list_with_options(ListOptions::new().prefix(prefix))
-                .await?;
-            for entry in rows.entries() {
-                let pair: js_sys::Array = entry?.into();
-                // A session row holds its expiry; a counter row, its failures (newest last).
-                let value = pair.get(1);
-                let until = match value.dyn_ref::<js_sys::Array>() {
-                    Some(failures) => failures.pop().as_f64(),
-                    None => value.as_f64(),
-                };
-                if until.is_none_or(|t| t as i64 + window <= now) {
-                    expired.push(pair.get(0).as_string().unwrap_or_default());
-                }
-            }
-        }
-        if !expired.is_empty() {
-            storage.delete_multiple(expired).await?;
-        }
-        Ok(())
-    }
 }
 
 impl worker::DurableObject for ConsoleGuard {
@@ -77,36 +26,16 @@ impl worker::DurableObject for ConsoleGuard {
     }
 
     async fn fetch(&self, mut req: Request) -> Result<Response> {
-        let call: GuardCall = req.json().await?;
-        let storage = self.state.storage();
-        let now = now_ms();
-        let session_key = format!("s:{}", call.session_id);
-        let ok = match req.path().as_str() {
-            "/sign_in" => {
-                let client: String = call.client.chars().take(MAX_CLIENT_CHARS).collect();
-                let key = format!("f:{client}");
-                let failures: Vec<i64> = storage.get(&key).await?.unwrap_or_default();
-                let (decision, keep) = sign_in(&failures, call.password_ok, now);
-                if keep.is_empty() {
-                    storage.delete(&key).await?;
-                } else {
-                    storage.put(&key, keep).await?;
-                }
-                let accepted = decision == SignIn::Accepted;
-                if accepted {
-                    self.sweep(now).await?;
-                    storage.put(&session_key, call.expires_ms).await?;
-                }
-                accepted
-            }
-            "/check" => storage
-                .get::<i64>(&session_key)
-                .await?
-                .is_some_and(|exp| exp > now),
-            "/sign_out" => storage.delete(&session_key).await?,
-            other => return Response::error(format!("unknown guard call {other}"), 404),
+        let Some(call) = GuardCall::decode(&req.text().await?) else {
+            return Response::error("unknown guard call", 400);
         };
-        Response::from_json(&GuardReply { ok })
+        let storage = self.state.storage();
+        let mut book = Book::parse(&storage.get::<String>(BOOK_KEY).await?.unwrap_or_default());
+        let ok = book.apply(&call, now_ms());
+        if !matches!(call, GuardCall::Check { .. }) {
+            storage.put(BOOK_KEY, book.to_text()).await?;
+        }
+        Response::ok(if ok { "1" } else { "0" })
     }
 }
 
@@ -117,7 +46,8 @@ pub struct Guard<'a> {
 }
 
 impl Guard<'_> {
-    async fn call(&self, op: &str, call: &GuardCall) -> StoreResult<bool> {
+    /// Sends a call; true when the guard answered yes (session opened, or open).
+    pub async fn call(&self, call: &GuardCall) -> StoreResult<bool> {
         let err = |what: &str, e: worker::Error| StoreError(format!("console guard {what}: {e}"));
         let ns = self
             .env
@@ -127,59 +57,20 @@ impl Guard<'_> {
             .id_from_name(INSTANCE)
             .and_then(|id| id.get_stub())
             .map_err(|e| err("stub", e))?;
-        let body = serde_json::to_string(call).map_err(|e| StoreError(e.to_string()))?;
         let mut init = RequestInit::new();
-        init.with_method(Method::Post).with_body(Some(body.into()));
-        let req = Request::new_with_init(&format!("https://guard.internal/{op}"), &init)
+        init.with_method(Method::Post)
+            .with_body(Some(call.encode().into()));
+        let req = Request::new_with_init("https://guard.internal/", &init)
             .map_err(|e| err("request", e))?;
         let mut resp = stub
             .fetch_with_request(req)
             .await
             .map_err(|e| err("call", e))?;
-        if resp.status_code() != 200 {
-            return Err(StoreError(format!(
-                "console guard answered {}",
-                resp.status_code()
-            )));
+        match (resp.status_code(), resp.text().await.as_deref()) {
+            (200, Ok("1")) => Ok(true),
+            (200, Ok("0")) => Ok(false),
+            (status, _) => Err(StoreError(format!("console guard answered {status}"))),
         }
-        let reply: GuardReply = resp.json().await.map_err(|e| err("reply", e))?;
-        Ok(reply.ok)
-    }
-
-    /// Records a sign-in attempt of `client`; opens session `session_id` until `expires_ms`
-    /// when the password matched and the client is not over the limit. True when opened.
-    pub async fn sign_in(
-        &self,
-        client: &str,
-        password_ok: bool,
-        session_id: &str,
-        expires_ms: i64,
-    ) -> StoreResult<bool> {
-        let call = GuardCall {
-            client: client.into(),
-            password_ok,
-            session_id: session_id.into(),
-            expires_ms,
-        };
-        self.call("sign_in", &call).await
-    }
-
-    /// True while session `session_id` is open.
-    pub async fn is_open(&self, session_id: &str) -> StoreResult<bool> {
-        let call = GuardCall {
-            session_id: session_id.into(),
-            ..GuardCall::default()
-        };
-        self.call("check", &call).await
-    }
-
-    /// Ends session `session_id`.
-    pub async fn sign_out(&self, session_id: &str) -> StoreResult<()> {
-        let call = GuardCall {
-            session_id: session_id.into(),
-            ..GuardCall::default()
-        };
-        self.call("sign_out", &call).await.map(|_| ())
     }
 }
 

@@ -165,8 +165,13 @@ pub async fn config_put(ctx: &Ctx, mut req: Request, doc: ConfigDoc) -> Result<R
             .save_doc(doc, map)
             .await
             .map_err(|e| store_unavailable("Configuration store", e))?;
-        let saved: RoutingRules =
-            serde_json::from_value(Value::Object(saved)).map_err(|_| ApiError::internal())?;
+        let saved = RoutingRules {
+            updated_at: saved
+                .get("_updated_at")
+                .and_then(Value::as_str)
+                .map(str::to_string),
+            ..rules
+        };
         return Ok(json(
             200,
             &json!({"success": true, "config": rules_value(&saved, &admin)?}),

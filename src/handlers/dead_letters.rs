@@ -20,8 +20,6 @@ const MAX_DEAD_LETTERS: usize = 1_000;
 /// Most dead letters one bulk replay sends: each is a queue send and a KV delete, and a call
 /// makes at most 1,000 subrequests. The answer says when more are left (`more`).
 const MAX_BULK_REPLAY: usize = 400;
-/// Replays sent at once.
-const REPLAY_CONCURRENCY: usize = 20;
 /// Largest filter body.
 const FILTER_BODY_LIMIT: u64 = 64 * 1024;
 
@@ -49,11 +47,10 @@ async fn load(ctx: &Ctx, filter: &DeadFilter, max: usize) -> Result<Vec<DeadLett
             .execute()
             .await
             .map_err(|e| store_unavailable(StoreError(e.to_string())))?;
-        let texts =
-            futures::future::join_all(page.keys.iter().map(|key| ctx.stores.blobs.get(&key.name)))
-                .await;
-        for text in texts.into_iter().filter_map(|t| t.ok().flatten()) {
-            let Ok(dead) = serde_json::from_str::<DeadLetter>(&text) else {
+        // One by one: a bulk action of an operator, and a smaller worker than a join of 1,000.
+        for key in page.keys {
+            let text = ctx.stores.blobs.get(&key.name).await.ok().flatten();
+            let Some(dead) = text.and_then(|t| serde_json::from_str::<DeadLetter>(&t).ok()) else {
                 continue;
             };
             if filter.matches(&dead) {
@@ -162,13 +159,10 @@ pub async fn replay_matching(ctx: &Ctx, mut req: Request) -> Result<Response, Ap
     let batch = &selected[..selected.len().min(MAX_BULK_REPLAY)];
     let mut replayed = Vec::new();
     let mut failed = Vec::new();
-    for chunk in batch.chunks(REPLAY_CONCURRENCY) {
-        let results = futures::future::join_all(chunk.iter().map(|d| replay(ctx, d))).await;
-        for (dead, result) in chunk.iter().zip(results) {
-            match result {
-                Ok(()) => replayed.push(Value::String(dead.job.id())),
-                Err(e) => failed.push(json!({"id": dead.job.id(), "message": e.message})),
-            }
+    for dead in batch {
+        match replay(ctx, dead).await {
+            Ok(()) => replayed.push(Value::String(dead.job.id())),
+            Err(e) => failed.push(json!({"id": dead.job.id(), "message": e.message})),
         }
     }
     Ok(json(

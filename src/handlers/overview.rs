@@ -89,20 +89,22 @@ pub async fn email(ctx: &Ctx, req: Request, email_id: &str) -> Result<Response, 
         ..LogQuery::default()
     };
     let logs = read_logs(ctx, &query).await?;
-    let mut ids: Vec<&str> = logs
-        .iter()
-        .filter_map(|e| e.delivery_id.as_deref())
-        .collect();
-    ids.sort_unstable();
-    ids.dedup();
-    let archived = futures::future::join_all(ids.iter().map(|id| async move {
-        let record: ArchivedDelivery =
-            serde_json::from_value(stored_json(ctx, &archive_key(id)).await?).ok()?;
+    let mut ids: Vec<&str> = Vec::new();
+    for id in logs.iter().filter_map(|e| e.delivery_id.as_deref()) {
+        if !ids.contains(&id) {
+            ids.push(id);
+        }
+    }
+    let mut archived = Vec::new();
+    for id in ids {
+        let text = ctx.stores.blobs.get(&archive_key(id)).await.ok().flatten();
+        let Some(record) = text.and_then(|t| serde_json::from_str::<ArchivedDelivery>(&t).ok())
+        else {
+            continue;
+        };
         let body = stored_json(ctx, &record.body_key).await;
-        Some(Archived { record, body })
-    }))
-    .await;
-    let archived: Vec<Archived> = archived.into_iter().flatten().collect();
+        archived.push(Archived { record, body });
+    }
     if logs.is_empty() && archived.is_empty() {
         return Err(ApiError::no_such(
             "e-mail in the log (kept 7 days)",

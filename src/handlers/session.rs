@@ -10,6 +10,7 @@ use crate::adapters::net::now_ms;
 use crate::context::{Admin, Ctx};
 use crate::http::{json, read_body_limited};
 use facteur_core::error::{ApiError, ErrorCode};
+use facteur_core::guard::GuardCall;
 use facteur_core::session::{
     clear_cookie, issue, password_matches, same_origin, set_cookie, SESSION_TTL_MS,
 };
@@ -51,9 +52,15 @@ pub async fn sign_in(ctx: &Ctx, mut req: Request) -> Result<Response, ApiError> 
         .unwrap_or_else(|| "unknown".into());
     let id = new_session_id().map_err(guard_unavailable)?;
     let expires = now_ms() + SESSION_TTL_MS;
+    let attempt = GuardCall::SignIn {
+        client,
+        password_ok,
+        session_id: id.clone(),
+        expires_ms: expires,
+    };
     let opened = ctx
         .guard()
-        .sign_in(&client, password_ok, &id, expires)
+        .call(&attempt)
         .await
         .map_err(guard_unavailable)?;
     if !opened {
@@ -93,7 +100,7 @@ pub async fn sign_out(ctx: &Ctx, req: Request) -> Result<Response, ApiError> {
     let ended = match ctx.require_admin(&req).await {
         Ok(Admin::Session(s)) => {
             ctx.guard()
-                .sign_out(&s.id)
+                .call(&GuardCall::SignOut { session_id: s.id })
                 .await
                 .map_err(guard_unavailable)?;
             true
