@@ -15,7 +15,7 @@ const INSTANCE: &str = "console";
 const BOOK_KEY: &str = "book";
 
 /// Sessions and wrong-password counters.
-#[durable_object]
+#[durable_object(fetch)]
 pub struct ConsoleGuard {
     state: State,
 }
