@@ -26,11 +26,16 @@ pub fn error(e: &ApiError) -> Response {
 /// no framing). The headers are copied first: those of a fetched response (the assets) are
 /// read-only.
 pub fn with_security_headers(resp: Response) -> Response {
+    with_headers(resp, &SECURITY_HEADERS)
+}
+
+/// The response with `set` headers set over a copy of its own.
+pub fn with_headers(resp: Response, set: &[(&str, &str)]) -> Response {
     let headers = Headers::new();
     for (name, value) in resp.headers().entries() {
         let _ = headers.append(&name, &value);
     }
-    for (name, value) in SECURITY_HEADERS {
+    for (name, value) in set {
         let _ = headers.set(name, value);
     }
     resp.with_headers(headers)

@@ -6,7 +6,7 @@ use worker::{console_error, Headers, Method, Request, RequestInit, Response};
 
 use crate::adapters::net::now_ms;
 use crate::context::Ctx;
-use crate::http::see_other;
+use crate::http::{see_other, with_headers};
 use facteur_core::api::Page;
 use facteur_core::config::{bindings, vars};
 use facteur_core::console::{page_file, test_email};
@@ -22,10 +22,9 @@ pub async fn page(ctx: &Ctx, req: Request, page: Page) -> Result<Response, ApiEr
         (Page::SignIn, false) | (_, true) => {}
         (_, false) => return Ok(see_other("/login")),
     }
-    let mut resp = file(ctx, &req, page_file(&page)).await?;
+    let resp = file(ctx, &req, page_file(&page)).await?;
     // The shell is tiny and access-checked: never kept by a cache.
-    let _ = resp.headers_mut().set("Cache-Control", "no-store");
-    Ok(resp)
+    Ok(with_headers(resp, &[("Cache-Control", "no-store")]))
 }
 
 /// `GET /assets/<name>`: a static file (no data in it, served to anyone).

@@ -40,8 +40,15 @@ after(async () => {
   await net?.stop();
 });
 
-/** fetch() against the worker without following redirects. */
-const raw = (path, init = {}) => fetch(w.url + path, { redirect: "manual", ...init });
+/** fetch() against the worker without following redirects; the body is always read (an unread
+ * body keeps its connection busy). */
+async function raw(path, init = {}) {
+  const res = await fetch(w.url + path, { redirect: "manual", ...init });
+  const text = await res.text();
+  let json = null;
+  try { json = JSON.parse(text); } catch { /* not JSON */ }
+  return { status: res.status, headers: res.headers, text, json };
+}
 
 /** Signs in; returns the `Cookie` header value of the session. */
 async function signIn(password = ADMIN_TOKEN, headers = {}) {
@@ -50,7 +57,7 @@ async function signIn(password = ADMIN_TOKEN, headers = {}) {
     headers: { "Content-Type": "application/json", Origin: w.url, ...headers },
     body: JSON.stringify({ password }),
   });
-  assert.equal(res.status, 200, await res.text());
+  assert.equal(res.status, 200, res.text);
   const [cookie] = res.headers.getSetCookie();
   return cookie.split(";")[0];
 }
@@ -60,11 +67,7 @@ async function byCookie(cookie, path, { method = "GET", body, origin = w.url } =
   const headers = { Cookie: cookie };
   if (origin) headers.Origin = origin;
   if (body !== undefined) headers["Content-Type"] = "application/json";
-  const res = await raw(path, { method, headers, body: body === undefined ? undefined : JSON.stringify(body) });
-  const text = await res.text();
-  let json = null;
-  try { json = JSON.parse(text); } catch { /* not JSON */ }
-  return { status: res.status, json, text, headers: res.headers };
+  return raw(path, { method, headers, body: body === undefined ? undefined : JSON.stringify(body) });
 }
 
 function assertSecurityHeaders(res, what) {
@@ -95,7 +98,7 @@ test("a visitor is sent to the sign-in page; pages, files and errors all carry t
   assert.equal(login.status, 200);
   assert.match(login.headers.get("content-type"), /text\/html/);
   assert.equal(login.headers.get("cache-control"), "no-store");
-  assert.match(await login.text(), /Sign in to the console/);
+  assert.match(login.text, /Sign in to the console/);
   assertSecurityHeaders(login, "/login");
   const js = await raw("/assets/app.js");
   assert.equal(js.status, 200);
@@ -105,7 +108,7 @@ test("a visitor is sent to the sign-in page; pages, files and errors all carry t
   assert.match(css.headers.get("content-type"), /text\/css/);
   const missing = await raw("/assets/nothing.js");
   assert.equal(missing.status, 404);
-  assert.equal((await missing.json()).code, "not_found");
+  assert.equal(missing.json.code, "not_found");
   for (const path of ["/index.html", "/assets/../wrangler.toml", "/nope"]) {
     const res = await raw(path);
     assert.equal(res.status, 404, path);
@@ -118,10 +121,10 @@ test("sign-in: a wrong password gets the one answer; the right one sets a signed
   const wrong = await raw("/api/session", { method: "POST", headers: { "Content-Type": "application/json" }, body: JSON.stringify({ password: "nope" }) });
   assert.equal(wrong.status, 401);
   assert.deepEqual(wrong.headers.getSetCookie(), []);
-  const failure = await wrong.json();
+  const failure = wrong.json;
   assert.equal(failure.code, "unauthorized");
   const noPassword = await raw("/api/session", { method: "POST", headers: { "Content-Type": "application/json" }, body: "{}" });
-  assert.deepEqual(await noPassword.json(), failure, "a missing password is answered as a wrong one");
+  assert.deepEqual(noPassword.json, failure, "a missing password is answered as a wrong one");
 
   const res = await raw("/api/session", { method: "POST", headers: { "Content-Type": "application/json" }, body: JSON.stringify({ password: ADMIN_TOKEN }) });
   assert.equal(res.status, 200);
@@ -319,10 +322,10 @@ test("five wrong passwords a minute per client, then every attempt gets the same
   const answers = [];
   for (let i = 0; i < 5; i++) {
     const res = await attempt(`wrong-${i}`, "203.0.113.7");
-    answers.push([res.status, await res.text()]);
+    answers.push([res.status, res.text]);
   }
   const limited = await attempt(ADMIN_TOKEN, "203.0.113.7");
-  answers.push([limited.status, await limited.text()]);
+  answers.push([limited.status, limited.text]);
   assert.equal(new Set(answers.map((a) => JSON.stringify(a))).size, 1, "one answer for every failure");
   assert.equal(answers[0][0], 401);
   assert.deepEqual(limited.headers.getSetCookie(), [], "no session while limited");
