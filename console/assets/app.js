@@ -1,6 +1,6 @@
 // The console's shell: marks the current page in the menu, wires "send a test e-mail" and
 // "sign out", and loads the module of the page the path names.
-import { api, emailLink, h, notify, put } from "./dom.js";
+import { api, emailLink, h, notify, put, when } from "./dom.js";
 
 const pages = {
   "/": "overview",
@@ -55,7 +55,7 @@ const main = document.getElementById("main");
   }
   api("/api/session")
     .then((s) => {
-      const parts = [`Facteur ${s.version}`, s.via === "session" ? `signed in until ${new Date(s.expires_at).toLocaleString()}` : "signed in with the admin token"];
+      const parts = [`Facteur ${s.version}`, s.via === "session" ? `signed in until ${when(s.expires_at)}` : "signed in with the admin token"];
       if (s.local_development) parts.push("local development (DEV_ALLOW_HTTP_LOOPBACK)");
       put(document.getElementById("foot"), parts.join(" · "));
     })

@@ -45,7 +45,7 @@ export async function render(main) {
       null,
       table(
         [
-          { label: "Time", cell: (e) => when(e.timestamp) },
+          { label: "Time", cell: (e) => when(e.timestamp), class: "nowrap" },
           { label: "Status", cell: (e) => badge(e.status) },
           { label: "E-mail", cell: (e) => emailLink(e.email_id, e.email_id?.slice(0, 10)) },
           { label: "Detector", cell: (e) => e.detector ?? "none" },

@@ -158,7 +158,7 @@ export function table(columns, rows, { empty = "Nothing here yet.", caption } = 
       { class: "data" },
       caption ? h("caption", { class: "sr-only" }, caption) : null,
       h("thead", {}, h("tr", {}, columns.map((c) => h("th", { scope: "col" }, c.label)))),
-      h("tbody", {}, rows.map((r) => h("tr", {}, columns.map((c) => h("td", { "data-label": c.label }, c.cell(r) ?? "—"))))),
+      h("tbody", {}, rows.map((r) => h("tr", {}, columns.map((c) => h("td", { "data-label": c.label, class: c.class }, c.cell(r) ?? "—"))))),
     ),
   );
 }

@@ -54,14 +54,15 @@ function delivery(d) {
       disabled: !d.replayable,
       title: d.replayable ? "Send again with the same delivery id" : "No longer in the archive (kept 14 days)",
       onclick: async (event) => {
-        event.currentTarget.disabled = true;
+        const button = event.currentTarget;
+        button.disabled = true;
         try {
           await api(`/api/deliveries/${encodeURIComponent(d.delivery_id)}/replay`, { method: "POST" });
           notify(`Delivery ${d.delivery_id} queued again with the same delivery id.`, "ok");
         } catch (e) {
           notify(`Replay failed: ${e.message}`, "error");
         }
-        event.currentTarget.disabled = false;
+        button.disabled = false;
       },
     },
     "Replay",
@@ -87,7 +88,7 @@ function delivery(d) {
               " ",
               badge(a.status),
               ` ${when(a.timestamp)} · ${a.status_code ? `HTTP ${a.status_code}` : "no response"} · ${ms(a.duration_ms)}`,
-              a.error ? h("div", { class: "muted" }, a.error) : null,
+              a.error && a.error !== `HTTP ${a.status_code}` ? h("div", { class: "muted" }, a.error) : null,
               a.reason ? h("div", { class: "muted" }, `given up: ${a.reason}`) : null,
               a.next_retry_at ? h("div", { class: "muted" }, `next attempt at ${when(a.next_retry_at)}`) : null,
             ),

@@ -42,7 +42,7 @@ function alertTile(a) {
     { class: `tile state-${a.state}`, "data-alert": a.name },
     h("div", { class: "label" }, label),
     h("div", { class: "value" }, a.state === "no_data" || a.state === "off" ? STATE_TEXT[a.state] : fmt(a.value)),
-    h("div", { class: "sub" }, `${STATE_TEXT[a.state]} · alert when ${a.threshold}`),
+    h("div", { class: "sub" }, h("span", { class: "sr-only" }, `${STATE_TEXT[a.state]}. `), `Alert when ${a.threshold}`),
   );
 }
 

@@ -1,7 +1,7 @@
 // Routing rules: list, add, edit, reorder and delete, then save the whole list. A "try it" panel
 // runs the dry run with the draft (not yet saved) rules on a pasted e-mail or one from the log.
 // Saved rules' webhook URLs are shown masked; left unchanged, the stored URL is kept.
-import { api, ApiError, badge, card, clearErrors, field, h, jsonBlock, notify, put } from "./dom.js";
+import { api, ApiError, badge, card, clearErrors, field, h, jsonBlock, notify, put, when } from "./dom.js";
 
 const FIELDS = ["sender", "subject", "body"];
 const OPERATORS = ["contains", "equals", "regex"];
@@ -25,7 +25,7 @@ function draw(updatedAt) {
     h("div", { class: "page-head" }, h("div", {}, h("h1", {}, "Routing rules"), h("p", {}, "Rules are tried in order; the first whose conditions all match wins."))),
     h("div", { class: "cols" }, h("div", {}, card(
       `Rules (${draft.rules.length})`,
-      h("p", { class: "muted" }, updatedAt ? `Saved ${new Date(updatedAt).toLocaleString()}.` : "Never saved."),
+      h("p", { class: "muted" }, updatedAt ? `Saved ${when(updatedAt)}.` : "Never saved."),
       h("p", { id: "rules-error", class: "field-error", hidden: true }),
       list,
       h(
@@ -199,7 +199,7 @@ async function recent(select) {
 
 function result(r) {
   const facts = [
-    ["Decision", badge(r.decision === "deliver" ? "success" : r.decision), ` ${r.decision}`, r.reason ? ` (${r.reason})` : ""],
+    ["Decision", badge(r.decision), r.reason ? ` ${r.reason}` : ""],
     ["Matched rule", r.matched_rule ? `${r.matched_rule.name} (${r.matched_rule.id})` : "none"],
     ["Detector", r.detector ?? "none"],
     ["Links", String(r.delivery_links?.length ?? 0)],

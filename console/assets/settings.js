@@ -1,7 +1,7 @@
 // Settings: the three gating documents as forms. Each field shows its effective value and where
 // it comes from; a save sends only the fields changed, and an invalid value is shown beside its
 // field with the API's message (the API saves nothing then).
-import { api, ApiError, card, clearErrors, field, fieldError, h, notify, put } from "./dom.js";
+import { api, ApiError, card, clearErrors, field, fieldError, h, notify, put, when } from "./dom.js";
 
 const DOCS = {
   webhook_config: "Webhook and sending window",
@@ -51,7 +51,7 @@ function input(doc, f) {
   if (kind === "weekdays") {
     return h(
       "fieldset",
-      { class: "check", "data-kind": "weekdays" },
+      { class: "days", "data-kind": "weekdays" },
       h("legend", { class: "sr-only" }, LABELS[f.name] ?? f.name),
       DAYS.map((d) => h("span", { class: "check" }, h("input", { type: "checkbox", id: `${doc}-${f.name}-${d}`, value: d, checked: (v ?? []).includes(d) }), h("label", { for: `${doc}-${f.name}-${d}` }, d.slice(0, 3)))),
     );
@@ -113,7 +113,7 @@ function docForm(doc, title, view) {
     rows,
     h("div", { class: "actions" }, h("button", { class: "btn btn-primary", type: "submit" }, `Save ${title.toLowerCase()}`)),
   );
-  return card(title, h("p", { class: "muted" }, h("code", {}, doc), view._updated_at ? ` · saved ${new Date(view._updated_at).toLocaleString()}` : " · never saved"), form);
+  return card(title, h("p", { class: "muted" }, h("code", {}, doc), view._updated_at ? ` · saved ${when(view._updated_at)}` : " · never saved"), form);
 }
 
 async function save(doc, update, form) {

@@ -51,6 +51,23 @@ test("main worker: bindings and queue names agree with the core's config (core/s
   assert.ok(cfg.triggers.crons.includes(cleanup), "the cleanup cron is a trigger");
 });
 
+test("main worker: the console's guard and files are bound as the core names them", () => {
+  const b = rustConsts("core/src", "bindings");
+  const cfg = wranglerConfig(".");
+  const guard = cfg.durable_objects.bindings.find((d) => d.name === b.CONSOLE_GUARD);
+  assert.ok(guard, "the CONSOLE_GUARD Durable Object binding");
+  assert.ok(cfg.migrations.some((m) => m.new_sqlite_classes?.includes(guard.class_name)), "a migration creates its class");
+  const tags = cfg.migrations.map((m) => m.tag);
+  assert.equal(new Set(tags).size, tags.length, "migration tags are unique");
+  const src = fs.readFileSync(path.join(ROOT, "src/adapters/console_guard.rs"), "utf8");
+  assert.match(src, new RegExp(`pub struct ${guard.class_name}\\b`), "the class is the worker's");
+  assert.equal(cfg.assets.binding, b.ASSETS);
+  assert.equal(cfg.assets.run_worker_first, true, "the worker decides access and adds the headers");
+  for (const f of ["index.html", "login.html", "assets/app.js", "assets/app.css"]) {
+    assert.ok(fs.existsSync(path.join(ROOT, cfg.assets.directory, f)), `${cfg.assets.directory}/${f}`);
+  }
+});
+
 test("main worker: every variable and secret is one the code reads", () => {
   const known = new Set(Object.values(rustConsts("core/src", "vars")));
   for (const name of Object.keys(wranglerConfig(".").vars)) assert.ok(known.has(name), `[vars] ${name} is read by the worker`);

@@ -178,7 +178,8 @@ test("wrong method is 405 and unknown path 404, both JSON", async () => {
   const unknown = await w.api("/api/nope");
   assert.equal(unknown.status, 404);
   assert.equal(unknown.json.code, "not_found");
-  assert.equal((await w.api("/")).status, 404);
+  assert.equal((await w.api("/nope")).status, 404);
+  assert.equal((await w.api("/", { auth: null })).status, 200, "/ is the console (its sign-in page for a visitor)");
 });
 
 test("admin endpoints need the admin token and validate their query", async () => {

@@ -1,0 +1,88 @@
+// Regenerates the console's screenshots in docs/: every page at 1280 px (desktop) and 390 px
+// (phone), against the built worker in workerd with sample deliveries (a retried one, a failed
+// one kept as a dead letter, detected e-mails with links, a routing rule). `make screenshots`.
+import fs from "node:fs";
+import path from "node:path";
+import { startWorker, email, ADMIN_TOKEN, ROOT } from "../tests/harness/worker.mjs";
+import { startReceiver } from "../tests/harness/receiver.mjs";
+import { startNetwork } from "../tests/harness/network.mjs";
+import { eventually } from "../tests/harness/ports.mjs";
+import { launchBrowser, signIn } from "../tests/harness/browser.mjs";
+
+const OUT = path.join(ROOT, "docs");
+const net = await startNetwork();
+const rec = startReceiver(net, ["hook.eu2.make.com", "hooks.example.com"]);
+rec.setPlan((r) => {
+  const s = r.json?.subject ?? "";
+  if (s.includes("Facture") ) return { status: 404 };
+  if (s.includes("Lot 12") && r.attempt === 1) return { status: 503 };
+  return { status: 200, delayMs: 40 + (s.length % 7) * 25 };
+});
+const w = await startWorker({
+  network: net,
+  vars: { WEBHOOK_URL: "https://hook.eu2.make.com/abcdef1234567890", WEBHOOK_RETRY_DELAY: "1", WEBHOOK_TIMEOUT_SEC: "5" },
+});
+const browser = await launchBrowser();
+try {
+  await w.api("/api/routing_rules", {
+    method: "PUT",
+    body: { rules: [{ id: "studio", name: "Studio lab", conditions: [{ field: "sender", operator: "equals", value: "lab@studio.example" }], actions: { webhook_url: "https://hooks.example.com/studio/9f8e7d6c", priority: "high", stop_processing: true } }] },
+  });
+  await w.api("/api/processing_prefs", { method: "PUT", body: { retry_count: 4, exclude_keywords: ["newsletter"] } });
+  const link = (n) => `https://www.dropbox.com/scl/fo/k${n}x7/h?rlkey=r${n}&dl=0`;
+  const now = Date.now();
+  const emails = [
+    { subject: "Média Solution - Missions Recadrage - Lot 12", sender: "Planning <planning@media-solution.example>", body: `<p>À faire pour 16h30</p><p>${link(1)}</p>` },
+    { subject: "Média Solution - Missions Recadrage - Lot 13 URGENCE", sender: "Planning <planning@media-solution.example>", body: `<p>Photos : ${link(2)}</p>` },
+    { subject: "Nouvelles photos du studio", sender: "Studio <lab@studio.example>", body: `<p>${link(3)}</p><p>https://fromsmash.com/Studio-set-4</p>` },
+    { subject: "Désabonnement journée — tarifs habituels", sender: "Agence <contact@agence.example>", body: "<p>Je souhaite me désabonner de la journée aux tarifs habituels.</p>" },
+    { subject: "Facture de mai", sender: "Compta <compta@example.com>", body: `<p>${link(5)}</p>` },
+    { subject: "Séance du 4 mai", sender: "Client <client@example.org>", body: `<p>${link(6)}</p>` },
+  ].map((e, i) => email({ ...e, date: new Date(now - i * 60_000).toISOString() }));
+  const ids = [];
+  for (const e of emails) ids.push((await w.push(e)).json.email_id);
+  await eventually(async () => {
+    const logs = await w.logs("days=1");
+    return ids.every((id) => logs.some((l) => l.email_id === id && ["success", "error", "skipped", "held"].includes(l.status)));
+  }, { what: "sample deliveries", timeoutMs: 60_000 });
+  await eventually(async () => (await w.api("/api/dead_letters")).json.count > 0, { what: "a dead letter" });
+
+  fs.mkdirSync(OUT, { recursive: true });
+  for (const [width, label] of [[1280, "desktop"], [390, "phone"]]) {
+    await browser.context.clearCookies();
+    const page = await browser.newPage(width);
+    await page.emulateMedia({ colorScheme: "light" });
+    const shot = async (name, url, prepare) => {
+      await page.goto(`${w.url}${url}`);
+      await page.locator("main h1").first().waitFor();
+      await page.waitForLoadState("networkidle");
+      if (prepare) await prepare(page);
+      const file = path.join(OUT, `console-${name}-${label}.png`);
+      await page.screenshot({ path: file, fullPage: true });
+      console.log(path.relative(ROOT, file));
+    };
+    await shot("sign-in", "/login");
+    await signIn(page, w.url, ADMIN_TOKEN);
+    await shot("overview", "/");
+    await shot("deliveries", "/deliveries");
+    await shot("timeline", `/emails/${ids[0]}`, (p) => p.getByText("Payload sent").first().click());
+    await shot("dead-letters", "/dead-letters");
+    await shot("settings", "/settings", async (p) => {
+      await p.locator("#webhook_config-webhook_time_start").fill("25:00");
+      await p.getByRole("button", { name: "Save webhook and sending window" }).click();
+      await p.locator("#webhook_config-webhook_time_start-error").waitFor({ state: "visible" });
+    });
+    await shot("rules", "/rules", async (p) => {
+      await p.locator("#try-subject").fill("Nouvelles photos du studio");
+      await p.locator("#try-sender").fill("Studio <lab@studio.example>");
+      await p.locator("#try-body").fill(`<p>${link(3)}</p>`);
+      await p.getByRole("button", { name: "Try with the draft rules" }).click();
+      await p.locator("#try-result [data-fact='Matched rule']").waitFor();
+    });
+    await page.close();
+  }
+} finally {
+  await browser.close();
+  await w.stop();
+  await net.stop();
+}

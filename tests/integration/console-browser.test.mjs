@@ -1,0 +1,236 @@
+// The operator console in real headless Chromium (playwright-core driving Debian's chromium),
+// against the built worker in workerd with the test network: sign-in and sign-out, an e-mail's
+// attempts, settings errors, a rule tried then saved, a dead letter replayed, the test e-mail,
+// hostile e-mail content shown as text, keyboard use and phone width.
+import { test, before, after } from "node:test";
+import assert from "node:assert/strict";
+import crypto from "node:crypto";
+import { startWorker, email, ADMIN_TOKEN } from "../harness/worker.mjs";
+import { startReceiver } from "../harness/receiver.mjs";
+import { startNetwork } from "../harness/network.mjs";
+import { eventually } from "../harness/ports.mjs";
+import { launchBrowser, signIn } from "../harness/browser.mjs";
+
+let net, rec, w, browser, page;
+const replayable = new Set();
+
+function plan(r) {
+  const subject = r.json?.subject ?? "";
+  if (subject.includes("[503-once]") && r.attempt === 1) return { status: 503 };
+  if (subject.includes("[404-until-replay]") && !replayable.has(r.json.microsoft_graph_email_id)) return { status: 404 };
+  return { status: 200 };
+}
+
+before(async () => {
+  net = await startNetwork();
+  rec = startReceiver(net);
+  rec.setPlan(plan);
+  w = await startWorker({
+    network: net,
+    vars: { WEBHOOK_URL: "https://hooks.receiver.test/hook/console", ALLOW_CUSTOM_WEBHOOK_WITHOUT_LINKS: "true", WEBHOOK_RETRY_DELAY: "1", WEBHOOK_TIMEOUT_SEC: "2" },
+  });
+  browser = await launchBrowser();
+  page = await browser.newPage();
+});
+after(async () => {
+  await browser?.close();
+  await w?.stop();
+  await net?.stop();
+});
+
+async function delivered(subject, extra = {}) {
+  const r = await w.push(email({ subject: `${subject} ${crypto.randomUUID()}`, ...extra }));
+  assert.equal(r.json.status, "queued", JSON.stringify(r.json));
+  const id = r.json.email_id;
+  await eventually(async () => (await w.logs(`email_id=${id}`)).find((l) => l.status === "success" || l.status === "error"), { what: `final log of ${id}` });
+  return id;
+}
+
+test("a wrong password is refused, the right one opens the console, signing out ends the session", async () => {
+  await page.goto(`${w.url}/`);
+  assert.equal(new URL(page.url()).pathname, "/login", "a visitor is sent to the sign-in page");
+  await page.getByLabel("Password").fill("not-the-password");
+  await page.getByRole("button", { name: "Sign in" }).click();
+  const error = page.locator("#login-error");
+  await error.waitFor({ state: "visible" });
+  assert.match(await error.textContent(), /Sign-in failed/);
+  assert.equal(new URL(page.url()).pathname, "/login");
+
+  await signIn(page, w.url, ADMIN_TOKEN);
+  await page.getByRole("heading", { name: "Overview" }).waitFor();
+  const [cookie] = (await browser.context.cookies()).filter((c) => c.name === "facteur_session");
+  assert.ok(cookie, "the session cookie");
+  assert.equal(cookie.httpOnly, true);
+  assert.equal(cookie.secure, true);
+  assert.equal(cookie.sameSite, "Strict");
+  assert.equal(await page.evaluate(() => document.cookie.includes("facteur_session")), false, "not readable by scripts");
+  const header = `facteur_session=${cookie.value}`;
+  assert.equal((await fetch(`${w.url}/api/overview`, { headers: { Cookie: header } })).status, 200);
+
+  await page.getByRole("button", { name: "Sign out" }).click();
+  await page.waitForURL(`${w.url}/login`);
+  assert.equal((await fetch(`${w.url}/api/overview`, { headers: { Cookie: header } })).status, 401, "the old cookie no longer opens the API");
+  await page.goto(`${w.url}/deliveries`);
+  assert.equal(new URL(page.url()).pathname, "/login");
+  await signIn(page, w.url, ADMIN_TOKEN);
+});
+
+test("an e-mail pushed to the ingest appears in Deliveries with its attempts: the failed first one and its retry", async () => {
+  const id = await delivered("[503-once] browser", { body: "<p>https://www.dropbox.com/scl/fo/abc/f?rlkey=k&dl=0</p>" });
+  await page.goto(`${w.url}/deliveries?email_id=${id}`);
+  const rows = page.locator("table.data tbody tr");
+  await rows.first().waitFor();
+  assert.equal(await rows.count(), 2, "the retrying attempt and the success");
+  assert.deepEqual(await page.locator("table.data tbody tr td:nth-child(2)").allTextContents(), ["success", "retrying"]);
+  await page.getByRole("link", { name: id.slice(0, 10) }).first().click();
+  await page.waitForURL(`${w.url}/emails/${id}`);
+  const attempts = page.locator("[data-attempt]");
+  await attempts.first().waitFor();
+  const texts = await attempts.allTextContents();
+  assert.equal(texts.length, 2);
+  assert.match(texts[0], /Attempt 1\s*retrying.*HTTP 503/s);
+  assert.match(texts[0], /next attempt at/);
+  assert.match(texts[1], /Attempt 2\s*success.*HTTP 200/s);
+  assert.match(await page.locator("dl.facts").textContent(), /dropbox/);
+  await page.getByText("Payload sent").click();
+  assert.match(await page.locator("pre.json").textContent(), new RegExp(id));
+
+  const before = rec.requests.filter((r) => r.json?.microsoft_graph_email_id === id).length;
+  await page.getByRole("button", { name: "Replay" }).click();
+  await page.locator(".notice-ok").waitFor();
+  const again = await eventually(() => rec.requests.filter((r) => r.json?.microsoft_graph_email_id === id).slice(before)[0], { what: "the replayed delivery" });
+  assert.equal(again.deliveryId, rec.requests.find((r) => r.json?.microsoft_graph_email_id === id).deliveryId, "replayed with the same delivery id");
+});
+
+test("an invalid setting (25:00) is shown beside its field and not saved", async () => {
+  await page.goto(`${w.url}/settings`);
+  const start = page.locator("#webhook_config-webhook_time_start");
+  await start.fill("25:00");
+  await page.locator("#webhook_config-webhook_time_end").fill("18:00");
+  await page.getByRole("button", { name: "Save webhook and sending window" }).click();
+  const error = page.locator("#webhook_config-webhook_time_start-error");
+  await error.waitFor({ state: "visible" });
+  assert.match(await error.textContent(), /25:00/);
+  assert.equal(await start.getAttribute("aria-invalid"), "true");
+  const stored = (await w.api("/api/webhook_config")).json.config;
+  assert.equal(stored.webhook_time_start, null, "nothing saved");
+  assert.equal(stored.webhook_time_end, null);
+  // The environment's value is shown with its source.
+  assert.match(await page.locator('[data-field="retry_delay_sec"] .src').textContent(), /environment \(WEBHOOK_RETRY_DELAY\)/);
+});
+
+test("a rule is added, tried in the dry-run panel with the draft, then saved", async () => {
+  await page.goto(`${w.url}/rules`);
+  await page.getByRole("button", { name: "Add a rule" }).click();
+  await page.locator("#rules-0-name").fill("Invoices");
+  await page.locator("#rules-0-conditions-0-value").fill("invoice");
+  await page.locator("#rules-0-actions-webhook_url").fill("https://hooks.receiver.test/invoices");
+  await page.locator("#try-subject").fill("Your invoice for May");
+  await page.locator("#try-body").fill("<p>Total: 12 €</p>");
+  await page.getByRole("button", { name: "Try with the draft rules" }).click();
+  const result = page.locator("#try-result");
+  await result.locator("[data-fact='Matched rule']").waitFor();
+  assert.match(await result.locator("[data-fact='Matched rule']").textContent(), /Invoices/);
+  assert.match(await result.textContent(), /→ https:\/\/hooks\.receiver\.test\/\*\*\*/);
+  assert.deepEqual((await w.api("/api/routing_rules")).json.config.rules, [], "trying saves nothing");
+
+  await page.locator("#rules-0-conditions-0-value").fill(" ");
+  await page.getByRole("button", { name: "Save rules" }).click();
+  const err = page.locator("#rules-0-conditions-0-value-error");
+  await err.waitFor({ state: "visible" });
+  assert.match(await err.textContent(), /must not be empty/);
+
+  await page.locator("#rules-0-conditions-0-value").fill("invoice");
+  await page.getByRole("button", { name: "Save rules" }).click();
+  await page.locator(".notice-ok").waitFor();
+  const saved = (await w.api("/api/routing_rules")).json.config.rules;
+  assert.equal(saved.length, 1);
+  assert.equal(saved[0].name, "Invoices");
+  assert.equal(saved[0].actions.webhook_url, "https://hooks.receiver.test/invoices");
+  assert.equal(await page.locator("#rules-0-actions-webhook_url").inputValue(), "https://hooks.receiver.test/***", "shown masked once saved");
+  await w.api("/api/routing_rules", { method: "PUT", body: { rules: [] } });
+});
+
+test("a dead letter replayed from the console reaches the receiver; replay all asks first how many", async () => {
+  const [one, two] = [await delivered("[404-until-replay] one"), await delivered("[404-until-replay] two")];
+  await eventually(async () => (await w.api("/api/dead_letters")).json.dead_letters.filter((d) => [one, two].includes(d.email_id)).length === 2, { what: "two dead letters" });
+  replayable.add(one);
+  replayable.add(two);
+  await page.goto(`${w.url}/dead-letters?email_id=${one}`);
+  await page.locator("[data-replay]").click();
+  await page.locator(".notice-ok").waitFor();
+  await eventually(() => rec.requests.find((r) => r.json?.microsoft_graph_email_id === one && r.action.status === 200), { what: "the replayed dead letter" });
+
+  await page.goto(`${w.url}/dead-letters?email_id=${two}`);
+  await page.getByRole("button", { name: "Replay all matching…" }).click();
+  const dialog = page.getByRole("dialog");
+  await dialog.waitFor();
+  assert.match(await dialog.textContent(), /Replay 1 dead letter matching/);
+  await dialog.getByRole("button", { name: "Replay 1" }).click();
+  await eventually(() => rec.requests.find((r) => r.json?.microsoft_graph_email_id === two && r.action.status === 200), { what: "the bulk-replayed dead letter" });
+});
+
+test("send a test e-mail: one click, and the receiver gets it", async () => {
+  await page.goto(`${w.url}/`);
+  await page.getByRole("button", { name: "Send a test e-mail" }).click();
+  await page.locator(".notice-ok").waitFor();
+  const link = page.getByRole("link", { name: "Follow it" });
+  const id = (await link.getAttribute("href")).split("/").pop();
+  const got = await eventually(() => rec.requests.find((r) => r.json?.microsoft_graph_email_id === id), { what: "the test e-mail" });
+  assert.match(got.json.subject, /^Facteur test e-mail/);
+});
+
+test("an e-mail carrying <script> and <img onerror> is shown as text and no script runs", async () => {
+  const hostile = `<script>window.__pwned = 1</script><img src=x onerror="window.__pwned = 2">`;
+  const id = await delivered(`Bonjour ${hostile}`, { body: `<p>${hostile}</p><p>https://www.dropbox.com/scl/fo/xss/f?rlkey=k&dl=0&x="><img src=y onerror=window.__pwned=3></p>` });
+  for (const path of [`/emails/${id}`, `/deliveries?email_id=${id}`]) {
+    await page.goto(`${w.url}${path}`);
+    await page.locator("main h1").waitFor();
+    await page.waitForLoadState("networkidle");
+    assert.equal(await page.evaluate(() => window.__pwned), undefined, `${path}: no injected script ran`);
+    assert.equal(await page.locator("main script, main img").count(), 0, `${path}: no element made from the e-mail`);
+  }
+  await page.goto(`${w.url}/emails/${id}`);
+  assert.ok((await page.locator("#subject").textContent()).includes(hostile), "the subject shown as text");
+  await page.getByText("Payload sent").click();
+  assert.ok((await page.locator("pre.json").textContent()).includes("onerror"), "the body shown as text");
+  assert.equal(await page.evaluate(() => window.__pwned), undefined);
+
+  await page.goto(`${w.url}/rules`);
+  await page.locator("#try-subject").fill(hostile);
+  await page.locator("#try-body").fill(`<p>${hostile}</p>`);
+  await page.getByRole("button", { name: "Try with the draft rules" }).click();
+  await page.getByText("Payload").first().click();
+  await page.locator("#try-result pre.json").waitFor({ state: "attached" });
+  assert.equal(await page.evaluate(() => window.__pwned), undefined, "the dry run's payload too");
+  assert.deepEqual(page.errors, [], "no script error in any page");
+});
+
+test("every page works by keyboard and fits a 390-px phone screen", async () => {
+  await page.goto(`${w.url}/`);
+  await page.locator("main h1").waitFor();
+  // Tab from the top: the skip link first, then the menu, in order.
+  await page.keyboard.press("Tab");
+  assert.equal(await page.evaluate(() => document.activeElement.textContent), "Skip to content");
+  let reached = false;
+  for (let i = 0; i < 8 && !reached; i++) {
+    await page.keyboard.press("Tab");
+    reached = (await page.evaluate(() => document.activeElement.textContent)) === "Deliveries";
+  }
+  assert.ok(reached, "the menu is reached by Tab");
+  await page.keyboard.press("Enter");
+  await page.waitForURL(`${w.url}/deliveries`);
+
+  const phone = await browser.newPage(390);
+  try {
+    for (const path of ["/", "/deliveries", "/dead-letters", "/settings", "/rules"]) {
+      await phone.goto(`${w.url}${path}`);
+      await phone.locator("main h1").waitFor();
+      const overflow = await phone.evaluate(() => document.documentElement.scrollWidth - window.innerWidth);
+      assert.ok(overflow <= 0, `${path}: ${overflow} px wider than the screen`);
+    }
+    assert.deepEqual(phone.errors, []);
+  } finally {
+    await phone.close();
+  }
+});
