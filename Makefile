@@ -1,7 +1,7 @@
 # The two commands a fresh machine needs (see README.md):
 #   make dev    build both workers and run them locally (local KV, Queues, R2; no account, no Redis)
 #   make test   every check and test: fmt, clippy, host tests, both workers built, integration tests
-.PHONY: dev test setup build bench size
+.PHONY: dev test setup build bench size screenshots
 
 dev:
 	bash scripts/dev.sh
@@ -21,3 +21,8 @@ bench: build
 
 size: build
 	bash bench/size.sh
+
+# The console's screenshots in docs/ (every page at 1280 and 390 px), from the built worker.
+screenshots: build
+	bash scripts/setup.sh --test
+	. scripts/env.sh && node scripts/screenshots.mjs

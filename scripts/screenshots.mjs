@@ -3,25 +3,23 @@
 // one kept as a dead letter, detected e-mails with links, a routing rule). `make screenshots`.
 import fs from "node:fs";
 import path from "node:path";
-import { startWorker, email, ADMIN_TOKEN, ROOT } from "../tests/harness/worker.mjs";
-import { startReceiver } from "../tests/harness/receiver.mjs";
-import { startNetwork } from "../tests/harness/network.mjs";
+import { email, ADMIN_TOKEN, ROOT } from "../tests/harness/worker.mjs";
+import { startStack } from "../tests/harness/stack.mjs";
 import { eventually } from "../tests/harness/ports.mjs";
 import { launchBrowser, signIn } from "../tests/harness/browser.mjs";
 
 const OUT = path.join(ROOT, "docs");
-const net = await startNetwork();
-const rec = startReceiver(net, ["hook.eu2.make.com", "hooks.example.com"]);
-rec.setPlan((r) => {
-  const s = r.json?.subject ?? "";
-  if (s.includes("Facture") ) return { status: 404 };
-  if (s.includes("Lot 12") && r.attempt === 1) return { status: 503 };
-  return { status: 200, delayMs: 40 + (s.length % 7) * 25 };
-});
-const w = await startWorker({
-  network: net,
+const stack = await startStack({
+  receiverHosts: ["hook.eu2.make.com", "hooks.example.com"],
+  plan: (r) => {
+    const s = r.json?.subject ?? "";
+    if (s.includes("Facture")) return { status: 404 };
+    if (s.includes("Lot 12") && r.attempt === 1) return { status: 503 };
+    return { status: 200, delayMs: 40 + (s.length % 7) * 25 };
+  },
   vars: { WEBHOOK_URL: "https://hook.eu2.make.com/abcdef1234567890", WEBHOOK_RETRY_DELAY: "1", WEBHOOK_TIMEOUT_SEC: "5" },
 });
+const w = stack.worker;
 const browser = await launchBrowser();
 try {
   await w.api("/api/routing_rules", {
@@ -83,6 +81,5 @@ try {
   }
 } finally {
   await browser.close();
-  await w.stop();
-  await net.stop();
+  await stack.stop();
 }

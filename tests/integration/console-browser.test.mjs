@@ -5,13 +5,12 @@
 import { test, before, after } from "node:test";
 import assert from "node:assert/strict";
 import crypto from "node:crypto";
-import { startWorker, email, ADMIN_TOKEN } from "../harness/worker.mjs";
-import { startReceiver } from "../harness/receiver.mjs";
-import { startNetwork } from "../harness/network.mjs";
+import { email, ADMIN_TOKEN } from "../harness/worker.mjs";
+import { startStack } from "../harness/stack.mjs";
 import { eventually } from "../harness/ports.mjs";
 import { launchBrowser, signIn } from "../harness/browser.mjs";
 
-let net, rec, w, browser, page;
+let stack, rec, w, browser, page;
 const replayable = new Set();
 
 function plan(r) {
@@ -22,20 +21,17 @@ function plan(r) {
 }
 
 before(async () => {
-  net = await startNetwork();
-  rec = startReceiver(net);
-  rec.setPlan(plan);
-  w = await startWorker({
-    network: net,
+  stack = await startStack({
+    plan,
     vars: { WEBHOOK_URL: "https://hooks.receiver.test/hook/console", ALLOW_CUSTOM_WEBHOOK_WITHOUT_LINKS: "true", WEBHOOK_RETRY_DELAY: "1", WEBHOOK_TIMEOUT_SEC: "2" },
   });
+  ({ receiver: rec, worker: w } = stack);
   browser = await launchBrowser();
   page = await browser.newPage();
 });
 after(async () => {
   await browser?.close();
-  await w?.stop();
-  await net?.stop();
+  await stack?.stop();
 });
 
 async function delivered(subject, extra = {}) {

@@ -6,12 +6,11 @@ import { test, before, after } from "node:test";
 import assert from "node:assert/strict";
 import crypto from "node:crypto";
 import { startWorker, email, ADMIN_TOKEN } from "../harness/worker.mjs";
-import { startReceiver } from "../harness/receiver.mjs";
-import { startNetwork } from "../harness/network.mjs";
+import { startStack } from "../harness/stack.mjs";
 import { eventually } from "../harness/ports.mjs";
 
 const SECRET_PATH = "/hook/s3cret-path-token";
-let net, rec, w, replayable;
+let stack, rec, w, replayable;
 
 function plan(r) {
   const subject = r.json?.subject ?? "";
@@ -22,11 +21,8 @@ function plan(r) {
 }
 
 before(async () => {
-  net = await startNetwork();
-  rec = startReceiver(net);
-  rec.setPlan(plan);
-  w = await startWorker({
-    network: net,
+  stack = await startStack({
+    plan,
     vars: {
       WEBHOOK_URL: `https://hooks.receiver.test${SECRET_PATH}`,
       ALLOW_CUSTOM_WEBHOOK_WITHOUT_LINKS: "true",
@@ -34,11 +30,9 @@ before(async () => {
       WEBHOOK_TIMEOUT_SEC: "2",
     },
   });
+  ({ receiver: rec, worker: w } = stack);
 });
-after(async () => {
-  await w?.stop();
-  await net?.stop();
-});
+after(() => stack?.stop());
 
 /** fetch() against the worker without following redirects; the body is always read (an unread
  * body keeps its connection busy). */
@@ -334,7 +328,7 @@ test("five wrong passwords a minute per client, then every attempt gets the same
 });
 
 test("DASHBOARD_PASSWORD replaces ADMIN_TOKEN as the console's password; DEV_ALLOW_HTTP_LOOPBACK opens http loopback targets and only loopback hosts", async () => {
-  const local = await startWorker({ network: net, vars: { DASHBOARD_PASSWORD: "console-pass", DEV_ALLOW_HTTP_LOOPBACK: "true", WEBHOOK_URL: "http://127.0.0.1:8790/hook" } });
+  const local = await startWorker({ network: stack.network, vars: { DASHBOARD_PASSWORD: "console-pass", DEV_ALLOW_HTTP_LOOPBACK: "true", WEBHOOK_URL: "http://127.0.0.1:8790/hook" } });
   try {
     const signInWith = (password) => fetch(`${local.url}/api/session`, { method: "POST", headers: { "Content-Type": "application/json" }, body: JSON.stringify({ password }) });
     assert.equal((await signInWith(ADMIN_TOKEN)).status, 401);
