@@ -136,12 +136,12 @@ pub async fn replay_one(ctx: &Ctx, req: Request, id: &str) -> Result<Response, A
 /// letters are replayed and the answer says which were, which failed, and whether more are left.
 pub async fn replay_matching(ctx: &Ctx, mut req: Request) -> Result<Response, ApiError> {
     ctx.require_admin(&req).await?;
+    let bytes = read_body_limited(&mut req, FILTER_BODY_LIMIT).await?;
     let dry_run = match str_param(&query_of(&req), "dry_run") {
         None => false,
         Some(v) => parse_bool(v)
             .ok_or_else(|| ApiError::invalid_query("dry_run", "must be true or false"))?,
     };
-    let bytes = read_body_limited(&mut req, FILTER_BODY_LIMIT).await?;
     let body: Value = if bytes.iter().all(u8::is_ascii_whitespace) {
         Value::Null
     } else {

@@ -33,13 +33,13 @@ fn guard_unavailable(e: impl std::fmt::Display) -> ApiError {
 /// `POST /api/session` `{"password": …}`: opens a session (cookie, 12 hours). Every failure
 /// (wrong password, too many attempts, console closed) gets the same 401.
 pub async fn sign_in(ctx: &Ctx, mut req: Request) -> Result<Response, ApiError> {
+    let bytes = read_body_limited(&mut req, SIGN_IN_BODY_LIMIT).await?;
     // A sign-in posted by another site is refused as every other cookie write.
     if let Some(origin) = req.headers().get("Origin").ok().flatten() {
         if !same_origin(Some(&origin), &req.inner().url()) {
             return Err(ApiError::cross_site());
         }
     }
-    let bytes = read_body_limited(&mut req, SIGN_IN_BODY_LIMIT).await?;
     let body: Value = serde_json::from_slice(&bytes).map_err(|_| ApiError::invalid_json())?;
     // A missing or non-string password is a wrong one: counted, and answered the same.
     let presented = body.get("password").and_then(Value::as_str).unwrap_or("");

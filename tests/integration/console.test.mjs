@@ -5,6 +5,7 @@
 import { test, before, after } from "node:test";
 import assert from "node:assert/strict";
 import crypto from "node:crypto";
+import http from "node:http";
 import { startWorker, email, ADMIN_TOKEN } from "../harness/worker.mjs";
 import { startStack } from "../harness/stack.mjs";
 import { eventually } from "../harness/ports.mjs";
@@ -34,14 +35,26 @@ before(async () => {
 });
 after(() => stack?.stop());
 
-/** fetch() against the worker without following redirects; the body is always read (an unread
- * body keeps its connection busy). */
-async function raw(path, init = {}) {
-  const res = await fetch(w.url + path, { redirect: "manual", ...init });
-  const text = await res.text();
-  let json = null;
-  try { json = JSON.parse(text); } catch { /* not JSON */ }
-  return { status: res.status, headers: res.headers, text, json };
+/**
+ * One request to the worker on its own connection (no keep-alive, redirects not followed).
+ * Many of these are refused before the worker reads their body, and local workerd then drops
+ * the connection: it must not be one that fetch() would reuse.
+ */
+function raw(path, { method = "GET", headers = {}, body } = {}) {
+  return new Promise((resolve, reject) => {
+    const req = http.request(w.url + path, { method, headers, agent: false }, (res) => {
+      const chunks = [];
+      res.on("data", (c) => chunks.push(c));
+      res.on("end", () => {
+        const text = Buffer.concat(chunks).toString("utf8");
+        let json = null;
+        try { json = JSON.parse(text); } catch { /* not JSON */ }
+        resolve({ status: res.statusCode, headers: new Headers(Object.entries(res.headers).flatMap(([k, v]) => (Array.isArray(v) ? v.map((x) => [k, x]) : [[k, v]]))), text, json });
+      });
+    });
+    req.on("error", reject);
+    req.end(body);
+  });
 }
 
 /** Signs in; returns the `Cookie` header value of the session. */
