@@ -290,7 +290,7 @@ pub async fn dry_run(ctx: &Ctx, mut req: Request) -> Result<Response, ApiError> 
             window,
             route,
         } => {
-            let planned = deliveries(&email, analysis, window, &route.targets);
+            let planned = deliveries(email.clone(), analysis, window, &route.targets);
             let payload = &planned.payload;
             json!({
                 "decision": "deliver",
