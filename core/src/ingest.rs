@@ -15,27 +15,26 @@ use super::messages::EmailRecord;
 /// or not strings; other keys (`snippet`...) are ignored.
 pub fn parse_ingest(bytes: &[u8], received_at_ms: i64) -> Result<EmailRecord, ApiError> {
     let value: Value = serde_json::from_slice(bytes).map_err(|_| ApiError::invalid_json())?;
-    let Value::Object(map) = value else {
+    let Value::Object(mut map) = value else {
         return Err(ApiError::invalid_json());
     };
-    let required = |field: &str| -> Result<String, ApiError> {
-        match map.get(field) {
+    // Fields are taken out of the parsed map, not copied: a body can be 25 MB.
+    let mut required = |field: &str| -> Result<String, ApiError> {
+        match map.remove(field) {
             None | Some(Value::Null) => Err(ApiError::missing_field(field)),
             Some(Value::String(s)) if s.is_empty() => Err(ApiError::missing_field(field)),
-            Some(Value::String(s)) => Ok(s.clone()),
+            Some(Value::String(s)) => Ok(s),
             Some(other) => Err(ApiError::invalid_field(
                 field,
-                format!("expected a string, got {}", type_name(other)),
+                format!("expected a string, got {}", type_name(&other)),
             )),
         }
     };
     let sender = required("sender")?;
     let body = required("body")?;
-    let optional = |field: &str| {
-        map.get(field)
-            .and_then(Value::as_str)
-            .unwrap_or("")
-            .to_string()
+    let mut optional = |field: &str| match map.remove(field) {
+        Some(Value::String(s)) => s,
+        _ => String::new(),
     };
     let subject = optional("subject");
     let date = optional("date");

@@ -40,6 +40,24 @@ pub fn norm_collapsed(s: &str) -> String {
     fold(s, true)
 }
 
+/// [`norm_collapsed`] for searching ASCII words: every character whose normalised form is not
+/// ASCII becomes one `\x01`, so the result is never longer than `s` has characters (NFD
+/// triples Hangul, which [`norm_collapsed`] would keep). For an ASCII `word` without `\x01`,
+/// `ascii_view(s).contains(word) == norm_collapsed(s).contains(word)`: a match only ever spans
+/// ASCII characters, and these, their order and the spaces between them are the same in both.
+pub fn ascii_view(s: &str) -> String {
+    let mut f = Folder {
+        out: String::with_capacity(s.len()),
+        collapse: true,
+        pending_space: false,
+        unicode_case: false,
+        ascii_only: true,
+    };
+    f.run(s);
+    f.out.make_ascii_lowercase();
+    f.out
+}
+
 /// One pass over `s` for both functions; bodies can be megabytes, so ASCII runs (most of an
 /// HTML body) are copied as slices and the case is folded in place at the end.
 ///
@@ -53,19 +71,9 @@ fn fold(s: &str, collapse: bool) -> String {
         collapse,
         pending_space: false,
         unicode_case: false,
+        ascii_only: false,
     };
-    let bytes = s.as_bytes();
-    let mut i = 0;
-    while i < bytes.len() {
-        let run = ascii_prefix_len(&bytes[i..]);
-        if run > 0 {
-            f.ascii_run(&s[i..i + run]);
-            i += run;
-        } else if let Some(c) = s[i..].chars().next() {
-            decompose_canonical(c, |d| f.non_ascii(d));
-            i += c.len_utf8();
-        }
-    }
+    f.run(s);
     if f.unicode_case {
         // The whole string at once, so context rules such as the Greek final sigma apply, as
         // in Python's `str.lower()`.
@@ -101,9 +109,48 @@ struct Folder {
     pending_space: bool,
     /// A character was kept whose lowercase is not itself and not ASCII.
     unicode_case: bool,
+    /// [`ascii_view`]: a character whose decomposition keeps a non-ASCII letter is one `\x01`.
+    ascii_only: bool,
 }
 
 impl Folder {
+    fn run(&mut self, s: &str) {
+        let bytes = s.as_bytes();
+        let mut i = 0;
+        while i < bytes.len() {
+            let run = ascii_prefix_len(&bytes[i..]);
+            if run > 0 {
+                self.ascii_run(&s[i..i + run]);
+                i += run;
+            } else if let Some(c) = s[i..].chars().next() {
+                if self.ascii_only {
+                    self.ascii_view_of(c);
+                } else {
+                    decompose_canonical(c, |d| self.non_ascii(d));
+                }
+                i += c.len_utf8();
+            }
+        }
+    }
+
+    /// One non-ASCII character in [`ascii_view`]: its decomposition, marks dropped, with
+    /// every non-ASCII part folded into a single `\x01`.
+    fn ascii_view_of(&mut self, c: char) {
+        let mut placeholder = false;
+        decompose_canonical(c, |d| {
+            if is_combining_mark(d) {
+            } else if d.is_whitespace() {
+                self.pending_space = true;
+            } else if d.is_ascii() {
+                let mut buf = [0; 4];
+                self.word(d.encode_utf8(&mut buf));
+            } else if !placeholder {
+                placeholder = true;
+                self.word("\x01");
+            }
+        });
+    }
+
     fn ascii_run(&mut self, run: &str) {
         if !self.collapse {
             self.out.push_str(run);
@@ -296,6 +343,36 @@ mod tests {
             let theirs: String = c.to_string().nfd().collect();
             assert_eq!(ours, theirs, "{c:?}");
         }
+    }
+
+    #[test]
+    fn the_ascii_view_finds_ascii_words_exactly_where_norm_collapsed_does() {
+        let alphabet = [
+            "journ", "e", "é", "E\u{301}", "tarifs", " ", "\u{a0}", "\t\n", "habituels",
+            "désabonn", "한", "국", "\u{1100}", "\u{301}", "Σ", "ς", "İ", "\u{212a}", "x", "_",
+            "ré", "férence client", "total HT", "\u{2009}", "Ⓐ", "ﬁ",
+        ];
+        let words = [
+            "journee", "tarifs habituels", "desabonn", "annulation", "reference client",
+            "total ht", "urgent", "e e", "k", "i",
+        ];
+        let mut x: u64 = 0x2545_F491_4F6C_DD1D;
+        for _ in 0..20_000 {
+            let mut s = String::new();
+            for _ in 0..(x % 12) {
+                x ^= x << 13;
+                x ^= x >> 7;
+                x ^= x << 17;
+                s.push_str(alphabet[(x % alphabet.len() as u64) as usize]);
+            }
+            let (view, norm) = (ascii_view(&s), norm_collapsed(&s));
+            assert!(view.chars().count() <= s.chars().count(), "{s:?}");
+            for w in words {
+                assert_eq!(view.contains(w), norm.contains(w), "{w:?} in {s:?}");
+            }
+        }
+        assert_eq!(ascii_view("Journée  한국 \u{a0}TARIFS"), "journee \x01\x01 tarifs");
+        assert_eq!(ascii_view("한").len(), 1, "a Hangul syllable is one byte, not three jamo");
     }
 
     #[test]
