@@ -3,40 +3,23 @@
 import { test, before, after } from "node:test";
 import assert from "node:assert/strict";
 import crypto from "node:crypto";
-import { startWorker, email } from "../harness/worker.mjs";
-import { startReceiver, draw } from "../harness/receiver.mjs";
-import { startNetwork } from "../harness/network.mjs";
-import { startRedis } from "../harness/redis.mjs";
-import { startUpstash } from "../harness/upstash.mjs";
+import { email } from "../harness/worker.mjs";
+import { draw } from "../harness/receiver.mjs";
+import { startStack } from "../harness/stack.mjs";
 import { eventually } from "../harness/ports.mjs";
 
 const N = Number(process.env.FACTEUR_LOAD_EMAILS ?? 2000);
 const TARGET = "https://hooks.receiver.test/load";
-let net, rec, redis, upstash, w;
+let stack, rec, w;
 
 before(async () => {
-  net = await startNetwork();
-  rec = startReceiver(net);
-  redis = await startRedis();
-  upstash = startUpstash({ network: net, redisPort: redis.port });
-  w = await startWorker({
-    network: net,
-    vars: {
-      WEBHOOK_URL: TARGET,
-      ALLOW_CUSTOM_WEBHOOK_WITHOUT_LINKS: "true",
-      WEBHOOK_RETRY_DELAY: "1",
-      UPSTASH_REDIS_REST_URL: upstash.url,
-      UPSTASH_REDIS_REST_TOKEN: upstash.token,
-      WEBHOOK_LOG_MAX_ENTRIES: String(N * 3),
-    },
+  stack = await startStack({
+    redis: true,
+    vars: { WEBHOOK_URL: TARGET, ALLOW_CUSTOM_WEBHOOK_WITHOUT_LINKS: "true", WEBHOOK_RETRY_DELAY: "1", WEBHOOK_LOG_MAX_ENTRIES: String(N * 3) },
   });
+  ({ receiver: rec, worker: w } = stack);
 });
-after(async () => {
-  await w?.stop();
-  upstash?.stop();
-  await redis?.destroy();
-  await net?.stop();
-});
+after(() => stack?.stop());
 
 const deliveryIdOf = (emailId) =>
   "dlv_" + crypto.createHash("sha256").update(`${emailId}\n${TARGET}`).digest("hex").slice(0, 24);
