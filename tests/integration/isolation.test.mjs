@@ -5,30 +5,24 @@
 import { test, before, after } from "node:test";
 import assert from "node:assert/strict";
 import crypto from "node:crypto";
-import { startWorker, email } from "../harness/worker.mjs";
-import { startReceiver } from "../harness/receiver.mjs";
-import { startNetwork } from "../harness/network.mjs";
+import { email } from "../harness/worker.mjs";
+import { startStack } from "../harness/stack.mjs";
 import { eventually } from "../harness/ports.mjs";
 
 const MARKER = "[crash-me]";
-let net, rec, w;
+let stack, rec, w;
 
 before(async () => {
-  net = await startNetwork();
-  rec = startReceiver(net);
-  w = await startWorker({
-    network: net,
+  stack = await startStack({
     vars: {
       WEBHOOK_URL: "https://hooks.receiver.test/isolation",
       ALLOW_CUSTOM_WEBHOOK_WITHOUT_LINKS: "true",
       FAULT_INJECT_PANIC_MARKER: MARKER,
     },
   });
+  ({ receiver: rec, worker: w } = stack);
 });
-after(async () => {
-  await w?.stop();
-  await net?.stop();
-});
+after(() => stack?.stop());
 
 const requestsOf = (id) => rec.requests.filter((r) => r.json?.microsoft_graph_email_id === id);
 
