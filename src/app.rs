@@ -82,6 +82,7 @@ async fn dispatch(
         Route::DeliveryReplay(id) => admin::delivery_replay(&ctx, req, &id).await,
         Route::DryRun => admin::dry_run(&ctx, req).await,
         Route::Stats => admin::stats(&ctx, req).await,
+        Route::Runtime => admin::runtime(&ctx, req),
         Route::Media(key) => health::media(&ctx, &key).await,
     }
 }

@@ -4,7 +4,7 @@
 use chrono::{DateTime, TimeDelta, Timelike};
 
 use super::links::{contains_url_ignore_ascii_case, has_provider_link};
-use super::text::{ascii_view, is_word_char, norm, norm_collapsed};
+use super::text::{find_ascii_words, is_word_char, norm, norm_collapsed};
 use super::time::Zone;
 
 /// Detector name of a recadrage e-mail.
@@ -383,21 +383,35 @@ const DESABO_FORBIDDEN: [&str; 6] = [
 const DROPBOX_REQUEST: &str = "https://www.dropbox.com/request/";
 
 /// `Some(urgent)` when the e-mail is a DESABO; `ns` is the collapsed normalised subject.
-/// Every word looked for is ASCII, so the body is read through [`ascii_view`], which finds them
-/// exactly where `norm_collapsed(body)` would, in at most one byte per character (the body can
-/// be 25 MB of Hangul, which NFD triples).
+/// Every word looked for is ASCII, so the body is read through [`find_ascii_words`]: the
+/// same answers as searching `norm_collapsed(body)`, in memory that does not grow with the
+/// body (it can be 25 MB of Hangul, which NFD triples).
 fn desabo(ns: &str, body: &str) -> Option<bool> {
-    let nb = ascii_view(body);
-    let matches = nb.contains("journee")
-        && nb.contains("tarifs habituels")
-        && (nb.contains("desabonn")
+    const WORDS: [&str; 11] = [
+        "journee",
+        "tarifs habituels",
+        "desabonn",
+        "urgent",
+        "urgence",
+        "annulation",
+        "facturation",
+        "facture",
+        "moment",
+        "reference client",
+        "total ht",
+    ];
+    let found = find_ascii_words(body, &WORDS);
+    let nb = |w: &str| WORDS.iter().position(|x| *x == w).is_some_and(|i| found[i]);
+    let matches = nb("journee")
+        && nb("tarifs habituels")
+        && (nb("desabonn")
             || ns.contains("desabonn")
             || contains_url_ignore_ascii_case(body, DROPBOX_REQUEST))
-        && !DESABO_FORBIDDEN.iter().any(|w| nb.contains(w));
+        && !DESABO_FORBIDDEN.iter().any(|w| nb(w));
     matches.then(|| {
         ["urgent", "urgence"]
             .iter()
-            .any(|w| ns.contains(w) || nb.contains(w))
+            .any(|w| ns.contains(w) || nb(w))
     })
 }
 

@@ -20,6 +20,7 @@ pub mod ids;
 pub mod ingest;
 pub mod inline;
 pub mod isolation;
+pub mod json_text;
 pub mod links;
 pub mod log;
 pub mod mask;

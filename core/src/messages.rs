@@ -99,10 +99,11 @@ pub struct ProcessJob {
 }
 
 impl ProcessJob {
-    /// The job of a freshly accepted e-mail.
-    pub fn accepted(email: &EmailRecord, part: Blob, now_ms: i64) -> ProcessJob {
+    /// The job of a freshly accepted e-mail; `part` holds the push request as received (read
+    /// back with `crate::ingest::parse_ingest`, which also reads an [`EmailRecord`]).
+    pub fn accepted(email_id: &str, part: Blob, now_ms: i64) -> ProcessJob {
         ProcessJob {
-            email_id: email.email_id.clone(),
+            email_id: email_id.to_string(),
             email: part,
             accepted_at_ms: now_ms,
             held_until_ms: None,

@@ -52,11 +52,50 @@ pub fn ascii_view(s: &str) -> String {
         pending_space: false,
         unicode_case: false,
         ascii_only: true,
+        started: false,
     };
     f.run(s);
     f.out.make_ascii_lowercase();
     f.out
 }
+
+/// Which of `words` (ASCII, lowercase, without `\x01`) [`ascii_view`]`(s)` contains, computed
+/// in pieces of [`SCAN_PIECE`] bytes with the view of each piece searched and dropped, the
+/// last bytes kept so a word across two pieces is found: the same answers as searching the
+/// whole view, in memory that does not grow with `s`.
+pub fn find_ascii_words(s: &str, words: &[&str]) -> Vec<bool> {
+    let keep = words.iter().map(|w| w.len()).max().unwrap_or(1).max(1) - 1;
+    let mut found = vec![false; words.len()];
+    let mut f = Folder {
+        out: String::with_capacity(SCAN_PIECE + keep + 8),
+        collapse: true,
+        pending_space: false,
+        unicode_case: false,
+        ascii_only: true,
+        started: false,
+    };
+    let mut start = 0;
+    while start < s.len() {
+        let mut end = (start + SCAN_PIECE).min(s.len());
+        while !s.is_char_boundary(end) {
+            end += 1;
+        }
+        f.run(&s[start..end]);
+        f.out.make_ascii_lowercase();
+        for (hit, w) in found.iter_mut().zip(words) {
+            *hit = *hit || f.out.contains(w);
+        }
+        // Keep the tail a word could continue from: only ASCII bytes are ever written, so any
+        // cut is a character boundary.
+        let cut = f.out.len().saturating_sub(keep);
+        f.out.drain(..cut);
+        start = end;
+    }
+    found
+}
+
+/// Bytes of input read per piece by [`find_ascii_words`].
+const SCAN_PIECE: usize = 64 * 1024;
 
 /// One pass over `s` for both functions; bodies can be megabytes, so ASCII runs (most of an
 /// HTML body) are copied as slices and the case is folded in place at the end.
@@ -72,6 +111,7 @@ fn fold(s: &str, collapse: bool) -> String {
         pending_space: false,
         unicode_case: false,
         ascii_only: false,
+        started: false,
     };
     f.run(s);
     if f.unicode_case {
@@ -111,6 +151,8 @@ struct Folder {
     unicode_case: bool,
     /// [`ascii_view`]: a character whose decomposition keeps a non-ASCII letter is one `\x01`.
     ascii_only: bool,
+    /// Something was written (`out` may have been cut since, in [`find_ascii_words`]).
+    started: bool,
 }
 
 impl Folder {
@@ -201,10 +243,11 @@ impl Folder {
         if w.is_empty() {
             return;
         }
-        if self.pending_space && !self.out.is_empty() {
+        if self.pending_space && self.started {
             self.out.push(' ');
         }
         self.pending_space = false;
+        self.started = true;
         self.out.push_str(w);
     }
 }
@@ -348,13 +391,44 @@ mod tests {
     #[test]
     fn the_ascii_view_finds_ascii_words_exactly_where_norm_collapsed_does() {
         let alphabet = [
-            "journ", "e", "é", "E\u{301}", "tarifs", " ", "\u{a0}", "\t\n", "habituels",
-            "désabonn", "한", "국", "\u{1100}", "\u{301}", "Σ", "ς", "İ", "\u{212a}", "x", "_",
-            "ré", "férence client", "total HT", "\u{2009}", "Ⓐ", "ﬁ",
+            "journ",
+            "e",
+            "é",
+            "E\u{301}",
+            "tarifs",
+            " ",
+            "\u{a0}",
+            "\t\n",
+            "habituels",
+            "désabonn",
+            "한",
+            "국",
+            "\u{1100}",
+            "\u{301}",
+            "Σ",
+            "ς",
+            "İ",
+            "\u{212a}",
+            "x",
+            "_",
+            "ré",
+            "férence client",
+            "total HT",
+            "\u{2009}",
+            "Ⓐ",
+            "ﬁ",
         ];
         let words = [
-            "journee", "tarifs habituels", "desabonn", "annulation", "reference client",
-            "total ht", "urgent", "e e", "k", "i",
+            "journee",
+            "tarifs habituels",
+            "desabonn",
+            "annulation",
+            "reference client",
+            "total ht",
+            "urgent",
+            "e e",
+            "k",
+            "i",
         ];
         let mut x: u64 = 0x2545_F491_4F6C_DD1D;
         for _ in 0..20_000 {
@@ -370,9 +444,30 @@ mod tests {
             for w in words {
                 assert_eq!(view.contains(w), norm.contains(w), "{w:?} in {s:?}");
             }
+            let streamed = find_ascii_words(&s, &words);
+            let whole: Vec<bool> = words.iter().map(|w| view.contains(w)).collect();
+            assert_eq!(streamed, whole, "{s:?}");
         }
-        assert_eq!(ascii_view("Journée  한국 \u{a0}TARIFS"), "journee \x01\x01 tarifs");
-        assert_eq!(ascii_view("한").len(), 1, "a Hangul syllable is one byte, not three jamo");
+        assert_eq!(
+            ascii_view("Journée  한국 \u{a0}TARIFS"),
+            "journee \x01\x01 tarifs"
+        );
+        // Streaming finds the same words, including across pieces.
+        let long = format!(
+            "{}tarifs   habi\u{a0}tuels {}journ\u{e9}e",
+            "한".repeat(SCAN_PIECE / 3 - 2),
+            "a ".repeat(SCAN_PIECE)
+        );
+        let words = ["tarifs habituels", "journee", "tarifs habi tuels", "absent"];
+        let view = ascii_view(&long);
+        let expected: Vec<bool> = words.iter().map(|w| view.contains(w)).collect();
+        assert_eq!(find_ascii_words(&long, &words), expected);
+        assert_eq!(expected, [false, true, true, false]);
+        assert_eq!(
+            ascii_view("한").len(),
+            1,
+            "a Hangul syllable is one byte, not three jamo"
+        );
     }
 
     #[test]

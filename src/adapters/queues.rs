@@ -7,7 +7,7 @@ use facteur_core::accept::JobSender;
 use facteur_core::config::bindings;
 use facteur_core::messages::{
     archive_key, email_spill_key, ArchivedDelivery, Blob, DeadLetter, DeliveryJob, DeliveryMeta,
-    EmailRecord, ProcessJob, ARCHIVE_TTL_SECS, MAX_MESSAGE_BYTES, SPILL_TTL_SECS,
+    ProcessJob, ARCHIVE_TTL_SECS, MAX_MESSAGE_BYTES, SPILL_TTL_SECS,
 };
 use facteur_core::pipeline::PlannedDelivery;
 use facteur_core::ports::{KeyValueStore, StoreError};
@@ -87,17 +87,16 @@ impl Producer<'_> {
             .map_err(|e| SendError::Queue(e.to_string()))
     }
 
-    /// The processing job of an accepted e-mail, its e-mail stored first when too large to
-    /// travel in the message.
+    /// The processing job of an accepted e-mail: the push request's own text, stored first
+    /// when too large to travel in the message (the consumer parses it again).
     pub async fn prepare_process_job(
         &self,
-        email: &EmailRecord,
+        request: String,
+        email_id: &str,
         now_ms: i64,
     ) -> Result<ProcessJob, SendError> {
-        let blob = self
-            .place(to_text(email)?, email_spill_key(&email.email_id))
-            .await?;
-        Ok(ProcessJob::accepted(email, blob, now_ms))
+        let blob = self.place(request, email_spill_key(email_id)).await?;
+        Ok(ProcessJob::accepted(email_id, blob, now_ms))
     }
 
     /// Re-sends a processing job (a hold hop, a replay), keeping its spilled e-mail.

@@ -12,7 +12,7 @@ use facteur_core::config::PROCESSED_TTL_SECS;
 use facteur_core::error::ApiError;
 use facteur_core::gating::{sending_blocked_at_ingest, HoldReason};
 use facteur_core::ids::blocked_logged_key;
-use facteur_core::ingest::{parse_ingest, sender_allowed, IngestStatus};
+use facteur_core::ingest::{parse_ingest_head, sender_allowed, IngestStatus};
 use facteur_core::log::LogEntry;
 use facteur_core::ports::DedupStore;
 
@@ -34,8 +34,9 @@ pub async fn handle(ctx: &Ctx, mut req: Request) -> Result<Response, ApiError> {
     let limit = u64::from(docs.prefs.max_email_size_mb) * 1_000_000;
     let bytes = read_body_limited(&mut req, limit).await?;
     let now = now_ms();
-    let email = parse_ingest(&bytes, now)?;
-    drop(bytes);
+    // The request's own text is what is queued: only its head is parsed here.
+    let text = String::from_utf8(bytes).map_err(|_| ApiError::invalid_json())?;
+    let email = parse_ingest_head(&text)?;
     if !docs.flags.gmail_ingress_enabled {
         return Err(ApiError::ingress_disabled());
     }
@@ -70,7 +71,7 @@ pub async fn handle(ctx: &Ctx, mut req: Request) -> Result<Response, ApiError> {
     }
     let producer = ctx.producer();
     let job = producer
-        .prepare_process_job(&email, now)
+        .prepare_process_job(text, &id, now)
         .await
         .map_err(|e| {
             console_error!("ingest {id}: e-mail not stored: {e}");

@@ -10,9 +10,10 @@ use crate::adapters::net::now_ms;
 use crate::context::Ctx;
 use facteur_core::config::Documents;
 use facteur_core::gating::hold_delay_secs;
+use facteur_core::ingest::email_from_request;
 use facteur_core::log::LogEntry;
 use facteur_core::messages::{
-    body_key, Blob, DeliveryJob, DeliveryMeta, EmailRecord, ProcessJob, QueuedJob, SPILL_TTL_SECS,
+    body_key, Blob, DeliveryJob, DeliveryMeta, ProcessJob, QueuedJob, SPILL_TTL_SECS,
 };
 use facteur_core::pipeline::{deliveries, plan, Plan, PlannedDeliveries};
 use facteur_core::ports::{DedupStore, KeyValueStore};
@@ -61,12 +62,11 @@ pub(super) async fn job(ctx: &Ctx, config: &ProcessingConfig, msg: &RawMessage, 
     let Some(email_text) = read_part(ctx, msg, &job).await else {
         return;
     };
-    let Ok(email) = serde_json::from_str::<EmailRecord>(&email_text) else {
+    // The part's text becomes the e-mail (its body decoded in place): no second copy.
+    let Ok(email) = email_from_request(email_text, job.accepted_at_ms) else {
         let dead = job.into_dead("unreadable_email", None, now);
         return dead_letter(ctx, msg, dead).await;
     };
-    // The e-mail is parsed: its text is not kept alongside (it can be 25 MB).
-    drop(email_text);
     if let Some(marker) = &ctx.settings.fault_panic_marker {
         // Test aid (FAULT_INJECT_PANIC_MARKER): a real crash, to prove crash isolation.
         assert!(!email.subject.contains(marker.as_str()), "fault injection");
@@ -160,7 +160,7 @@ async fn first_attempts(
     planned: PlannedDeliveries,
     meta: &DeliveryMeta,
 ) -> Result<(), NotCarried> {
-    let body = serde_json::to_string(&planned.payload).map_err(|_| NotCarried {
+    let body = payload_text(&planned).ok_or(NotCarried {
         delay_secs: INFRA_RETRY_SECS,
     })?;
     // The payload struct holds a copy of the body: only its serialised form is kept.
@@ -208,4 +208,13 @@ async fn first_attempts(
         .into_iter()
         .find_map(Result::err)
         .map_or(Ok(()), Err)
+}
+
+/// The payload as JSON, written into a buffer sized once for it: growing it by doubling would
+/// hold two large copies at once for a 25 MB body.
+fn payload_text(planned: &PlannedDeliveries) -> Option<String> {
+    let content = planned.payload.email_content.len();
+    let mut buf = Vec::with_capacity(content + content / 8 + 16 * 1024);
+    serde_json::to_writer(&mut buf, &planned.payload).ok()?;
+    String::from_utf8(buf).ok()
 }
