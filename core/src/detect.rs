@@ -366,16 +366,6 @@ fn pad(digits: &str, width: usize) -> String {
     out
 }
 
-/// Body words that rule out an unsubscription (invoices, cancellations…).
-const DESABO_FORBIDDEN: [&str; 6] = [
-    "annulation",
-    "facturation",
-    "facture",
-    "moment",
-    "reference client",
-    "total ht",
-];
-
 /// SPEC: "the lowercased raw body contains `https://www.dropbox.com/request/`". No non-ASCII
 /// character lowercases to an ASCII letter of that text (only U+212A KELVIN SIGN and U+0130
 /// lowercase to ASCII, `k` and `i`), so an ASCII-only case-insensitive search is the same test
@@ -387,6 +377,8 @@ const DROPBOX_REQUEST: &str = "https://www.dropbox.com/request/";
 /// same answers as searching `norm_collapsed(body)`, in memory that does not grow with the
 /// body (it can be 25 MB of Hangul, which NFD triples).
 fn desabo(ns: &str, body: &str) -> Option<bool> {
+    // The first five are looked for; the rest, words of invoices and cancellations, rule an
+    // unsubscription out.
     const WORDS: [&str; 11] = [
         "journee",
         "tarifs habituels",
@@ -407,7 +399,7 @@ fn desabo(ns: &str, body: &str) -> Option<bool> {
         && (nb("desabonn")
             || ns.contains("desabonn")
             || contains_url_ignore_ascii_case(body, DROPBOX_REQUEST))
-        && !DESABO_FORBIDDEN.iter().any(|w| nb(w));
+        && !found[5..].iter().any(|&forbidden| forbidden);
     matches.then(|| {
         ["urgent", "urgence"]
             .iter()
