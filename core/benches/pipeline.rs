@@ -141,7 +141,7 @@ fn run(s: &Scenario, rules: &RoutingRules, budget: Duration) {
             delivery_time: detection.delivery_time().map(str::to_string),
             links: found,
         };
-        let payload = build_payload(&email, &analysis, &window);
+        let payload = build_payload(email.clone(), &analysis, &window);
         let t4 = Instant::now();
         black_box((&decision, &payload));
         for (acc, d) in stage.iter_mut().zip([t1 - t0, t2 - t1, t3 - t2, t4 - t3]) {

@@ -13,6 +13,8 @@ pub enum Route {
     DryRun,
     DeadLetters,
     DeadLetterReplay(String),
+    /// `GET /api/runtime`: this isolate's wasm memory (its high-water mark).
+    Runtime,
     /// `POST /api/deliveries/<delivery_id>/replay`: send an archived delivery again.
     DeliveryReplay(String),
     Stats,
@@ -149,6 +151,7 @@ pub fn route(method: &str, path: &str) -> Result<Route, ApiError> {
                 &["GET", "POST", "DELETE"],
             )),
         },
+        "/api/runtime" => only("GET", Route::Runtime),
         _ => {
             if let Some(doc) = ConfigDoc::ALL
                 .iter()

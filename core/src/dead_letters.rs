@@ -192,6 +192,7 @@ mod tests {
                 created_at_ms: 0,
                 spill_misses: 0,
                 rule: None,
+                suspect: false,
             }),
         }
     }
@@ -214,13 +215,11 @@ mod tests {
                 reason: "no_webhook_url".into(),
                 error: None,
                 dead_at_ms: 0,
-                job: DeadJob::Process(ProcessJob {
-                    email_id: "e3".into(),
-                    email: Blob::Inline { data: "{}".into() },
-                    accepted_at_ms: 0,
-                    held_until_ms: None,
-                    spill_misses: 0,
-                }),
+                job: DeadJob::Process(ProcessJob::accepted(
+                    "e3",
+                    Blob::Inline { data: "{}".into() },
+                    0,
+                )),
             },
             DeadLetter::unreadable("garbage".into(), 0),
         ]

@@ -140,22 +140,24 @@ pub struct PlannedDeliveries {
     pub deliveries: Vec<PlannedDelivery>,
 }
 
-/// Builds the payload and one delivery per target.
+/// Builds the payload (taking the e-mail's strings, see [`build_payload`]) and one delivery
+/// per target.
 pub fn deliveries(
-    email: &EmailRecord,
+    email: EmailRecord,
     analysis: &Analysis,
     window: &WindowFields,
     targets: &[String],
 ) -> PlannedDeliveries {
+    let deliveries = targets
+        .iter()
+        .map(|t| PlannedDelivery {
+            delivery_id: delivery_id(&email.email_id, t),
+            target_url: t.clone(),
+        })
+        .collect();
     PlannedDeliveries {
         email_id: email.email_id.clone(),
         payload: build_payload(email, analysis, window),
-        deliveries: targets
-            .iter()
-            .map(|t| PlannedDelivery {
-                delivery_id: delivery_id(&email.email_id, t),
-                target_url: t.clone(),
-            })
-            .collect(),
+        deliveries,
     }
 }

@@ -58,6 +58,12 @@ test(`${N} e-mails, 30% of first attempts failing: all delivered, all logged`, {
   const missing = [...expected].filter((d) => !logged.has(d));
   assert.deepEqual(missing, [], "every delivery has its success log");
   const retrying = await w.logs("status=retrying");
-  assert.equal(retrying.length, firstAttemptFailures, "every failed first attempt is logged as retrying");
-  console.log(`# figures: ${N} e-mails pushed in ${(pushedIn / 1000).toFixed(1)} s; first push to last webhook ${((lastAt - started) / 1000).toFixed(1)} s; ${firstAttemptFailures} first attempts failed; ${extra} duplicate deliveries`);
+  const refused = retrying.filter((l) => l.status_code === 503);
+  assert.equal(refused.length, firstAttemptFailures, "every failed first attempt is logged as retrying");
+  assert.ok(refused.every((l) => l.attempt === 1));
+  // Under load a keep-alive connection the receiver is closing can reset a request before it
+  // reaches the receiver: the worker logs that attempt as a network error and retries it.
+  const others = retrying.filter((l) => l.status_code !== 503);
+  assert.ok(others.every((l) => l.status_code === null && /^network error|^timeout/.test(l.error)), JSON.stringify(others.slice(0, 3)));
+  console.log(`# figures: ${N} e-mails pushed in ${(pushedIn / 1000).toFixed(1)} s; first push to last webhook ${((lastAt - started) / 1000).toFixed(1)} s; ${firstAttemptFailures} first attempts failed; ${extra} duplicate deliveries; ${others.length} attempts lost to connection resets`);
 });

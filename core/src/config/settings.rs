@@ -50,6 +50,8 @@ pub mod vars {
     pub const DASHBOARD_PASSWORD: &str = "DASHBOARD_PASSWORD";
     pub const SESSION_SECRET: &str = "SESSION_SECRET";
     pub const DEV_ALLOW_HTTP_LOOPBACK: &str = "DEV_ALLOW_HTTP_LOOPBACK";
+    /// Test aid: the processing consumer crashes on e-mails whose subject contains this text.
+    pub const FAULT_INJECT_PANIC_MARKER: &str = "FAULT_INJECT_PANIC_MARKER";
 }
 
 /// Names of every binding of the main worker.
@@ -101,6 +103,8 @@ pub struct Settings {
     pub session_secret: Option<String>,
     /// Local development: `http://` loopback targets accepted, and only loopback hosts served.
     pub dev_http_loopback: bool,
+    /// Test aid (`FAULT_INJECT_PANIC_MARKER`): never set in production.
+    pub fault_panic_marker: Option<String>,
     /// Defaults of the three gating documents, from the environment.
     pub env_defaults: DocMaps,
 }
@@ -229,6 +233,7 @@ impl Settings {
             dashboard_password: get(vars::DASHBOARD_PASSWORD),
             session_secret: get(vars::SESSION_SECRET),
             dev_http_loopback,
+            fault_panic_marker: get(vars::FAULT_INJECT_PANIC_MARKER),
             env_defaults,
         })
     }
