@@ -8,7 +8,10 @@ if ! command -v wrk >/dev/null 2>&1; then
   $SUDO apt-get install -y -qq wrk >/dev/null
 fi
 bash scripts/build.sh bench/trivial-worker >/dev/null 2>&1
+bash scripts/build.sh bench/core-worker >/dev/null 2>&1
 echo "== bundle sizes"; bash bench/size.sh
 echo "== ingest"; node bench/ingest.mjs 15
 echo "== end to end"; node bench/e2e.mjs 2000; node bench/e2e.mjs 2000 --redis
+echo "== per-e-mail CPU in workerd: rules (worst accepted documents), detection, links"; node bench/core.mjs 3
 echo "== pure pipeline (native)"; cargo bench --bench pipeline 2>/dev/null | grep -v "^$" | tail -n 12
+echo "== routing rules, worst accepted documents (native)"; cargo bench --bench rules 2>/dev/null | grep -v "^$" | tail -n 5

@@ -29,6 +29,8 @@ fn decision(email_id: &str, status: LogStatus, reason: &str, now_ms: i64) -> Log
 fn analysed(mut entry: LogEntry, analysis: &Analysis) -> LogEntry {
     entry.detector = analysis.detector.clone();
     entry.delivery_links_count = analysis.links.len() as u32;
+    entry.links_dropped = analysis.links_dropped;
+    entry.rules_budget_exhausted = analysis.rules_budget_exhausted;
     entry
 }
 
@@ -100,6 +102,8 @@ impl LogEntry {
             job.attempt,
         );
         entry.reason = reason.map(str::to_string);
+        entry.links_dropped = job.links_dropped;
+        entry.rules_budget_exhausted = job.rules_budget_exhausted;
         entry.error = outcome.error_text(job.policy.timeout_sec);
         entry.duration_ms = duration_ms;
         entry.status_code = outcome.status_code();
@@ -124,13 +128,17 @@ impl LogEntry {
             "the stored {what} could not be read after {MAX_SPILL_MISSES} tries"
         ));
         match delivery {
-            Some(d) => entry.for_delivery(
-                &d.target_url,
-                &d.delivery_id,
-                d.detector.clone(),
-                d.links_count,
-                d.attempt,
-            ),
+            Some(d) => {
+                entry.links_dropped = d.links_dropped;
+                entry.rules_budget_exhausted = d.rules_budget_exhausted;
+                entry.for_delivery(
+                    &d.target_url,
+                    &d.delivery_id,
+                    d.detector.clone(),
+                    d.links_count,
+                    d.attempt,
+                )
+            }
             None => entry,
         }
     }
@@ -176,6 +184,8 @@ mod tests {
             payload: Blob::Inline { data: "{}".into() },
             detector: Some("recadrage".into()),
             links_count: 2,
+            links_dropped: 3,
+            rules_budget_exhausted: true,
             policy: RetryPolicy::default(),
             created_at_ms: 0,
             spill_misses: 0,
@@ -193,6 +203,8 @@ mod tests {
                 r2_url: None,
                 original_filename: None,
             }],
+            links_dropped: 4,
+            rules_budget_exhausted: false,
         }
     }
 
@@ -217,7 +229,11 @@ mod tests {
             (Some(503), 42, 2)
         );
         assert_eq!(e.webhook_url, "https://hook.example/***");
-        assert_eq!(e.delivery_links_count, 2);
+        assert_eq!((e.delivery_links_count, e.links_dropped), (2, 3));
+        assert!(
+            e.rules_budget_exhausted,
+            "the budget cut is logged with the attempt"
+        );
         let give_up = Decision::GiveUp {
             reason: GiveUpReason::RetriesExhausted,
         };
@@ -246,6 +262,14 @@ mod tests {
             (s.status, s.reason.as_deref(), s.delivery_links_count),
             (LogStatus::Skipped, Some("no_links"), 1)
         );
+        assert_eq!(s.links_dropped, 4, "the link cut is logged on the e-mail");
+        let v = serde_json::to_value(&s).unwrap();
+        assert_eq!(v["links_dropped"], 4);
+        let none = LogEntry::skipped("e1", &Analysis::default(), &SkipReason::NoLinks, 0);
+        assert!(serde_json::to_value(&none)
+            .unwrap()
+            .get("links_dropped")
+            .is_none());
         assert_eq!(s.detector.as_deref(), Some("recadrage"));
         let h = LogEntry::held("e1", &a, HoldReason::OutsideWindow, 86_400_000, 0);
         assert_eq!(h.status, LogStatus::Held);
@@ -274,6 +298,7 @@ mod tests {
         let j = job(3);
         let m = LogEntry::missing_part("e1", Some(&j), 0);
         assert_eq!(m.reason.as_deref(), Some(PAYLOAD_MISSING));
+        assert_eq!(m.links_dropped, 3);
         assert_eq!(m.delivery_id.as_deref(), Some(j.delivery_id.as_str()));
         assert!(m.error.unwrap().contains("payload"));
         let m = LogEntry::missing_part("e1", None, 0);

@@ -80,6 +80,14 @@ pub struct LogEntry {
     pub detector: Option<String>,
     #[serde(default)]
     pub delivery_links_count: u32,
+    /// Provider links of the e-mail left out of its payload (over the per-e-mail cap, or too
+    /// long); absent when none was.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub links_dropped: u32,
+    /// The routing rules ran out of their evaluation budget on this e-mail, so the rules from
+    /// the one being evaluated on did not match; absent when they did not.
+    #[serde(default, skip_serializing_if = "is_false")]
+    pub rules_budget_exhausted: bool,
     #[serde(default)]
     pub duration_ms: u64,
     #[serde(default)]
@@ -113,6 +121,8 @@ impl LogEntry {
             delivery_id: None,
             detector: None,
             delivery_links_count: 0,
+            links_dropped: 0,
+            rules_budget_exhausted: false,
             duration_ms: 0,
             status_code: None,
             attempt: 0,
@@ -143,6 +153,16 @@ impl LogEntry {
     pub fn unix_ms(&self) -> i64 {
         parse_iso(&self.timestamp).unwrap_or(0)
     }
+}
+
+/// Serde's `skip_serializing_if` for counters that are usually zero.
+pub(crate) fn is_zero(n: &u32) -> bool {
+    *n == 0
+}
+
+/// Serde's `skip_serializing_if` for flags that are usually off.
+pub(crate) fn is_false(b: &bool) -> bool {
+    !*b
 }
 
 /// A validated `GET /api/webhook_logs` query.
@@ -243,6 +263,8 @@ mod tests {
             delivery_id: None,
             detector: None,
             delivery_links_count: 0,
+            links_dropped: 0,
+            rules_budget_exhausted: false,
             duration_ms: 0,
             status_code: None,
             attempt: 1,

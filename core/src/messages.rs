@@ -4,7 +4,7 @@
 use serde::{Deserialize, Serialize};
 
 use super::config::bindings;
-use super::log::LogEntry;
+use super::log::{is_false, is_zero, LogEntry};
 use super::pipeline::PlannedDelivery;
 use super::retry::RetryPolicy;
 
@@ -144,6 +144,12 @@ pub struct DeliveryJob {
     pub detector: Option<String>,
     #[serde(default)]
     pub links_count: u32,
+    /// Provider links of the e-mail left out of the payload (logged with every attempt).
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub links_dropped: u32,
+    /// The routing rules ran out of budget for this e-mail (logged with every attempt).
+    #[serde(default, skip_serializing_if = "is_false")]
+    pub rules_budget_exhausted: bool,
     pub policy: RetryPolicy,
     pub created_at_ms: i64,
     /// Times the spilled payload was not found (KV can lag behind a write for a minute).
@@ -162,6 +168,8 @@ impl DeliveryJob {
             payload,
             detector: meta.detector.clone(),
             links_count: meta.links_count,
+            links_dropped: planned.links_dropped,
+            rules_budget_exhausted: planned.rules_budget_exhausted,
             policy: meta.policy,
             created_at_ms: meta.created_at_ms,
             spill_misses: 0,
@@ -199,6 +207,10 @@ pub struct ArchivedDelivery {
     pub detector: Option<String>,
     #[serde(default)]
     pub links_count: u32,
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub links_dropped: u32,
+    #[serde(default, skip_serializing_if = "is_false")]
+    pub rules_budget_exhausted: bool,
     pub policy: RetryPolicy,
     pub created_at_ms: i64,
     /// KV key of the JSON body POSTed to the receiver.
@@ -214,6 +226,8 @@ impl ArchivedDelivery {
             target_url: planned.target_url.clone(),
             detector: meta.detector.clone(),
             links_count: meta.links_count,
+            links_dropped: planned.links_dropped,
+            rules_budget_exhausted: planned.rules_budget_exhausted,
             policy: meta.policy,
             created_at_ms: meta.created_at_ms,
             body_key: body_key.to_string(),
@@ -225,6 +239,8 @@ impl ArchivedDelivery {
         let planned = PlannedDelivery {
             delivery_id: self.delivery_id.clone(),
             target_url: self.target_url.clone(),
+            links_dropped: self.links_dropped,
+            rules_budget_exhausted: self.rules_budget_exhausted,
         };
         let meta = DeliveryMeta {
             email_id: self.email_id.clone(),
@@ -534,6 +550,8 @@ mod tests {
             target_url: "https://x.example/h".into(),
             detector: Some("recadrage".into()),
             links_count: 2,
+            links_dropped: 7,
+            rules_budget_exhausted: true,
             policy: RetryPolicy::default(),
             created_at_ms: 5,
             body_key: body_key("{}"),
@@ -551,6 +569,8 @@ mod tests {
         );
         assert_eq!(job.delivery_id, "dlv_1");
         assert_eq!(job.target_url, a.target_url);
+        assert_eq!(job.links_dropped, 7, "the cut is still logged on a replay");
+        assert!(job.rules_budget_exhausted);
         assert_eq!(archive_key("dlv_1"), "archive:dlv_1");
         let back: ArchivedDelivery =
             serde_json::from_str(&serde_json::to_string(&a).unwrap()).unwrap();
@@ -567,6 +587,8 @@ mod tests {
             payload: Blob::Inline { data: "{}".into() },
             detector: None,
             links_count: 0,
+            links_dropped: 0,
+            rules_budget_exhausted: false,
             policy: RetryPolicy::default(),
             created_at_ms: 1,
             spill_misses: 0,

@@ -27,6 +27,14 @@ pub struct Analysis {
     pub detector: Option<String>,
     pub delivery_time: Option<String>,
     pub links: Vec<DeliveryLink>,
+    /// Provider links found but not kept (see [`crate::links::ExtractedLinks::dropped`]); the
+    /// log entries of the e-mail carry it.
+    #[serde(default)]
+    pub links_dropped: u32,
+    /// The routing rules ran out of their evaluation budget (see
+    /// [`crate::routing::RouteDecision::budget_exhausted`]); the log entries carry it.
+    #[serde(default)]
+    pub rules_budget_exhausted: bool,
 }
 
 /// The sending-window fields of the payload (SPEC §6).
@@ -158,6 +166,8 @@ mod tests {
                     "https://www.dropbox.com/s/b?dl=1",
                 ),
             ],
+            links_dropped: 0,
+            rules_budget_exhausted: false,
         };
         let p = build_payload(
             &email("b"),

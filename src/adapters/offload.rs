@@ -1,16 +1,19 @@
 //! Link enrichment: each link is offloaded to R2 through the r2-fetch worker (service binding),
-//! concurrently, best effort, each within its own timeout. A failed or slow link keeps its
+//! [`OFFLOAD_CONCURRENCY`] at a time, best effort, each within its own timeout. A failed or slow link keeps its
 //! original URLs only; the webhook goes anyway.
 
 use std::time::Duration;
 
 use futures::future::{select, Either};
+use futures::StreamExt as _;
 use serde_json::{json, Value};
 use worker::{console_warn, web_sys, AbortController, Delay, Fetcher, Request, Response};
 
 use super::stores::DocStore;
 use facteur_core::config::Settings;
-use facteur_core::offload::{apply, link_pair_key, plan_offload, OffloadRequest, Offloaded};
+use facteur_core::offload::{
+    apply, link_pair_key, plan_offload, OffloadRequest, Offloaded, OFFLOAD_CONCURRENCY,
+};
 use facteur_core::payload::DeliveryLink;
 
 /// Internal origin of the r2-fetch service binding (the host is not used for routing).
@@ -32,8 +35,12 @@ impl R2Fetch<'_> {
         if links.is_empty() {
             return;
         }
-        let results: Vec<Option<Offloaded>> =
-            futures::future::join_all(links.iter().map(|l| self.offload_one(l))).await;
+        // In order, never more than OFFLOAD_CONCURRENCY calls open at once.
+        let results: Vec<Option<Offloaded>> = futures::stream::iter(links.iter())
+            .map(|l| self.offload_one(l))
+            .buffered(OFFLOAD_CONCURRENCY)
+            .collect()
+            .await;
         apply(links, &results);
     }
 

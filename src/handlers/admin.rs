@@ -17,7 +17,7 @@ use facteur_core::messages::{
 };
 use facteur_core::pipeline::{deliveries, plan, Plan};
 use facteur_core::ports::{KeyValueStore, StoreError};
-use facteur_core::routing::validate_rules;
+use facteur_core::routing::{validate_rules, RULES_BUDGET};
 use facteur_core::time::{iso_utc, parse_iso};
 
 /// Largest admin request body.
@@ -281,6 +281,7 @@ pub async fn dry_run(ctx: &Ctx, mut req: Request) -> Result<Response, ApiError> 
         "detector": analysis.detector,
         "delivery_time": analysis.delivery_time,
         "delivery_links": analysis.links,
+        "links_dropped": analysis.links_dropped,
         "evaluated_at": iso_utc(now),
         "r2_offload": if ctx.settings.r2_fetch_enabled { "not simulated: links would be offloaded before sending" } else { "disabled" },
     });
@@ -296,6 +297,7 @@ pub async fn dry_run(ctx: &Ctx, mut req: Request) -> Result<Response, ApiError> 
                 "decision": "deliver",
                 "matched_rule": route.matched_rule.as_ref().map(|(id, name)| json!({"id": id, "name": name})),
                 "priority": route.priority,
+                "rules_budget": {"spent": route.budget_spent, "of": RULES_BUDGET, "exhausted": route.budget_exhausted},
                 "deliveries": planned.deliveries.iter().map(|p| json!({
                     "delivery_id": p.delivery_id,
                     "webhook_url": mask_url(&p.target_url),

@@ -78,10 +78,41 @@ impl PikeVM {
         earliest: bool,
         slots: &mut [Option<NonMaxUsize>],
     ) -> bool {
+        let mut budget = u64::MAX;
+        self.search_limited(
+            cache,
+            haystack,
+            start,
+            end,
+            earliest,
+            slots,
+            &mut budget,
+        )
+        .unwrap_or(false)
+    }
+
+    /// Facteur patch: [`PikeVM::search`] that gives up once it has done
+    /// more than `*budget` units of work, returning `None`. A unit is one
+    /// haystack position, one active state stepped, one class range compared
+    /// or one split target followed, so the work of a search is a small
+    /// constant times the units it counts. `*budget` is decreased by the work
+    /// done (possibly by more than it held: the check is made once per
+    /// haystack position).
+    pub(crate) fn search_limited(
+        &self,
+        cache: &mut Cache,
+        haystack: &[u8],
+        start: usize,
+        end: usize,
+        earliest: bool,
+        slots: &mut [Option<NonMaxUsize>],
+        budget: &mut u64,
+    ) -> Option<bool> {
         cache.setup_search(slots.len());
         if start > end {
-            return false;
+            return Some(false);
         }
+        let mut steps: u64 = 0;
         // Why do we even care about this? Well, in our `slots` representation,
         // we use usize::MAX as a sentinel to indicate "no match." This isn't
         // problematic so long as our haystack doesn't have a maximal length.
@@ -157,12 +188,19 @@ impl PikeVM {
                 // slots given which are later copied to slot values in `curr`.
                 let slots = next.slot_table.all_absent();
                 self.epsilon_closure(
-                    stack, slots, curr, haystack, at, start_id,
+                    stack, slots, curr, haystack, at, start_id, &mut steps,
                 );
             }
             let (ch, len) = utf8::decode_lossy(&haystack[at..]);
-            if self.nexts(stack, curr, next, haystack, at, ch, len, slots) {
+            steps += 1 + curr.set.len() as u64;
+            if self.nexts(
+                stack, curr, next, haystack, at, ch, len, slots, &mut steps,
+            ) {
                 matched = true;
+            }
+            if steps > *budget {
+                *budget = 0;
+                return None;
             }
             // Unless the caller asked us to return early, we need to mush
             // on to see if we can extend our match. (But note that 'nexts'
@@ -175,7 +213,8 @@ impl PikeVM {
             next.set.clear();
             at += len;
         }
-        matched
+        *budget -= steps;
+        Some(matched)
     }
 
     /// Process the active states in 'curr' to find the states (written to
@@ -205,11 +244,13 @@ impl PikeVM {
         at_ch: char,
         at_len: usize,
         slots: &mut [Option<NonMaxUsize>],
+        steps: &mut u64,
     ) -> bool {
         let ActiveStates { ref set, ref mut slot_table } = *curr;
         for sid in set.iter() {
             if self.next(
                 stack, slot_table, next, haystack, at, at_ch, at_len, sid,
+                steps,
             ) {
                 slots.copy_from_slice(slot_table.for_state(sid));
                 return true;
@@ -248,6 +289,7 @@ impl PikeVM {
         at_ch: char,
         at_len: usize,
         sid: StateID,
+        steps: &mut u64,
     ) -> bool {
         match *self.nfa.state(sid) {
             State::Fail
@@ -262,13 +304,14 @@ impl PikeVM {
                     // will never wrap.
                     let at = at.wrapping_add(at_len);
                     self.epsilon_closure(
-                        stack, slots, next, haystack, at, target,
+                        stack, slots, next, haystack, at, target, steps,
                     );
                 }
                 false
             }
             State::Ranges { target, ref ranges } => {
                 for (start, end) in ranges.iter().copied() {
+                    *steps += 1;
                     if start > at_ch {
                         break;
                     } else if start <= at_ch && at_ch <= end {
@@ -281,7 +324,7 @@ impl PikeVM {
                         // So this will never wrap.
                         let at = at.wrapping_add(at_len);
                         self.epsilon_closure(
-                            stack, slots, next, haystack, at, target,
+                            stack, slots, next, haystack, at, target, steps,
                         );
                     }
                 }
@@ -312,6 +355,7 @@ impl PikeVM {
         haystack: &[u8],
         at: usize,
         sid: StateID,
+        steps: &mut u64,
     ) {
         stack.push(FollowEpsilon::Explore(sid));
         while let Some(frame) = stack.pop() {
@@ -320,6 +364,7 @@ impl PikeVM {
                     curr_slots[slot.as_usize()] = offset;
                 }
                 FollowEpsilon::Explore(sid) => {
+                    *steps += 1;
                     self.epsilon_closure_explore(
                         stack, curr_slots, next, haystack, at, sid,
                     );

@@ -1070,6 +1070,32 @@ impl Regex {
         )
     }
 
+    /// Facteur patch: [`Regex::is_match_at`] within a work budget. Gives up
+    /// and returns `None` once the search has done more than `*budget` units
+    /// of work (a haystack position, an NFA state stepped, a class range
+    /// compared, an epsilon transition followed); `*budget` is decreased by
+    /// the work done, to zero when it gave up. The work of a search is
+    /// proportional to the units it counts, whatever the pattern and the
+    /// haystack, so a caller can bound the time a search takes.
+    #[inline]
+    pub fn is_match_at_within(
+        &self,
+        haystack: &str,
+        start: usize,
+        budget: &mut u64,
+    ) -> Option<bool> {
+        let mut cache = self.pool.get();
+        self.pikevm.search_limited(
+            &mut cache,
+            haystack.as_bytes(),
+            start,
+            haystack.len(),
+            true,
+            &mut [],
+            budget,
+        )
+    }
+
     /// Returns the same as [`Regex::find`], but starts the search at the given
     /// offset.
     ///
