@@ -6,7 +6,7 @@ use worker::{console_error, Env, Request};
 use crate::adapters::offload::R2Fetch;
 use crate::adapters::queues::Producer;
 use crate::adapters::stores::Stores;
-use facteur_core::auth::authorized;
+use facteur_core::auth::authorized_bearer;
 use facteur_core::config::{bindings, Settings};
 use facteur_core::error::ApiError;
 
@@ -42,10 +42,10 @@ impl Ctx {
         })
     }
 
-    /// 401 unless the request carries the admin token.
+    /// 401 unless the request carries `Authorization: Bearer <ADMIN_TOKEN>` (no bare token).
     pub fn require_admin(&self, req: &Request) -> Result<(), ApiError> {
         let header = req.headers().get("Authorization").ok().flatten();
-        if authorized(header.as_deref(), &self.settings.admin_token) {
+        if authorized_bearer(header.as_deref(), &self.settings.admin_token) {
             Ok(())
         } else {
             Err(ApiError::unauthorized())

@@ -33,13 +33,23 @@ fn main() {
         let mut body = inputs::body(kind, BYTES - tail.len(), 0).expect("a body");
         body.push_str(&tail);
         let started = Instant::now();
-        let d = route(&rules_doc, Some("https://hook.example/d"), "a@b.c", "s", &body)
-            .expect("a default URL");
+        let d = route(
+            &rules_doc,
+            Some("https://hook.example/d"),
+            "a@b.c",
+            "s",
+            &body,
+        )
+        .expect("a default URL");
         println!(
             "{rules:>9} rules, {kind:<8} body: {:>6.0} ms, {:>4}M units{}",
             started.elapsed().as_secs_f64() * 1e3,
             d.budget_spent / 1_000_000,
-            if d.budget_exhausted { ", budget exhausted" } else { "" }
+            if d.budget_exhausted {
+                ", budget exhausted"
+            } else {
+                ""
+            }
         );
     }
 }

@@ -52,8 +52,24 @@ impl ConfigDoc {
     }
 }
 
+/// Longest id in a path (`dlv_…`, `email_…`, `raw_…` are 20 to 38 characters): a longer one
+/// names nothing, and stores refuse long keys (KV: 512 bytes) with an error that is not a 404.
+pub const MAX_PATH_ID_CHARS: usize = 64;
+/// Longest media key (R2 keys are at most 1,024 bytes).
+pub const MAX_MEDIA_KEY_BYTES: usize = 1_024;
+
+/// Whether `id` can be the id of a dead letter or a delivery: ASCII letters, digits, `_` and
+/// `-`, at most [`MAX_PATH_ID_CHARS`].
+fn is_path_id(id: &str) -> bool {
+    (1..=MAX_PATH_ID_CHARS).contains(&id.len())
+        && id
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-')
+}
+
 /// Resolves a method and path to a route: unknown paths are 404, known paths with another
-/// method are 405.
+/// method are 405. A path whose id cannot exist (see [`is_path_id`]) is 404 without a store
+/// being asked.
 pub fn route(method: &str, path: &str) -> Result<Route, ApiError> {
     let path = path
         .strip_suffix('/')
@@ -90,16 +106,19 @@ pub fn route(method: &str, path: &str) -> Result<Route, ApiError> {
                     ))
                 };
             }
-            if let Some(key) = path.strip_prefix("/media/").filter(|k| !k.is_empty()) {
+            if let Some(key) = path
+                .strip_prefix("/media/")
+                .filter(|k| !k.is_empty() && k.len() <= MAX_MEDIA_KEY_BYTES)
+            {
                 return only("GET", Route::Media(key.to_string()));
             }
             if let Some(rest) = path.strip_prefix("/api/deliveries/") {
-                if let Some(id) = rest.strip_suffix("/replay").filter(|id| !id.contains('/')) {
+                if let Some(id) = rest.strip_suffix("/replay").filter(|id| is_path_id(id)) {
                     return only("POST", Route::DeliveryReplay(id.to_string()));
                 }
             }
             if let Some(rest) = path.strip_prefix("/api/dead_letters/") {
-                if let Some(id) = rest.strip_suffix("/replay").filter(|id| !id.contains('/')) {
+                if let Some(id) = rest.strip_suffix("/replay").filter(|id| is_path_id(id)) {
                     return only("POST", Route::DeadLetterReplay(id.to_string()));
                 }
             }
@@ -231,6 +250,33 @@ mod tests {
             Ok(Route::Media("dropbox/a/b/f.zip".into()))
         );
         assert_eq!(route("GET", "/media/").unwrap_err().status(), 404);
+    }
+
+    #[test]
+    fn ids_that_cannot_exist_are_404_before_any_store() {
+        for path in [
+            format!("/api/dead_letters/{}/replay", "a".repeat(600)),
+            format!(
+                "/api/deliveries/{}/replay",
+                "x".repeat(MAX_PATH_ID_CHARS + 1)
+            ),
+            "/api/dead_letters/a%2Fb/replay".into(),
+            "/api/dead_letters/..%00/replay".into(),
+            "/api/deliveries/dlv é/replay".into(),
+            format!("/media/{}", "k".repeat(MAX_MEDIA_KEY_BYTES + 1)),
+        ] {
+            let err = route("POST", &path).unwrap_err();
+            assert_eq!(err.status(), 404, "{path}");
+        }
+        let longest = "i".repeat(MAX_PATH_ID_CHARS);
+        assert_eq!(
+            route("POST", &format!("/api/dead_letters/{longest}/replay")),
+            Ok(Route::DeadLetterReplay(longest))
+        );
+        assert_eq!(
+            route("POST", "/api/dead_letters/email_0123abcd-ef/replay"),
+            Ok(Route::DeadLetterReplay("email_0123abcd-ef".into()))
+        );
     }
 
     #[test]

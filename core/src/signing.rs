@@ -14,10 +14,27 @@ pub struct SignatureHeaders {
     pub webhook_signature: String,
 }
 
+/// Prefix of the secrets Svix and the Standard Webhooks libraries issue (`whsec_<base64>`).
+pub const SECRET_PREFIX: &str = "whsec_";
+
+/// Checks a signing secret: one that starts with `whsec_` must carry base64 after it (receivers
+/// decode it; signing with the text instead would fail every verification, silently).
+pub fn check_secret(secret: &str) -> Result<(), String> {
+    match secret.strip_prefix(SECRET_PREFIX) {
+        Some(b64) => match STANDARD.decode(b64) {
+            Ok(key) if !key.is_empty() => Ok(()),
+            Ok(_) => Err("has nothing after whsec_".into()),
+            Err(_) => Err("starts with whsec_ but is not valid base64 after it".into()),
+        },
+        None => Ok(()),
+    }
+}
+
 /// Decodes a secret: `whsec_<base64>` as Svix issues them, or any other text used as raw bytes.
+/// Settings refuse a `whsec_` secret that does not decode ([`check_secret`]).
 pub fn secret_key(secret: &str) -> Vec<u8> {
     secret
-        .strip_prefix("whsec_")
+        .strip_prefix(SECRET_PREFIX)
         .and_then(|b64| STANDARD.decode(b64).ok())
         .unwrap_or_else(|| secret.as_bytes().to_vec())
 }
@@ -52,6 +69,19 @@ mod tests {
             h.webhook_signature,
             "v1,g0hM9SsE+OTPJTGt/tmIKtSyZlE3uFJELVlNIOLJ1OE="
         );
+    }
+
+    #[test]
+    fn whsec_secrets_must_decode() {
+        assert_eq!(
+            check_secret("whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"),
+            Ok(())
+        );
+        assert_eq!(check_secret("plain text secret"), Ok(()));
+        assert!(check_secret("whsec_not base64!")
+            .unwrap_err()
+            .contains("base64"));
+        assert!(check_secret("whsec_").unwrap_err().contains("nothing"));
     }
 
     #[test]

@@ -1,13 +1,14 @@
 //! Periodic jobs (cron triggers): the R2 cleanup and the no-success alert.
 
 use serde_json::json;
-use worker::{console_error, console_log, Headers, Method, Request, RequestInit};
+use worker::{console_error, console_log, Headers, Method, Request, RequestInit, RequestRedirect};
 
 use crate::adapters::net::{fetch_with_timeout, now_ms};
 use crate::context::Ctx;
 use facteur_core::log::{LogQuery, MAX_LOG_LIMIT};
 use facteur_core::offload::{cleanup_cutoff, LAST_CLEANUP_KEY};
 use facteur_core::ports::KeyValueStore;
+use facteur_core::signing::sign;
 use facteur_core::stats::no_success_alert;
 use facteur_core::time::iso_utc;
 
@@ -31,21 +32,23 @@ pub async fn r2_cleanup(ctx: &Ctx) {
     };
     let now = now_ms();
     let cutoff = cleanup_cutoff(now, ctx.settings.r2_retention_hours);
-    match r2.cleanup(cutoff).await {
+    let saved = match r2.cleanup(cutoff).await {
         Ok(report) => {
             console_log!("r2 cleanup: {report}");
-            let saved =
-                json!({"at": iso_utc(now), "older_than": iso_utc(cutoff), "report": report});
-            if let Err(e) = ctx
-                .stores
-                .blobs
-                .put(LAST_CLEANUP_KEY, &saved.to_string(), None)
-                .await
-            {
-                console_error!("r2 cleanup: report not saved: {e}");
-            }
+            json!({"ok": true, "at": iso_utc(now), "older_than": iso_utc(cutoff), "report": report})
         }
-        Err(e) => console_error!("r2 cleanup failed: {e}"),
+        Err(e) => {
+            console_error!("r2 cleanup failed: {e}");
+            json!({"ok": false, "at": iso_utc(now), "older_than": iso_utc(cutoff)})
+        }
+    };
+    if let Err(e) = ctx
+        .stores
+        .blobs
+        .put(LAST_CLEANUP_KEY, &saved.to_string(), None)
+        .await
+    {
+        console_error!("r2 cleanup: report not saved: {e}");
     }
 }
 
@@ -79,19 +82,14 @@ pub async fn no_success_check(ctx: &Ctx) {
     let body = serde_json::to_string(&alert).unwrap_or_default();
     console_error!("ALERT {body}");
     if let Some(url) = &ctx.settings.alert_webhook_url {
-        let headers = Headers::new();
-        let _ = headers.set("Content-Type", "application/json");
-        let mut init = RequestInit::new();
-        init.with_method(Method::Post)
-            .with_headers(headers)
-            .with_body(Some(body.into()));
-        match Request::new_with_init(url, &init) {
-            Ok(req) => {
-                if fetch_with_timeout(req, 10_000).await.is_err() {
-                    console_error!("alert webhook unreachable");
-                }
-            }
-            Err(_) => console_error!("ALERT_WEBHOOK_URL is not a valid URL"),
+        let id = format!("alert_no_success_{window}");
+        match alert_request(url, &id, &body, ctx.settings.signing_secret.as_deref()) {
+            Ok(req) => match fetch_with_timeout(req, 10_000).await {
+                Ok(resp) if (200..300).contains(&resp.status_code()) => {}
+                Ok(resp) => console_error!("alert webhook answered {}", resp.status_code()),
+                Err(_) => console_error!("alert webhook unreachable"),
+            },
+            Err(_) => console_error!("alert webhook request not built"),
         }
     }
     let _ = ctx
@@ -99,4 +97,29 @@ pub async fn no_success_check(ctx: &Ctx) {
         .blobs
         .put(&sent_key, "1", Some(u64::from(minutes) * 60 + 60))
         .await;
+}
+
+/// The alert POST: JSON, no redirect followed (a 3xx is a failure, as for webhooks), signed like
+/// a webhook when `WEBHOOK_SIGNING_SECRET` is set (`id` is the same for every alert of a window,
+/// so a receiver can drop a repeat).
+fn alert_request(
+    url: &str,
+    id: &str,
+    body: &str,
+    signing_secret: Option<&str>,
+) -> worker::Result<Request> {
+    let headers = Headers::new();
+    headers.set("Content-Type", "application/json")?;
+    if let Some(secret) = signing_secret {
+        let sig = sign(secret, id, now_ms() / 1000, body);
+        headers.set("webhook-id", &sig.webhook_id)?;
+        headers.set("webhook-timestamp", &sig.webhook_timestamp)?;
+        headers.set("webhook-signature", &sig.webhook_signature)?;
+    }
+    let mut init = RequestInit::new();
+    init.with_method(Method::Post)
+        .with_headers(headers)
+        .with_redirect(RequestRedirect::Manual)
+        .with_body(Some(body.into()));
+    Request::new_with_init(url, &init)
 }

@@ -3,6 +3,7 @@
 
 use serde_json::Value;
 
+use super::webhook_url::check_https_url;
 use crate::ingest::type_name;
 
 /// Parses `true/false/1/0/yes/no/on/off`.
@@ -27,8 +28,9 @@ pub enum FieldKind {
     Weekdays,
     /// An integer in `min..=max`.
     UInt { min: u64, max: u64 },
-    /// A list of non-empty strings.
-    StringList,
+    /// A list of at most `max_items` non-empty strings of at most `max_chars` characters each
+    /// (each is searched for in every e-mail, whose body can be 25 MB).
+    StringList { max_items: usize, max_chars: usize },
 }
 
 const WEEKDAYS: [(&str, &str); 7] = [
@@ -90,21 +92,6 @@ pub fn normalize_webhook_url(raw: &str) -> String {
     }
 }
 
-/// Checks an https URL with a host.
-pub fn check_https_url(url: &str) -> Result<(), String> {
-    let rest = url
-        .strip_prefix("https://")
-        .ok_or("must be an https:// URL")?;
-    let host = rest.split(['/', '?', '#']).next().unwrap_or("");
-    if host.is_empty() || host.contains(char::is_whitespace) {
-        return Err("must be an https:// URL with a host".into());
-    }
-    if url.chars().any(char::is_whitespace) {
-        return Err("must not contain spaces".into());
-    }
-    Ok(())
-}
-
 impl FieldKind {
     /// Validates and normalises a JSON value; `Ok(None)` means "reset to the default".
     pub fn validate(self, v: &Value) -> Result<Option<Value>, String> {
@@ -155,16 +142,31 @@ impl FieldKind {
                 }
                 Ok(Some(Value::from(n)))
             }
-            FieldKind::StringList => {
+            FieldKind::StringList {
+                max_items,
+                max_chars,
+            } => {
                 let items = v.as_array().ok_or_else(wrong)?;
                 let mut out = Vec::new();
                 for item in items {
                     let s = item
                         .as_str()
                         .ok_or_else(|| format!("expected strings, got {}", type_name(item)))?;
-                    if !s.trim().is_empty() {
+                    let chars = s.trim().chars().count();
+                    if chars > max_chars {
+                        return Err(format!(
+                            "an entry is too long ({chars} characters; at most {max_chars})"
+                        ));
+                    }
+                    if chars > 0 {
                         out.push(Value::String(s.trim().to_string()));
                     }
+                }
+                if out.len() > max_items {
+                    return Err(format!(
+                        "too many entries ({}; at most {max_items})",
+                        out.len()
+                    ));
                 }
                 Ok(Some(Value::Array(out)))
             }
@@ -175,7 +177,7 @@ impl FieldKind {
         match self {
             FieldKind::Bool => "a boolean",
             FieldKind::OptHttpsUrl | FieldKind::OptTimeOfDay => "a string",
-            FieldKind::Weekdays | FieldKind::StringList => "an array of strings",
+            FieldKind::Weekdays | FieldKind::StringList { .. } => "an array of strings",
             FieldKind::UInt { .. } => "an integer",
         }
     }
@@ -189,7 +191,7 @@ impl FieldKind {
                     .parse::<u64>()
                     .map_err(|_| "must be an integer")?,
             ),
-            FieldKind::Weekdays | FieldKind::StringList => Value::Array(
+            FieldKind::Weekdays | FieldKind::StringList { .. } => Value::Array(
                 raw.split(',')
                     .map(|s| Value::String(s.trim().to_string()))
                     .collect(),
@@ -215,6 +217,26 @@ mod tests {
         ] {
             assert_eq!(parse_time_of_day(bad), None, "{bad}");
         }
+    }
+
+    #[test]
+    fn string_lists_are_bounded() {
+        let kind = FieldKind::StringList {
+            max_items: 2,
+            max_chars: 3,
+        };
+        assert_eq!(
+            kind.validate(&serde_json::json!([" ab ", "", "abc"])),
+            Ok(Some(serde_json::json!(["ab", "abc"])))
+        );
+        assert!(kind
+            .validate(&serde_json::json!(["a", "b", "c"]))
+            .unwrap_err()
+            .contains("too many entries (3; at most 2)"));
+        assert!(kind
+            .validate(&serde_json::json!(["abcd"]))
+            .unwrap_err()
+            .contains("too long (4 characters; at most 3)"));
     }
 
     #[test]

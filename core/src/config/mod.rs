@@ -2,7 +2,8 @@
 //! (`settings`), the three gating documents (`webhook_config`, `processing_prefs`,
 //! `runtime_flags`, SPEC §9) with their validation (`documents`), the one table per document
 //! where its field names are written (`schema`), and the field kinds and value parsers they
-//! share (`kinds`). Environment variables give the documents' defaults.
+//! share (`kinds`), among them what a webhook URL may be (`webhook_url`). Environment variables
+//! give the documents' defaults.
 //!
 //! Everything is re-exported here: callers use `facteur_core::config::…` paths.
 
@@ -10,8 +11,10 @@ mod documents;
 mod kinds;
 mod schema;
 mod settings;
+mod webhook_url;
 
 pub use documents::*;
 pub use kinds::*;
 pub use schema::*;
 pub use settings::*;
+pub use webhook_url::*;

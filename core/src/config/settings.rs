@@ -5,11 +5,13 @@
 use serde_json::{Map, Value};
 
 use super::documents::{check_window, DocMaps, Documents};
-use super::kinds::parse_bool;
+use super::kinds::{normalize_webhook_url, parse_bool};
 use super::schema::fields;
+use super::webhook_url::check_https_url;
 use crate::api::ConfigDoc;
 use crate::log::DEFAULT_REDIS_LOG_CAP;
 use crate::offload::{DEFAULT_FOLDER_TIMEOUT_MS, DEFAULT_LINK_TIMEOUT_MS};
+use crate::signing::check_secret;
 use crate::time::{parse_zone, Zone};
 
 /// Names of every variable and secret the main worker reads.
@@ -169,11 +171,24 @@ impl Settings {
         let defaults = Documents::resolve(&env_defaults, &DocMaps::default());
         check_window(&defaults.webhook)
             .map_err(|e| format!("WEBHOOKS_TIME_START/END: {}", e.message))?;
+        let signing_secret = get(vars::WEBHOOK_SIGNING_SECRET);
+        if let Some(secret) = &signing_secret {
+            check_secret(secret).map_err(|e| format!("WEBHOOK_SIGNING_SECRET {e}"))?;
+        }
+        // Validated as a webhook URL (the alert is one): the host posted to is the host logged.
+        let alert_webhook_url = match get(vars::ALERT_WEBHOOK_URL) {
+            None => None,
+            Some(raw) => {
+                let url = normalize_webhook_url(&raw);
+                check_https_url(&url).map_err(|e| format!("ALERT_WEBHOOK_URL {e}"))?;
+                Some(url)
+            }
+        };
         Ok(Settings {
             process_api_token: get(vars::PROCESS_API_TOKEN).unwrap_or_default(),
             admin_token: get(vars::ADMIN_TOKEN).unwrap_or_default(),
             upstash,
-            signing_secret: get(vars::WEBHOOK_SIGNING_SECRET),
+            signing_secret,
             sender_allowlist: get(vars::GMAIL_SENDER_ALLOWLIST)
                 .map(|v| {
                     v.split(',')
@@ -210,7 +225,7 @@ impl Settings {
             r2_serve_media: flag(vars::R2_SERVE_MEDIA, false)?,
             alert_no_success_minutes: num(vars::ALERT_NO_SUCCESS_MINUTES, 0, 0, 7 * 24 * 60)?
                 as u32,
-            alert_webhook_url: get(vars::ALERT_WEBHOOK_URL),
+            alert_webhook_url,
             env_defaults,
         })
     }
@@ -300,5 +315,30 @@ mod tests {
         }
         let err = Settings::load(env(&[("WEBHOOKS_TIME_START", "09:00")])).unwrap_err();
         assert!(err.contains("set together"), "{err}");
+    }
+
+    #[test]
+    fn secrets_and_alert_urls_are_checked_at_load() {
+        let err = Settings::load(env(&[("WEBHOOK_SIGNING_SECRET", "whsec_***")])).unwrap_err();
+        assert!(
+            err.starts_with("WEBHOOK_SIGNING_SECRET") && !err.contains("***"),
+            "{err}"
+        );
+        let s = Settings::load(env(&[("WEBHOOK_SIGNING_SECRET", "whsec_c2VjcmV0")])).unwrap();
+        assert_eq!(s.signing_secret.as_deref(), Some("whsec_c2VjcmV0"));
+        for bad in [
+            "http://alerts.example/x",
+            "https://u:p@alerts.example/",
+            "https://127.0.0.1/x",
+        ] {
+            let err = Settings::load(env(&[("ALERT_WEBHOOK_URL", bad)])).unwrap_err();
+            assert!(err.starts_with("ALERT_WEBHOOK_URL"), "{bad}: {err}");
+            assert!(!err.contains(bad), "the value is not echoed: {err}");
+        }
+        let s = Settings::load(env(&[("ALERT_WEBHOOK_URL", " tok123 ")])).unwrap();
+        assert_eq!(
+            s.alert_webhook_url.as_deref(),
+            Some("https://hook.eu2.make.com/tok123")
+        );
     }
 }
