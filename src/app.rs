@@ -3,6 +3,7 @@
 //! response in one place.
 
 use serde_json::Value;
+use worker::wasm_bindgen::prelude::{wasm_bindgen, JsValue};
 use worker::{
     event, Context, Env, MessageBatch, Request, Response, Result, ScheduleContext, ScheduledEvent,
 };
@@ -14,36 +15,62 @@ use facteur_core::api::{route, Route};
 use facteur_core::error::ApiError;
 
 #[event(fetch)]
-async fn fetch(req: Request, env: Env, _ctx: Context) -> Result<Response> {
-    Ok(handle(req, env).await)
+async fn fetch(req: Request, env: Env, ctx: Context) -> Result<Response> {
+    Ok(handle(req, env, ctx).await)
 }
 
-#[event(queue)]
-async fn queue(batch: MessageBatch<Value>, env: Env, _ctx: Context) -> Result<()> {
-    consumer::handle_batch(batch, env).await;
-    Ok(())
+/// The queue entry point, written out instead of `#[event(queue)]` so that the consumer can
+/// read how many times each message was delivered (`attempts`, which worker 0.8.7 does not
+/// expose): crash isolation depends on it.
+#[wasm_bindgen]
+pub async fn queue(
+    batch: worker::worker_sys::MessageBatch,
+    env: Env,
+    ctx: worker::worker_sys::Context,
+) -> std::result::Result<JsValue, JsValue> {
+    let attempts: Vec<u32> = batch
+        .messages()
+        .map(|messages| {
+            messages
+                .iter()
+                .map(|m| {
+                    js_sys::Reflect::get(&m, &JsValue::from_str("attempts"))
+                        .ok()
+                        .and_then(|a| a.as_f64())
+                        .map_or(1, |a| a as u32)
+                })
+                .collect()
+        })
+        .unwrap_or_default();
+    let batch: MessageBatch<Value> = MessageBatch::from(batch);
+    consumer::handle_batch(batch, &attempts, env, Context::new(ctx)).await;
+    Ok(JsValue::UNDEFINED)
 }
 
 #[event(scheduled)]
 async fn scheduled(event: ScheduledEvent, env: Env, _ctx: ScheduleContext) {
-    match Ctx::load(env) {
+    match Ctx::load(env, None) {
         Ok(ctx) => scheduled::run(&ctx, &event.cron()).await,
         Err(e) => worker::console_error!("scheduled {}: cannot start: {e}", event.cron()),
     }
 }
 
 /// Serves one HTTP request. Never fails: every error becomes a JSON response.
-pub async fn handle(req: Request, env: Env) -> Response {
-    match dispatch(req, env).await {
+pub async fn handle(req: Request, env: Env, background: Context) -> Response {
+    match dispatch(req, env, background).await {
         Ok(resp) => resp,
         Err(e) => error(&e),
     }
 }
 
-async fn dispatch(req: Request, env: Env) -> std::result::Result<Response, ApiError> {
+async fn dispatch(
+    req: Request,
+    env: Env,
+    background: Context,
+) -> std::result::Result<Response, ApiError> {
     let path = req.path();
     let route = route(req.method().as_ref(), &path)?;
-    let ctx = Ctx::load(env)?;
+    let ctx = Ctx::load(env, Some(background))?;
     match route {
         Route::Health => Ok(health::health(&ctx).await),
         Route::Ingest => ingest::handle(&ctx, req).await,
@@ -55,6 +82,7 @@ async fn dispatch(req: Request, env: Env) -> std::result::Result<Response, ApiEr
         Route::DeliveryReplay(id) => admin::delivery_replay(&ctx, req, &id).await,
         Route::DryRun => admin::dry_run(&ctx, req).await,
         Route::Stats => admin::stats(&ctx, req).await,
+        Route::Runtime => admin::runtime(&ctx, req),
         Route::Media(key) => health::media(&ctx, &key).await,
     }
 }

@@ -1,10 +1,11 @@
 //! The per-invocation context: the settings read once from vars and secrets, the stores, and
 //! the bindings the handlers hand to adapters.
 
-use worker::{console_error, Env, Request};
+use worker::{console_error, Context, Env, Request};
 
 use crate::adapters::offload::R2Fetch;
 use crate::adapters::queues::Producer;
+use crate::adapters::redis::{upstash_store, Redis};
 use crate::adapters::stores::Stores;
 use facteur_core::auth::authorized_bearer;
 use facteur_core::config::{bindings, Settings};
@@ -15,12 +16,14 @@ pub struct Ctx {
     pub env: Env,
     pub settings: Settings,
     pub stores: Stores,
+    /// The invocation's `waitUntil`, for work that must finish but not before the answer.
+    background: Option<Context>,
 }
 
 impl Ctx {
     /// Reads settings and builds stores; a misconfiguration is logged in full and answered as a
     /// generic error naming the variable, never its value.
-    pub fn load(env: Env) -> Result<Ctx, ApiError> {
+    pub fn load(env: Env, background: Option<Context>) -> Result<Ctx, ApiError> {
         let settings = Settings::load(|name| {
             env.var(name)
                 .map(|v| v.to_string())
@@ -39,7 +42,26 @@ impl Ctx {
             env,
             settings,
             stores,
+            background,
         })
+    }
+
+    /// Runs `work` after the answer (the invocation lives until it ends); inline-spawned when
+    /// the invocation has no `waitUntil`.
+    pub fn in_background(&self, work: impl std::future::Future<Output = ()> + 'static) {
+        match &self.background {
+            Some(c) => c.wait_until(work),
+            None => wasm_bindgen_futures::spawn_local(work),
+        }
+    }
+
+    /// A Redis store of its own (for background work that outlives a borrow of the context).
+    pub fn redis(&self) -> Option<Redis> {
+        upstash_store(
+            &self.settings.upstash,
+            self.settings.redis_timeout_ms,
+            self.settings.redis_log_cap,
+        )
     }
 
     /// 401 unless the request carries `Authorization: Bearer <ADMIN_TOKEN>` (no bare token).

@@ -102,7 +102,7 @@ fn run(s: &Scenario, rules: &RoutingRules, budget: Duration) {
             links_dropped: found.dropped,
             rules_budget_exhausted: decision.as_ref().is_ok_and(|d| d.budget_exhausted),
         };
-        let payload = build_payload(&email, &analysis, &window);
+        let payload = build_payload(email.clone(), &analysis, &window);
         let t4 = Instant::now();
         black_box((&decision, &payload));
         for (acc, d) in stage.iter_mut().zip([t1 - t0, t2 - t1, t3 - t2, t4 - t3]) {

@@ -13,6 +13,8 @@ pub enum Route {
     DryRun,
     DeadLetters,
     DeadLetterReplay(String),
+    /// `GET /api/runtime`: this isolate's wasm memory (its high-water mark).
+    Runtime,
     /// `POST /api/deliveries/<delivery_id>/replay`: send an archived delivery again.
     DeliveryReplay(String),
     Stats,
@@ -90,6 +92,7 @@ pub fn route(method: &str, path: &str) -> Result<Route, ApiError> {
         "/api/test/dry_run" => only("POST", Route::DryRun),
         "/api/dead_letters" => only("GET", Route::DeadLetters),
         "/api/stats" => only("GET", Route::Stats),
+        "/api/runtime" => only("GET", Route::Runtime),
         _ => {
             if let Some(doc) = ConfigDoc::ALL
                 .iter()

@@ -4,7 +4,7 @@
 use chrono::{DateTime, TimeDelta, Timelike};
 
 use super::links::{contains_url_ignore_ascii_case, has_provider_link};
-use super::text::{is_word_char, norm, norm_collapsed};
+use super::text::{find_ascii_words, is_word_char, norm, norm_collapsed};
 use super::time::Zone;
 
 /// Detector name of a recadrage e-mail.
@@ -366,16 +366,6 @@ fn pad(digits: &str, width: usize) -> String {
     out
 }
 
-/// Body words that rule out an unsubscription (invoices, cancellations…).
-const DESABO_FORBIDDEN: [&str; 6] = [
-    "annulation",
-    "facturation",
-    "facture",
-    "moment",
-    "reference client",
-    "total ht",
-];
-
 /// SPEC: "the lowercased raw body contains `https://www.dropbox.com/request/`". No non-ASCII
 /// character lowercases to an ASCII letter of that text (only U+212A KELVIN SIGN and U+0130
 /// lowercase to ASCII, `k` and `i`), so an ASCII-only case-insensitive search is the same test
@@ -383,18 +373,37 @@ const DESABO_FORBIDDEN: [&str; 6] = [
 const DROPBOX_REQUEST: &str = "https://www.dropbox.com/request/";
 
 /// `Some(urgent)` when the e-mail is a DESABO; `ns` is the collapsed normalised subject.
+/// Every word looked for is ASCII, so the body is read through [`find_ascii_words`]: the
+/// same answers as searching `norm_collapsed(body)`, in memory that does not grow with the
+/// body (it can be 25 MB of Hangul, which NFD triples).
 fn desabo(ns: &str, body: &str) -> Option<bool> {
-    let nb = norm_collapsed(body);
-    let matches = nb.contains("journee")
-        && nb.contains("tarifs habituels")
-        && (nb.contains("desabonn")
+    // The first five are looked for; the rest, words of invoices and cancellations, rule an
+    // unsubscription out.
+    const WORDS: [&str; 11] = [
+        "journee",
+        "tarifs habituels",
+        "desabonn",
+        "urgent",
+        "urgence",
+        "annulation",
+        "facturation",
+        "facture",
+        "moment",
+        "reference client",
+        "total ht",
+    ];
+    let found = find_ascii_words(body, &WORDS);
+    let nb = |w: &str| WORDS.iter().position(|x| *x == w).is_some_and(|i| found[i]);
+    let matches = nb("journee")
+        && nb("tarifs habituels")
+        && (nb("desabonn")
             || ns.contains("desabonn")
             || contains_url_ignore_ascii_case(body, DROPBOX_REQUEST))
-        && !DESABO_FORBIDDEN.iter().any(|w| nb.contains(w));
+        && !found[5..].iter().any(|&forbidden| forbidden);
     matches.then(|| {
         ["urgent", "urgence"]
             .iter()
-            .any(|w| ns.contains(w) || nb.contains(w))
+            .any(|w| ns.contains(w) || nb(w))
     })
 }
 

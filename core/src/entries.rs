@@ -7,6 +7,7 @@
 use super::delivery::{AttemptOutcome, Decision};
 use super::gating::{HoldReason, SkipReason};
 use super::ids::log_entry_id;
+use super::isolation::CRASHED;
 use super::log::{LogEntry, LogStatus};
 use super::messages::{DeadJob, DeadLetter, DeliveryJob, MAX_SPILL_MISSES, QUEUE_EXHAUSTED};
 use super::payload::Analysis;
@@ -143,6 +144,27 @@ impl LogEntry {
         }
     }
 
+    /// The final `error` entry of a job given up after crashing the worker `crashes` times when
+    /// run alone (see [`crate::isolation`]).
+    pub fn crashed(
+        email_id: &str,
+        delivery: Option<&DeliveryJob>,
+        crashes: u32,
+        now_ms: i64,
+    ) -> Self {
+        let mut entry = LogEntry::missing_part(email_id, delivery, now_ms);
+        entry.id = log_entry_id(&[
+            email_id,
+            delivery.map_or("", |d| d.delivery_id.as_str()),
+            CRASHED,
+        ]);
+        entry.reason = Some(CRASHED.into());
+        entry.error = Some(format!(
+            "the worker crashed (panic or resource limit) {crashes} times processing it alone; kept as a dead letter"
+        ));
+        entry
+    }
+
     /// The final `error` entry of a job the queue moved to the dead letters on its own (its
     /// retries of infrastructure failures ran out): the consumer never logged an outcome.
     pub fn queue_exhausted(dead: &DeadLetter, now_ms: i64) -> Self {
@@ -189,6 +211,7 @@ mod tests {
             policy: RetryPolicy::default(),
             created_at_ms: 0,
             spill_misses: 0,
+            suspect: false,
         }
     }
 

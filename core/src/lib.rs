@@ -5,6 +5,7 @@
 //! [`ports`]; the Cloudflare adapters live in the `facteur` crate (`src/adapters`), and host
 //! tests use in-memory adapters. Everything here runs under plain `cargo test`.
 
+pub mod accept;
 pub mod api;
 pub mod auth;
 pub mod config;
@@ -17,6 +18,9 @@ pub mod fallback;
 pub mod gating;
 pub mod ids;
 pub mod ingest;
+pub mod inline;
+pub mod isolation;
+pub mod json_text;
 pub mod links;
 pub mod log;
 pub mod mask;

@@ -89,17 +89,35 @@ pub struct ProcessJob {
     /// Times the spilled e-mail was not found (KV can lag behind a write for a minute).
     #[serde(default)]
     pub spill_misses: u32,
+    /// Accepted through Redis while the dedup object was out of reach: the consumer copies
+    /// the processed marker to the object (see `crate::accept`).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub sync_with_object: bool,
+    /// Sent again after its batch crashed: to be run alone (see `crate::isolation`).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub suspect: bool,
 }
 
 impl ProcessJob {
-    /// The job of a freshly accepted e-mail.
-    pub fn accepted(email: &EmailRecord, part: Blob, now_ms: i64) -> ProcessJob {
+    /// The job of a freshly accepted e-mail; `part` holds the push request as received (read
+    /// back with `crate::ingest::parse_ingest`, which also reads an [`EmailRecord`]).
+    pub fn accepted(email_id: &str, part: Blob, now_ms: i64) -> ProcessJob {
         ProcessJob {
-            email_id: email.email_id.clone(),
+            email_id: email_id.to_string(),
             email: part,
             accepted_at_ms: now_ms,
             held_until_ms: None,
             spill_misses: 0,
+            sync_with_object: false,
+            suspect: false,
+        }
+    }
+
+    /// The same job, flagged for the consumer to copy the processed marker to the object.
+    pub fn to_sync_with_object(&self) -> ProcessJob {
+        ProcessJob {
+            sync_with_object: true,
+            ..self.clone()
         }
     }
 
@@ -116,6 +134,7 @@ impl ProcessJob {
         ProcessJob {
             held_until_ms: None,
             spill_misses: 0,
+            suspect: false,
             ..self.clone()
         }
     }
@@ -155,6 +174,9 @@ pub struct DeliveryJob {
     /// Times the spilled payload was not found (KV can lag behind a write for a minute).
     #[serde(default)]
     pub spill_misses: u32,
+    /// Sent again after its batch crashed: to be run alone (see `crate::isolation`).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub suspect: bool,
 }
 
 impl DeliveryJob {
@@ -173,6 +195,7 @@ impl DeliveryJob {
             policy: meta.policy,
             created_at_ms: meta.created_at_ms,
             spill_misses: 0,
+            suspect: false,
         }
     }
 
@@ -189,6 +212,7 @@ impl DeliveryJob {
         DeliveryJob {
             attempt: 1,
             spill_misses: 0,
+            suspect: false,
             ..self.clone()
         }
     }
@@ -370,6 +394,14 @@ pub trait QueuedJob: Clone + Serialize {
     }
     /// The final log entry when its part stays unreadable.
     fn missing_part_entry(&self, now_ms: i64) -> LogEntry;
+    /// The final log entry when it crashed the worker `crashes` times on its own.
+    fn crashed_entry(&self, crashes: u32, now_ms: i64) -> LogEntry;
+    /// What identifies this run of the job for crash isolation.
+    fn isolation_key(&self) -> String;
+    /// Flagged as a suspect of a crash (see `crate::isolation`).
+    fn is_suspect(&self) -> bool;
+    /// The same job flagged as a suspect.
+    fn as_suspect(&self) -> Self;
 }
 
 impl QueuedJob for ProcessJob {
@@ -392,6 +424,21 @@ impl QueuedJob for ProcessJob {
     fn missing_part_entry(&self, now_ms: i64) -> LogEntry {
         LogEntry::missing_part(&self.email_id, None, now_ms)
     }
+    fn crashed_entry(&self, crashes: u32, now_ms: i64) -> LogEntry {
+        LogEntry::crashed(&self.email_id, None, crashes, now_ms)
+    }
+    fn isolation_key(&self) -> String {
+        format!("email_{}", self.email_id)
+    }
+    fn is_suspect(&self) -> bool {
+        self.suspect
+    }
+    fn as_suspect(&self) -> Self {
+        ProcessJob {
+            suspect: true,
+            ..self.clone()
+        }
+    }
 }
 
 impl QueuedJob for DeliveryJob {
@@ -413,6 +460,21 @@ impl QueuedJob for DeliveryJob {
     }
     fn missing_part_entry(&self, now_ms: i64) -> LogEntry {
         LogEntry::missing_part(&self.email_id, Some(self), now_ms)
+    }
+    fn crashed_entry(&self, crashes: u32, now_ms: i64) -> LogEntry {
+        LogEntry::crashed(&self.email_id, Some(self), crashes, now_ms)
+    }
+    fn isolation_key(&self) -> String {
+        format!("{}_{}", self.delivery_id, self.attempt)
+    }
+    fn is_suspect(&self) -> bool {
+        self.suspect
+    }
+    fn as_suspect(&self) -> Self {
+        DeliveryJob {
+            suspect: true,
+            ..self.clone()
+        }
     }
 }
 
@@ -503,6 +565,8 @@ mod tests {
             accepted_at_ms: 0,
             held_until_ms: None,
             spill_misses: 0,
+            sync_with_object: false,
+            suspect: false,
         };
         assert!(serde_json::to_string(&job).unwrap().len() <= MAX_MESSAGE_BYTES);
     }
@@ -514,6 +578,8 @@ mod tests {
             accepted_at_ms: 0,
             held_until_ms: None,
             spill_misses: misses,
+            sync_with_object: false,
+            suspect: false,
         }
     }
 
@@ -592,6 +658,7 @@ mod tests {
             policy: RetryPolicy::default(),
             created_at_ms: 1,
             spill_misses: 0,
+            suspect: false,
         };
         let raw = serde_json::to_string(&job).unwrap();
         let dl = parse_dead_letter(&raw, 5);

@@ -70,21 +70,22 @@ pub struct Payload {
     pub dropbox_first_url: Option<String>,
 }
 
-/// Builds the payload of an e-mail.
-pub fn build_payload(email: &EmailRecord, analysis: &Analysis, window: &WindowFields) -> Payload {
+/// Builds the payload of an e-mail, taking its strings: the body (up to 25 MB) moves into
+/// `email_content` instead of being copied.
+pub fn build_payload(email: EmailRecord, analysis: &Analysis, window: &WindowFields) -> Payload {
     let dropbox: Vec<&DeliveryLink> = analysis
         .links
         .iter()
         .filter(|l| l.provider == "dropbox")
         .collect();
     Payload {
-        microsoft_graph_email_id: email.email_id.clone(),
-        subject: email.subject.clone(),
-        received_date_time: email.date.clone(),
-        sender_address: email.sender.clone(),
-        sender_email: email.sender_email.clone(),
+        microsoft_graph_email_id: email.email_id,
+        subject: email.subject,
+        received_date_time: email.date,
+        sender_address: email.sender,
+        sender_email: email.sender_email,
         body_preview: email.body.chars().take(PREVIEW_CHARS).collect(),
-        email_content: email.body.clone(),
+        email_content: email.body,
         source: SOURCE.to_string(),
         detector: analysis.detector.clone(),
         delivery_time: analysis.delivery_time.clone(),
@@ -126,11 +127,7 @@ mod tests {
     #[test]
     fn basic_fields_without_analysis() {
         let body = "é".repeat(250);
-        let p = build_payload(
-            &email(&body),
-            &Analysis::default(),
-            &WindowFields::default(),
-        );
+        let p = build_payload(email(&body), &Analysis::default(), &WindowFields::default());
         let v = serde_json::to_value(&p).unwrap();
         assert_eq!(v["microsoft_graph_email_id"], "id1");
         assert_eq!(v["receivedDateTime"], "2026-01-01T00:00:00Z");
@@ -170,7 +167,7 @@ mod tests {
             rules_budget_exhausted: false,
         };
         let p = build_payload(
-            &email("b"),
+            email("b"),
             &analysis,
             &WindowFields {
                 webhooks_time_start: Some("maintenant".into()),

@@ -151,25 +151,27 @@ pub struct PlannedDeliveries {
     pub deliveries: Vec<PlannedDelivery>,
 }
 
-/// Builds the payload and one delivery per target.
+/// Builds the payload (taking the e-mail's strings, see [`build_payload`]) and one delivery
+/// per target.
 pub fn deliveries(
-    email: &EmailRecord,
+    email: EmailRecord,
     analysis: &Analysis,
     window: &WindowFields,
     targets: &[String],
 ) -> PlannedDeliveries {
+    let deliveries = targets
+        .iter()
+        .map(|t| PlannedDelivery {
+            delivery_id: delivery_id(&email.email_id, t),
+            target_url: t.clone(),
+            links_dropped: analysis.links_dropped,
+            rules_budget_exhausted: analysis.rules_budget_exhausted,
+        })
+        .collect();
     PlannedDeliveries {
         email_id: email.email_id.clone(),
         payload: build_payload(email, analysis, window),
-        deliveries: targets
-            .iter()
-            .map(|t| PlannedDelivery {
-                delivery_id: delivery_id(&email.email_id, t),
-                target_url: t.clone(),
-                links_dropped: analysis.links_dropped,
-                rules_budget_exhausted: analysis.rules_budget_exhausted,
-            })
-            .collect(),
+        deliveries,
     }
 }
 
@@ -206,7 +208,7 @@ mod tests {
             "https://a.example/h".to_string(),
             "https://b.example/h".into(),
         ];
-        let planned = deliveries(&e, &analysis, &WindowFields::default(), &targets);
+        let planned = deliveries(e.clone(), &analysis, &WindowFields::default(), &targets);
         assert!(planned.deliveries.iter().all(|d| d.links_dropped == 5));
         assert_eq!(planned.payload.delivery_links.len(), MAX_LINKS_PER_EMAIL);
         // Links not sent at all: nothing is cut.

@@ -40,6 +40,63 @@ pub fn norm_collapsed(s: &str) -> String {
     fold(s, true)
 }
 
+/// [`norm_collapsed`] for searching ASCII words: every character whose normalised form is not
+/// ASCII becomes one `\x01`, so the result is never longer than `s` has characters (NFD
+/// triples Hangul, which [`norm_collapsed`] would keep). For an ASCII `word` without `\x01`,
+/// `ascii_view(s).contains(word) == norm_collapsed(s).contains(word)`: a match only ever spans
+/// ASCII characters, and these, their order and the spaces between them are the same in both.
+pub fn ascii_view(s: &str) -> String {
+    let mut f = Folder {
+        out: String::with_capacity(s.len()),
+        collapse: true,
+        pending_space: false,
+        unicode_case: false,
+        ascii_only: true,
+        started: false,
+    };
+    f.run(s);
+    f.out.make_ascii_lowercase();
+    f.out
+}
+
+/// Which of `words` (ASCII, lowercase, without `\x01`) [`ascii_view`]`(s)` contains, computed
+/// in pieces of [`SCAN_PIECE`] bytes with the view of each piece searched and dropped, the
+/// last bytes kept so a word across two pieces is found: the same answers as searching the
+/// whole view, in memory that does not grow with `s`.
+pub fn find_ascii_words(s: &str, words: &[&str]) -> Vec<bool> {
+    let keep = words.iter().map(|w| w.len()).max().unwrap_or(1).max(1) - 1;
+    let mut found = vec![false; words.len()];
+    let mut f = Folder {
+        out: String::with_capacity(SCAN_PIECE + keep + 8),
+        collapse: true,
+        pending_space: false,
+        unicode_case: false,
+        ascii_only: true,
+        started: false,
+    };
+    let mut start = 0;
+    while start < s.len() {
+        let mut end = (start + SCAN_PIECE).min(s.len());
+        while !s.is_char_boundary(end) {
+            end += 1;
+        }
+        f.run(&s[start..end]);
+        f.out.make_ascii_lowercase();
+        for (hit, w) in found.iter_mut().zip(words) {
+            *hit = *hit || f.out.contains(w);
+        }
+        // Keep the tail a word could continue from: only ASCII bytes are ever written, so any
+        // cut is a character boundary.
+        let cut = f.out.len().saturating_sub(keep);
+        f.out.drain(..cut);
+        start = end;
+    }
+    found
+}
+
+/// Bytes of input read per piece by [`find_ascii_words`].
+const SCAN_PIECE: usize = 64 * 1024;
+
 /// One pass over `s` for both functions; bodies can be megabytes, so ASCII runs (most of an
 /// HTML body) are copied as slices and the case is folded in place at the end.
 ///
@@ -53,19 +110,10 @@ fn fold(s: &str, collapse: bool) -> String {
         collapse,
         pending_space: false,
         unicode_case: false,
+        ascii_only: false,
+        started: false,
     };
-    let bytes = s.as_bytes();
-    let mut i = 0;
-    while i < bytes.len() {
-        let run = ascii_prefix_len(&bytes[i..]);
-        if run > 0 {
-            f.ascii_run(&s[i..i + run]);
-            i += run;
-        } else if let Some(c) = s[i..].chars().next() {
-            decompose_canonical(c, |d| f.non_ascii(d));
-            i += c.len_utf8();
-        }
-    }
+    f.run(s);
     if f.unicode_case {
         // The whole string at once, so context rules such as the Greek final sigma apply, as
         // in Python's `str.lower()`.
@@ -101,9 +149,50 @@ struct Folder {
     pending_space: bool,
     /// A character was kept whose lowercase is not itself and not ASCII.
     unicode_case: bool,
+    /// [`ascii_view`]: a character whose decomposition keeps a non-ASCII letter is one `\x01`.
+    ascii_only: bool,
+    /// Something was written (`out` may have been cut since, in [`find_ascii_words`]).
+    started: bool,
 }
 
 impl Folder {
+    fn run(&mut self, s: &str) {
+        let bytes = s.as_bytes();
+        let mut i = 0;
+        while i < bytes.len() {
+            let run = ascii_prefix_len(&bytes[i..]);
+            if run > 0 {
+                self.ascii_run(&s[i..i + run]);
+                i += run;
+            } else if let Some(c) = s[i..].chars().next() {
+                if self.ascii_only {
+                    self.ascii_view_of(c);
+                } else {
+                    decompose_canonical(c, |d| self.non_ascii(d));
+                }
+                i += c.len_utf8();
+            }
+        }
+    }
+
+    /// One non-ASCII character in [`ascii_view`]: its decomposition, marks dropped, with
+    /// every non-ASCII part folded into a single `\x01`.
+    fn ascii_view_of(&mut self, c: char) {
+        let mut placeholder = false;
+        decompose_canonical(c, |d| {
+            if is_combining_mark(d) {
+            } else if d.is_whitespace() {
+                self.pending_space = true;
+            } else if d.is_ascii() {
+                let mut buf = [0; 4];
+                self.word(d.encode_utf8(&mut buf));
+            } else if !placeholder {
+                placeholder = true;
+                self.word("\x01");
+            }
+        });
+    }
+
     fn ascii_run(&mut self, run: &str) {
         if !self.collapse {
             self.out.push_str(run);
@@ -154,10 +243,11 @@ impl Folder {
         if w.is_empty() {
             return;
         }
-        if self.pending_space && !self.out.is_empty() {
+        if self.pending_space && self.started {
             self.out.push(' ');
         }
         self.pending_space = false;
+        self.started = true;
         self.out.push_str(w);
     }
 }
@@ -296,6 +386,88 @@ mod tests {
             let theirs: String = c.to_string().nfd().collect();
             assert_eq!(ours, theirs, "{c:?}");
         }
+    }
+
+    #[test]
+    fn the_ascii_view_finds_ascii_words_exactly_where_norm_collapsed_does() {
+        let alphabet = [
+            "journ",
+            "e",
+            "é",
+            "E\u{301}",
+            "tarifs",
+            " ",
+            "\u{a0}",
+            "\t\n",
+            "habituels",
+            "désabonn",
+            "한",
+            "국",
+            "\u{1100}",
+            "\u{301}",
+            "Σ",
+            "ς",
+            "İ",
+            "\u{212a}",
+            "x",
+            "_",
+            "ré",
+            "férence client",
+            "total HT",
+            "\u{2009}",
+            "Ⓐ",
+            "ﬁ",
+        ];
+        let words = [
+            "journee",
+            "tarifs habituels",
+            "desabonn",
+            "annulation",
+            "reference client",
+            "total ht",
+            "urgent",
+            "e e",
+            "k",
+            "i",
+        ];
+        let mut x: u64 = 0x2545_F491_4F6C_DD1D;
+        for _ in 0..20_000 {
+            let mut s = String::new();
+            for _ in 0..(x % 12) {
+                x ^= x << 13;
+                x ^= x >> 7;
+                x ^= x << 17;
+                s.push_str(alphabet[(x % alphabet.len() as u64) as usize]);
+            }
+            let (view, norm) = (ascii_view(&s), norm_collapsed(&s));
+            assert!(view.chars().count() <= s.chars().count(), "{s:?}");
+            for w in words {
+                assert_eq!(view.contains(w), norm.contains(w), "{w:?} in {s:?}");
+            }
+            let streamed = find_ascii_words(&s, &words);
+            let whole: Vec<bool> = words.iter().map(|w| view.contains(w)).collect();
+            assert_eq!(streamed, whole, "{s:?}");
+        }
+        assert_eq!(
+            ascii_view("Journée  한국 \u{a0}TARIFS"),
+            "journee \x01\x01 tarifs"
+        );
+        // Streaming finds the same words, including across pieces.
+        let long = format!(
+            "{}tarifs   habi\u{a0}tuels {}journ\u{e9}e",
+            "한".repeat(SCAN_PIECE / 3 - 2),
+            "a ".repeat(SCAN_PIECE)
+        );
+        let words = ["tarifs habituels", "journee", "tarifs habi tuels", "absent"];
+        let view = ascii_view(&long);
+        let expected: Vec<bool> = words.iter().map(|w| view.contains(w)).collect();
+        assert_eq!(find_ascii_words(&long, &words), expected);
+        assert_eq!(expected, [false, true, true, false]);
+        assert_eq!(
+            ascii_view("한").len(),
+            1,
+            "a Hangul syllable is one byte, not three jamo"
+        );
     }
 
     #[test]

@@ -12,9 +12,14 @@ use std::cell::{Cell, RefCell};
 use std::collections::HashMap;
 
 use serde::{Deserialize, Serialize};
-use worker::{durable_object, Env, Method, Request, RequestInit, Response, Result, State, Stub};
+use worker::{
+    durable_object, Env, MessageBuilder, Method, QueueContentType, Request, RequestInit, Response,
+    Result, State, Stub,
+};
 
 use super::net::now_ms;
+use facteur_core::accept::OneHopGuard;
+use facteur_core::config::bindings;
 use facteur_core::dedup::{shard_name, DedupRecord};
 use facteur_core::ports::{Claim, DedupStore, StoreError, StoreResult};
 
@@ -26,14 +31,22 @@ struct DedupCall {
     email_id: String,
     #[serde(default)]
     ttl_secs: u64,
+    /// `/accept`: the processing job to send, and how long its marker lives.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    job: Option<String>,
+    #[serde(default)]
+    processed_ttl_secs: u64,
 }
 
-#[derive(Serialize, Deserialize)]
+#[derive(Default, Serialize, Deserialize)]
 struct DedupReply {
     #[serde(default)]
     processed: bool,
     #[serde(default)]
     claim: Option<String>,
+    /// `/accept`: why the job could not be sent (the lock was released).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    queue_error: Option<String>,
 }
 
 fn claim_name(c: Claim) -> &'static str {
@@ -48,6 +61,7 @@ fn claim_name(c: Claim) -> &'static str {
 #[durable_object(alarm)]
 pub struct DedupShard {
     state: State,
+    env: Env,
     sweep_scheduled: Cell<bool>,
     /// In-flight locks: e-mail id → expiry (unix ms).
     locks: RefCell<HashMap<String, i64>>,
@@ -69,6 +83,62 @@ impl DedupShard {
         })
     }
 
+    /// Takes the in-memory lock unless the e-mail is processed or locked.
+    async fn claim(&self, key: &str, call: &DedupCall, now: i64) -> Result<Claim> {
+        let (claim, write) = self
+            .record(key, &call.email_id)
+            .await?
+            .claim(now, call.ttl_secs);
+        if let Some(locked_until) = write.and_then(|r| r.locked_until) {
+            let mut locks = self.locks.borrow_mut();
+            locks.retain(|_, until| *until > now);
+            locks.insert(call.email_id.clone(), locked_until);
+        }
+        Ok(claim)
+    }
+
+    /// The one-hop accept (see `facteur_core::accept`): claim, send the job to the processing
+    /// queue, write the marker. The lock covers the send, so a concurrent duplicate sees it.
+    async fn accept(&self, key: &str, call: &DedupCall, now: i64) -> Result<DedupReply> {
+        let claim = self.claim(key, call, now).await?;
+        let reply = |claim: Claim, queue_error: Option<String>| DedupReply {
+            processed: claim == Claim::Processed,
+            claim: Some(claim_name(claim).into()),
+            queue_error,
+        };
+        if claim != Claim::Acquired {
+            return Ok(reply(claim, None));
+        }
+        let job = call.job.clone().unwrap_or_default();
+        let sent = match self.env.queue(bindings::PROCESS_QUEUE) {
+            Ok(q) => q
+                .send(
+                    MessageBuilder::new(job)
+                        .content_type(QueueContentType::Text)
+                        .build(),
+                )
+                .await
+                .map_err(|e| e.to_string()),
+            Err(e) => Err(format!("binding {}: {e}", bindings::PROCESS_QUEUE)),
+        };
+        if let Err(e) = sent {
+            self.locks.borrow_mut().remove(&call.email_id);
+            return Ok(reply(claim, Some(e)));
+        }
+        let marked = self
+            .state
+            .storage()
+            .put(key, DedupRecord::complete(now, call.processed_ttl_secs))
+            .await;
+        // Queued either way. Without the marker the lock is kept until it expires, so a
+        // duplicate is still refused meanwhile (the same as a lost marker in Redis).
+        if marked.is_ok() {
+            self.locks.borrow_mut().remove(&call.email_id);
+            self.ensure_sweep().await?;
+        }
+        Ok(reply(claim, None))
+    }
+
     async fn ensure_sweep(&self) -> Result<()> {
         if !self.sweep_scheduled.get() {
             if self.state.storage().get_alarm().await?.is_none() {
@@ -84,9 +154,10 @@ impl DedupShard {
 }
 
 impl worker::DurableObject for DedupShard {
-    fn new(state: State, _env: Env) -> Self {
+    fn new(state: State, env: Env) -> Self {
         Self {
             state,
+            env,
             sweep_scheduled: Cell::new(false),
             locks: RefCell::new(HashMap::new()),
         }
@@ -100,23 +171,17 @@ impl worker::DurableObject for DedupShard {
         let reply = match req.path().as_str() {
             "/is_processed" => DedupReply {
                 processed: self.record(&key, &call.email_id).await?.is_processed(now),
-                claim: None,
+                ..Default::default()
             },
             "/claim" => {
-                let (claim, write) = self
-                    .record(&key, &call.email_id)
-                    .await?
-                    .claim(now, call.ttl_secs);
-                if let Some(locked_until) = write.and_then(|r| r.locked_until) {
-                    let mut locks = self.locks.borrow_mut();
-                    locks.retain(|_, until| *until > now);
-                    locks.insert(call.email_id.clone(), locked_until);
-                }
+                let claim = self.claim(&key, &call, now).await?;
                 DedupReply {
                     processed: claim == Claim::Processed,
                     claim: Some(claim_name(claim).into()),
+                    ..Default::default()
                 }
             }
+            "/accept" => self.accept(&key, &call, now).await?,
             "/complete" => {
                 storage
                     .put(&key, DedupRecord::complete(now, call.ttl_secs))
@@ -125,15 +190,12 @@ impl worker::DurableObject for DedupShard {
                 self.ensure_sweep().await?;
                 DedupReply {
                     processed: true,
-                    claim: None,
+                    ..Default::default()
                 }
             }
             "/release" => {
                 self.locks.borrow_mut().remove(&call.email_id);
-                DedupReply {
-                    processed: false,
-                    claim: None,
-                }
+                DedupReply::default()
             }
             other => return Response::error(format!("unknown dedup call {other}"), 404),
         };
@@ -181,11 +243,21 @@ impl DurableDedup {
     }
 
     async fn call(&self, op: &str, email_id: &str, ttl_secs: u64) -> StoreResult<DedupReply> {
-        let body = serde_json::to_string(&DedupCall {
-            email_id: email_id.into(),
-            ttl_secs,
-        })
-        .map_err(|e| StoreError(e.to_string()))?;
+        self.send(
+            op,
+            &DedupCall {
+                email_id: email_id.into(),
+                ttl_secs,
+                job: None,
+                processed_ttl_secs: 0,
+            },
+        )
+        .await
+    }
+
+    async fn send(&self, op: &str, call: &DedupCall) -> StoreResult<DedupReply> {
+        let email_id = call.email_id.as_str();
+        let body = serde_json::to_string(call).map_err(|e| StoreError(e.to_string()))?;
         let mut init = RequestInit::new();
         init.with_method(Method::Post).with_body(Some(body.into()));
         let req = Request::new_with_init(&format!("https://dedup.internal/{op}"), &init)
@@ -207,19 +279,45 @@ impl DurableDedup {
     }
 }
 
+impl OneHopGuard for DurableDedup {
+    async fn accept(
+        &self,
+        email_id: &str,
+        job: &str,
+        lock_ttl_secs: u64,
+        processed_ttl_secs: u64,
+    ) -> StoreResult<std::result::Result<Claim, String>> {
+        let call = DedupCall {
+            email_id: email_id.into(),
+            ttl_secs: lock_ttl_secs,
+            job: Some(job.to_string()),
+            processed_ttl_secs,
+        };
+        let reply = self.send("accept", &call).await?;
+        if let Some(e) = reply.queue_error {
+            return Ok(Err(e));
+        }
+        parse_claim(reply.claim.as_deref()).map(Ok)
+    }
+}
+
+fn parse_claim(claim: Option<&str>) -> StoreResult<Claim> {
+    match claim {
+        Some("acquired") => Ok(Claim::Acquired),
+        Some("in_flight") => Ok(Claim::InFlight),
+        Some("processed") => Ok(Claim::Processed),
+        other => Err(StoreError(format!(
+            "dedup object: unexpected claim {other:?}"
+        ))),
+    }
+}
+
 impl DedupStore for DurableDedup {
     async fn is_processed(&self, email_id: &str) -> StoreResult<bool> {
         Ok(self.call("is_processed", email_id, 0).await?.processed)
     }
     async fn claim(&self, email_id: &str, ttl: u64) -> StoreResult<Claim> {
-        match self.call("claim", email_id, ttl).await?.claim.as_deref() {
-            Some("acquired") => Ok(Claim::Acquired),
-            Some("in_flight") => Ok(Claim::InFlight),
-            Some("processed") => Ok(Claim::Processed),
-            other => Err(StoreError(format!(
-                "dedup object: unexpected claim {other:?}"
-            ))),
-        }
+        parse_claim(self.call("claim", email_id, ttl).await?.claim.as_deref())
     }
     async fn complete(&self, email_id: &str, ttl: u64) -> StoreResult<()> {
         self.call("complete", email_id, ttl).await.map(|_| ())

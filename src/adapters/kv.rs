@@ -20,10 +20,18 @@ pub struct Kv(pub KvStore);
 
 impl KeyValueStore for Kv {
     async fn get(&self, key: &str) -> StoreResult<Option<String>> {
-        self.0.get(key).text().await.map_err(kv_err)
+        // As bytes: a JS string with a non-ASCII character near its start is copied into wasm
+        // memory through a buffer three times its length (wasm-bindgen's worst case for UTF-8),
+        // 75 MB for a 25 MB e-mail; bytes are copied once.
+        let bytes = self.0.get(key).bytes().await.map_err(kv_err)?;
+        bytes
+            .map(|b| String::from_utf8(b).map_err(|_| kv_err("value is not UTF-8")))
+            .transpose()
     }
     async fn put(&self, key: &str, value: &str, ttl_secs: Option<u64>) -> StoreResult<()> {
-        let mut put = self.0.put(key, value).map_err(kv_err)?;
+        // As bytes: `put(&str)` goes through serde and reads the whole value back into wasm
+        // memory to check its type, a second copy of a part that can be 25 MB.
+        let mut put = self.0.put_bytes(key, value.as_bytes()).map_err(kv_err)?;
         if let Some(ttl) = ttl_secs {
             put = put.expiration_ttl(ttl.max(KV_MIN_TTL_SECS));
         }

@@ -36,3 +36,17 @@ pub async fn fetch_with_timeout(req: Request, timeout_ms: u64) -> Result<Respons
 pub fn now_ms() -> i64 {
     worker::Date::now().as_millis() as i64
 }
+
+/// Size of this isolate's wasm memory. It only ever grows, so it is the high-water mark of
+/// everything the isolate did since it started.
+pub fn wasm_memory_bytes() -> u64 {
+    use worker::wasm_bindgen::JsCast;
+    worker::wasm_bindgen::memory()
+        .dyn_into::<worker::js_sys::WebAssembly::Memory>()
+        .map(|m| {
+            m.buffer()
+                .dyn_into::<worker::js_sys::ArrayBuffer>()
+                .map_or(0, |b| u64::from(b.byte_length()))
+        })
+        .unwrap_or(0)
+}

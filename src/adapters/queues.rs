@@ -1,15 +1,24 @@
 //! Producing queue messages: large parts are spilled to KV first, then the message is sent.
 
-use worker::{console_warn, Env, MessageBuilder, Queue, QueueContentType, SendMessage};
+use worker::{console_warn, Env, MessageBuilder, Queue, QueueContentType};
 
 use super::kv::Kv;
+use facteur_core::accept::JobSender;
 use facteur_core::config::bindings;
 use facteur_core::messages::{
-    archive_key, body_key, email_spill_key, ArchivedDelivery, Blob, DeadLetter, DeliveryJob,
-    DeliveryMeta, EmailRecord, ProcessJob, ARCHIVE_TTL_SECS, MAX_MESSAGE_BYTES, SPILL_TTL_SECS,
+    archive_key, email_spill_key, ArchivedDelivery, Blob, DeadLetter, DeliveryJob, DeliveryMeta,
+    ProcessJob, ARCHIVE_TTL_SECS, MAX_MESSAGE_BYTES, SPILL_TTL_SECS,
 };
-use facteur_core::pipeline::PlannedDeliveries;
+use facteur_core::pipeline::PlannedDelivery;
 use facteur_core::ports::{KeyValueStore, StoreError};
+
+impl JobSender for Producer<'_> {
+    async fn send_job(&self, job: &str) -> Result<(), String> {
+        self.send_text(bindings::PROCESS_QUEUE, job.to_string(), 0)
+            .await
+            .map_err(|e| e.to_string())
+    }
+}
 
 /// Why a message could not be produced.
 #[derive(Debug)]
@@ -36,10 +45,6 @@ pub struct Producer<'a> {
 fn to_text<T: serde::Serialize>(value: &T) -> Result<String, SendError> {
     serde_json::to_string(value).map_err(|e| SendError::Queue(e.to_string()))
 }
-
-/// Largest batch the queue accepts in one `sendBatch`, in bytes and messages.
-const MAX_BATCH_BYTES: usize = 250 * 1024;
-const MAX_BATCH_MESSAGES: usize = 100;
 
 impl Producer<'_> {
     async fn place(&self, data: String, key: String) -> Result<Blob, SendError> {
@@ -82,18 +87,16 @@ impl Producer<'_> {
             .map_err(|e| SendError::Queue(e.to_string()))
     }
 
-    /// Puts an accepted e-mail on the processing queue.
-    pub async fn send_process_job(
+    /// The processing job of an accepted e-mail: the push request's own text, stored first
+    /// when too large to travel in the message (the consumer parses it again).
+    pub async fn prepare_process_job(
         &self,
-        email: &EmailRecord,
+        request: String,
+        email_id: &str,
         now_ms: i64,
-    ) -> Result<(), SendError> {
-        let blob = self
-            .place(to_text(email)?, email_spill_key(&email.email_id))
-            .await?;
-        let job = ProcessJob::accepted(email, blob, now_ms);
-        self.send_text(bindings::PROCESS_QUEUE, to_text(&job)?, 0)
-            .await
+    ) -> Result<ProcessJob, SendError> {
+        let blob = self.place(request, email_spill_key(email_id)).await?;
+        Ok(ProcessJob::accepted(email_id, blob, now_ms))
     }
 
     /// Re-sends a processing job (a hold hop, a replay), keeping its spilled e-mail.
@@ -106,80 +109,30 @@ impl Producer<'_> {
             .await
     }
 
-    /// Sends the first attempts of an e-mail's deliveries, in one batch when they fit in one
-    /// (all targets queued or none), else one by one (a retry of the processing message then
-    /// re-sends them under the same delivery ids). The payload is serialised once and stored
-    /// once (by content) for replay; a large one travels by its key, so it is stored before
-    /// any message points to it. Each delivery's archive record is written alongside; a failed
-    /// archive write is logged and does not hold the delivery back.
-    pub async fn send_deliveries(
-        &self,
-        planned: &PlannedDeliveries,
-        meta: &DeliveryMeta,
-    ) -> Result<(), SendError> {
-        let body = to_text(&planned.payload)?;
-        let key = body_key(&body);
-        let part = Blob::for_payload(&body, &key);
-        let mut texts = Vec::with_capacity(planned.deliveries.len());
-        let mut archives = Vec::with_capacity(planned.deliveries.len());
-        for p in &planned.deliveries {
-            texts.push(to_text(&DeliveryJob::first(p, part.clone(), meta))?);
-            let record = to_text(&ArchivedDelivery::of(p, &key, meta))?;
-            archives.push((archive_key(&p.delivery_id), record));
-        }
-        let store_body = self.blobs.put(&key, &body, Some(ARCHIVE_TTL_SECS));
-        let spilled = matches!(part, Blob::Spilled { .. });
-        let body_stored = if spilled {
-            store_body.await.map_err(SendError::Spill)?;
-            None
-        } else {
-            Some(store_body)
-        };
-        let archived = futures::future::join_all(
-            archives
-                .iter()
-                .map(|(key, record)| self.blobs.put(key, record, Some(ARCHIVE_TTL_SECS))),
-        );
-        let inline_body = async {
-            match body_stored {
-                Some(put) => put.await,
-                None => Ok(()),
-            }
-        };
-        let (body_result, archived, sent) =
-            futures::join!(inline_body, archived, self.send_jobs(texts));
-        if let Err(e) = body_result {
-            console_warn!("e-mail {}: payload not archived ({e})", meta.email_id);
-        }
-        for ((key, _), result) in archives.iter().zip(archived) {
-            if let Err(e) = result {
-                console_warn!("{key}: not archived for replay ({e})");
-            }
-        }
-        sent
+    /// Stores a payload body (by content, see `body_key`) for the archive's lifetime.
+    pub async fn store_body(&self, key: &str, body: &str) -> Result<(), StoreError> {
+        self.blobs.put(key, body, Some(ARCHIVE_TTL_SECS)).await
     }
 
-    async fn send_jobs(&self, texts: Vec<String>) -> Result<(), SendError> {
-        let total: usize = texts.iter().map(String::len).sum();
-        if texts.len() > 1 && total <= MAX_BATCH_BYTES && texts.len() <= MAX_BATCH_MESSAGES {
-            let batch: Vec<SendMessage<String>> = texts
-                .into_iter()
-                .map(|t| {
-                    MessageBuilder::new(t)
-                        .content_type(QueueContentType::Text)
-                        .build()
-                })
-                .collect();
-            return self
-                .queue(bindings::DELIVERY_QUEUE)?
-                .send_batch(batch)
-                .await
-                .map_err(|e| SendError::Queue(e.to_string()));
-        }
-        for text in texts {
-            self.send_text(bindings::DELIVERY_QUEUE, text, 0).await?;
-        }
-        Ok(())
+    /// Writes the archive record of each delivery (for replay); a failed write is logged and
+    /// holds nothing back.
+    pub async fn archive(&self, deliveries: &[PlannedDelivery], meta: &DeliveryMeta, key: &str) {
+        let records = deliveries.iter().map(|p| {
+            let record = serde_json::to_string(&ArchivedDelivery::of(p, key, meta));
+            async move {
+                let written = match record {
+                    Ok(r) => {
+                        let k = archive_key(&p.delivery_id);
+                        self.blobs.put(&k, &r, Some(ARCHIVE_TTL_SECS)).await
+                    }
+                    Err(e) => Err(StoreError(e.to_string())),
+                };
+                if let Err(e) = written {
+                    console_warn!("delivery {}: not archived for replay ({e})", p.delivery_id);
+                }
+            }
+        });
+        futures::future::join_all(records).await;
     }
 
     /// Sends an archived delivery again, as a first attempt under its own delivery id.

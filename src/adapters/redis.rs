@@ -86,6 +86,9 @@ impl FetchTransport {
     }
 }
 
+/// The Redis store over the Workers fetch.
+pub type Redis = UpstashStore<FetchTransport>;
+
 /// The Redis store, when configured.
 pub fn upstash_store(
     settings: &Option<UpstashSettings>,

@@ -9,7 +9,7 @@ use worker::{console_error, console_warn, Env};
 use super::dedup_object::DurableDedup;
 use super::kv::{Kv, KvLog};
 use super::net::now_ms;
-use super::redis::{upstash_store, FetchTransport};
+use super::redis::{upstash_store, Redis};
 use facteur_core::api::ConfigDoc;
 use facteur_core::config::{bindings, DocMaps, Settings};
 use facteur_core::dedup::DualDedup;
@@ -18,9 +18,7 @@ use facteur_core::log::LogEntry;
 use facteur_core::ports::{StoreError, StoreResult};
 use facteur_core::routing::{validate_rules, RoutingRules};
 use facteur_core::time::iso_utc;
-use facteur_core::upstash::UpstashStore;
 
-type Redis = UpstashStore<FetchTransport>;
 /// Configuration documents and link pairs: written to Redis and KV, read freshest.
 pub type DocStore = MirroredKv<Redis, Kv>;
 

@@ -3,7 +3,7 @@
 use serde_json::{json, Map, Value};
 use worker::{console_error, Request, Response};
 
-use crate::adapters::net::now_ms;
+use crate::adapters::net::{now_ms, wasm_memory_bytes};
 use crate::context::Ctx;
 use crate::http::{json, query_of, read_body_limited};
 use facteur_core::api::{int_param, ConfigDoc};
@@ -291,7 +291,7 @@ pub async fn dry_run(ctx: &Ctx, mut req: Request) -> Result<Response, ApiError> 
             window,
             route,
         } => {
-            let planned = deliveries(&email, analysis, window, &route.targets);
+            let planned = deliveries(email.clone(), analysis, window, &route.targets);
             let payload = &planned.payload;
             json!({
                 "decision": "deliver",
@@ -338,5 +338,15 @@ pub async fn stats(ctx: &Ctx, req: Request) -> Result<Response, ApiError> {
     Ok(json(
         200,
         &json!({"success": true, "days": days, "stats": stats}),
+    ))
+}
+
+/// `GET /api/runtime`: the isolate's wasm memory, whose size is the high-water mark of all it
+/// processed (the memory figures of README come from it).
+pub fn runtime(ctx: &Ctx, req: Request) -> Result<Response, ApiError> {
+    ctx.require_admin(&req)?;
+    Ok(json(
+        200,
+        &json!({"success": true, "wasm_memory_bytes": wasm_memory_bytes()}),
     ))
 }

@@ -4,17 +4,17 @@
 use worker::{console_error, console_warn, Request, Response};
 
 use crate::adapters::net::now_ms;
-use crate::adapters::queues::SendError;
 use crate::context::Ctx;
 use crate::http::{json, read_body_limited};
+use facteur_core::accept::{accept_email, AcceptError, Accepted};
 use facteur_core::auth::authorized;
 use facteur_core::config::PROCESSED_TTL_SECS;
 use facteur_core::error::ApiError;
 use facteur_core::gating::{sending_blocked_at_ingest, HoldReason};
 use facteur_core::ids::blocked_logged_key;
-use facteur_core::ingest::{parse_ingest, sender_allowed, IngestStatus};
+use facteur_core::ingest::{parse_ingest_head, sender_allowed, IngestStatus};
 use facteur_core::log::LogEntry;
-use facteur_core::ports::{Claim, DedupStore};
+use facteur_core::ports::DedupStore;
 
 fn ok(status: IngestStatus, email_id: &str) -> Response {
     json(200, &status.body(email_id))
@@ -34,8 +34,9 @@ pub async fn handle(ctx: &Ctx, mut req: Request) -> Result<Response, ApiError> {
     let limit = u64::from(docs.prefs.max_email_size_mb) * 1_000_000;
     let bytes = read_body_limited(&mut req, limit).await?;
     let now = now_ms();
-    let email = parse_ingest(&bytes, now)?;
-    drop(bytes);
+    // The request's own text is what is queued: only its head is parsed here.
+    let text = String::from_utf8(bytes).map_err(|_| ApiError::invalid_json())?;
+    let email = parse_ingest_head(&text)?;
     if !docs.flags.gmail_ingress_enabled {
         return Err(ApiError::ingress_disabled());
     }
@@ -68,36 +69,51 @@ pub async fn handle(ctx: &Ctx, mut req: Request) -> Result<Response, ApiError> {
         log_block_once_a_day(ctx, &id, reason, now).await;
         return Err(ApiError::sending_disabled(reason));
     }
-    match dedup
-        .claim(&id, ctx.settings.inflight_ttl_secs)
+    let producer = ctx.producer();
+    let job = producer
+        .prepare_process_job(text, &id, now)
         .await
-        .map_err(|e| unavailable("dedup", e))?
-    {
-        Claim::Processed => return Ok(ok(IngestStatus::AlreadyProcessed, &id)),
-        Claim::InFlight => return Ok(ok(IngestStatus::AlreadyProcessing, &id)),
-        Claim::Acquired => {}
+        .map_err(|e| {
+            console_error!("ingest {id}: e-mail not stored: {e}");
+            ApiError::unavailable("Message store")
+        })?;
+    drop(email);
+    let accepted = accept_email(
+        &dedup.durable,
+        dedup.redis.as_ref(),
+        &producer,
+        &job,
+        ctx.settings.inflight_ttl_secs,
+        PROCESSED_TTL_SECS,
+    )
+    .await;
+    match accepted {
+        Ok(Accepted::Queued { mirror }) => {
+            if mirror {
+                ctx.in_background(mirror_marker(ctx, id.clone()));
+            }
+            Ok(ok(IngestStatus::Queued, &id))
+        }
+        Ok(Accepted::Processed) => Ok(ok(IngestStatus::AlreadyProcessed, &id)),
+        Ok(Accepted::InFlight) => Ok(ok(IngestStatus::AlreadyProcessing, &id)),
+        Err(AcceptError::NotQueued(e)) => {
+            console_error!("ingest {id}: not enqueued: {e}");
+            Err(ApiError::unavailable("Processing queue"))
+        }
+        Err(AcceptError::Unavailable(e)) => Err(unavailable("dedup", e)),
     }
-    if let Err(e) = ctx.producer().send_process_job(&email, now).await {
-        // Not accepted: free the lock so the sender's retry can succeed.
-        release(ctx, &id).await;
-        let what = match e {
-            SendError::Spill(_) => "Message store",
-            SendError::Queue(_) => "Processing queue",
-        };
-        console_error!("ingest {id}: not enqueued: {e}");
-        return Err(ApiError::unavailable(what));
-    }
-    if let Err(e) = dedup.complete(&id, PROCESSED_TTL_SECS).await {
-        // The e-mail is queued; only a later duplicate push is at risk, and the lock still
-        // covers it until its TTL ends.
-        console_error!("ingest {id}: queued but processed marker not written: {e}");
-    }
-    Ok(ok(IngestStatus::Queued, &id))
 }
 
-async fn release(ctx: &Ctx, id: &str) {
-    if let Err(e) = ctx.stores.dedup.release(id).await {
-        console_warn!("ingest {id}: lock not released ({e}); it expires on its own");
+/// Copies the processed marker the dedup object wrote to Redis (SPEC's
+/// `r:ss:processed_email:<id>`), after the answer: the object is the authority.
+fn mirror_marker(ctx: &Ctx, id: String) -> impl std::future::Future<Output = ()> + 'static {
+    let redis = ctx.redis();
+    async move {
+        if let Some(redis) = redis {
+            if let Err(e) = redis.complete(&id, PROCESSED_TTL_SECS).await {
+                console_warn!("ingest {id}: processed marker not mirrored to redis ({e})");
+            }
+        }
     }
 }
 

@@ -22,7 +22,8 @@ export class RedisServer {
       "--protected-mode", "yes", "--loglevel", "warning",
     ], { stdio: ["ignore", "ignore", "inherit"] });
     const proc = this.proc;
-    this.exited = new Promise((resolve) => proc.once("exit", resolve));
+    // A spawn that fails (no redis-server on PATH) emits "error" and maybe no "exit".
+    this.exited = new Promise((resolve) => { proc.once("exit", resolve); proc.once("error", resolve); });
     await waitForPort(this.port);
     return this;
   }

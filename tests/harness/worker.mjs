@@ -67,7 +67,14 @@ export async function startWorker({ network, vars = {}, withR2Fetch = false, r2V
     delete main.serviceBindings;
   }
   const mf = new Miniflare({ workers, host: "127.0.0.1", port: 0, ...shared });
-  const url = await mf.ready;
+  let url;
+  try {
+    url = await mf.ready;
+  } catch (e) {
+    // workerd may be running already: stop it before giving up.
+    await mf.dispose().catch(() => {});
+    throw e;
+  }
   const base = url.toString().replace(/\/$/, "");
   return {
     mf,

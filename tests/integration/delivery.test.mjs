@@ -3,13 +3,12 @@
 import { test, before, after } from "node:test";
 import assert from "node:assert/strict";
 import crypto from "node:crypto";
-import { startWorker, email } from "../harness/worker.mjs";
-import { startReceiver } from "../harness/receiver.mjs";
-import { startNetwork } from "../harness/network.mjs";
+import { email } from "../harness/worker.mjs";
+import { startStack } from "../harness/stack.mjs";
 import { eventually } from "../harness/ports.mjs";
 
 const SECRET = "whsec_" + Buffer.from("facteur-test-signing-key").toString("base64");
-let net, rec, w;
+let stack, rec, w;
 
 // Behaviour is chosen by a marker in the subject; the attempt number comes from the header.
 function plan(r) {
@@ -25,11 +24,8 @@ function plan(r) {
 }
 
 before(async () => {
-  net = await startNetwork();
-  rec = startReceiver(net);
-  rec.setPlan(plan);
-  w = await startWorker({
-    network: net,
+  stack = await startStack({
+    plan,
     vars: {
       WEBHOOK_URL: "https://hooks.receiver.test/hook",
       ALLOW_CUSTOM_WEBHOOK_WITHOUT_LINKS: "true",
@@ -37,13 +33,11 @@ before(async () => {
       WEBHOOK_RETRY_COUNT: "3",
       WEBHOOK_TIMEOUT_SEC: "1",
       WEBHOOK_SIGNING_SECRET: SECRET,
-    }
+    },
   });
+  ({ receiver: rec, worker: w } = stack);
 });
-after(async () => {
-  await w?.stop();
-  await net?.stop();
-});
+after(() => stack?.stop());
 
 async function pushAndId(subject, extra = {}) {
   const r = await w.push(email({ subject: `${subject} ${crypto.randomUUID()}`, ...extra }));

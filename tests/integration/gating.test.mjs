@@ -4,25 +4,19 @@
 import { test, before, after } from "node:test";
 import assert from "node:assert/strict";
 import crypto from "node:crypto";
-import { startWorker, email } from "../harness/worker.mjs";
-import { startReceiver } from "../harness/receiver.mjs";
-import { startNetwork } from "../harness/network.mjs";
+import { email } from "../harness/worker.mjs";
+import { startStack } from "../harness/stack.mjs";
 import { eventually, sleep } from "../harness/ports.mjs";
 
-let net, rec, w;
+let stack, rec, w;
 before(async () => {
-  net = await startNetwork();
-  rec = startReceiver(net);
-  rec.setPlan((r) => (r.json?.subject?.includes("[503]") ? { status: 503 } : { status: 200 }));
-  w = await startWorker({
-    network: net,
+  stack = await startStack({
+    plan: (r) => (r.json?.subject?.includes("[503]") ? { status: 503 } : { status: 200 }),
     vars: { WEBHOOK_URL: "https://hooks.receiver.test/default", HOLD_RECHECK_MAX_SEC: "1", WEBHOOK_RETRY_DELAY: "1" },
   });
+  ({ receiver: rec, worker: w } = stack);
 });
-after(async () => {
-  await w?.stop();
-  await net?.stop();
-});
+after(() => stack?.stop());
 
 const LINK = "<p>Voir https://fromsmash.com/abc</p>";
 const received = (id) => rec.requests.filter((r) => r.json?.microsoft_graph_email_id === id);

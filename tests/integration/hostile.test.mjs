@@ -14,9 +14,8 @@ import assert from "node:assert/strict";
 import fs from "node:fs";
 import net from "node:net";
 import path from "node:path";
-import { startWorker, email, ROOT, PROCESS_TOKEN, ADMIN_TOKEN } from "../harness/worker.mjs";
-import { startReceiver } from "../harness/receiver.mjs";
-import { startNetwork } from "../harness/network.mjs";
+import { email, ROOT, PROCESS_TOKEN, ADMIN_TOKEN } from "../harness/worker.mjs";
+import { startStack } from "../harness/stack.mjs";
 import { eventually } from "../harness/ports.mjs";
 
 const SEED = Number(process.env.HOSTILE_SEED ?? 20261201);
@@ -62,22 +61,21 @@ const ENDPOINTS = [
 const ALL_METHODS = ["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"];
 const token = { admin: ADMIN_TOKEN, process: PROCESS_TOKEN, none: null };
 
-let net_, rec, w;
+let stack, rec, w;
 const seen = { total: 0, byStatus: new Map() };
 before(async () => {
-  net_ = await startNetwork();
-  rec = startReceiver(net_);
-  // /media is served (R2_SERVE_MEDIA) but the r2-fetch binding is absent: the case of issue #10.
-  w = await startWorker({
-    network: net_,
+  // With Redis (Upstash fixture) in front of KV. /media is served (R2_SERVE_MEDIA) but the
+  // r2-fetch binding is absent: the case of issue #10.
+  stack = await startStack({
+    redis: true,
     vars: { WEBHOOK_URL: "https://hooks.receiver.test/default", ALLOW_CUSTOM_WEBHOOK_WITHOUT_LINKS: "true", R2_SERVE_MEDIA: "true" },
   });
+  ({ receiver: rec, worker: w } = stack);
 });
 after(async () => {
   const statuses = [...seen.byStatus].sort().map(([s, n]) => `${s}×${n}`).join(" ");
   console.log(`hostile requests: ${seen.total} (seed ${SEED}): ${statuses}`);
-  await w?.stop();
-  await net_?.stop();
+  await stack?.stop();
 });
 
 /** Sends one request (body: a string, a Buffer or undefined) and checks the answer's shape. */
@@ -359,6 +357,7 @@ test("afterwards the worker is healthy: health, a config change, an e-mail deliv
   const h = await hit("GET", "/health");
   assert.equal(h.status, 200);
   assert.equal(h.json.status, "ok");
+  assert.equal(h.json.redis, "ok");
   await hit("PUT", "/api/routing_rules", { auth: `Bearer ${ADMIN_TOKEN}`, body: "{\"rules\":[]}" });
   const flags = await hit("PUT", "/api/runtime_flags", { auth: `Bearer ${ADMIN_TOKEN}`, body: "{\"gmail_ingress_enabled\":true,\"webhook_sending_enabled\":true}" });
   assert.equal(flags.status, 200);

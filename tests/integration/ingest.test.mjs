@@ -2,24 +2,16 @@
 import { test, before, after } from "node:test";
 import assert from "node:assert/strict";
 import crypto from "node:crypto";
-import { startWorker, email, PROCESS_TOKEN } from "../harness/worker.mjs";
-import { startReceiver } from "../harness/receiver.mjs";
-import { startNetwork } from "../harness/network.mjs";
+import { email, PROCESS_TOKEN } from "../harness/worker.mjs";
+import { startStack } from "../harness/stack.mjs";
 import { eventually } from "../harness/ports.mjs";
 
-let net, rec, w;
+let stack, rec, w;
 before(async () => {
-  net = await startNetwork();
-  rec = startReceiver(net);
-  w = await startWorker({
-    network: net,
-    vars: { WEBHOOK_URL: "https://hooks.receiver.test/default", ALLOW_CUSTOM_WEBHOOK_WITHOUT_LINKS: "true" }
-  });
+  stack = await startStack({ vars: { WEBHOOK_URL: "https://hooks.receiver.test/default", ALLOW_CUSTOM_WEBHOOK_WITHOUT_LINKS: "true" } });
+  ({ receiver: rec, worker: w } = stack);
 });
-after(async () => {
-  await w?.stop();
-  await net?.stop();
-});
+after(() => stack?.stop());
 
 test("row 1: missing or wrong token is 401, checked before anything else", async () => {
   for (const auth of [null, "Bearer wrong", "Basic " + PROCESS_TOKEN, "wrong"]) {

@@ -3,22 +3,16 @@
 import { test, before, after } from "node:test";
 import assert from "node:assert/strict";
 import crypto from "node:crypto";
-import { startWorker, email } from "../harness/worker.mjs";
-import { startReceiver } from "../harness/receiver.mjs";
-import { startNetwork } from "../harness/network.mjs";
+import { email } from "../harness/worker.mjs";
+import { startStack } from "../harness/stack.mjs";
 import { eventually, sleep } from "../harness/ports.mjs";
 
-let net, rec, w;
+let stack, rec, w;
 before(async () => {
-  net = await startNetwork();
-  rec = startReceiver(net);
-  w = await startWorker({ network: net, vars: { WEBHOOK_URL: "https://hooks.receiver.test/default" } });
+  stack = await startStack({ vars: { WEBHOOK_URL: "https://hooks.receiver.test/default" } });
+  ({ receiver: rec, worker: w } = stack);
 });
-after(async () => {
-  await w?.api("/api/routing_rules", { method: "PUT", body: { rules: [] } });
-  await w?.stop();
-  await net?.stop();
-});
+after(() => stack?.stop());
 
 // Without a provider link an e-mail is skipped (allow_custom_webhook_without_links is false).
 const LINK = "<p>Bonjour https://fromsmash.com/abc</p>";

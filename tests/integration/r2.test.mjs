@@ -5,39 +5,23 @@ import { test, before, after } from "node:test";
 import assert from "node:assert/strict";
 import crypto from "node:crypto";
 import fs from "node:fs";
-import { startWorker, email } from "../harness/worker.mjs";
-import { startReceiver } from "../harness/receiver.mjs";
-import { startNetwork } from "../harness/network.mjs";
-import { startFileHost, expectedSha256 } from "../harness/filehost.mjs";
+import { email } from "../harness/worker.mjs";
+import { startStack, R2_TOKEN } from "../harness/stack.mjs";
+import { expectedSha256 } from "../harness/filehost.mjs";
 import { eventually } from "../harness/ports.mjs";
 
-const R2_TOKEN = "test-r2-token";
 const MB = 1 << 20;
-let net, rec, files, w, r2;
+let stack, rec, files, w, r2;
 
 before(async () => {
-  net = await startNetwork();
-  rec = startReceiver(net);
-  files = startFileHost(net);
-  w = await startWorker({
-    network: net,
-    withR2Fetch: true,
-    vars: {
-      WEBHOOK_URL: "https://hooks.receiver.test/r2",
-      R2_FETCH_ENABLED: "true",
-      R2_FETCH_TOKEN: R2_TOKEN,
-      R2_FETCH_TIMEOUT_SEC: "3",
-      R2_FETCH_FOLDER_TIMEOUT_SEC: "600",
-      R2_SERVE_MEDIA: "true",
-    },
-    r2Vars: { R2_FETCH_TOKEN: R2_TOKEN, R2_PUBLIC_BASE_URL: "https://media.test", R2_SERVE_MEDIA: "true" },
+  stack = await startStack({
+    r2: true,
+    vars: { WEBHOOK_URL: "https://hooks.receiver.test/r2", R2_FETCH_TIMEOUT_SEC: "3", R2_FETCH_FOLDER_TIMEOUT_SEC: "600", R2_SERVE_MEDIA: "true" },
+    r2Vars: { R2_PUBLIC_BASE_URL: "https://media.test", R2_SERVE_MEDIA: "true" },
   });
-  r2 = await w.mf.getWorker("facteur-r2-fetch");
+  ({ receiver: rec, files, worker: w, r2Fetch: r2 } = stack);
 });
-after(async () => {
-  await w?.stop();
-  await net?.stop();
-});
+after(() => stack?.stop());
 
 const received = (id) => rec.requests.filter((r) => r.json?.microsoft_graph_email_id === id);
 async function deliver(body) {

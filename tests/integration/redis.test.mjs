@@ -3,39 +3,26 @@
 import { test, before, after } from "node:test";
 import assert from "node:assert/strict";
 import crypto from "node:crypto";
-import { startWorker, email } from "../harness/worker.mjs";
-import { startReceiver } from "../harness/receiver.mjs";
-import { startNetwork } from "../harness/network.mjs";
-import { startRedis } from "../harness/redis.mjs";
-import { startUpstash } from "../harness/upstash.mjs";
+import { email } from "../harness/worker.mjs";
+import { startStack } from "../harness/stack.mjs";
 import { eventually, sleep } from "../harness/ports.mjs";
 
-let net, rec, redis, upstash, w;
+let stack, rec, redis, upstash, w;
 before(async () => {
-  net = await startNetwork();
-  rec = startReceiver(net);
-  redis = await startRedis();
-  upstash = startUpstash({ network: net, redisPort: redis.port });
-  w = await startWorker({
-    network: net,
+  stack = await startStack({
+    redis: true,
     vars: {
       WEBHOOK_URL: "https://hooks.receiver.test/hook",
       ALLOW_CUSTOM_WEBHOOK_WITHOUT_LINKS: "true",
       WEBHOOK_RETRY_DELAY: "1",
-      UPSTASH_REDIS_REST_URL: upstash.url,
-      UPSTASH_REDIS_REST_TOKEN: upstash.token,
       WEBHOOK_LOG_MAX_ENTRIES: "5000",
       REDIS_TIMEOUT_MS: "1000",
       GMAIL_SENDER_ALLOWLIST: "sender@example.com, other@example.com",
-    }
+    },
   });
+  ({ receiver: rec, redis, upstash, worker: w } = stack);
 });
-after(async () => {
-  await w?.stop();
-  upstash?.stop();
-  await redis?.destroy();
-  await net?.stop();
-});
+after(() => stack?.stop());
 
 const LOG_KEY = "r:ss:webhook_logs:v1";
 

@@ -146,7 +146,7 @@ fn run(pass: &str, input: &Value, body: &str) -> std::result::Result<Value, Stri
                     window,
                     route,
                 } => {
-                    let planned = deliveries(&e, &analysis, &window, &route.targets);
+                    let planned = deliveries(e, &analysis, &window, &route.targets);
                     let text =
                         serde_json::to_string(&planned.payload).map_err(|e| e.to_string())?;
                     json!({"decision": "deliver", "payload_bytes": text.len(), "links": analysis.links.len()})

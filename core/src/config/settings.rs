@@ -49,6 +49,8 @@ pub mod vars {
     pub const R2_SERVE_MEDIA: &str = "R2_SERVE_MEDIA";
     pub const ALERT_NO_SUCCESS_MINUTES: &str = "ALERT_NO_SUCCESS_MINUTES";
     pub const ALERT_WEBHOOK_URL: &str = "ALERT_WEBHOOK_URL";
+    /// Test aid: the processing consumer crashes on e-mails whose subject contains this text.
+    pub const FAULT_INJECT_PANIC_MARKER: &str = "FAULT_INJECT_PANIC_MARKER";
 }
 
 /// Names of every binding of the main worker.
@@ -90,6 +92,8 @@ pub struct Settings {
     pub r2_serve_media: bool,
     pub alert_no_success_minutes: u32,
     pub alert_webhook_url: Option<String>,
+    /// Test aid (`FAULT_INJECT_PANIC_MARKER`): never set in production.
+    pub fault_panic_marker: Option<String>,
     /// Defaults of the three gating documents, from the environment.
     pub env_defaults: DocMaps,
 }
@@ -226,6 +230,7 @@ impl Settings {
             alert_no_success_minutes: num(vars::ALERT_NO_SUCCESS_MINUTES, 0, 0, 7 * 24 * 60)?
                 as u32,
             alert_webhook_url,
+            fault_panic_marker: get(vars::FAULT_INJECT_PANIC_MARKER),
             env_defaults,
         })
     }
