@@ -182,6 +182,10 @@ pub struct LogQuery {
 
 /// Largest `limit` the logs API accepts.
 pub const MAX_LOG_LIMIT: u64 = 10_000;
+/// Most entries one read takes from each store (the newest), whatever `WEBHOOK_LOG_MAX_ENTRIES`
+/// keeps in Redis: the logs API, the statistics and the alert check read at most this many,
+/// so their memory and time do not grow with the setting.
+pub const MAX_LOG_READ: usize = MAX_LOG_LIMIT as usize;
 
 impl LogQuery {
     /// Parses and validates the query parameters (400 naming the parameter on error).

@@ -5,7 +5,7 @@
 use serde_json::{json, Value};
 
 use super::ids::{inflight_key, processed_key};
-use super::log::{LogEntry, LogQuery, LOG_TTL_SECS, REDIS_LOG_KEY};
+use super::log::{LogEntry, LogQuery, LOG_TTL_SECS, MAX_LOG_READ, REDIS_LOG_KEY};
 use super::ports::{Claim, DedupStore, KeyValueStore, LogStore, StoreError, StoreResult};
 
 /// One HTTP POST to the Upstash endpoint.
@@ -126,8 +126,10 @@ impl<T: RestTransport> LogStore for UpstashStore<T> {
         self.many(cmds, false).await.map(|_| ())
     }
     async fn recent(&self, _query: &LogQuery, _now_ms: i64) -> StoreResult<Vec<LogEntry>> {
+        // The newest entries only, however many the list keeps.
+        let last = self.log_cap.min(MAX_LOG_READ as u64).max(1) - 1;
         let items = self
-            .command(json!(["LRANGE", REDIS_LOG_KEY, 0, -1]))
+            .command(json!(["LRANGE", REDIS_LOG_KEY, 0, last]))
             .await?;
         Ok(items
             .as_array()
@@ -209,6 +211,32 @@ mod tests {
             .0
             .contains("401"));
         assert!(parse_single(502, "<html>").is_err());
+    }
+
+    /// A transport that records what it is sent and answers an empty list.
+    struct Recorder(std::cell::RefCell<Vec<String>>);
+
+    impl RestTransport for Recorder {
+        async fn post(&self, _path: &str, body: String) -> StoreResult<(u16, String)> {
+            self.0.borrow_mut().push(body);
+            Ok((200, r#"{"result":[]}"#.into()))
+        }
+    }
+
+    #[test]
+    fn log_reads_take_the_newest_entries_only() {
+        let query = LogQuery::parse(&[]).unwrap();
+        for (cap, last) in [(1_000_000, MAX_LOG_READ - 1), (1_000, 999), (10, 9)] {
+            let store = UpstashStore {
+                transport: Recorder(Default::default()),
+                log_cap: cap,
+            };
+            futures::executor::block_on(store.recent(&query, 0)).unwrap();
+            assert_eq!(
+                store.transport.0.borrow().as_slice(),
+                [format!(r#"["LRANGE","{REDIS_LOG_KEY}",0,{last}]"#)]
+            );
+        }
     }
 
     #[test]

@@ -2,7 +2,9 @@
 
 use worker::kv::KvStore;
 
-use facteur_core::log::{kv_log_key, LogEntry, LogQuery, KV_LOG_PREFIX, LOG_TTL_SECS};
+use facteur_core::log::{
+    kv_log_key, LogEntry, LogQuery, KV_LOG_PREFIX, LOG_TTL_SECS, MAX_LOG_READ,
+};
 use facteur_core::ports::{KeyValueStore, LogStore, StoreError, StoreResult};
 use facteur_core::time::DAY_MS;
 
@@ -61,11 +63,14 @@ impl LogStore for KvLog {
         put.execute().await.map_err(kv_err)
     }
 
+    /// The matching entries among the newest [`MAX_LOG_READ`] keys (a filtered query does not
+    /// page through a week of fallback entries).
     async fn recent(&self, query: &LogQuery, now_ms: i64) -> StoreResult<Vec<LogEntry>> {
         let cutoff = now_ms - query.days as i64 * DAY_MS;
         let mut out = Vec::new();
         let mut cursor: Option<String> = None;
         let mut matched = 0usize;
+        let mut scanned = 0usize;
         loop {
             let mut list = self.0.list().prefix(KV_LOG_PREFIX.to_string()).limit(1000);
             if let Some(c) = cursor.take() {
@@ -73,6 +78,10 @@ impl LogStore for KvLog {
             }
             let page = list.execute().await.map_err(kv_err)?;
             for key in page.keys {
+                scanned += 1;
+                if scanned > MAX_LOG_READ {
+                    return Ok(out);
+                }
                 let entry: Option<LogEntry> = match key.metadata {
                     Some(meta) => serde_json::from_value(meta).ok(),
                     None => self.0.get(&key.name).json().await.map_err(kv_err)?,

@@ -1,5 +1,6 @@
 //! The admin API (bearer `ADMIN_TOKEN`): delivery logs, configuration documents, dead letters.
 
+use futures::StreamExt as _;
 use serde_json::{json, Map, Value};
 use worker::{console_error, Request, Response};
 
@@ -10,7 +11,7 @@ use facteur_core::api::{int_param, ConfigDoc};
 use facteur_core::config::{apply_update, bindings, check_window, DocMaps};
 use facteur_core::error::ApiError;
 use facteur_core::ingest::parse_ingest;
-use facteur_core::log::{LogQuery, MAX_LOG_LIMIT};
+use facteur_core::log::{LogQuery, MAX_LOG_READ};
 use facteur_core::mask::{mask_url, target_label};
 use facteur_core::messages::{
     archive_key, ArchivedDelivery, DeadJob, DeadLetter, DEAD_LETTER_PREFIX,
@@ -155,10 +156,15 @@ fn dead_letter_summary(dead: &DeadLetter) -> Value {
     v
 }
 
-/// `GET /api/dead_letters?limit=`
+/// Most dead letters listed at once: one KV `list` and one `get` each must stay within the
+/// KV operations an invocation may make (1,000).
+const MAX_DEAD_LETTERS_LISTED: u64 = 500;
+
+/// `GET /api/dead_letters?limit=`: the dead letters, and the ones that could not be read
+/// (`unreadable`: the id and why), never silently left out.
 pub async fn dead_letters(ctx: &Ctx, req: Request) -> Result<Response, ApiError> {
     ctx.require_admin(&req)?;
-    let limit = int_param(&query_of(&req), "limit", 100, 1, 1000)?;
+    let limit = int_param(&query_of(&req), "limit", 100, 1, MAX_DEAD_LETTERS_LISTED)?;
     let page = ctx
         .stores
         .blobs
@@ -169,17 +175,33 @@ pub async fn dead_letters(ctx: &Ctx, req: Request) -> Result<Response, ApiError>
         .execute()
         .await
         .map_err(|e| store_unavailable("Dead-letter store", StoreError(e.to_string())))?;
-    let mut items = Vec::new();
-    for key in page.keys {
-        if let Ok(Some(text)) = ctx.stores.blobs.get(&key.name).await {
-            if let Ok(dead) = serde_json::from_str::<DeadLetter>(&text) {
-                items.push(dead_letter_summary(&dead));
+    let reads = futures::stream::iter(page.keys)
+        .map(|key| async move {
+            let read = ctx.stores.blobs.get(&key.name).await;
+            (key.name, read)
+        })
+        .buffered(6)
+        .collect::<Vec<_>>()
+        .await;
+    let (mut items, mut unreadable) = (Vec::new(), Vec::new());
+    for (key, read) in reads {
+        let id = key.strip_prefix(DEAD_LETTER_PREFIX).unwrap_or(&key);
+        match read {
+            Ok(Some(text)) => match serde_json::from_str::<DeadLetter>(&text) {
+                Ok(dead) => items.push(dead_letter_summary(&dead)),
+                Err(_) => unreadable.push(json!({"id": id, "problem": "not a dead-letter record"})),
+            },
+            // Expired between the listing and the read.
+            Ok(None) => {}
+            Err(e) => {
+                console_error!("dead letter {id} unreadable: {e}");
+                unreadable.push(json!({"id": id, "problem": "store read failed"}));
             }
         }
     }
     Ok(json(
         200,
-        &json!({"success": true, "count": items.len(), "dead_letters": items}),
+        &json!({"success": true, "count": items.len(), "dead_letters": items, "unreadable": unreadable}),
     ))
 }
 
@@ -331,7 +353,7 @@ pub async fn stats(ctx: &Ctx, req: Request) -> Result<Response, ApiError> {
         status: None,
         email_id: None,
         delivery_id: None,
-        limit: MAX_LOG_LIMIT as usize * 10,
+        limit: MAX_LOG_READ,
     };
     let logs = read_logs(ctx, &query).await?;
     let stats = facteur_core::stats::compute(&logs);
