@@ -358,6 +358,11 @@ test("afterwards the worker is healthy: health, a config change, an e-mail deliv
   assert.equal(h.status, 200);
   assert.equal(h.json.status, "ok");
   assert.equal(h.json.redis, "ok");
+  // Status words only, and no Upstash call per hit (what it found is reused for a few seconds).
+  assert.deepEqual(Object.keys(h.json).sort(), ["r2_last_cleanup", "r2_offload", "redis", "service", "status", "version"]);
+  const before = stack.upstash.stats.pings;
+  for (let i = 0; i < 20; i++) assert.equal((await hit("GET", "/health")).json.redis, "ok");
+  assert.ok(stack.upstash.stats.pings - before <= 1, `${stack.upstash.stats.pings - before} PINGs for 20 /health hits`);
   await hit("PUT", "/api/routing_rules", { auth: `Bearer ${ADMIN_TOKEN}`, body: "{\"rules\":[]}" });
   const flags = await hit("PUT", "/api/runtime_flags", { auth: `Bearer ${ADMIN_TOKEN}`, body: "{\"gmail_ingress_enabled\":true,\"webhook_sending_enabled\":true}" });
   assert.equal(flags.status, 200);
@@ -366,4 +371,24 @@ test("afterwards the worker is healthy: health, a config change, an e-mail deliv
   assert.equal(pushed.json.status, "queued", JSON.stringify(pushed.json));
   await eventually(() => rec.requests.some((r) => r.json?.subject === mail.subject), { what: "the e-mail delivered" });
   assert.ok(seen.total >= 800, `at least 800 hostile requests (${seen.total})`);
+});
+
+test("a worker misconfigured says which variable, never its value", async () => {
+  for (const [name, value] of [
+    ["WEBHOOK_SIGNING_SECRET", "whsec_!!not-base64!!"],
+    ["ALERT_WEBHOOK_URL", "https://user:secret-pw@alerts.example/hook"],
+    ["ALERT_WEBHOOK_URL", "https://127.0.0.1/hook"],
+  ]) {
+    const bad = await startStack({ vars: { [name]: value } });
+    try {
+      const res = await fetch(`${bad.worker.url}/health`);
+      const body = await res.json();
+      assert.equal(res.status, 500, `${name}=${value}`);
+      assert.equal(body.code, "misconfigured");
+      assert.match(body.message, new RegExp(name));
+      assert.ok(!JSON.stringify(body).includes(value) && !JSON.stringify(body).includes("secret-pw"), body.message);
+    } finally {
+      await bad.stop();
+    }
+  }
 });

@@ -66,6 +66,21 @@ test("one link offloaded, one timing out, one refused: the webhook carries r2_ur
   assert.equal(got.sha, expectedSha256(3 * MB + 17));
 });
 
+test("an e-mail's links are offloaded at most 4 at a time, all of them, in order", async () => {
+  const n = 10;
+  const urls = Array.from({ length: n }, (_, i) => `https://fromsmash.com/wave-${i}`);
+  for (const u of urls) files.serve(u, { size: 10_000, delayMs: 600 });
+  const p = await deliver(`<p>${urls.join(" ")}</p>`);
+  assert.deepEqual(p.delivery_links.map((l) => l.raw_url), urls);
+  assert.ok(p.delivery_links.every((l) => l.r2_url), "every link offloaded");
+  // Each fetch holds its connection 600 ms: in any 400 ms, no more than 4 of them start.
+  const starts = files.hits.filter((h) => h.url.startsWith("/wave-")).map((h) => h.at).sort((a, b) => a - b);
+  assert.equal(starts.length, n);
+  const most = Math.max(...starts.map((t) => starts.filter((u) => u >= t && u < t + 400).length));
+  assert.ok(most <= 4, `${most} offloads started within 400 ms`);
+  assert.ok(starts.at(-1) - starts[0] >= 2 * 600, "three waves, not one");
+});
+
 test("a link already offloaded is not fetched again", async () => {
   files.serve("https://www.dropbox.com/s/reuse/doc.pdf", { size: 200_000, contentType: "application/pdf" });
   const first = await deliver("<p>https://www.dropbox.com/s/reuse/doc.pdf?dl=0</p>");
