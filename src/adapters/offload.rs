@@ -5,7 +5,6 @@
 use std::time::Duration;
 
 use futures::future::{select, Either};
-use futures::StreamExt as _;
 use serde_json::{json, Value};
 use worker::{console_warn, web_sys, AbortController, Delay, Fetcher, Request, Response};
 
@@ -35,12 +34,13 @@ impl R2Fetch<'_> {
         if links.is_empty() {
             return;
         }
-        // In order, never more than OFFLOAD_CONCURRENCY calls open at once.
-        let results: Vec<Option<Offloaded>> = futures::stream::iter(links.iter())
-            .map(|l| self.offload_one(l))
-            .buffered(OFFLOAD_CONCURRENCY)
-            .collect()
-            .await;
+        // In order, OFFLOAD_CONCURRENCY at a time (waves: join_all is already in the bundle, a
+        // buffered stream would add its own machinery to the wasm).
+        let mut results: Vec<Option<Offloaded>> = Vec::with_capacity(links.len());
+        for wave in links.chunks(OFFLOAD_CONCURRENCY) {
+            results
+                .extend(futures::future::join_all(wave.iter().map(|l| self.offload_one(l))).await);
+        }
         apply(links, &results);
     }
 

@@ -1,6 +1,5 @@
 //! The admin API (bearer `ADMIN_TOKEN`): delivery logs, configuration documents, dead letters.
 
-use futures::StreamExt as _;
 use serde_json::{json, Map, Value};
 use worker::{console_error, Request, Response};
 
@@ -175,18 +174,13 @@ pub async fn dead_letters(ctx: &Ctx, req: Request) -> Result<Response, ApiError>
         .execute()
         .await
         .map_err(|e| store_unavailable("Dead-letter store", StoreError(e.to_string())))?;
-    let reads = futures::stream::iter(page.keys)
-        .map(|key| async move {
-            let read = ctx.stores.blobs.get(&key.name).await;
-            (key.name, read)
-        })
-        .buffered(6)
-        .collect::<Vec<_>>()
-        .await;
     let (mut items, mut unreadable) = (Vec::new(), Vec::new());
-    for (key, read) in reads {
-        let id = key.strip_prefix(DEAD_LETTER_PREFIX).unwrap_or(&key);
-        match read {
+    for key in page.keys {
+        let id = key
+            .name
+            .strip_prefix(DEAD_LETTER_PREFIX)
+            .unwrap_or(&key.name);
+        match ctx.stores.blobs.get(&key.name).await {
             Ok(Some(text)) => match serde_json::from_str::<DeadLetter>(&text) {
                 Ok(dead) => items.push(dead_letter_summary(&dead)),
                 Err(_) => unreadable.push(json!({"id": id, "problem": "not a dead-letter record"})),
