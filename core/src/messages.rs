@@ -280,6 +280,40 @@ impl ArchivedDelivery {
     }
 }
 
+/// What is kept of every e-mail that was delivered (`archive:email:<email_id>`, for
+/// [`ARCHIVE_TTL_SECS`]): its deliveries and body, so that everything stored about it can be
+/// found again (replay, erasure). The sender is kept only as [`sender_key`].
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct EmailArchive {
+    pub email_id: String,
+    pub sender_key: String,
+    pub delivery_ids: Vec<String>,
+    pub target_urls: Vec<String>,
+    pub body_key: String,
+    pub created_at_ms: i64,
+}
+
+/// KV key of an e-mail's archive record.
+pub fn email_archive_key(email_id: &str) -> String {
+    format!("archive:email:{email_id}")
+}
+
+/// A sender address as stored in indexes: a hash, so the index itself names nobody.
+pub fn sender_key(sender_email: &str) -> String {
+    super::ids::sha256_hex(&sender_email.trim().to_lowercase())[..32].to_string()
+}
+
+/// KV key saying that `email_id` came from the sender of `sender_key`; the e-mails of a
+/// sender are listed by the prefix [`sender_index_prefix`] (erasure by sender).
+pub fn sender_index_key(sender_key: &str, email_id: &str) -> String {
+    format!("{}{email_id}", sender_index_prefix(sender_key))
+}
+
+/// The prefix of a sender's index keys.
+pub fn sender_index_prefix(sender_key: &str) -> String {
+    format!("index:sender:{sender_key}:")
+}
+
 /// Archived deliveries and their bodies are kept as long as dead letters: 14 days.
 pub const ARCHIVE_TTL_SECS: u64 = SPILL_TTL_SECS;
 

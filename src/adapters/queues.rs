@@ -6,8 +6,9 @@ use super::kv::Kv;
 use facteur_core::accept::JobSender;
 use facteur_core::config::bindings;
 use facteur_core::messages::{
-    archive_key, email_spill_key, ArchivedDelivery, Blob, DeadLetter, DeliveryJob, DeliveryMeta,
-    ProcessJob, ARCHIVE_TTL_SECS, MAX_MESSAGE_BYTES, SPILL_TTL_SECS,
+    archive_key, email_archive_key, email_spill_key, sender_index_key, sender_key,
+    ArchivedDelivery, Blob, DeadLetter, DeliveryJob, DeliveryMeta, EmailArchive, ProcessJob,
+    ARCHIVE_TTL_SECS, MAX_MESSAGE_BYTES, SPILL_TTL_SECS,
 };
 use facteur_core::pipeline::PlannedDelivery;
 use facteur_core::ports::{KeyValueStore, StoreError};
@@ -116,7 +117,38 @@ impl Producer<'_> {
 
     /// Writes the archive record of each delivery (for replay); a failed write is logged and
     /// holds nothing back.
-    pub async fn archive(&self, deliveries: &[PlannedDelivery], meta: &DeliveryMeta, key: &str) {
+    /// Also writes the e-mail's own archive record and its sender index entry (see
+    /// `EmailArchive`).
+    pub async fn archive(
+        &self,
+        deliveries: &[PlannedDelivery],
+        meta: &DeliveryMeta,
+        key: &str,
+        sender_email: &str,
+    ) {
+        let email = EmailArchive {
+            email_id: meta.email_id.clone(),
+            sender_key: sender_key(sender_email),
+            delivery_ids: deliveries.iter().map(|p| p.delivery_id.clone()).collect(),
+            target_urls: deliveries.iter().map(|p| p.target_url.clone()).collect(),
+            body_key: key.to_string(),
+            created_at_ms: meta.created_at_ms,
+        };
+        let email_record = async {
+            let index = sender_index_key(&email.sender_key, &email.email_id);
+            let record_key = email_archive_key(&email.email_id);
+            let text = serde_json::to_string(&email).unwrap_or_default();
+            let (a, b) = futures::join!(
+                self.blobs.put(&record_key, &text, Some(ARCHIVE_TTL_SECS)),
+                self.blobs.put(&index, "", Some(ARCHIVE_TTL_SECS))
+            );
+            if let Err(e) = a.and(b) {
+                console_warn!(
+                    "e-mail {}: archive record not written ({e})",
+                    email.email_id
+                );
+            }
+        };
         let records = deliveries.iter().map(|p| {
             let record = serde_json::to_string(&ArchivedDelivery::of(p, key, meta));
             async move {
@@ -132,7 +164,7 @@ impl Producer<'_> {
                 }
             }
         });
-        futures::future::join_all(records).await;
+        futures::join!(email_record, futures::future::join_all(records));
     }
 
     /// Sends an archived delivery again, as a first attempt under its own delivery id.

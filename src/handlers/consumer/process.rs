@@ -95,8 +95,9 @@ pub(super) async fn job(ctx: &Ctx, config: &ProcessingConfig, msg: &RawMessage, 
                 policy: config.docs.prefs.retry,
                 created_at_ms: now,
             };
+            let sender = email.sender_email.clone();
             let planned = deliveries(email, &analysis, &window, &route.targets);
-            match first_attempts(ctx, planned, &meta).await {
+            match first_attempts(ctx, planned, &meta, &sender).await {
                 Ok(()) => msg.ack(),
                 Err(NotCarried { delay_secs }) => {
                     console_error!("processing {id}: a delivery was not carried out; retried");
@@ -159,6 +160,7 @@ async fn first_attempts(
     ctx: &Ctx,
     planned: PlannedDeliveries,
     meta: &DeliveryMeta,
+    sender_email: &str,
 ) -> Result<(), NotCarried> {
     let body = payload_text(&planned).ok_or(NotCarried {
         delay_secs: INFRA_RETRY_SECS,
@@ -184,7 +186,9 @@ async fn first_attempts(
                 console_warn!("e-mail {}: payload not archived ({e})", meta.email_id);
             }
         }
-        producer.archive(&planned.deliveries, meta, &key).await;
+        producer
+            .archive(&planned.deliveries, meta, &key, sender_email)
+            .await;
     };
     let producer = &producer;
     let attempts = planned.deliveries.iter().map(|p| {
