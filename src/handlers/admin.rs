@@ -8,7 +8,7 @@ use crate::context::Ctx;
 use crate::http::{json, query_of, read_body_limited};
 use facteur_core::api::{int_param, ConfigDoc};
 use facteur_core::config::{apply_update, bindings, check_window, DocMaps};
-use facteur_core::error::ApiError;
+use facteur_core::error::{ApiError, ErrorCode};
 use facteur_core::ingest::parse_ingest;
 use facteur_core::log::{LogQuery, MAX_LOG_READ};
 use facteur_core::mask::{mask_url, target_label};
@@ -60,7 +60,14 @@ async fn stored_documents(ctx: &Ctx) -> Result<DocMaps, ApiError> {
 }
 
 async fn read_json(req: &mut Request) -> Result<Value, ApiError> {
-    let bytes = read_body_limited(req, ADMIN_BODY_LIMIT).await?;
+    let bytes = read_body_limited(req, ADMIN_BODY_LIMIT)
+        .await
+        .map_err(|e| match e.code {
+            ErrorCode::PayloadTooLarge => {
+                ApiError::too_large_for(ADMIN_BODY_LIMIT, "configuration documents")
+            }
+            _ => e,
+        })?;
     serde_json::from_slice(&bytes).map_err(|_| ApiError::invalid_json())
 }
 

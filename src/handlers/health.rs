@@ -2,7 +2,8 @@
 //!
 //! `/health` is public: it answers status words only (nothing from the stores' contents, no
 //! error text), and what it found is reused for a few seconds per isolate, so hitting it does not
-//! call Upstash (or read KV) each time.
+//! call Upstash (or read KV) each time; a Redis failure seen meanwhile by any request of the
+//! isolate (the store's circuit breaker) shows at once.
 
 use std::cell::RefCell;
 
@@ -11,6 +12,7 @@ use worker::{console_error, Response};
 
 use crate::adapters::net::now_ms;
 use crate::adapters::offload;
+use crate::adapters::redis::breaker_open;
 use crate::context::Ctx;
 use crate::http::json;
 use facteur_core::config::bindings;
@@ -36,7 +38,11 @@ pub async fn health(ctx: &Ctx) -> Response {
             .filter(|(at, _)| now - at < HEALTH_CACHE_MS)
             .map(|(_, v)| v.clone())
     });
-    if let Some(body) = cached {
+    if let Some(mut body) = cached {
+        // A failure seen since (the store's circuit breaker) is news: no need to wait it out.
+        if ctx.stores.log.primary.is_some() && breaker_open() {
+            body["redis"] = "unavailable".into();
+        }
         return json(200, &body);
     }
     // The transport skips Redis while its circuit breaker is open: no call then either.
