@@ -18,6 +18,8 @@ pub const NO_WEBHOOK_URL: &str = "no_webhook_url";
 /// Error text logged when no webhook URL is configured at all.
 pub const NO_WEBHOOK_URL_TEXT: &str =
     "no webhook URL configured (webhook_config.webhook_url or WEBHOOK_URL)";
+/// Reason logged on a delivery parked at its paused target.
+pub const TARGET_PAUSED: &str = "target_paused";
 /// Reason logged for a sender outside a non-empty allowlist.
 pub const SENDER_NOT_ALLOWED: &str = "sender_not_allowed";
 
@@ -105,6 +107,28 @@ impl LogEntry {
         entry.duration_ms = duration_ms;
         entry.status_code = outcome.status_code();
         entry.next_retry_in_sec = next_retry;
+        entry
+    }
+
+    /// A delivery parked at its paused target (after a failed attempt, or without one). The
+    /// entry is that of the attempt when there was one, with status `parked`.
+    pub fn parked(job: &DeliveryJob, attempt: Option<(&AttemptOutcome, u64)>, now_ms: i64) -> Self {
+        let id = log_entry_id(&[&job.delivery_id, &job.attempt.to_string(), TARGET_PAUSED]);
+        let mut entry =
+            LogEntry::about_email(id, &job.email_id, LogStatus::Parked, TARGET_PAUSED, now_ms)
+                .for_delivery(
+                    &job.target_url,
+                    &job.delivery_id,
+                    job.detector.clone(),
+                    job.links_count,
+                    job.attempt,
+                );
+        entry.reason = Some(TARGET_PAUSED.into());
+        if let Some((outcome, duration_ms)) = attempt {
+            entry.error = outcome.error_text(job.policy.timeout_sec);
+            entry.status_code = outcome.status_code();
+            entry.duration_ms = duration_ms;
+        }
         entry
     }
 
@@ -202,6 +226,8 @@ mod tests {
             created_at_ms: 0,
             spill_misses: 0,
             suspect: false,
+            accepted_at_ms: 0,
+            kind: crate::messages::JobKind::Webhook,
         }
     }
 
