@@ -4,13 +4,14 @@
 //! Entry ids are deterministic (see [`log_entry_id`]) so an entry written twice after an
 //! ambiguous failure shows once when the two stores are merged.
 
-use super::delivery::{AttemptOutcome, Decision};
+use super::delivery::{decide, AttemptOutcome, Decision};
 use super::gating::{HoldReason, SkipReason};
 use super::ids::log_entry_id;
 use super::isolation::CRASHED;
 use super::log::{LogEntry, LogStatus};
 use super::messages::{DeadJob, DeadLetter, DeliveryJob, MAX_SPILL_MISSES, QUEUE_EXHAUSTED};
 use super::payload::Analysis;
+use super::retry::jitter_seed;
 use super::time::iso_utc;
 
 /// Reason logged when no webhook URL is configured at all.
@@ -130,6 +131,20 @@ impl LogEntry {
             entry.duration_ms = duration_ms;
         }
         entry
+    }
+
+    /// The decision after one attempt of `job` (its jitter from the delivery id) and the log
+    /// entry saying so.
+    pub fn judge(
+        job: &DeliveryJob,
+        outcome: &AttemptOutcome,
+        duration_ms: u64,
+        now_ms: i64,
+    ) -> (Decision, Self) {
+        let seed = jitter_seed(&job.delivery_id, job.attempt);
+        let decided = decide(outcome, job.attempt, &job.policy, seed);
+        let entry = LogEntry::attempt(job, outcome, duration_ms, &decided, now_ms);
+        (decided, entry)
     }
 
     /// The final `error` entry of a job whose spilled part could not be read after

@@ -33,6 +33,14 @@ thread_local! {
     static PARKING_CACHE: RefCell<Option<(i64, Vec<String>)>> = const { RefCell::new(None) };
 }
 
+/// What an isolate cache holds, when it was filled less than [`CONFIG_CACHE_MS`] ago.
+fn fresh<T: Clone>(cell: &RefCell<Option<(i64, T)>>, now: i64) -> Option<T> {
+    cell.borrow()
+        .as_ref()
+        .filter(|(at, _)| now - at < CONFIG_CACHE_MS)
+        .map(|(_, v)| v.clone())
+}
+
 /// Every store the worker uses.
 pub struct Stores {
     /// The delivery log (Redis, else KV; reads merge both).
@@ -100,12 +108,7 @@ impl Stores {
     /// isolate's copy for [`CONFIG_CACHE_MS`].
     pub async fn load_documents(&self) -> StoreResult<DocMaps> {
         let now = now_ms();
-        if let Some(docs) = DOCS_CACHE.with(|c| {
-            c.borrow()
-                .as_ref()
-                .filter(|(at, _)| now - at < CONFIG_CACHE_MS)
-                .map(|(_, d)| d.clone())
-        }) {
+        if let Some(docs) = DOCS_CACHE.with(|c| fresh(c, now)) {
             return Ok(docs);
         }
         let (w, p, f) = futures::join!(
@@ -127,12 +130,7 @@ impl Stores {
     /// then go as usual; a failure still reaches the target's object).
     pub async fn parking_targets(&self) -> Vec<String> {
         let now = now_ms();
-        if let Some(ids) = PARKING_CACHE.with(|c| {
-            c.borrow()
-                .as_ref()
-                .filter(|(at, _)| now - at < CONFIG_CACHE_MS)
-                .map(|(_, ids)| ids.clone())
-        }) {
+        if let Some(ids) = PARKING_CACHE.with(|c| fresh(c, now)) {
             return ids;
         }
         let listed = self

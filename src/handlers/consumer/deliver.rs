@@ -11,12 +11,11 @@ use super::{read_part, retry_later, INFRA_RETRY_SECS};
 use crate::adapters::net::now_ms;
 use crate::adapters::outbound;
 use crate::context::Ctx;
-use facteur_core::delivery::{decide, AttemptOutcome, Decision};
+use facteur_core::delivery::{AttemptOutcome, Decision};
 use facteur_core::health::target_id;
 use facteur_core::inline::RecentFailures;
 use facteur_core::log::LogEntry;
 use facteur_core::messages::{DeliveryJob, JobKind, QueuedJob};
-use facteur_core::retry::jitter_seed;
 
 thread_local! {
     static RECENT_FAILURES: RefCell<RecentFailures> = RefCell::new(RecentFailures::default());
@@ -139,13 +138,7 @@ pub(super) async fn attempt(ctx: &Ctx, job: DeliveryJob, body: &str) -> Result<(
             remember(&job.target_url, view.parks(), false);
         }
     }
-    let decided = decide(
-        &outcome,
-        job.attempt,
-        &job.policy,
-        jitter_seed(&job.delivery_id, job.attempt),
-    );
-    let entry = LogEntry::attempt(&job, &outcome, duration_ms, &decided, now);
+    let (decided, entry) = LogEntry::judge(&job, &outcome, duration_ms, now);
     ctx.stores.log(&entry).await;
     match decided {
         Decision::Ack => Ok(()),

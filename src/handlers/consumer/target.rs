@@ -15,7 +15,7 @@ use crate::adapters::outbound;
 use crate::adapters::targets::{TargetCall, TargetReply};
 use crate::context::Ctx;
 use facteur_core::alerts::target_event;
-use facteur_core::delivery::{decide, Decision};
+use facteur_core::delivery::Decision;
 use facteur_core::health::{
     parked_key, parking_key, target_id, target_registry_key, TargetHealth, TargetState, TargetView,
     Transition, PARKED_PREFIX,
@@ -24,7 +24,6 @@ use facteur_core::log::LogEntry;
 use facteur_core::mask::mask_url;
 use facteur_core::messages::{Blob, DeliveryJob, ParkedDelivery, QueuedJob, ARCHIVE_TTL_SECS};
 use facteur_core::ports::KeyValueStore;
-use facteur_core::retry::jitter_seed;
 
 const HEALTH: &str = "health";
 const URL: &str = "url";
@@ -347,13 +346,7 @@ impl TargetObject {
             ctx.stores.log(&entry).await;
             return Ok(Tried::Failed(entry.error.unwrap_or_default()));
         }
-        let decided = decide(
-            &outcome,
-            job.attempt,
-            &job.policy,
-            jitter_seed(&job.delivery_id, job.attempt),
-        );
-        let entry = LogEntry::attempt(&job, &outcome, duration_ms, &decided, now);
+        let (decided, entry) = LogEntry::judge(&job, &outcome, duration_ms, now);
         ctx.stores.log(&entry).await;
         if let Decision::GiveUp { reason } = decided {
             self.dead_letter(ctx, job, reason.as_str(), entry.error, now)
