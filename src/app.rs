@@ -9,7 +9,7 @@ use worker::{
 };
 
 use crate::context::Ctx;
-use crate::handlers::{admin, consumer, health, ingest, scheduled};
+use crate::handlers::{admin, consumer, health, ingest, scheduled, targets};
 use crate::http::error;
 use facteur_core::api::{route, Route};
 use facteur_core::error::ApiError;
@@ -83,6 +83,9 @@ async fn dispatch(
         Route::DryRun => admin::dry_run(&ctx, req).await,
         Route::Stats => admin::stats(&ctx, req).await,
         Route::Runtime => admin::runtime(&ctx, req),
+        Route::Targets => targets::list(&ctx, req).await,
+        Route::TargetAction { id, pause } => targets::act(&ctx, req, &id, pause).await,
+        Route::Alerts => targets::alerts(&ctx, req).await,
         Route::Media(key) => health::media(&ctx, &key).await,
     }
 }

@@ -7,6 +7,7 @@ use crate::adapters::offload::R2Fetch;
 use crate::adapters::queues::Producer;
 use crate::adapters::redis::{upstash_store, Redis};
 use crate::adapters::stores::Stores;
+use crate::adapters::targets::Targets;
 use facteur_core::auth::authorized_bearer;
 use facteur_core::config::{bindings, Settings};
 use facteur_core::error::ApiError;
@@ -80,6 +81,11 @@ impl Ctx {
             env: &self.env,
             blobs: &self.stores.blobs,
         }
+    }
+
+    /// The target objects (health, parked deliveries).
+    pub fn targets(&self) -> Targets<'_> {
+        Targets { env: &self.env }
     }
 
     /// The r2-fetch client, when offload is enabled and the service binding exists.

@@ -13,3 +13,4 @@ pub mod handlers;
 pub mod http;
 
 pub use adapters::dedup_object::DedupShard;
+pub use handlers::consumer::TargetObject;

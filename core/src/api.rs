@@ -13,6 +13,15 @@ pub enum Route {
     DryRun,
     DeadLetters,
     DeadLetterReplay(String),
+    /// `GET /api/targets`: every target with its health.
+    Targets,
+    /// `POST /api/targets/<id>/pause` (`true`) or `/resume` (`false`).
+    TargetAction {
+        id: String,
+        pause: bool,
+    },
+    /// `GET /api/alerts`: which alert conditions are firing.
+    Alerts,
     /// `GET /api/runtime`: this isolate's wasm memory (its high-water mark).
     Runtime,
     /// `POST /api/deliveries/<delivery_id>/replay`: send an archived delivery again.
@@ -93,6 +102,8 @@ pub fn route(method: &str, path: &str) -> Result<Route, ApiError> {
         "/api/dead_letters" => only("GET", Route::DeadLetters),
         "/api/stats" => only("GET", Route::Stats),
         "/api/runtime" => only("GET", Route::Runtime),
+        "/api/targets" => only("GET", Route::Targets),
+        "/api/alerts" => only("GET", Route::Alerts),
         _ => {
             if let Some(doc) = ConfigDoc::ALL
                 .iter()
@@ -114,6 +125,20 @@ pub fn route(method: &str, path: &str) -> Result<Route, ApiError> {
                 .filter(|k| !k.is_empty() && k.len() <= MAX_MEDIA_KEY_BYTES)
             {
                 return only("GET", Route::Media(key.to_string()));
+            }
+            if let Some(rest) = path.strip_prefix("/api/targets/") {
+                let action = rest.split_once('/').filter(|(id, _)| !id.is_empty());
+                match action {
+                    Some((id, "pause")) => {
+                        let id = id.to_string();
+                        return only("POST", Route::TargetAction { id, pause: true });
+                    }
+                    Some((id, "resume")) => {
+                        let id = id.to_string();
+                        return only("POST", Route::TargetAction { id, pause: false });
+                    }
+                    _ => {}
+                }
             }
             if let Some(rest) = path.strip_prefix("/api/deliveries/") {
                 if let Some(id) = rest.strip_suffix("/replay").filter(|id| is_path_id(id)) {
@@ -246,6 +271,23 @@ mod tests {
                 .unwrap_err()
                 .status(),
             405
+        );
+        assert_eq!(
+            route("POST", "/api/targets/tgt_1/pause"),
+            Ok(Route::TargetAction {
+                id: "tgt_1".into(),
+                pause: true
+            })
+        );
+        assert_eq!(
+            route("GET", "/api/targets/tgt_1/resume")
+                .unwrap_err()
+                .status(),
+            405
+        );
+        assert_eq!(
+            route("POST", "/api/targets/tgt_1/x").unwrap_err().status(),
+            404
         );
         assert_eq!(route("GET", "/api/webhook_logs/"), Ok(Route::WebhookLogs));
         assert_eq!(

@@ -4,13 +4,14 @@
 //! Entry ids are deterministic (see [`log_entry_id`]) so an entry written twice after an
 //! ambiguous failure shows once when the two stores are merged.
 
-use super::delivery::{AttemptOutcome, Decision};
+use super::delivery::{decide, AttemptOutcome, Decision};
 use super::gating::{HoldReason, SkipReason};
 use super::ids::log_entry_id;
 use super::isolation::CRASHED;
 use super::log::{LogEntry, LogStatus};
 use super::messages::{DeadJob, DeadLetter, DeliveryJob, MAX_SPILL_MISSES, QUEUE_EXHAUSTED};
 use super::payload::Analysis;
+use super::retry::jitter_seed;
 use super::time::iso_utc;
 
 /// Reason logged when no webhook URL is configured at all.
@@ -18,6 +19,8 @@ pub const NO_WEBHOOK_URL: &str = "no_webhook_url";
 /// Error text logged when no webhook URL is configured at all.
 pub const NO_WEBHOOK_URL_TEXT: &str =
     "no webhook URL configured (webhook_config.webhook_url or WEBHOOK_URL)";
+/// Reason logged on a delivery parked at its paused target.
+pub const TARGET_PAUSED: &str = "target_paused";
 /// Reason logged for a sender outside a non-empty allowlist.
 pub const SENDER_NOT_ALLOWED: &str = "sender_not_allowed";
 
@@ -110,6 +113,42 @@ impl LogEntry {
         entry.status_code = outcome.status_code();
         entry.next_retry_in_sec = next_retry;
         entry
+    }
+
+    /// A delivery parked at its paused target (after a failed attempt, or without one). The
+    /// entry is that of the attempt when there was one, with status `parked`.
+    pub fn parked(job: &DeliveryJob, attempt: Option<(&AttemptOutcome, u64)>, now_ms: i64) -> Self {
+        let id = log_entry_id(&[&job.delivery_id, &job.attempt.to_string(), TARGET_PAUSED]);
+        let mut entry =
+            LogEntry::about_email(id, &job.email_id, LogStatus::Parked, TARGET_PAUSED, now_ms)
+                .for_delivery(
+                    &job.target_url,
+                    &job.delivery_id,
+                    job.detector.clone(),
+                    job.links_count,
+                    job.attempt,
+                );
+        entry.reason = Some(TARGET_PAUSED.into());
+        if let Some((outcome, duration_ms)) = attempt {
+            entry.error = outcome.error_text(job.policy.timeout_sec);
+            entry.status_code = outcome.status_code();
+            entry.duration_ms = duration_ms;
+        }
+        entry
+    }
+
+    /// The decision after one attempt of `job` (its jitter from the delivery id) and the log
+    /// entry saying so.
+    pub fn judge(
+        job: &DeliveryJob,
+        outcome: &AttemptOutcome,
+        duration_ms: u64,
+        now_ms: i64,
+    ) -> (Decision, Self) {
+        let seed = jitter_seed(&job.delivery_id, job.attempt);
+        let decided = decide(outcome, job.attempt, &job.policy, seed);
+        let entry = LogEntry::attempt(job, outcome, duration_ms, &decided, now_ms);
+        (decided, entry)
     }
 
     /// The final `error` entry of a job whose spilled part could not be read after
@@ -212,6 +251,8 @@ mod tests {
             created_at_ms: 0,
             spill_misses: 0,
             suspect: false,
+            accepted_at_ms: 0,
+            kind: crate::messages::JobKind::Webhook,
         }
     }
 

@@ -6,6 +6,7 @@
 //! tests use in-memory adapters. Everything here runs under plain `cargo test`.
 
 pub mod accept;
+pub mod alerts;
 pub mod api;
 pub mod auth;
 pub mod config;
@@ -16,6 +17,7 @@ pub mod entries;
 pub mod error;
 pub mod fallback;
 pub mod gating;
+pub mod health;
 pub mod ids;
 pub mod ingest;
 pub mod inline;

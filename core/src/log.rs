@@ -30,17 +30,20 @@ pub enum LogStatus {
     Held,
     /// Sending was refused (absence, flag); the e-mail stays with the sender.
     Blocked,
+    /// The delivery waits at its paused target (neither attempted nor dead-lettered).
+    Parked,
 }
 
 impl LogStatus {
     /// All statuses, in the order the API documents them.
-    pub const ALL: [LogStatus; 6] = [
+    pub const ALL: [LogStatus; 7] = [
         LogStatus::Success,
         LogStatus::Error,
         LogStatus::Retrying,
         LogStatus::Skipped,
         LogStatus::Held,
         LogStatus::Blocked,
+        LogStatus::Parked,
     ];
     /// The wire name.
     pub fn as_str(self) -> &'static str {
@@ -51,6 +54,7 @@ impl LogStatus {
             LogStatus::Skipped => "skipped",
             LogStatus::Held => "held",
             LogStatus::Blocked => "blocked",
+            LogStatus::Parked => "parked",
         }
     }
     /// Parses a wire name.

@@ -144,6 +144,8 @@ impl ProcessJob {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct DeliveryMeta {
     pub email_id: String,
+    /// When the e-mail was accepted by the ingest.
+    pub accepted_at_ms: i64,
     pub detector: Option<String>,
     pub links_count: u32,
     pub policy: RetryPolicy,
@@ -177,9 +179,47 @@ pub struct DeliveryJob {
     /// Sent again after its batch crashed: to be run alone (see `crate::isolation`).
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub suspect: bool,
+    /// When the e-mail was accepted by the ingest: parked deliveries drain in this order.
+    #[serde(default)]
+    pub accepted_at_ms: i64,
+    /// A webhook, or an operator alert (alerts skip target health and statistics).
+    #[serde(default, skip_serializing_if = "JobKind::is_webhook")]
+    pub kind: JobKind,
+}
+
+/// What a delivery carries.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum JobKind {
+    #[default]
+    Webhook,
+    Alert,
+}
+
+impl JobKind {
+    fn is_webhook(&self) -> bool {
+        *self == JobKind::Webhook
+    }
+}
+
+/// A delivery parked at its paused target, in its object's storage.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ParkedDelivery {
+    pub job: DeliveryJob,
+    pub parked_at_ms: i64,
 }
 
 impl DeliveryJob {
+    /// The acceptance time parked deliveries are ordered by (jobs queued before it was
+    /// carried fall back to their creation time).
+    pub fn acceptance_ms(&self) -> i64 {
+        if self.accepted_at_ms > 0 {
+            self.accepted_at_ms
+        } else {
+            self.created_at_ms
+        }
+    }
+
     /// The first attempt of a planned delivery whose payload is `payload`.
     pub fn first(planned: &PlannedDelivery, payload: Blob, meta: &DeliveryMeta) -> DeliveryJob {
         DeliveryJob {
@@ -196,6 +236,8 @@ impl DeliveryJob {
             created_at_ms: meta.created_at_ms,
             spill_misses: 0,
             suspect: false,
+            accepted_at_ms: meta.accepted_at_ms,
+            kind: JobKind::Webhook,
         }
     }
 
@@ -268,6 +310,7 @@ impl ArchivedDelivery {
         };
         let meta = DeliveryMeta {
             email_id: self.email_id.clone(),
+            accepted_at_ms: self.created_at_ms,
             detector: self.detector.clone(),
             links_count: self.links_count,
             policy: self.policy,
@@ -693,6 +736,8 @@ mod tests {
             created_at_ms: 1,
             spill_misses: 0,
             suspect: false,
+            accepted_at_ms: 0,
+            kind: JobKind::Webhook,
         };
         let raw = serde_json::to_string(&job).unwrap();
         let dl = parse_dead_letter(&raw, 5);

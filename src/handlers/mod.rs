@@ -7,3 +7,4 @@ pub mod consumer;
 pub mod health;
 pub mod ingest;
 pub mod scheduled;
+pub mod targets;

@@ -8,7 +8,9 @@ use super::documents::{check_window, DocMaps, Documents};
 use super::kinds::{normalize_webhook_url, parse_bool};
 use super::schema::fields;
 use super::webhook_url::check_https_url;
+use crate::alerts::AlertThresholds;
 use crate::api::ConfigDoc;
+use crate::health::HealthPolicy;
 use crate::log::DEFAULT_REDIS_LOG_CAP;
 use crate::offload::{DEFAULT_FOLDER_TIMEOUT_MS, DEFAULT_LINK_TIMEOUT_MS};
 use crate::signing::check_secret;
@@ -49,6 +51,17 @@ pub mod vars {
     pub const R2_SERVE_MEDIA: &str = "R2_SERVE_MEDIA";
     pub const ALERT_NO_SUCCESS_MINUTES: &str = "ALERT_NO_SUCCESS_MINUTES";
     pub const ALERT_WEBHOOK_URL: &str = "ALERT_WEBHOOK_URL";
+    pub const TARGET_PAUSE_FAILURES: &str = "TARGET_PAUSE_FAILURES";
+    pub const TARGET_PAUSE_MIN_SECS: &str = "TARGET_PAUSE_MIN_SECS";
+    pub const TARGET_PROBE_BASE_SECS: &str = "TARGET_PROBE_BASE_SECS";
+    pub const TARGET_PROBE_MAX_SECS: &str = "TARGET_PROBE_MAX_SECS";
+    pub const TARGET_DRAIN_PER_SEC: &str = "TARGET_DRAIN_PER_SEC";
+    pub const ALERT_SUCCESS_RATE_MIN_PERCENT: &str = "ALERT_SUCCESS_RATE_MIN_PERCENT";
+    pub const ALERT_TIMEOUT_RATE_MAX_PERCENT: &str = "ALERT_TIMEOUT_RATE_MAX_PERCENT";
+    pub const ALERT_AVG_DURATION_MAX_MS: &str = "ALERT_AVG_DURATION_MAX_MS";
+    pub const ALERT_REDIS_DOWN_MINUTES: &str = "ALERT_REDIS_DOWN_MINUTES";
+    pub const ALERT_WINDOW_MINUTES: &str = "ALERT_WINDOW_MINUTES";
+    pub const ALERT_MIN_ATTEMPTS: &str = "ALERT_MIN_ATTEMPTS";
     /// Test aid: the processing consumer crashes on e-mails whose subject contains this text.
     pub const FAULT_INJECT_PANIC_MARKER: &str = "FAULT_INJECT_PANIC_MARKER";
 }
@@ -60,6 +73,7 @@ pub mod bindings {
     pub const DELIVERY_QUEUE: &str = "DELIVERY_QUEUE";
     pub const DEAD_LETTER_QUEUE: &str = "DEAD_LETTER_QUEUE";
     pub const DEDUP: &str = "DEDUP";
+    pub const TARGETS: &str = "TARGETS";
     pub const R2_FETCH: &str = "R2_FETCH";
     /// Queue names as the consumer sees them in `batch.queue()`.
     pub const PROCESS_QUEUE_NAME: &str = "facteur-process";
@@ -90,8 +104,11 @@ pub struct Settings {
     pub r2_folder_timeout_ms: u64,
     /// Serve `/media/<key>` through the main worker (local development without a public domain).
     pub r2_serve_media: bool,
-    pub alert_no_success_minutes: u32,
     pub alert_webhook_url: Option<String>,
+    /// Alert thresholds (`ALERT_*`).
+    pub alerts: AlertThresholds,
+    /// When targets are paused, probed and drained (`TARGET_*`).
+    pub health: HealthPolicy,
     /// Test aid (`FAULT_INJECT_PANIC_MARKER`): never set in production.
     pub fault_panic_marker: Option<String>,
     /// Defaults of the three gating documents, from the environment.
@@ -227,9 +244,27 @@ impl Settings {
                 MAX_R2_TIMEOUT_SECS,
             )? * 1000,
             r2_serve_media: flag(vars::R2_SERVE_MEDIA, false)?,
-            alert_no_success_minutes: num(vars::ALERT_NO_SUCCESS_MINUTES, 0, 0, 7 * 24 * 60)?
-                as u32,
             alert_webhook_url,
+            alerts: AlertThresholds {
+                success_rate_min_percent: num(vars::ALERT_SUCCESS_RATE_MIN_PERCENT, 90, 0, 100)?
+                    as u32,
+                timeout_rate_max_percent: num(vars::ALERT_TIMEOUT_RATE_MAX_PERCENT, 5, 0, 100)?
+                    as u32,
+                avg_duration_max_ms: num(vars::ALERT_AVG_DURATION_MAX_MS, 5_000, 1, 600_000)?
+                    as u32,
+                redis_down_minutes: num(vars::ALERT_REDIS_DOWN_MINUTES, 60, 0, 7 * 24 * 60)? as u32,
+                no_success_minutes: num(vars::ALERT_NO_SUCCESS_MINUTES, 0, 0, 7 * 24 * 60)? as u32,
+                window_minutes: num(vars::ALERT_WINDOW_MINUTES, 60, 1, 7 * 24 * 60)? as u32,
+                min_attempts: num(vars::ALERT_MIN_ATTEMPTS, 10, 1, 100_000)? as u32,
+            },
+            health: HealthPolicy {
+                pause_after_failures: num(vars::TARGET_PAUSE_FAILURES, 10, 1, 10_000)? as u32,
+                pause_min_span_ms: num(vars::TARGET_PAUSE_MIN_SECS, 300, 0, 7 * 86_400)? as i64
+                    * 1000,
+                probe_base_secs: num(vars::TARGET_PROBE_BASE_SECS, 30, 1, 3_600)? as u32,
+                probe_max_secs: num(vars::TARGET_PROBE_MAX_SECS, 1_800, 1, 86_400)? as u32,
+                drain_per_sec: num(vars::TARGET_DRAIN_PER_SEC, 10, 1, 1_000)? as u32,
+            },
             fault_panic_marker: get(vars::FAULT_INJECT_PANIC_MARKER),
             env_defaults,
         })
