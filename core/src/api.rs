@@ -127,7 +127,7 @@ pub fn route(method: &str, path: &str) -> Result<Route, ApiError> {
                 return only("GET", Route::Media(key.to_string()));
             }
             if let Some(rest) = path.strip_prefix("/api/targets/") {
-                let action = rest.split_once('/').filter(|(id, _)| !id.is_empty());
+                let action = rest.split_once('/').filter(|(id, _)| is_path_id(id));
                 match action {
                     Some((id, "pause")) => {
                         let id = id.to_string();
