@@ -10,6 +10,7 @@ use super::schema::fields;
 use crate::api::ConfigDoc;
 use crate::log::DEFAULT_REDIS_LOG_CAP;
 use crate::offload::{DEFAULT_FOLDER_TIMEOUT_MS, DEFAULT_LINK_TIMEOUT_MS};
+use crate::signing::parse_secrets;
 use crate::time::{parse_zone, Zone};
 
 /// Names of every variable and secret the main worker reads.
@@ -71,6 +72,8 @@ pub struct Settings {
     pub process_api_token: String,
     pub admin_token: String,
     pub upstash: Option<UpstashSettings>,
+    /// The webhook signing secrets, separated by single spaces (several during a rotation:
+    /// each one signs every webhook, see `crate::signing`).
     pub signing_secret: Option<String>,
     pub sender_allowlist: Vec<String>,
     pub timezone: Zone,
@@ -173,11 +176,15 @@ impl Settings {
         let defaults = Documents::resolve(&env_defaults, &DocMaps::default());
         check_window(&defaults.webhook)
             .map_err(|e| format!("WEBHOOKS_TIME_START/END: {}", e.message))?;
+        let signing_secret = get(vars::WEBHOOK_SIGNING_SECRET)
+            .map(|raw| parse_secrets(&raw))
+            .transpose()
+            .map_err(|e| format!("{}: {e}", vars::WEBHOOK_SIGNING_SECRET))?;
         Ok(Settings {
             process_api_token: get(vars::PROCESS_API_TOKEN).unwrap_or_default(),
             admin_token: get(vars::ADMIN_TOKEN).unwrap_or_default(),
             upstash,
-            signing_secret: get(vars::WEBHOOK_SIGNING_SECRET),
+            signing_secret,
             sender_allowlist: get(vars::GMAIL_SENDER_ALLOWLIST)
                 .map(|v| {
                     v.split(',')
@@ -305,5 +312,28 @@ mod tests {
         }
         let err = Settings::load(env(&[("WEBHOOKS_TIME_START", "09:00")])).unwrap_err();
         assert!(err.contains("set together"), "{err}");
+    }
+
+    #[test]
+    fn signing_secrets_for_a_rotation() {
+        let s = Settings::load(env(&[(
+            "WEBHOOK_SIGNING_SECRET",
+            " whsec_c2VjcmV0   old-raw-secret ",
+        )]))
+        .unwrap();
+        assert_eq!(
+            s.signing_secret.as_deref(),
+            Some("whsec_c2VjcmV0 old-raw-secret")
+        );
+        let err = Settings::load(env(&[(
+            "WEBHOOK_SIGNING_SECRET",
+            "whsec_c2VjcmV0 whsec_%%%",
+        )]))
+        .unwrap_err();
+        assert!(
+            err.starts_with("WEBHOOK_SIGNING_SECRET: secret 2 of 2"),
+            "{err}"
+        );
+        assert!(!err.contains("%%%") && !err.contains("c2VjcmV0"), "{err}");
     }
 }
