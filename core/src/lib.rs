@@ -29,6 +29,7 @@ pub mod offload;
 pub mod payload;
 pub mod pipeline;
 pub mod ports;
+pub mod replay;
 pub mod retry;
 pub mod routing;
 pub mod signing;

@@ -6,4 +6,5 @@ pub mod admin;
 pub mod consumer;
 pub mod health;
 pub mod ingest;
+pub mod replay;
 pub mod scheduled;
