@@ -9,7 +9,7 @@ use worker::{
 };
 
 use crate::context::Ctx;
-use crate::handlers::{admin, consumer, health, ingest, replay, scheduled};
+use crate::handlers::{admin, consumer, erasure, health, ingest, replay, scheduled};
 use crate::http::error;
 use facteur_core::api::{route, Route};
 use facteur_core::error::ApiError;
@@ -81,9 +81,9 @@ async fn dispatch(
         Route::DeadLetterReplay(id) => admin::dead_letter_replay(&ctx, req, &id).await,
         Route::DeliveryReplay(id) => admin::delivery_replay(&ctx, req, &id).await,
         Route::DeliveriesReplay => replay::replay_deliveries(&ctx, req).await,
-        Route::EraseEmail(_) | Route::EraseSender(_) | Route::Audit => {
-            Err(ApiError::not_found(&path))
-        }
+        Route::EraseEmail(id) => erasure::erase_email(&ctx, req, &id).await,
+        Route::EraseSender(address) => erasure::erase_sender(&ctx, req, &address).await,
+        Route::Audit => erasure::audit(&ctx, req).await,
         Route::DryRun => admin::dry_run(&ctx, req).await,
         Route::Stats => admin::stats(&ctx, req).await,
         Route::Runtime => admin::runtime(&ctx, req),

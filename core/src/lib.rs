@@ -13,6 +13,7 @@ pub mod dedup;
 pub mod delivery;
 pub mod detect;
 pub mod entries;
+pub mod erasure;
 pub mod error;
 pub mod fallback;
 pub mod gating;

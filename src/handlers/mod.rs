@@ -4,6 +4,7 @@
 
 pub mod admin;
 pub mod consumer;
+pub mod erasure;
 pub mod health;
 pub mod ingest;
 pub mod replay;

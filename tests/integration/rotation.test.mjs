@@ -12,7 +12,7 @@ import { eventually } from "../harness/ports.mjs";
 
 const OLD = "whsec_" + Buffer.from("facteur-rotation-old-key").toString("base64");
 const NEW = "whsec_" + Buffer.from("facteur-rotation-new-key!").toString("base64");
-const RAW = "a raw secret is not base64";
+const RAW = "a-raw-secret,-not-base64";
 
 const keyOf = (secret) => (secret.startsWith("whsec_") ? Buffer.from(secret.slice(6), "base64") : Buffer.from(secret));
 
