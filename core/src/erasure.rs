@@ -4,7 +4,7 @@
 //!
 //! Dedup markers stay: they hold only the e-mail id, so a re-push is still not delivered twice.
 
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
@@ -93,61 +93,59 @@ impl Found {
             .collect()
     }
 
-    /// The archive record and dead letter of each delivery.
-    pub fn delivery_keys(&self) -> (Vec<String>, Vec<String>) {
-        let ids = self.delivery_ids();
-        (
-            ids.iter().map(|id| archive_key(id)).collect(),
-            ids.iter()
-                .map(|id| format!("{DEAD_LETTER_PREFIX}{id}"))
-                .collect(),
-        )
+    /// The archive record of each delivery (read first: it names the body).
+    pub fn delivery_archive_keys(&self) -> Vec<String> {
+        self.delivery_ids()
+            .iter()
+            .map(|id| archive_key(id))
+            .collect()
     }
 
-    /// Per e-mail: its spilled part, its processing dead letter, its archive record.
-    pub fn email_keys(&self) -> EmailKeys {
-        EmailKeys {
-            spilled: self
-                .email_ids
-                .iter()
-                .map(|id| email_spill_key(id))
-                .collect(),
-            dead_letters: self
-                .email_ids
-                .iter()
-                .map(|id| format!("{DEAD_LETTER_PREFIX}email_{id}"))
-                .collect(),
-            archives: self
-                .email_ids
-                .iter()
-                .map(|id| email_archive_key(id))
-                .collect(),
-            index: self
-                .archives
-                .iter()
-                .map(|a| sender_index_key(&a.sender_key, &a.email_id))
-                .collect(),
+    /// Every KV key to delete, with the count it adds to: the deliveries' archive records
+    /// and dead letters, the `bodies` (read before: they name the links), and per e-mail its
+    /// spilled part, processing dead letter, archive record and sender index entry.
+    pub fn kv_keys(&self, bodies: &[String]) -> Vec<(String, Counted)> {
+        let deliveries = self.delivery_ids();
+        let mut keys: Vec<(String, Counted)> = Vec::new();
+        for id in &deliveries {
+            keys.push((archive_key(id), Counted::Archives));
+            keys.push((format!("{DEAD_LETTER_PREFIX}{id}"), Counted::DeadLetters));
         }
+        let mut seen = HashSet::new();
+        for body in bodies.iter().filter(|b| seen.insert(b.as_str())) {
+            keys.push((body.clone(), Counted::Bodies));
+        }
+        for id in &self.email_ids {
+            keys.push((email_spill_key(id), Counted::Spilled));
+            keys.push((
+                format!("{DEAD_LETTER_PREFIX}email_{id}"),
+                Counted::DeadLetters,
+            ));
+            keys.push((email_archive_key(id), Counted::Archives));
+        }
+        for a in &self.archives {
+            keys.push((sender_index_key(&a.sender_key, &a.email_id), Counted::Index));
+        }
+        keys
     }
 }
 
-/// The keys of the e-mails themselves.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct EmailKeys {
-    pub spilled: Vec<String>,
-    pub dead_letters: Vec<String>,
-    pub archives: Vec<String>,
-    pub index: Vec<String>,
+/// Which count of [`Removed`] a deleted key adds to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Counted {
+    Archives,
+    Bodies,
+    DeadLetters,
+    Spilled,
+    Index,
 }
 
 /// The R2 object keys and link-pair keys of the links an archived payload carries. Keys are
 /// derived from each link as the offload derived them, so a copy that finished after its
 /// offload timed out is found too.
 pub fn link_keys(payload: &str) -> (Vec<String>, Vec<String>) {
-    let links: Vec<DeliveryLink> = serde_json::from_str::<Value>(payload)
-        .ok()
-        .and_then(|v| serde_json::from_value(v.get("delivery_links")?.clone()).ok())
-        .unwrap_or_default();
+    let parsed = serde_json::from_str::<Value>(payload).ok();
+    let links = DeliveryLink::list_from(parsed.as_ref().and_then(|v| v.get("delivery_links")));
     links
         .iter()
         .map(|l| {
@@ -158,19 +156,25 @@ pub fn link_keys(payload: &str) -> (Vec<String>, Vec<String>) {
         .unzip()
 }
 
-/// The e-mails of `entries` (newest first) still under way: a delivery whose newest entry is
-/// `retrying`, or an e-mail whose newest entry is `held`. Their queue messages cannot be
-/// removed, and may write again once they run.
+/// The e-mails of `entries` still under way: a delivery whose newest entry is `retrying`, or
+/// an e-mail whose newest entry is `held`. Their queue messages cannot be removed, and may
+/// write again once they run.
 pub fn in_flight(entries: &[LogEntry]) -> Vec<String> {
-    let mut seen = HashSet::new();
+    // The newest entry of each delivery (or of the e-mail itself, for entries about it).
+    let mut newest: HashMap<&str, &LogEntry> = HashMap::new();
+    for e in entries {
+        let subject = e.delivery_id.as_deref().unwrap_or(&e.email_id);
+        let slot = newest.entry(subject).or_insert(e);
+        if e.unix_ms() > slot.unix_ms() {
+            *slot = e;
+        }
+    }
     let mut out: Vec<String> = Vec::new();
     for e in entries {
         let subject = e.delivery_id.as_deref().unwrap_or(&e.email_id);
-        if !seen.insert(subject) {
-            continue;
-        }
+        let is_newest = newest.get(subject).is_some_and(|n| std::ptr::eq(*n, e));
         let busy = matches!(e.status, LogStatus::Retrying | LogStatus::Held);
-        if busy && !out.contains(&e.email_id) {
+        if is_newest && busy && !out.contains(&e.email_id) {
             out.push(e.email_id.clone());
         }
     }
@@ -195,6 +199,20 @@ pub struct Removed {
     pub index: u64,
     /// Deliveries parked for an unhealthy target.
     pub parked: u64,
+}
+
+impl Removed {
+    /// Adds one removed key to its count.
+    pub fn add(&mut self, what: Counted) {
+        let count = match what {
+            Counted::Archives => &mut self.archives,
+            Counted::Bodies => &mut self.bodies,
+            Counted::DeadLetters => &mut self.dead_letters,
+            Counted::Spilled => &mut self.spilled,
+            Counted::Index => &mut self.index,
+        };
+        *count += 1;
+    }
 }
 
 /// What the audit keeps of an erasure: no address, no e-mail id.

@@ -16,7 +16,7 @@ use super::ingest::type_name;
 use super::log::{LogEntry, LogQuery, LogStatus};
 use super::mask::target_label;
 use super::messages::EmailRecord;
-use super::payload::{DeliveryLink, Payload};
+use super::payload::DeliveryLink;
 use super::pipeline::{deliveries, plan, Plan, PlannedDeliveries, PlannedDelivery};
 use super::routing::RoutingRules;
 use super::time::{iso_utc, parse_iso, Zone, DAY_MS};
@@ -263,18 +263,28 @@ pub fn select(entries: &[LogEntry], filter: &ReplayFilter, limit: usize) -> Sele
     out
 }
 
-/// The e-mail an archived payload was built from: the payload carries all of it.
-pub fn email_from_payload(text: &str, now_ms: i64) -> Option<EmailRecord> {
-    let p: Payload = serde_json::from_str(text).ok()?;
-    Some(EmailRecord {
-        email_id: p.microsoft_graph_email_id,
-        subject: p.subject,
-        sender: p.sender_address,
-        sender_email: p.sender_email,
-        body: p.email_content,
-        date: p.received_date_time,
+/// The e-mail an archived payload was built from (the payload carries all of it), and the
+/// links it was sent with. Read field by field, the strings taken out of the parsed payload so
+/// a large body is not copied again.
+pub fn email_from_payload(text: &str, now_ms: i64) -> Option<(EmailRecord, Vec<DeliveryLink>)> {
+    let Value::Object(mut p) = serde_json::from_str::<Value>(text).ok()? else {
+        return None;
+    };
+    let links = DeliveryLink::list_from(p.get("delivery_links"));
+    let mut take = |k: &str| match p.remove(k) {
+        Some(Value::String(s)) => Some(s),
+        _ => None,
+    };
+    let email = EmailRecord {
+        email_id: take("microsoft_graph_email_id")?,
+        subject: take("subject")?,
+        sender: take("sender_address")?,
+        sender_email: take("sender_email")?,
+        body: take("email_content")?,
+        date: take("receivedDateTime")?,
         received_at_ms: now_ms,
-    })
+    };
+    Some((email, links))
 }
 
 /// Gives the links found again the R2 copies the first run made (same link, same copy): a
@@ -310,11 +320,7 @@ pub fn reroute(
     now_ms: i64,
     tz: Zone,
 ) -> Option<Rerouted> {
-    let email = email_from_payload(archived_payload, now_ms)?;
-    let archived_links: Vec<DeliveryLink> = serde_json::from_str::<Value>(archived_payload)
-        .ok()
-        .and_then(|v| serde_json::from_value(v.get("delivery_links")?.clone()).ok())
-        .unwrap_or_default();
+    let (email, archived_links) = email_from_payload(archived_payload, now_ms)?;
     Some(match plan(&email, docs, rules, now_ms, tz) {
         Plan::Deliver {
             mut analysis,

@@ -25,7 +25,7 @@ use facteur_core::messages::{
     sender_index_prefix, sender_key, ArchivedDelivery, Blob, DeadJob, DeadLetter, EmailArchive,
     DEAD_LETTER_PREFIX,
 };
-use facteur_core::ports::{KeyValueStore, StoreResult};
+use facteur_core::ports::KeyValueStore;
 
 /// Who the audit names for a request with the admin token.
 const WHO_ADMIN: &str = "admin token";
@@ -46,19 +46,6 @@ impl Tally {
         console_error!("erasure: {store}: {e}");
         if !self.failed.contains(&store) {
             self.failed.push(store);
-        }
-    }
-
-    /// Counts a removal into `count`, or records the failure of `store`.
-    fn count(
-        &mut self,
-        store: &'static str,
-        result: StoreResult<bool>,
-        count: fn(&mut Removed) -> &mut u64,
-    ) {
-        match result {
-            Ok(existed) => *count(&mut self.removed) += u64::from(existed),
-            Err(e) => self.fail(store, e),
         }
     }
 }
@@ -165,62 +152,39 @@ async fn erase(ctx: &Ctx, email_ids: Vec<String>, tally: &mut Tally) -> Vec<Stri
             busy.len()
         ));
     }
-    // Deliveries: their archive records (which name the bodies) and dead letters.
+    // The bodies are named by the e-mail records and by each delivery's record (a re-routed
+    // e-mail has several); each body names the links (R2 copies, link pairs).
     let mut bodies: Vec<String> = found.archives.iter().map(|a| a.body_key.clone()).collect();
-    let (archives, dead) = found.delivery_keys();
-    for key in &archives {
-        if let Some(a) = get_json::<ArchivedDelivery>(ctx, key).await {
+    for key in found.delivery_archive_keys() {
+        if let Some(a) = get_json::<ArchivedDelivery>(ctx, &key).await {
             bodies.push(a.body_key);
         }
-        tally.count("archive", ctx.stores.blobs.remove(key).await, |r| {
-            &mut r.archives
-        });
     }
-    for key in &dead {
-        tally.count("dead letters", ctx.stores.blobs.remove(key).await, |r| {
-            &mut r.dead_letters
-        });
-    }
-    // Bodies: read once for their links (R2 copies, link pairs), then removed.
-    let mut seen = HashSet::new();
-    bodies.retain(|b| seen.insert(b.clone()));
     let (mut objects, mut pairs) = (Vec::new(), Vec::new());
+    let mut seen = HashSet::new();
     for key in &bodies {
-        if let Ok(Some(text)) = ctx.stores.blobs.get(key).await {
+        if let (true, Ok(Some(text))) = (seen.insert(key), ctx.stores.blobs.get(key).await) {
             let (o, p) = link_keys(&text);
-            objects.extend(o);
-            pairs.extend(p);
+            objects.extend(
+                o.into_iter()
+                    .filter(|k| !objects.contains(k))
+                    .collect::<Vec<_>>(),
+            );
+            pairs.extend(
+                p.into_iter()
+                    .filter(|k| !pairs.contains(k))
+                    .collect::<Vec<_>>(),
+            );
         }
-        tally.count("archive", ctx.stores.blobs.remove(key).await, |r| {
-            &mut r.bodies
-        });
     }
-    objects.sort();
-    objects.dedup();
-    pairs.sort();
-    pairs.dedup();
     erase_r2(ctx, &objects, tally, &mut warnings).await;
     erase_pairs(ctx, &pairs, tally).await;
-    let keys = found.email_keys();
-    for key in &keys.spilled {
-        tally.count("spilled parts", ctx.stores.blobs.remove(key).await, |r| {
-            &mut r.spilled
-        });
-    }
-    for key in &keys.dead_letters {
-        tally.count("dead letters", ctx.stores.blobs.remove(key).await, |r| {
-            &mut r.dead_letters
-        });
-    }
-    for key in &keys.archives {
-        tally.count("archive", ctx.stores.blobs.remove(key).await, |r| {
-            &mut r.archives
-        });
-    }
-    for key in &keys.index {
-        tally.count("sender index", ctx.stores.blobs.remove(key).await, |r| {
-            &mut r.index
-        });
+    for (key, what) in found.kv_keys(&bodies) {
+        match ctx.stores.blobs.remove(&key).await {
+            Ok(true) => tally.removed.add(what),
+            Ok(false) => {}
+            Err(e) => tally.fail("kv", e),
+        }
     }
     let targets: Vec<String> = found
         .archives
@@ -247,7 +211,6 @@ async fn erase_log(ctx: &Ctx, email_ids: &[String], tally: &mut Tally) -> Vec<Lo
         Err(e) => tally.fail("kv log", e),
     }
     tally.removed.log_entries += entries.len() as u64;
-    entries.sort_by_key(|e| std::cmp::Reverse(e.unix_ms()));
     entries
 }
 
@@ -278,9 +241,13 @@ async fn erase_pairs(ctx: &Ctx, keys: &[String], tally: &mut Tally) {
         None => Vec::new(),
     };
     for (i, key) in keys.iter().enumerate() {
-        let in_kv = ctx.stores.docs.fallback.remove(key).await;
-        let either = in_kv.map(|kv| kv || in_redis.get(i).copied().unwrap_or(false));
-        tally.count("link pairs", either, |r| &mut r.link_pairs);
+        match ctx.stores.docs.fallback.remove(key).await {
+            Ok(in_kv) => {
+                let either = in_kv || in_redis.get(i).copied().unwrap_or(false);
+                tally.removed.link_pairs += u64::from(either);
+            }
+            Err(e) => tally.fail("kv link pairs", e),
+        }
     }
 }
 

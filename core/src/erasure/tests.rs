@@ -49,22 +49,59 @@ fn every_key_of_the_e_mails_is_named() {
         log_delivery_ids: vec!["dlv_b".into(), "dlv_c".into()],
     };
     assert_eq!(found.delivery_ids(), ["dlv_a", "dlv_b", "dlv_c"]);
-    let (archives, dead) = found.delivery_keys();
     assert_eq!(
-        archives,
+        found.delivery_archive_keys(),
         ["archive:dlv_a", "archive:dlv_b", "archive:dlv_c"]
     );
-    assert_eq!(dead, ["dead:dlv_a", "dead:dlv_b", "dead:dlv_c"]);
-    let keys = found.email_keys();
-    assert_eq!(keys.spilled, ["blob:email:e1", "blob:email:e2"]);
-    assert_eq!(keys.dead_letters, ["dead:email_e1", "dead:email_e2"]);
-    assert_eq!(keys.archives, ["archive:email:e1", "archive:email:e2"]);
+    let keys = found.kv_keys(&["body:x".into(), "body:y".into(), "body:x".into()]);
+    let of = |what: Counted| -> Vec<&str> {
+        keys.iter()
+            .filter(|(_, c)| *c == what)
+            .map(|(k, _)| k.as_str())
+            .collect()
+    };
     assert_eq!(
-        keys.index,
+        of(Counted::Archives),
+        [
+            "archive:dlv_a",
+            "archive:dlv_b",
+            "archive:dlv_c",
+            "archive:email:e1",
+            "archive:email:e2"
+        ]
+    );
+    assert_eq!(
+        of(Counted::DeadLetters),
+        [
+            "dead:dlv_a",
+            "dead:dlv_b",
+            "dead:dlv_c",
+            "dead:email_e1",
+            "dead:email_e2"
+        ]
+    );
+    assert_eq!(of(Counted::Bodies), ["body:x", "body:y"], "each body once");
+    assert_eq!(of(Counted::Spilled), ["blob:email:e1", "blob:email:e2"]);
+    assert_eq!(
+        of(Counted::Index),
         [format!(
             "index:sender:{}:e1",
             sender_key("jane@example.com")
         )]
+    );
+    let mut removed = Removed::default();
+    for (_, what) in &keys {
+        removed.add(*what);
+    }
+    assert_eq!(
+        (
+            removed.archives,
+            removed.dead_letters,
+            removed.bodies,
+            removed.spilled,
+            removed.index
+        ),
+        (5, 5, 2, 2, 1)
     );
 }
 
@@ -90,8 +127,8 @@ fn links_name_their_r2_objects_and_pairs_as_the_offload_did() {
     assert_eq!(link_keys("not json"), (vec![], vec![]));
 }
 
-fn entry(delivery: Option<&str>, email: &str, status: LogStatus) -> LogEntry {
-    let e = LogEntry::about_email("id".into(), email, status, "r", 0);
+fn entry(delivery: Option<&str>, email: &str, status: LogStatus, ms: i64) -> LogEntry {
+    let e = LogEntry::about_email("id".into(), email, status, "r", ms * 1000);
     match delivery {
         Some(d) => e.for_delivery("https://x", d, None, 0, 1),
         None => e,
@@ -100,17 +137,19 @@ fn entry(delivery: Option<&str>, email: &str, status: LogStatus) -> LogEntry {
 
 #[test]
 fn work_still_under_way_is_reported() {
-    // Newest first.
+    // In any order: the newest entry of each delivery (or e-mail) decides.
     let entries = vec![
-        entry(Some("dlv_1"), "e1", LogStatus::Success),
-        entry(Some("dlv_1"), "e1", LogStatus::Retrying),
-        entry(Some("dlv_2"), "e2", LogStatus::Retrying),
-        entry(None, "e3", LogStatus::Held),
-        entry(None, "e4", LogStatus::Skipped),
-        entry(Some("dlv_5"), "e2", LogStatus::Retrying),
+        entry(Some("dlv_1"), "e1", LogStatus::Retrying, 1),
+        entry(Some("dlv_1"), "e1", LogStatus::Success, 2),
+        entry(Some("dlv_2"), "e2", LogStatus::Retrying, 3),
+        entry(None, "e3", LogStatus::Held, 4),
+        entry(None, "e4", LogStatus::Skipped, 5),
+        entry(None, "e4", LogStatus::Held, 1),
+        entry(Some("dlv_5"), "e2", LogStatus::Retrying, 6),
     ];
     assert_eq!(in_flight(&entries), ["e2", "e3"]);
-    assert!(in_flight(&entries[..1]).is_empty());
+    assert!(in_flight(&entries[..2]).is_empty());
+    assert_eq!(in_flight(&entries[..1]), ["e1"]);
 }
 
 #[test]

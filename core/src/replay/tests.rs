@@ -209,12 +209,20 @@ fn docs(url: &str) -> Documents {
 
 #[test]
 fn the_archived_payload_gives_the_e_mail_back() {
-    let text = archived_payload("<p>Bonjour</p>", vec![]);
+    let link = DeliveryLink {
+        provider: "dropbox".into(),
+        raw_url: "https://www.dropbox.com/s/a".into(),
+        direct_url: "https://www.dropbox.com/s/a?dl=1".into(),
+        r2_url: Some("https://m/a".into()),
+        original_filename: None,
+    };
+    let text = archived_payload("<p>Bonjour</p>", vec![link.clone()]);
     assert_eq!(
         email_from_payload(&text, NOW),
-        Some(email("<p>Bonjour</p>"))
+        Some((email("<p>Bonjour</p>"), vec![link]))
     );
     assert_eq!(email_from_payload("{}", NOW), None);
+    assert_eq!(email_from_payload("[]", NOW), None);
 }
 
 #[test]
