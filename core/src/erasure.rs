@@ -4,8 +4,6 @@
 //!
 //! Dedup markers stay: they hold only the e-mail id, so a re-push is still not delivered twice.
 
-use std::collections::{HashMap, HashSet};
-
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
@@ -83,14 +81,14 @@ impl Found {
     /// Every delivery of the e-mails: from their archive records and from their log entries
     /// (a delivery whose e-mail record was never written is still found), without repeats.
     pub fn delivery_ids(&self) -> Vec<String> {
-        let mut seen = HashSet::new();
-        self.archives
-            .iter()
-            .flat_map(|a| a.delivery_ids.iter())
-            .chain(&self.log_delivery_ids)
-            .filter(|id| seen.insert(id.as_str()))
-            .cloned()
-            .collect()
+        let mut ids: Vec<String> = Vec::new();
+        let all = self.archives.iter().flat_map(|a| a.delivery_ids.iter());
+        for id in all.chain(&self.log_delivery_ids) {
+            if !ids.contains(id) {
+                ids.push(id.clone());
+            }
+        }
+        ids
     }
 
     /// The archive record of each delivery (read first: it names the body).
@@ -111,9 +109,10 @@ impl Found {
             keys.push((archive_key(id), Counted::Archives));
             keys.push((format!("{DEAD_LETTER_PREFIX}{id}"), Counted::DeadLetters));
         }
-        let mut seen = HashSet::new();
-        for body in bodies.iter().filter(|b| seen.insert(b.as_str())) {
-            keys.push((body.clone(), Counted::Bodies));
+        for (i, body) in bodies.iter().enumerate() {
+            if !bodies[..i].contains(body) {
+                keys.push((body.clone(), Counted::Bodies));
+            }
         }
         for id in &self.email_ids {
             keys.push((email_spill_key(id), Counted::Spilled));
@@ -160,21 +159,17 @@ pub fn link_keys(payload: &str) -> (Vec<String>, Vec<String>) {
 /// an e-mail whose newest entry is `held`. Their queue messages cannot be removed, and may
 /// write again once they run.
 pub fn in_flight(entries: &[LogEntry]) -> Vec<String> {
-    // The newest entry of each delivery (or of the e-mail itself, for entries about it).
-    let mut newest: HashMap<&str, &LogEntry> = HashMap::new();
-    for e in entries {
-        let subject = e.delivery_id.as_deref().unwrap_or(&e.email_id);
-        let slot = newest.entry(subject).or_insert(e);
-        if e.unix_ms() > slot.unix_ms() {
-            *slot = e;
-        }
+    // The entries of the e-mails being erased: few enough to compare each with all.
+    fn subject(e: &LogEntry) -> &str {
+        e.delivery_id.as_deref().unwrap_or(&e.email_id)
     }
     let mut out: Vec<String> = Vec::new();
     for e in entries {
-        let subject = e.delivery_id.as_deref().unwrap_or(&e.email_id);
-        let is_newest = newest.get(subject).is_some_and(|n| std::ptr::eq(*n, e));
+        let newer = entries
+            .iter()
+            .any(|o| subject(o) == subject(e) && o.unix_ms() > e.unix_ms());
         let busy = matches!(e.status, LogStatus::Retrying | LogStatus::Held);
-        if is_newest && busy && !out.contains(&e.email_id) {
+        if busy && !newer && !out.contains(&e.email_id) {
             out.push(e.email_id.clone());
         }
     }

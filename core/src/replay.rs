@@ -6,7 +6,7 @@
 //! what failed this morning" selects deliveries whose last outcome was a failure this morning,
 //! and a delivery replayed with success since is no longer selected by `status: error`.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::HashSet;
 
 use serde_json::{json, Map, Value};
 
@@ -356,15 +356,18 @@ pub fn reroute_sends<'p>(
     planned: &'p PlannedDeliveries,
     selection: &Selection,
 ) -> Vec<(&'p PlannedDelivery, &'static str)> {
-    let selected: HashMap<&str, LogStatus> = selection
-        .deliveries
-        .iter()
-        .map(|s| (s.delivery_id.as_str(), s.status))
-        .collect();
+    // A few deliveries per e-mail: a search beats a hash table (and its code in the worker).
+    let selected = |id: &str| {
+        selection
+            .deliveries
+            .iter()
+            .find(|s| s.delivery_id == id)
+            .map(|s| s.status)
+    };
     planned
         .deliveries
         .iter()
-        .filter_map(|p| match selected.get(p.delivery_id.as_str()) {
+        .filter_map(|p| match selected(&p.delivery_id) {
             Some(status) => Some((p, status.as_str())),
             None if selection.known.contains(&p.delivery_id) => None,
             None => Some((p, "new")),

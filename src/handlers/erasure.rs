@@ -5,8 +5,6 @@
 //! (`GET /api/audit`). Which keys to look at, and what the audit keeps, is the core's
 //! (`facteur_core::erasure`).
 
-use std::collections::HashSet;
-
 use serde_json::{json, Value};
 use worker::{console_error, console_warn, Request, Response};
 
@@ -161,9 +159,11 @@ async fn erase(ctx: &Ctx, email_ids: Vec<String>, tally: &mut Tally) -> Vec<Stri
         }
     }
     let (mut objects, mut pairs) = (Vec::new(), Vec::new());
-    let mut seen = HashSet::new();
-    for key in &bodies {
-        if let (true, Ok(Some(text))) = (seen.insert(key), ctx.stores.blobs.get(key).await) {
+    for (i, key) in bodies.iter().enumerate() {
+        if bodies[..i].contains(key) {
+            continue;
+        }
+        if let Ok(Some(text)) = ctx.stores.blobs.get(key).await {
             let (o, p) = link_keys(&text);
             objects.extend(
                 o.into_iter()
@@ -197,8 +197,7 @@ async fn erase(ctx: &Ctx, email_ids: Vec<String>, tally: &mut Tally) -> Vec<Stri
 
 /// Log entries of the e-mails, from Redis (LREM of the exact values) and from KV.
 async fn erase_log(ctx: &Ctx, email_ids: &[String], tally: &mut Tally) -> Vec<LogEntry> {
-    let ids: HashSet<&str> = email_ids.iter().map(String::as_str).collect();
-    let doomed = |e: &LogEntry| ids.contains(e.email_id.as_str());
+    let doomed = |e: &LogEntry| email_ids.contains(&e.email_id);
     let mut entries = Vec::new();
     if let Some(redis) = &ctx.stores.log.primary {
         match redis.remove_log_entries(doomed).await {
