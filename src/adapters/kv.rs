@@ -1,6 +1,5 @@
 //! Workers KV adapters: a key-value store and the fallback delivery log.
 
-use serde::Serialize;
 use worker::kv::KvStore;
 
 use facteur_core::log::{kv_log_key, LogEntry, LogQuery, KV_LOG_PREFIX, LOG_TTL_SECS};
@@ -89,12 +88,13 @@ impl Kv {
         Ok(existed)
     }
 
-    /// Writes `value` with `metadata` (read back by [`Kv::keys`] without a `get`).
-    pub async fn put_with_metadata<M: Serialize>(
+    /// Writes `value` with a text as the key's metadata (read back by [`Kv::keys`] without a
+    /// `get`; KV keeps at most 1,024 bytes of it).
+    pub async fn put_with_metadata(
         &self,
         key: &str,
         value: &str,
-        metadata: M,
+        metadata: &str,
         ttl_secs: u64,
     ) -> StoreResult<()> {
         self.0

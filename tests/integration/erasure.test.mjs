@@ -110,6 +110,7 @@ test("erasing a sender leaves nothing about it in Redis, KV or R2; its dedup mar
   assert.equal(res.status, 200, res.text);
   assert.equal(res.json.success, true);
   assert.equal(res.json.emails, 5);
+  assert.equal(res.json.more, false);
   const removed = res.json.removed;
   assert.ok(removed.log_entries >= 5, JSON.stringify(removed));
   assert.deepEqual(
