@@ -9,7 +9,7 @@ use worker::{
 };
 
 use crate::context::Ctx;
-use crate::handlers::{admin, consumer, health, ingest, scheduled, targets};
+use crate::handlers::{admin, consumer, erasure, health, ingest, replay, scheduled, targets};
 use crate::http::error;
 use facteur_core::api::{route, Route};
 use facteur_core::error::ApiError;
@@ -80,6 +80,10 @@ async fn dispatch(
         Route::DeadLetters => admin::dead_letters(&ctx, req).await,
         Route::DeadLetterReplay(id) => admin::dead_letter_replay(&ctx, req, &id).await,
         Route::DeliveryReplay(id) => admin::delivery_replay(&ctx, req, &id).await,
+        Route::DeliveriesReplay => replay::replay_deliveries(&ctx, req).await,
+        Route::EraseEmail(id) => erasure::erase_email(&ctx, req, &id).await,
+        Route::EraseSender(address) => erasure::erase_sender(&ctx, req, &address).await,
+        Route::Audit => erasure::audit(&ctx, req).await,
         Route::DryRun => admin::dry_run(&ctx, req).await,
         Route::Stats => admin::stats(&ctx, req).await,
         Route::Runtime => admin::runtime(&ctx, req),

@@ -93,16 +93,21 @@ impl Ctx {
         if !self.settings.r2_fetch_enabled {
             return None;
         }
-        match self.env.service(bindings::R2_FETCH) {
-            Ok(fetcher) => Some(R2Fetch {
-                fetcher,
-                settings: &self.settings,
-                pairs: &self.stores.docs,
-            }),
-            Err(_) => {
-                console_error!("r2 offload enabled but the R2_FETCH service binding is missing; links sent as they are");
-                None
-            }
+        let client = self.r2_fetch_binding();
+        if client.is_none() {
+            console_error!("r2 offload enabled but the R2_FETCH service binding is missing; links sent as they are");
         }
+        client
+    }
+
+    /// The r2-fetch client whenever the service binding exists, offload on or not (an erasure
+    /// removes what an earlier configuration copied).
+    pub fn r2_fetch_binding(&self) -> Option<R2Fetch<'_>> {
+        let fetcher = self.env.service(bindings::R2_FETCH).ok()?;
+        Some(R2Fetch {
+            fetcher,
+            settings: &self.settings,
+            pairs: &self.stores.docs,
+        })
     }
 }

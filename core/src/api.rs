@@ -26,6 +26,14 @@ pub enum Route {
     Runtime,
     /// `POST /api/deliveries/<delivery_id>/replay`: send an archived delivery again.
     DeliveryReplay(String),
+    /// `POST /api/deliveries/replay[?dry_run=true]`: replay every past delivery a filter selects.
+    DeliveriesReplay,
+    /// `DELETE /api/emails/<email_id>`: erase everything stored about an e-mail.
+    EraseEmail(String),
+    /// `DELETE /api/senders/<address>`: erase everything stored about a sender's e-mails.
+    EraseSender(String),
+    /// `GET /api/audit`: the audit trail of erasures.
+    Audit,
     Stats,
     /// `GET /media/<key>`: R2 objects, served locally when `R2_SERVE_MEDIA` is on.
     Media(String),
@@ -104,6 +112,8 @@ pub fn route(method: &str, path: &str) -> Result<Route, ApiError> {
         "/api/runtime" => only("GET", Route::Runtime),
         "/api/targets" => only("GET", Route::Targets),
         "/api/alerts" => only("GET", Route::Alerts),
+        "/api/deliveries/replay" => only("POST", Route::DeliveriesReplay),
+        "/api/audit" => only("GET", Route::Audit),
         _ => {
             if let Some(doc) = ConfigDoc::ALL
                 .iter()
@@ -145,6 +155,18 @@ pub fn route(method: &str, path: &str) -> Result<Route, ApiError> {
                     return only("POST", Route::DeliveryReplay(id.to_string()));
                 }
             }
+            if let Some(id) = path
+                .strip_prefix("/api/emails/")
+                .filter(|id| !id.contains('/'))
+            {
+                return only("DELETE", Route::EraseEmail(decode_segment(id)));
+            }
+            if let Some(who) = path
+                .strip_prefix("/api/senders/")
+                .filter(|a| !a.contains('/'))
+            {
+                return only("DELETE", Route::EraseSender(decode_segment(who)));
+            }
             if let Some(rest) = path.strip_prefix("/api/dead_letters/") {
                 if let Some(id) = rest.strip_suffix("/replay").filter(|id| is_path_id(id)) {
                     return only("POST", Route::DeadLetterReplay(id.to_string()));
@@ -168,12 +190,22 @@ pub fn query_pairs(query: &str) -> Vec<(String, String)> {
 }
 
 fn percent_decode(s: &str) -> String {
+    decode(s, true)
+}
+
+/// Decodes one percent-encoded path segment (`%40` → `@`; a `+` stays a `+`, as in
+/// `jane+tag@example.com`).
+pub fn decode_segment(s: &str) -> String {
+    decode(s, false)
+}
+
+fn decode(s: &str, plus_is_space: bool) -> String {
     let bytes = s.as_bytes();
     let mut out = Vec::with_capacity(bytes.len());
     let mut i = 0;
     while i < bytes.len() {
         match bytes[i] {
-            b'+' => out.push(b' '),
+            b'+' if plus_is_space => out.push(b' '),
             b'%' if i + 2 < bytes.len() => match (hex_val(bytes[i + 1]), hex_val(bytes[i + 2])) {
                 (Some(hi), Some(lo)) => {
                     out.push(hi * 16 + lo);
@@ -295,6 +327,29 @@ mod tests {
             Ok(Route::Media("dropbox/a/b/f.zip".into()))
         );
         assert_eq!(route("GET", "/media/").unwrap_err().status(), 404);
+        assert_eq!(
+            route("POST", "/api/deliveries/replay"),
+            Ok(Route::DeliveriesReplay)
+        );
+        assert_eq!(
+            route("GET", "/api/deliveries/replay").unwrap_err().status(),
+            405
+        );
+        assert_eq!(
+            route("DELETE", "/api/emails/abc"),
+            Ok(Route::EraseEmail("abc".into()))
+        );
+        assert_eq!(route("GET", "/api/emails/abc").unwrap_err().status(), 405);
+        assert_eq!(
+            route("DELETE", "/api/emails/a/b").unwrap_err().status(),
+            404
+        );
+        assert_eq!(
+            route("DELETE", "/api/senders/jane+tag%40example.com"),
+            Ok(Route::EraseSender("jane+tag@example.com".into()))
+        );
+        assert_eq!(route("GET", "/api/audit"), Ok(Route::Audit));
+        assert_eq!(route("DELETE", "/api/audit").unwrap_err().status(), 405);
     }
 
     #[test]

@@ -246,8 +246,7 @@ pub fn merge(sources: Vec<Vec<LogEntry>>, query: &LogQuery, now_ms: i64) -> Vec<
 /// KV key of an entry in the fallback store: newest sorts first under `prefix`, and every entry
 /// has its own key (KV allows one write per second per key; concurrent writers never collide).
 pub fn kv_log_key(unix_ms: i64, id: &str) -> String {
-    let inverted = 9_999_999_999_999i64.saturating_sub(unix_ms.max(0));
-    format!("{KV_LOG_PREFIX}{inverted:013}:{id}")
+    super::ids::newest_first_key(KV_LOG_PREFIX, unix_ms, id)
 }
 
 /// Prefix of the fallback log keys in KV.

@@ -14,6 +14,29 @@ use super::retry::RetryPolicy;
 pub const INLINE_LIMIT_BYTES: usize = 96 * 1024;
 /// Largest message the producers send (the queue refuses more than 128 KB).
 pub const MAX_MESSAGE_BYTES: usize = 127 * 1024;
+/// Most messages one batch send carries (the queue's limit).
+pub const MAX_BATCH_MESSAGES: usize = 100;
+/// Most bytes one batch send carries (the queue allows 256 KB in all).
+pub const MAX_BATCH_BYTES: usize = 250 * 1024;
+
+/// Splits messages of these sizes, in order, into consecutive batches within both limits (a
+/// message is never over [`MAX_MESSAGE_BYTES`], so each fits in a batch of its own).
+pub fn batches(sizes: &[usize]) -> Vec<std::ops::Range<usize>> {
+    let mut out = Vec::new();
+    let (mut start, mut bytes) = (0, 0);
+    for (i, &size) in sizes.iter().enumerate() {
+        if i > start && (i - start == MAX_BATCH_MESSAGES || bytes + size > MAX_BATCH_BYTES) {
+            out.push(start..i);
+            (start, bytes) = (i, 0);
+        }
+        bytes += size;
+    }
+    if start < sizes.len() {
+        out.push(start..sizes.len());
+    }
+    out
+}
+
 /// Lifetime of a spilled part. A part still needed later (a long hold, a dead letter kept for
 /// replay) has its lifetime renewed by whoever keeps it.
 pub const SPILL_TTL_SECS: u64 = 14 * 86_400;
@@ -336,6 +359,24 @@ pub struct EmailArchive {
     pub created_at_ms: i64,
 }
 
+impl EmailArchive {
+    /// This record, keeping the deliveries of an earlier record of the same e-mail (a
+    /// re-routing sends to new targets: the deliveries made before must still be found, to be
+    /// erased).
+    pub fn after(mut self, previous: &EmailArchive) -> EmailArchive {
+        let mut ids = previous.delivery_ids.clone();
+        let mut urls = previous.target_urls.clone();
+        for (id, url) in self.delivery_ids.iter().zip(&self.target_urls) {
+            if !ids.contains(id) {
+                ids.push(id.clone());
+                urls.push(url.clone());
+            }
+        }
+        (self.delivery_ids, self.target_urls) = (ids, urls);
+        self
+    }
+}
+
 /// KV key of an e-mail's archive record.
 pub fn email_archive_key(email_id: &str) -> String {
     format!("archive:email:{email_id}")
@@ -630,6 +671,15 @@ mod tests {
     }
 
     #[test]
+    fn batches_keep_order_and_both_limits() {
+        assert!(batches(&[]).is_empty());
+        assert_eq!(batches(&[10; 250]), [0..100, 100..200, 200..250]);
+        let big = MAX_MESSAGE_BYTES;
+        assert_eq!(batches(&[big, big, 10, big]), [0..1, 1..3, 3..4]);
+        assert_eq!(batches(&[5]), vec![0..1]);
+    }
+
+    #[test]
     fn escaping_counts_towards_the_limit() {
         // 60 KB of quotes is 120 KB once escaped inside the message.
         let quotes = "\"".repeat(60 * 1024);
@@ -718,6 +768,22 @@ mod tests {
         let back: ArchivedDelivery =
             serde_json::from_str(&serde_json::to_string(&a).unwrap()).unwrap();
         assert_eq!(back, a);
+    }
+
+    #[test]
+    fn a_new_e_mail_record_keeps_the_earlier_deliveries() {
+        let record = |ids: &[&str], body: &str| EmailArchive {
+            email_id: "e".into(),
+            sender_key: "s".into(),
+            delivery_ids: ids.iter().map(|i| format!("dlv_{i}")).collect(),
+            target_urls: ids.iter().map(|i| format!("https://{i}")).collect(),
+            body_key: body.into(),
+            created_at_ms: 0,
+        };
+        let merged = record(&["b", "c"], "body:new").after(&record(&["a", "b"], "body:old"));
+        assert_eq!(merged.delivery_ids, ["dlv_a", "dlv_b", "dlv_c"]);
+        assert_eq!(merged.target_urls, ["https://a", "https://b", "https://c"]);
+        assert_eq!(merged.body_key, "body:new");
     }
 
     #[test]

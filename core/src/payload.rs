@@ -21,6 +21,29 @@ pub struct DeliveryLink {
     pub original_filename: Option<String>,
 }
 
+impl DeliveryLink {
+    /// The links of a stored payload's `delivery_links` (read field by field: a typed
+    /// deserialiser here would cost the worker more code than the reading itself).
+    pub fn list_from(links: Option<&serde_json::Value>) -> Vec<DeliveryLink> {
+        let Some(items) = links.and_then(serde_json::Value::as_array) else {
+            return Vec::new();
+        };
+        items
+            .iter()
+            .filter_map(|l| {
+                let text = |k: &str| l.get(k)?.as_str().map(str::to_string);
+                Some(DeliveryLink {
+                    provider: text("provider")?,
+                    raw_url: text("raw_url")?,
+                    direct_url: text("direct_url")?,
+                    r2_url: text("r2_url"),
+                    original_filename: text("original_filename"),
+                })
+            })
+            .collect()
+    }
+}
+
 /// What detection and extraction found; empty for an undetected e-mail without links.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Analysis {
@@ -122,6 +145,26 @@ mod tests {
             r2_url: None,
             original_filename: None,
         }
+    }
+
+    #[test]
+    fn links_read_back_from_a_stored_payload() {
+        let mut with_r2 = link("dropbox", "https://d/a", "https://d/a?dl=1");
+        with_r2.r2_url = Some("https://m/k".into());
+        with_r2.original_filename = Some("a.zip".into());
+        let analysis = Analysis {
+            links: vec![with_r2, link("fromsmash", "https://f/b", "https://f/b")],
+            ..Default::default()
+        };
+        let p = build_payload(email("b"), &analysis, &WindowFields::default());
+        let v = serde_json::to_value(&p).unwrap();
+        assert_eq!(
+            DeliveryLink::list_from(v.get("delivery_links")),
+            analysis.links
+        );
+        assert!(DeliveryLink::list_from(None).is_empty());
+        let partial = serde_json::json!([{"provider": "x"}, 3]);
+        assert!(DeliveryLink::list_from(Some(&partial)).is_empty());
     }
 
     #[test]

@@ -17,6 +17,8 @@ use facteur_core::payload::DeliveryLink;
 
 /// Internal origin of the r2-fetch service binding (the host is not used for routing).
 const R2_FETCH_ORIGIN: &str = "https://r2-fetch.internal";
+/// Keys per `/delete` call (r2-fetch's limit).
+const DELETE_BATCH: usize = 100;
 /// Header carrying the shared token.
 pub const TOKEN_HEADER: &str = "X-R2-FETCH-TOKEN";
 
@@ -75,7 +77,27 @@ impl R2Fetch<'_> {
 
     /// Asks r2-fetch to delete objects uploaded before `older_than_ms`; returns its report.
     pub async fn cleanup(&self, older_than_ms: i64) -> Result<Value, String> {
-        cleanup(&self.fetcher, &self.settings.r2_fetch_token, older_than_ms).await
+        let body = json!({ "older_than_ms": older_than_ms });
+        post_json(
+            &self.fetcher,
+            &self.settings.r2_fetch_token,
+            "/cleanup",
+            &body,
+        )
+        .await
+    }
+
+    /// Deletes objects by key (an erasure), in calls of [`DELETE_BATCH`]; answers how many
+    /// existed.
+    pub async fn delete_objects(&self, keys: &[String]) -> Result<u64, String> {
+        let mut deleted = 0;
+        for chunk in keys.chunks(DELETE_BATCH) {
+            let body = json!({ "keys": chunk });
+            let token = &self.settings.r2_fetch_token;
+            let answer = post_json(&self.fetcher, token, "/delete", &body).await?;
+            deleted += answer["deleted"].as_u64().unwrap_or(0);
+        }
+        Ok(deleted)
     }
 }
 
@@ -135,7 +157,13 @@ async fn read(mut resp: Response) -> Result<Offloaded, String> {
     }
 }
 
-async fn cleanup(fetcher: &Fetcher, token: &str, older_than_ms: i64) -> Result<Value, String> {
+/// POSTs a JSON body to an r2-fetch endpoint with the token; answers its 200 body.
+async fn post_json(
+    fetcher: &Fetcher,
+    token: &str,
+    path: &str,
+    body: &Value,
+) -> Result<Value, String> {
     let init = web_sys::RequestInit::new();
     init.set_method("POST");
     let headers = web_sys::Headers::new().map_err(|_| "headers")?;
@@ -144,10 +172,8 @@ async fn cleanup(fetcher: &Fetcher, token: &str, older_than_ms: i64) -> Result<V
         .map_err(|_| "headers")?;
     headers.set(TOKEN_HEADER, token).map_err(|_| "headers")?;
     init.set_headers(&headers);
-    init.set_body(&wasm_bindgen::JsValue::from_str(
-        &json!({"older_than_ms": older_than_ms}).to_string(),
-    ));
-    let raw = web_sys::Request::new_with_str_and_init(&format!("{R2_FETCH_ORIGIN}/cleanup"), &init)
+    init.set_body(&wasm_bindgen::JsValue::from_str(&body.to_string()));
+    let raw = web_sys::Request::new_with_str_and_init(&format!("{R2_FETCH_ORIGIN}{path}"), &init)
         .map_err(|_| "request")?;
     let mut resp = fetcher
         .fetch_request(Request::from(raw))

@@ -4,7 +4,9 @@
 
 pub mod admin;
 pub mod consumer;
+pub mod erasure;
 pub mod health;
 pub mod ingest;
+pub mod replay;
 pub mod scheduled;
 pub mod targets;

@@ -184,6 +184,26 @@ test("a 300 MB file is offloaded with workerd's memory staying flat", { timeout:
   assert.equal(got.sha, expectedSha256(size, true));
 });
 
+test("delete: objects named by key are removed, counted only when they existed; refusals", async () => {
+  files.serve("https://www.dropbox.com/s/del/a.bin", { size: 1000 });
+  const put = await direct("/fetch", { body: { source_url: "https://www.dropbox.com/s/del/a.bin?dl=1", key: "test/del/a.bin", provider: "dropbox" } });
+  assert.equal(put.status, 200);
+  assert.equal((await fetch(w.url + "/media/test/del/a.bin")).status, 200);
+  const res = await direct("/delete", { body: { keys: ["test/del/a.bin", "test/del/absent.bin", "test/del/a.bin"] } });
+  const body = await res.json();
+  assert.equal(res.status, 200, JSON.stringify(body));
+  assert.deepEqual(body, { success: true, deleted: 1, keys: ["test/del/a.bin"] });
+  assert.equal((await fetch(w.url + "/media/test/del/a.bin")).status, 404);
+  assert.equal((await direct("/delete", { token: null, body: { keys: ["x"] } })).status, 401);
+  assert.equal((await direct("/delete", { token: "wrong", body: { keys: ["x"] } })).status, 401);
+  assert.equal((await direct("/delete", { method: "GET" })).status, 405);
+  for (const keys of [[], ["../x"], "x", [1], Array(101).fill("k")]) {
+    const r = await direct("/delete", { body: { keys } });
+    assert.equal(r.status, 400, JSON.stringify(keys));
+    assert.equal((await r.json()).code, "invalid_request");
+  }
+});
+
 test("cleanup: the daily job keeps fresh objects and reports; older objects are deleted", async () => {
   const main = await w.mf.getWorker();
   await main.scheduled({ cron: "0 3 * * *" });

@@ -13,7 +13,7 @@ use crate::api::ConfigDoc;
 use crate::health::HealthPolicy;
 use crate::log::DEFAULT_REDIS_LOG_CAP;
 use crate::offload::{DEFAULT_FOLDER_TIMEOUT_MS, DEFAULT_LINK_TIMEOUT_MS};
-use crate::signing::check_secret;
+use crate::signing::parse_secrets;
 use crate::time::{parse_zone, Zone};
 
 /// Names of every variable and secret the main worker reads.
@@ -87,6 +87,8 @@ pub struct Settings {
     pub process_api_token: String,
     pub admin_token: String,
     pub upstash: Option<UpstashSettings>,
+    /// The webhook signing secrets, separated by single spaces (several during a rotation:
+    /// each one signs every webhook, see `crate::signing`).
     pub signing_secret: Option<String>,
     pub sender_allowlist: Vec<String>,
     pub timezone: Zone,
@@ -192,10 +194,10 @@ impl Settings {
         let defaults = Documents::resolve(&env_defaults, &DocMaps::default());
         check_window(&defaults.webhook)
             .map_err(|e| format!("WEBHOOKS_TIME_START/END: {}", e.message))?;
-        let signing_secret = get(vars::WEBHOOK_SIGNING_SECRET);
-        if let Some(secret) = &signing_secret {
-            check_secret(secret).map_err(|e| format!("WEBHOOK_SIGNING_SECRET {e}"))?;
-        }
+        let signing_secret = get(vars::WEBHOOK_SIGNING_SECRET)
+            .map(|raw| parse_secrets(&raw))
+            .transpose()
+            .map_err(|e| format!("{}: {e}", vars::WEBHOOK_SIGNING_SECRET))?;
         // Validated as a webhook URL (the alert is one): the host posted to is the host logged.
         let alert_webhook_url = match get(vars::ALERT_WEBHOOK_URL) {
             None => None,
@@ -380,5 +382,28 @@ mod tests {
             s.alert_webhook_url.as_deref(),
             Some("https://hook.eu2.make.com/tok123")
         );
+    }
+
+    #[test]
+    fn signing_secrets_for_a_rotation() {
+        let s = Settings::load(env(&[(
+            "WEBHOOK_SIGNING_SECRET",
+            " whsec_c2VjcmV0   old-raw-secret ",
+        )]))
+        .unwrap();
+        assert_eq!(
+            s.signing_secret.as_deref(),
+            Some("whsec_c2VjcmV0 old-raw-secret")
+        );
+        let err = Settings::load(env(&[(
+            "WEBHOOK_SIGNING_SECRET",
+            "whsec_c2VjcmV0 whsec_%%%",
+        )]))
+        .unwrap_err();
+        assert!(
+            err.starts_with("WEBHOOK_SIGNING_SECRET: secret 2 of 2"),
+            "{err}"
+        );
+        assert!(!err.contains("%%%") && !err.contains("c2VjcmV0"), "{err}");
     }
 }

@@ -232,8 +232,18 @@ impl TargetObject {
 
     /// The oldest parked deliveries, up to `limit`, with their storage keys.
     async fn oldest(&self, limit: usize) -> Result<Vec<(String, ParkedDelivery)>> {
+        self.parked_from(PARKED_PREFIX, limit).await
+    }
+
+    /// Up to `limit` parked deliveries in acceptance order, from key `start` on (inclusive).
+    async fn parked_from(
+        &self,
+        start: &str,
+        limit: usize,
+    ) -> Result<Vec<(String, ParkedDelivery)>> {
         let opts = worker::ListOptions::new()
             .prefix(PARKED_PREFIX)
+            .start(start)
             .limit(limit);
         let map = self.state.storage().list_with_options(opts).await?;
         let mut out = Vec::new();
@@ -372,20 +382,21 @@ impl TargetObject {
 
     /// Drops the parked deliveries of these e-mails; how many.
     async fn erase(&self, email_ids: &[String]) -> Result<u64> {
+        const PAGE: usize = 500;
         let mut erased = 0;
+        let mut start = PARKED_PREFIX.to_string();
         loop {
-            let page = self.oldest(1_000).await?;
-            let doomed: Vec<String> = page
-                .iter()
-                .filter(|(_, p)| email_ids.contains(&p.job.email_id))
-                .map(|(k, _)| k.clone())
-                .collect();
-            for key in &doomed {
-                self.remove(key).await?;
+            let page = self.parked_from(&start, PAGE).await?;
+            for (key, p) in &page {
+                if email_ids.contains(&p.job.email_id) {
+                    self.remove(key).await?;
+                    erased += 1;
+                }
             }
-            erased += doomed.len() as u64;
-            if page.len() < 1_000 || doomed.is_empty() {
-                return Ok(erased);
+            match page.last() {
+                // Keys sort by acceptance; the next page starts just after this one's last key.
+                Some((last, _)) if page.len() == PAGE => start = format!("{last}\0"),
+                _ => return Ok(erased),
             }
         }
     }
