@@ -9,8 +9,11 @@ if ! command -v wrk >/dev/null 2>&1; then
 fi
 bash scripts/build.sh bench/trivial-worker >/dev/null 2>&1
 bash scripts/build.sh bench/floor-worker >/dev/null 2>&1
+bash scripts/build.sh bench/core-worker >/dev/null 2>&1
 echo "== bundle sizes"; bash bench/size.sh
 echo "== ingest"; node bench/ingest.mjs 15
 echo "== push → webhook latency"; node bench/latency.mjs
 echo "== end to end"; node bench/e2e.mjs 2000; node bench/e2e.mjs 2000 --redis
+echo "== per-e-mail CPU in workerd: rules (worst accepted documents), detection, links"; node bench/core.mjs 3
 echo "== pure pipeline (native)"; cargo bench -p facteur-core --bench pipeline 2>/dev/null | grep -v "^$" | tail -n 12
+echo "== routing rules, worst accepted documents (native)"; cargo bench -p facteur-core --bench rules 2>/dev/null | grep -v "^$" | tail -n 5

@@ -10,7 +10,8 @@ use worker::{
 
 use crate::context::Ctx;
 use crate::handlers::{
-    admin, console, consumer, dead_letters, health, ingest, overview, scheduled, session,
+    admin, console, consumer, dead_letters, erasure, health, ingest, overview, replay, scheduled,
+    session, targets,
 };
 use crate::http::{error, with_security_headers};
 use facteur_core::api::{route, Route};
@@ -88,9 +89,16 @@ async fn dispatch(
         Route::DeadLetterReplay(id) => dead_letters::replay_one(&ctx, req, &id).await,
         Route::DeadLettersReplay => dead_letters::replay_matching(&ctx, req).await,
         Route::DeliveryReplay(id) => admin::delivery_replay(&ctx, req, &id).await,
+        Route::DeliveriesReplay => replay::replay_deliveries(&ctx, req).await,
+        Route::EraseEmail(id) => erasure::erase_email(&ctx, req, &id).await,
+        Route::EraseSender(address) => erasure::erase_sender(&ctx, req, &address).await,
+        Route::Audit => erasure::audit(&ctx, req).await,
         Route::DryRun => admin::dry_run(&ctx, req).await,
         Route::Stats => admin::stats(&ctx, req).await,
         Route::Runtime => admin::runtime(&ctx, req).await,
+        Route::Targets => targets::list(&ctx, req).await,
+        Route::TargetAction { id, pause } => targets::act(&ctx, req, &id, pause).await,
+        Route::Alerts => targets::alerts(&ctx, req).await,
         Route::Media(key) => health::media(&ctx, &key).await,
         Route::SessionInfo => session::info(&ctx, req).await,
         Route::SignIn => session::sign_in(&ctx, req).await,

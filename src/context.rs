@@ -9,7 +9,8 @@ use crate::adapters::offload::R2Fetch;
 use crate::adapters::queues::Producer;
 use crate::adapters::redis::{upstash_store, Redis};
 use crate::adapters::stores::Stores;
-use facteur_core::auth::authorized;
+use crate::adapters::targets::Targets;
+use facteur_core::auth::authorized_bearer;
 use facteur_core::config::{bindings, Settings};
 use facteur_core::error::ApiError;
 use facteur_core::guard::GuardCall;
@@ -83,7 +84,7 @@ impl Ctx {
     /// state-changing call by cookie whose `Origin` is not this console's (CSRF).
     pub async fn require_admin(&self, req: &Request) -> Result<Admin, ApiError> {
         let header = req.headers().get("Authorization").ok().flatten();
-        if authorized(header.as_deref(), &self.settings.admin_token) {
+        if authorized_bearer(header.as_deref(), &self.settings.admin_token) {
             return Ok(Admin::Token);
         }
         let session = self
@@ -152,21 +153,31 @@ impl Ctx {
         }
     }
 
+    /// The target objects (health, parked deliveries).
+    pub fn targets(&self) -> Targets<'_> {
+        Targets { env: &self.env }
+    }
+
     /// The r2-fetch client, when offload is enabled and the service binding exists.
     pub fn r2_fetch(&self) -> Option<R2Fetch<'_>> {
         if !self.settings.r2_fetch_enabled {
             return None;
         }
-        match self.env.service(bindings::R2_FETCH) {
-            Ok(fetcher) => Some(R2Fetch {
-                fetcher,
-                settings: &self.settings,
-                pairs: &self.stores.docs,
-            }),
-            Err(_) => {
-                console_error!("r2 offload enabled but the R2_FETCH service binding is missing; links sent as they are");
-                None
-            }
+        let client = self.r2_fetch_binding();
+        if client.is_none() {
+            console_error!("r2 offload enabled but the R2_FETCH service binding is missing; links sent as they are");
         }
+        client
+    }
+
+    /// The r2-fetch client whenever the service binding exists, offload on or not (an erasure
+    /// removes what an earlier configuration copied).
+    pub fn r2_fetch_binding(&self) -> Option<R2Fetch<'_>> {
+        let fetcher = self.env.service(bindings::R2_FETCH).ok()?;
+        Some(R2Fetch {
+            fetcher,
+            settings: &self.settings,
+            pairs: &self.stores.docs,
+        })
     }
 }

@@ -14,3 +14,4 @@ pub mod http;
 
 pub use adapters::console_guard::ConsoleGuard;
 pub use adapters::dedup_object::DedupShard;
+pub use handlers::consumer::TargetObject;

@@ -22,60 +22,19 @@ const TARGET_BYTES: usize = 200 * 1024;
 /// `MAX_EMAIL_SIZE_MB`: the largest body the worker accepts.
 const LARGE_BYTES: usize = 25 * 1024 * 1024;
 
-/// A realistic HTML e-mail: table layout, inline styles, French prose with accents and
-/// entities, provider links (some entity-encoded, some duplicated, some preview images).
+/// The shared benchmark inputs (bench/core-worker times the same ones in workerd).
+#[path = "../../bench/core-worker/src/inputs.rs"]
+#[allow(dead_code)]
+mod inputs;
+
+/// [`inputs::html_body`] of 200 KB, the time sentence early.
 fn html_body(time_sentence: &str) -> String {
-    html_body_sized(time_sentence, TARGET_BYTES, false)
+    inputs::html_body(time_sentence, TARGET_BYTES, false)
 }
 
-/// [`html_body`] grown to `target` bytes, the time sentence early (after 40 paragraphs) or as
-/// the very last paragraph.
+/// [`inputs::html_body`] of `target` bytes.
 fn html_body_sized(time_sentence: &str, target: usize, time_last: bool) -> String {
-    // `{n}` makes each link distinct; the logo is a preview image that extraction drops.
-    let links = [
-        "https://www.dropbox.com/scl/fo/a1b2c3d4e{n}/AAB-xyz?rlkey=k3y{n}&amp;dl=0",
-        "https://www.dropbox.com/scl/fi/f6g7h8/photo_{n:03}.jpg?rlkey=k3y{n}&amp;dl=0",
-        "https://www.dropbox.com/scl/fi/h1/logo.png?rlkey=k{n}&amp;raw=1",
-        "https://fromsmash.com/Lot-12-Recadrage-{n}",
-        "https://www.swisstransfer.com/d/0b1c2d3e-4f5a-6b7c-8d9e-{n:012}",
-        "https://www.dropbox.com/s/abc{n}/file.zip?dl=0",
-    ];
-    let mut body = String::with_capacity(target + 8 * 1024);
-    body.push_str(
-        "<!DOCTYPE html><html><head><meta charset=\"utf-8\"><style>td{font-family:Arial;}\
-         .btn{background:#0061fe;color:#fff}</style></head><body><table width=\"100%\">",
-    );
-    let mut i = 0;
-    let mut links_written = 0;
-    while body.len() < target {
-        body.push_str(&format!(
-            "<tr><td style=\"padding:8px;color:#333\"><p>Bonjour,&nbsp;voici la série n°{i} \
-             des photos à recadrer&nbsp;: «&nbsp;Média Solution&nbsp;» &amp; partenaires. \
-             Merci de vérifier l&#39;exposition, la colorimétrie et le cadrage avant envoi. \
-             Réf. interne {i:05}-É, mise à jour du {day:02}/03/2026.</p></td></tr>\n",
-            day = i % 28 + 1
-        ));
-        if i % 10 == 0 && links_written < 24 {
-            let n = links_written;
-            let url = links[n % links.len()]
-                .replace("{n}", &n.to_string())
-                .replace("{n:03}", &format!("{n:03}"))
-                .replace("{n:012}", &format!("{n:012}"));
-            body.push_str(&format!(
-                "<tr><td><a class=\"btn\" href=\"{url}\">Télécharger</a> ou copiez {url}.</td></tr>\n"
-            ));
-            links_written += 1;
-        }
-        if i == 40 && !time_last {
-            body.push_str(&format!("<tr><td><b>{time_sentence}</b></td></tr>\n"));
-        }
-        i += 1;
-    }
-    if time_last {
-        body.push_str(&format!("<tr><td><b>{time_sentence}</b></td></tr>\n"));
-    }
-    body.push_str("</table><p style=\"font-size:10px\">Envoyé depuis Facteur</p></body></html>");
-    body
+    inputs::html_body(time_sentence, target, time_last)
 }
 
 fn rules() -> RoutingRules {
@@ -139,7 +98,9 @@ fn run(s: &Scenario, rules: &RoutingRules, budget: Duration) {
         let analysis = Analysis {
             detector: detection.detector_name().map(str::to_string),
             delivery_time: detection.delivery_time().map(str::to_string),
-            links: found,
+            links: found.links,
+            links_dropped: found.dropped,
+            rules_budget_exhausted: decision.as_ref().is_ok_and(|d| d.budget_exhausted),
         };
         let payload = build_payload(email.clone(), &analysis, &window);
         let t4 = Instant::now();

@@ -13,10 +13,27 @@ pub enum Route {
     DryRun,
     DeadLetters,
     DeadLetterReplay(String),
+    /// `GET /api/targets`: every target with its health.
+    Targets,
+    /// `POST /api/targets/<id>/pause` (`true`) or `/resume` (`false`).
+    TargetAction {
+        id: String,
+        pause: bool,
+    },
+    /// `GET /api/alerts`: which alert conditions are firing.
+    Alerts,
     /// `GET /api/runtime`: this isolate's wasm memory (its high-water mark).
     Runtime,
     /// `POST /api/deliveries/<delivery_id>/replay`: send an archived delivery again.
     DeliveryReplay(String),
+    /// `POST /api/deliveries/replay[?dry_run=true]`: replay every past delivery a filter selects.
+    DeliveriesReplay,
+    /// `DELETE /api/emails/<email_id>`: erase everything stored about an e-mail.
+    EraseEmail(String),
+    /// `DELETE /api/senders/<address>`: erase everything stored about a sender's e-mails.
+    EraseSender(String),
+    /// `GET /api/audit`: the audit trail of erasures.
+    Audit,
     Stats,
     /// `GET /media/<key>`: R2 objects, served locally when `R2_SERVE_MEDIA` is on.
     Media(String),
@@ -116,8 +133,24 @@ impl ConfigDoc {
     }
 }
 
+/// Longest id in a path (`dlv_…`, `email_…`, `raw_…` are 20 to 38 characters): a longer one
+/// names nothing, and stores refuse long keys (KV: 512 bytes) with an error that is not a 404.
+pub const MAX_PATH_ID_CHARS: usize = 64;
+/// Longest media key (R2 keys are at most 1,024 bytes).
+pub const MAX_MEDIA_KEY_BYTES: usize = 1_024;
+
+/// Whether `id` can be the id of a dead letter or a delivery: ASCII letters, digits, `_` and
+/// `-`, at most [`MAX_PATH_ID_CHARS`].
+fn is_path_id(id: &str) -> bool {
+    (1..=MAX_PATH_ID_CHARS).contains(&id.len())
+        && id
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-')
+}
+
 /// Resolves a method and path to a route: unknown paths are 404, known paths with another
-/// method are 405.
+/// method are 405. A path whose id cannot exist (see [`is_path_id`]) is 404 without a store
+/// being asked.
 pub fn route(method: &str, path: &str) -> Result<Route, ApiError> {
     let path = path
         .strip_suffix('/')
@@ -152,6 +185,10 @@ pub fn route(method: &str, path: &str) -> Result<Route, ApiError> {
             )),
         },
         "/api/runtime" => only("GET", Route::Runtime),
+        "/api/targets" => only("GET", Route::Targets),
+        "/api/alerts" => only("GET", Route::Alerts),
+        "/api/deliveries/replay" => only("POST", Route::DeliveriesReplay),
+        "/api/audit" => only("GET", Route::Audit),
         _ => {
             if let Some(doc) = ConfigDoc::ALL
                 .iter()
@@ -174,21 +211,51 @@ pub fn route(method: &str, path: &str) -> Result<Route, ApiError> {
             if let Some(name) = path.strip_prefix("/assets/").filter(|n| asset_name(n)) {
                 return only("GET", Route::Asset(name.to_string()));
             }
-            if let Some(id) = path.strip_prefix("/api/emails/").filter(|id| {
-                !id.is_empty() && id.len() <= 64 && id.bytes().all(|b| b.is_ascii_alphanumeric())
-            }) {
-                return only("GET", Route::EmailTimeline(id.to_string()));
+            if let Some(id) = path
+                .strip_prefix("/api/emails/")
+                .filter(|id| !id.contains('/'))
+            {
+                // GET: the e-mail's timeline; DELETE: its erasure.
+                return match method.to_ascii_uppercase().as_str() {
+                    "GET" | "HEAD" if is_path_id(id) => Ok(Route::EmailTimeline(id.to_string())),
+                    "GET" | "HEAD" => Err(ApiError::not_found(path)),
+                    "DELETE" => Ok(Route::EraseEmail(decode_segment(id))),
+                    _ => Err(ApiError::method_not_allowed(method, &["GET", "DELETE"])),
+                };
             }
-            if let Some(key) = path.strip_prefix("/media/").filter(|k| !k.is_empty()) {
+            if let Some(key) = path
+                .strip_prefix("/media/")
+                .filter(|k| !k.is_empty() && k.len() <= MAX_MEDIA_KEY_BYTES)
+            {
                 return only("GET", Route::Media(key.to_string()));
             }
+            if let Some(rest) = path.strip_prefix("/api/targets/") {
+                let action = rest.split_once('/').filter(|(id, _)| is_path_id(id));
+                match action {
+                    Some((id, "pause")) => {
+                        let id = id.to_string();
+                        return only("POST", Route::TargetAction { id, pause: true });
+                    }
+                    Some((id, "resume")) => {
+                        let id = id.to_string();
+                        return only("POST", Route::TargetAction { id, pause: false });
+                    }
+                    _ => {}
+                }
+            }
             if let Some(rest) = path.strip_prefix("/api/deliveries/") {
-                if let Some(id) = rest.strip_suffix("/replay").filter(|id| !id.contains('/')) {
+                if let Some(id) = rest.strip_suffix("/replay").filter(|id| is_path_id(id)) {
                     return only("POST", Route::DeliveryReplay(id.to_string()));
                 }
             }
+            if let Some(who) = path
+                .strip_prefix("/api/senders/")
+                .filter(|a| !a.contains('/'))
+            {
+                return only("DELETE", Route::EraseSender(decode_segment(who)));
+            }
             if let Some(rest) = path.strip_prefix("/api/dead_letters/") {
-                if let Some(id) = rest.strip_suffix("/replay").filter(|id| !id.contains('/')) {
+                if let Some(id) = rest.strip_suffix("/replay").filter(|id| is_path_id(id)) {
                     return only("POST", Route::DeadLetterReplay(id.to_string()));
                 }
             }
@@ -210,12 +277,22 @@ pub fn query_pairs(query: &str) -> Vec<(String, String)> {
 }
 
 fn percent_decode(s: &str) -> String {
+    decode(s, true)
+}
+
+/// Decodes one percent-encoded path segment (`%40` → `@`; a `+` stays a `+`, as in
+/// `jane+tag@example.com`).
+pub fn decode_segment(s: &str) -> String {
+    decode(s, false)
+}
+
+fn decode(s: &str, plus_is_space: bool) -> String {
     let bytes = s.as_bytes();
     let mut out = Vec::with_capacity(bytes.len());
     let mut i = 0;
     while i < bytes.len() {
         match bytes[i] {
-            b'+' => out.push(b' '),
+            b'+' if plus_is_space => out.push(b' '),
             b'%' if i + 2 < bytes.len() => match (hex_val(bytes[i + 1]), hex_val(bytes[i + 2])) {
                 (Some(hi), Some(lo)) => {
                     out.push(hi * 16 + lo);
@@ -314,12 +391,83 @@ mod tests {
                 .status(),
             405
         );
+        assert_eq!(
+            route("POST", "/api/targets/tgt_1/pause"),
+            Ok(Route::TargetAction {
+                id: "tgt_1".into(),
+                pause: true
+            })
+        );
+        assert_eq!(
+            route("GET", "/api/targets/tgt_1/resume")
+                .unwrap_err()
+                .status(),
+            405
+        );
+        assert_eq!(
+            route("POST", "/api/targets/tgt_1/x").unwrap_err().status(),
+            404
+        );
         assert_eq!(route("GET", "/api/webhook_logs/"), Ok(Route::WebhookLogs));
         assert_eq!(
             route("GET", "/media/dropbox/a/b/f.zip"),
             Ok(Route::Media("dropbox/a/b/f.zip".into()))
         );
         assert_eq!(route("GET", "/media/").unwrap_err().status(), 404);
+        assert_eq!(
+            route("POST", "/api/deliveries/replay"),
+            Ok(Route::DeliveriesReplay)
+        );
+        assert_eq!(
+            route("GET", "/api/deliveries/replay").unwrap_err().status(),
+            405
+        );
+        assert_eq!(
+            route("DELETE", "/api/emails/abc"),
+            Ok(Route::EraseEmail("abc".into()))
+        );
+        assert_eq!(
+            route("GET", "/api/emails/abc"),
+            Ok(Route::EmailTimeline("abc".into()))
+        );
+        assert_eq!(route("PUT", "/api/emails/abc").unwrap_err().status(), 405);
+        assert_eq!(
+            route("DELETE", "/api/emails/a/b").unwrap_err().status(),
+            404
+        );
+        assert_eq!(
+            route("DELETE", "/api/senders/jane+tag%40example.com"),
+            Ok(Route::EraseSender("jane+tag@example.com".into()))
+        );
+        assert_eq!(route("GET", "/api/audit"), Ok(Route::Audit));
+        assert_eq!(route("DELETE", "/api/audit").unwrap_err().status(), 405);
+    }
+
+    #[test]
+    fn ids_that_cannot_exist_are_404_before_any_store() {
+        for path in [
+            format!("/api/dead_letters/{}/replay", "a".repeat(600)),
+            format!(
+                "/api/deliveries/{}/replay",
+                "x".repeat(MAX_PATH_ID_CHARS + 1)
+            ),
+            "/api/dead_letters/a%2Fb/replay".into(),
+            "/api/dead_letters/..%00/replay".into(),
+            "/api/deliveries/dlv é/replay".into(),
+            format!("/media/{}", "k".repeat(MAX_MEDIA_KEY_BYTES + 1)),
+        ] {
+            let err = route("POST", &path).unwrap_err();
+            assert_eq!(err.status(), 404, "{path}");
+        }
+        let longest = "i".repeat(MAX_PATH_ID_CHARS);
+        assert_eq!(
+            route("POST", &format!("/api/dead_letters/{longest}/replay")),
+            Ok(Route::DeadLetterReplay(longest))
+        );
+        assert_eq!(
+            route("POST", "/api/dead_letters/email_0123abcd-ef/replay"),
+            Ok(Route::DeadLetterReplay("email_0123abcd-ef".into()))
+        );
     }
 
     #[test]

@@ -20,13 +20,22 @@ pub fn presented_token(header: Option<&str>) -> Option<&str> {
     (!token.is_empty()).then_some(token)
 }
 
-/// True when the header carries `expected`. An unset (empty) expected token never matches, so a
-/// missing secret closes the endpoint instead of opening it.
+/// True when the header carries `expected`, as `Bearer <token>` or bare (the ingest: SPEC §2).
+/// An unset (empty) expected token never matches, so a missing secret closes the endpoint
+/// instead of opening it.
 pub fn authorized(header: Option<&str>, expected: &str) -> bool {
-    if expected.is_empty() {
-        return false;
-    }
-    presented_token(header).is_some_and(|t| constant_time_eq(t.as_bytes(), expected.as_bytes()))
+    !expected.is_empty()
+        && presented_token(header)
+            .is_some_and(|t| constant_time_eq(t.as_bytes(), expected.as_bytes()))
+}
+
+/// True when the header is `Bearer <expected>` (scheme case-insensitive): the admin API takes no
+/// bare token, so a token pasted without its scheme is refused rather than guessed at.
+pub fn authorized_bearer(header: Option<&str>, expected: &str) -> bool {
+    let bearer = header
+        .and_then(|h| h.trim().split_once(' '))
+        .is_some_and(|(scheme, _)| scheme.eq_ignore_ascii_case("bearer"));
+    bearer && authorized(header, expected)
 }
 
 #[cfg(test)]
@@ -42,6 +51,16 @@ mod tests {
         assert!(!authorized(Some("Basic s3cret"), "s3cret"));
         assert!(!authorized(None, "s3cret"));
         assert!(!authorized(Some("Bearer "), "s3cret"));
+    }
+
+    #[test]
+    fn admin_tokens_need_the_scheme() {
+        assert!(authorized_bearer(Some("Bearer s3cret"), "s3cret"));
+        assert!(authorized_bearer(Some(" bearer   s3cret "), "s3cret"));
+        assert!(!authorized_bearer(Some("s3cret"), "s3cret"));
+        assert!(!authorized_bearer(Some("Basic s3cret"), "s3cret"));
+        assert!(!authorized_bearer(Some("Bearer s3cret"), ""));
+        assert!(!authorized_bearer(None, "s3cret"));
     }
 
     #[test]

@@ -98,7 +98,7 @@ mod tests {
     fn the_test_email_is_valid_unique_and_has_a_link() {
         let a = test_email(1_000);
         let email = parse_ingest(a.to_string().as_bytes(), 1_000).unwrap();
-        assert_eq!(extract_links(&email.body).len(), 1);
+        assert_eq!(extract_links(&email.body).links.len(), 1);
         assert_ne!(
             email.email_id,
             parse_ingest(test_email(2_000).to_string().as_bytes(), 2_000)

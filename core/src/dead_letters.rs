@@ -188,11 +188,15 @@ mod tests {
                 payload: Blob::Inline { data: "{}".into() },
                 detector: None,
                 links_count: 0,
+                links_dropped: 0,
+                rules_budget_exhausted: false,
                 policy: RetryPolicy::default(),
                 created_at_ms: 0,
                 spill_misses: 0,
                 rule: None,
                 suspect: false,
+                accepted_at_ms: 0,
+                kind: Default::default(),
             }),
         }
     }

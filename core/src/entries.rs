@@ -4,13 +4,14 @@
 //! Entry ids are deterministic (see [`log_entry_id`]) so an entry written twice after an
 //! ambiguous failure shows once when the two stores are merged.
 
-use super::delivery::{AttemptOutcome, Decision};
+use super::delivery::{decide, AttemptOutcome, Decision};
 use super::gating::{HoldReason, SkipReason};
 use super::ids::log_entry_id;
 use super::isolation::CRASHED;
 use super::log::{LogEntry, LogStatus};
 use super::messages::{DeadJob, DeadLetter, DeliveryJob, MAX_SPILL_MISSES, QUEUE_EXHAUSTED};
 use super::payload::Analysis;
+use super::retry::jitter_seed;
 use super::time::iso_utc;
 
 /// Reason logged when no webhook URL is configured at all.
@@ -18,6 +19,8 @@ pub const NO_WEBHOOK_URL: &str = "no_webhook_url";
 /// Error text logged when no webhook URL is configured at all.
 pub const NO_WEBHOOK_URL_TEXT: &str =
     "no webhook URL configured (webhook_config.webhook_url or WEBHOOK_URL)";
+/// Reason logged on a delivery parked at its paused target.
+pub const TARGET_PAUSED: &str = "target_paused";
 /// Reason logged for a sender outside a non-empty allowlist.
 pub const SENDER_NOT_ALLOWED: &str = "sender_not_allowed";
 
@@ -30,6 +33,8 @@ fn decision(email_id: &str, status: LogStatus, reason: &str, now_ms: i64) -> Log
 fn analysed(mut entry: LogEntry, analysis: &Analysis) -> LogEntry {
     entry.detector = analysis.detector.clone();
     entry.delivery_links_count = analysis.links.len() as u32;
+    entry.links_dropped = analysis.links_dropped;
+    entry.rules_budget_exhausted = analysis.rules_budget_exhausted;
     entry
 }
 
@@ -101,12 +106,50 @@ impl LogEntry {
             job.attempt,
         );
         entry.reason = reason.map(str::to_string);
+        entry.links_dropped = job.links_dropped;
+        entry.rules_budget_exhausted = job.rules_budget_exhausted;
         entry.error = outcome.error_text(job.policy.timeout_sec);
         entry.duration_ms = duration_ms;
         entry.status_code = outcome.status_code();
         entry.next_retry_in_sec = next_retry;
         entry.rule = job.rule.clone();
         entry
+    }
+
+    /// A delivery parked at its paused target (after a failed attempt, or without one). The
+    /// entry is that of the attempt when there was one, with status `parked`.
+    pub fn parked(job: &DeliveryJob, attempt: Option<(&AttemptOutcome, u64)>, now_ms: i64) -> Self {
+        let id = log_entry_id(&[&job.delivery_id, &job.attempt.to_string(), TARGET_PAUSED]);
+        let mut entry =
+            LogEntry::about_email(id, &job.email_id, LogStatus::Parked, TARGET_PAUSED, now_ms)
+                .for_delivery(
+                    &job.target_url,
+                    &job.delivery_id,
+                    job.detector.clone(),
+                    job.links_count,
+                    job.attempt,
+                );
+        entry.reason = Some(TARGET_PAUSED.into());
+        if let Some((outcome, duration_ms)) = attempt {
+            entry.error = outcome.error_text(job.policy.timeout_sec);
+            entry.status_code = outcome.status_code();
+            entry.duration_ms = duration_ms;
+        }
+        entry
+    }
+
+    /// The decision after one attempt of `job` (its jitter from the delivery id) and the log
+    /// entry saying so.
+    pub fn judge(
+        job: &DeliveryJob,
+        outcome: &AttemptOutcome,
+        duration_ms: u64,
+        now_ms: i64,
+    ) -> (Decision, Self) {
+        let seed = jitter_seed(&job.delivery_id, job.attempt);
+        let decided = decide(outcome, job.attempt, &job.policy, seed);
+        let entry = LogEntry::attempt(job, outcome, duration_ms, &decided, now_ms);
+        (decided, entry)
     }
 
     /// The final `error` entry of a job whose spilled part could not be read after
@@ -126,13 +169,17 @@ impl LogEntry {
             "the stored {what} could not be read after {MAX_SPILL_MISSES} tries"
         ));
         match delivery {
-            Some(d) => entry.for_delivery(
-                &d.target_url,
-                &d.delivery_id,
-                d.detector.clone(),
-                d.links_count,
-                d.attempt,
-            ),
+            Some(d) => {
+                entry.links_dropped = d.links_dropped;
+                entry.rules_budget_exhausted = d.rules_budget_exhausted;
+                entry.for_delivery(
+                    &d.target_url,
+                    &d.delivery_id,
+                    d.detector.clone(),
+                    d.links_count,
+                    d.attempt,
+                )
+            }
             None => entry,
         }
     }
@@ -199,6 +246,8 @@ mod tests {
             payload: Blob::Inline { data: "{}".into() },
             detector: Some("recadrage".into()),
             links_count: 2,
+            links_dropped: 3,
+            rules_budget_exhausted: true,
             policy: RetryPolicy::default(),
             created_at_ms: 0,
             spill_misses: 0,
@@ -207,6 +256,8 @@ mod tests {
                 name: "Make".into(),
             }),
             suspect: false,
+            accepted_at_ms: 0,
+            kind: crate::messages::JobKind::Webhook,
         }
     }
 
@@ -221,6 +272,8 @@ mod tests {
                 r2_url: None,
                 original_filename: None,
             }],
+            links_dropped: 4,
+            rules_budget_exhausted: false,
         }
     }
 
@@ -245,8 +298,12 @@ mod tests {
             (Some(503), 42, 2)
         );
         assert_eq!(e.webhook_url, "https://hook.example/***");
-        assert_eq!(e.delivery_links_count, 2);
+        assert_eq!((e.delivery_links_count, e.links_dropped), (2, 3));
         assert_eq!(e.rule.as_ref().map(|r| r.id.as_str()), Some("r1"));
+        assert!(
+            e.rules_budget_exhausted,
+            "the budget cut is logged with the attempt"
+        );
         let give_up = Decision::GiveUp {
             reason: GiveUpReason::RetriesExhausted,
         };
@@ -275,6 +332,14 @@ mod tests {
             (s.status, s.reason.as_deref(), s.delivery_links_count),
             (LogStatus::Skipped, Some("no_links"), 1)
         );
+        assert_eq!(s.links_dropped, 4, "the link cut is logged on the e-mail");
+        let v = serde_json::to_value(&s).unwrap();
+        assert_eq!(v["links_dropped"], 4);
+        let none = LogEntry::skipped("e1", &Analysis::default(), &SkipReason::NoLinks, 0);
+        assert!(serde_json::to_value(&none)
+            .unwrap()
+            .get("links_dropped")
+            .is_none());
         assert_eq!(s.detector.as_deref(), Some("recadrage"));
         let h = LogEntry::held("e1", &a, HoldReason::OutsideWindow, 86_400_000, 0);
         assert_eq!(h.status, LogStatus::Held);
@@ -303,6 +368,7 @@ mod tests {
         let j = job(3);
         let m = LogEntry::missing_part("e1", Some(&j), 0);
         assert_eq!(m.reason.as_deref(), Some(PAYLOAD_MISSING));
+        assert_eq!(m.links_dropped, 3);
         assert_eq!(m.delivery_id.as_deref(), Some(j.delivery_id.as_str()));
         assert!(m.error.unwrap().contains("payload"));
         let m = LogEntry::missing_part("e1", None, 0);

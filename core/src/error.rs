@@ -172,9 +172,13 @@ impl ApiError {
     }
     /// 413 for a body over the limit.
     pub fn too_large(limit_bytes: u64) -> Self {
+        Self::too_large_for(limit_bytes, "max_email_size_mb")
+    }
+    /// 413 for a body over a limit other than the e-mail size (`what` says which).
+    pub fn too_large_for(limit_bytes: u64, what: &str) -> Self {
         Self::new(
             ErrorCode::PayloadTooLarge,
-            format!("Request body exceeds the limit of {limit_bytes} bytes (max_email_size_mb)"),
+            format!("Request body exceeds the limit of {limit_bytes} bytes ({what})"),
         )
     }
     /// 404 for an unknown path.

@@ -47,6 +47,13 @@ pub fn log_entry_id(parts: &[&str]) -> String {
     format!("log_{}", &digest[..20])
 }
 
+/// A KV key under `prefix` that lists newest first (KV lists keys in byte order): the inverted
+/// time, then the entry's own id, so concurrent writers never share a key.
+pub fn newest_first_key(prefix: &str, unix_ms: i64, id: &str) -> String {
+    let inverted = 9_999_999_999_999i64.saturating_sub(unix_ms.max(0));
+    format!("{prefix}{inverted:013}:{id}")
+}
+
 /// Key of the processed marker of an e-mail.
 pub fn processed_key(email_id: &str) -> String {
     format!("{PROCESSED_PREFIX}{email_id}")

@@ -6,6 +6,7 @@
 //! tests use in-memory adapters. Everything here runs under plain `cargo test`.
 
 pub mod accept;
+pub mod alerts;
 pub mod api;
 pub mod auth;
 pub mod config;
@@ -15,10 +16,12 @@ pub mod dedup;
 pub mod delivery;
 pub mod detect;
 pub mod entries;
+pub mod erasure;
 pub mod error;
 pub mod fallback;
 pub mod gating;
 pub mod guard;
+pub mod health;
 pub mod ids;
 pub mod ingest;
 pub mod inline;
@@ -34,6 +37,7 @@ pub mod payload;
 pub mod pipeline;
 pub mod ports;
 pub mod redaction;
+pub mod replay;
 pub mod retry;
 pub mod routing;
 pub mod session;

@@ -1,6 +1,7 @@
 //! File-sharing link extraction (SPEC §5): Dropbox, FromSmash and SwissTransfer links found in an
 //! e-mail body, cleaned, filtered and deduplicated, each with its direct-download form.
 
+use std::borrow::Cow;
 use std::collections::HashSet;
 
 use super::payload::DeliveryLink;
@@ -32,6 +33,14 @@ const PROVIDERS: [(&str, &str); 3] = [
 const PREVIEW_EXTENSIONS: [&str; 5] = [".png", ".jpg", ".jpeg", ".webp", ".gif"];
 /// Base-name prefixes of the Dropbox preview assets that are dropped.
 const PREVIEW_PREFIXES: [&str; 4] = ["ms", "logo", "avatar", "profile"];
+
+/// Links kept per e-mail (the first distinct ones, in order). Each kept link can cost an R2
+/// offload (a sub-request, and store reads and writes) and grows every payload; real e-mails
+/// carry a few dozen at most. The others are counted in [`ExtractedLinks::dropped`].
+pub const MAX_LINKS_PER_EMAIL: usize = 50;
+/// Longest link kept, in bytes once cleaned: browsers and providers refuse longer URLs, and
+/// three copies of each link go into every payload.
+pub const MAX_LINK_BYTES: usize = 2_048;
 
 /// Characters removed from the end of a link because, in prose, they end the sentence or close
 /// a parenthesis rather than belong to the URL ("see https://fromsmash.com/abc." or
@@ -121,11 +130,23 @@ fn provider_links(body: &str) -> impl Iterator<Item = &str> + '_ {
     })
 }
 
+/// The links of an e-mail: the ones kept, and how many were left out.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ExtractedLinks {
+    /// Distinct links in order of appearance, at most [`MAX_LINKS_PER_EMAIL`].
+    pub links: Vec<DeliveryLink>,
+    /// Provider links left out: every occurrence after the first [`MAX_LINKS_PER_EMAIL`]
+    /// distinct links (repeats of a kept link are not counted), and links longer than
+    /// [`MAX_LINK_BYTES`].
+    pub dropped: u32,
+}
+
 /// Extracts the provider links of a body, in order of appearance, deduplicated on the exact
-/// cleaned URL (the first occurrence wins), Dropbox preview images left out.
-pub fn extract_links(body: &str) -> Vec<DeliveryLink> {
-    let mut seen = HashSet::new();
-    let mut links = Vec::new();
+/// cleaned URL (the first occurrence wins), Dropbox preview images left out, at most
+/// [`MAX_LINKS_PER_EMAIL`] of them.
+pub fn extract_links(body: &str) -> ExtractedLinks {
+    let mut seen: HashSet<String> = HashSet::new();
+    let mut out = ExtractedLinks::default();
     for m in provider_links(body) {
         let Some(url) = clean_url(m) else {
             continue;
@@ -136,15 +157,22 @@ pub fn extract_links(body: &str) -> Vec<DeliveryLink> {
         if provider == "dropbox" && is_dropbox_preview_asset(&url) {
             continue;
         }
-        if !seen.insert(url.clone()) {
+        if seen.contains(url.as_ref()) {
             continue;
         }
+        if url.len() > MAX_LINK_BYTES || out.links.len() >= MAX_LINKS_PER_EMAIL {
+            // Not remembered: the set stays as small as the kept links, whatever the body.
+            out.dropped = out.dropped.saturating_add(1);
+            continue;
+        }
+        let url = url.into_owned();
+        seen.insert(url.clone());
         let direct_url = if provider == "dropbox" {
             dropbox_direct_url(&url)
         } else {
             url.clone()
         };
-        links.push(DeliveryLink {
+        out.links.push(DeliveryLink {
             provider: provider.to_string(),
             raw_url: url,
             direct_url,
@@ -152,48 +180,75 @@ pub fn extract_links(body: &str) -> Vec<DeliveryLink> {
             original_filename: None,
         });
     }
-    links
+    out
 }
 
 /// Trims, decodes HTML entities and removes prose punctuation from a regex match. `None` when
-/// nothing of a URL is left.
-fn clean_url(matched: &str) -> Option<String> {
-    // Attribute rules: a legacy entity without its `;` followed by `=` or a letter stays literal,
-    // so a query such as `?a=1&copy=2` or `&not=3` is not turned into `©=2`; `&amp;`, numeric
-    // and `;`-terminated named entities are decoded everywhere.
-    let decoded = htmlize::unescape_attribute(matched.trim());
-    // An entity may have encoded a character the regex stops at (`&nbsp;`, `&quot;`, `&gt;`):
-    // the URL ends there, as it would have had the character been written out.
-    let end = decoded.find(|c: char| c.is_whitespace() || matches!(c, '<' | '>' | '"'));
-    let mut url = decoded[..end.unwrap_or(decoded.len())].trim();
-    // Bracket counts are taken once and updated as closers are removed, so a match made of a
-    // million `)` costs linear time.
-    const PAIRS: [(char, char); 3] = [('(', ')'), ('[', ']'), ('{', '}')];
-    let count = |c: char| url.chars().filter(|&x| x == c).count();
-    let opens = PAIRS.map(|(open, _)| count(open));
-    let mut closes = PAIRS.map(|(_, close)| count(close));
-    while let Some(last) = url.chars().next_back() {
+/// nothing of a URL is left. Borrowed unless an entity was decoded: a body can hold hundreds of
+/// thousands of links, and only the kept ones need their own copy.
+fn clean_url(matched: &str) -> Option<Cow<'_, str>> {
+    let trimmed = matched.trim();
+    let mut url: Cow<'_, str> = if trimmed.contains('&') {
+        // Attribute rules: a legacy entity without its `;` followed by `=` or a letter stays
+        // literal, so a query such as `?a=1&copy=2` or `&not=3` is not turned into `©=2`;
+        // `&amp;`, numeric and `;`-terminated named entities are decoded everywhere.
+        let decoded = htmlize::unescape_attribute(trimmed);
+        // An entity may have encoded a character the regex stops at (`&nbsp;`, `&quot;`,
+        // `&gt;`): the URL ends there, as it would have had the character been written out.
+        let end = decoded.find(|c: char| c.is_whitespace() || matches!(c, '<' | '>' | '"'));
+        let cut = decoded[..end.unwrap_or(decoded.len())].trim().len();
+        match decoded {
+            Cow::Borrowed(b) => Cow::Borrowed(&b[..cut]),
+            Cow::Owned(mut o) => {
+                o.truncate(cut);
+                Cow::Owned(o)
+            }
+        }
+    } else {
+        Cow::Borrowed(trimmed)
+    };
+    // Bracket counts are taken once (one pass over the bytes: all of them are ASCII) and updated
+    // as closers are removed, so a match made of a million `)` costs linear time.
+    const PAIRS: [(u8, u8); 3] = [(b'(', b')'), (b'[', b']'), (b'{', b'}')];
+    let (mut opens, mut closes) = ([0usize; 3], [0usize; 3]);
+    for b in url.bytes() {
+        if let Some(i) = PAIRS.iter().position(|&(open, _)| open == b) {
+            opens[i] += 1;
+        } else if let Some(i) = PAIRS.iter().position(|&(_, close)| close == b) {
+            closes[i] += 1;
+        }
+    }
+    let mut keep = url.len();
+    while let Some(&last) = url.as_bytes()[..keep].last() {
         let unbalanced = PAIRS
             .iter()
             .position(|&(_, close)| close == last)
             .filter(|&i| closes[i] > opens[i]);
         if let Some(i) = unbalanced {
             closes[i] -= 1;
-        } else if !TRAILING_PUNCTUATION.contains(&last) {
+        } else if !TRAILING_PUNCTUATION.contains(&char::from(last)) {
+            // Every character cut is ASCII: `keep` stays on a character boundary.
             break;
         }
-        url = &url[..url.len() - last.len_utf8()];
+        keep -= 1;
     }
-    (!url.is_empty()).then(|| url.to_string())
+    match &mut url {
+        Cow::Borrowed(b) => *b = &b[..keep],
+        Cow::Owned(o) => o.truncate(keep),
+    }
+    (!url.is_empty()).then_some(url)
 }
 
 /// The provider of a cleaned URL, decided on its host (so `?ref=dropbox.com` in a FromSmash URL
 /// does not make it a Dropbox link), case-insensitively.
 fn provider_of(url: &str) -> Option<&'static str> {
-    let host = split_url(url).host.to_ascii_lowercase();
+    let host = split_url(url).host.as_bytes();
     PROVIDERS
         .iter()
-        .find(|(_, domain)| host.contains(domain))
+        .find(|(_, domain)| {
+            host.windows(domain.len())
+                .any(|w| w.eq_ignore_ascii_case(domain.as_bytes()))
+        })
         .map(|(name, _)| *name)
 }
 
@@ -411,6 +466,34 @@ mod tests {
             clean_url("https://fromsmash.com/a?x=1&copy=2").as_deref(),
             Some("https://fromsmash.com/a?x=1&copy=2")
         );
+    }
+
+    #[test]
+    fn links_are_capped_and_the_cut_counted() {
+        let body: String = (0..MAX_LINKS_PER_EMAIL + 30)
+            .map(|i| format!("https://fromsmash.com/L{i} "))
+            .collect();
+        // Repeats of a kept link are not cut, repeats of a cut one are counted each time.
+        let body = format!("{body} https://fromsmash.com/L0 https://fromsmash.com/L60");
+        let got = extract_links(&body);
+        assert_eq!(got.links.len(), MAX_LINKS_PER_EMAIL);
+        assert_eq!(got.links[0].raw_url, "https://fromsmash.com/L0");
+        assert_eq!(
+            got.links.last().map(|l| l.raw_url.as_str()),
+            Some(format!("https://fromsmash.com/L{}", MAX_LINKS_PER_EMAIL - 1).as_str())
+        );
+        assert_eq!(got.dropped, 31);
+    }
+
+    #[test]
+    fn overlong_links_are_dropped_and_counted() {
+        let long = format!("https://fromsmash.com/{}", "a".repeat(MAX_LINK_BYTES));
+        let fits = format!("https://fromsmash.com/{}", "b".repeat(MAX_LINK_BYTES - 22));
+        assert_eq!(fits.len(), MAX_LINK_BYTES);
+        let got = extract_links(&format!("{long} {fits} {long}"));
+        assert_eq!(got.links.len(), 1);
+        assert_eq!(got.links[0].raw_url, fits);
+        assert_eq!(got.dropped, 2);
     }
 
     #[test]

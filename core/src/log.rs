@@ -30,17 +30,20 @@ pub enum LogStatus {
     Held,
     /// Sending was refused (absence, flag); the e-mail stays with the sender.
     Blocked,
+    /// The delivery waits at its paused target (neither attempted nor dead-lettered).
+    Parked,
 }
 
 impl LogStatus {
     /// All statuses, in the order the API documents them.
-    pub const ALL: [LogStatus; 6] = [
+    pub const ALL: [LogStatus; 7] = [
         LogStatus::Success,
         LogStatus::Error,
         LogStatus::Retrying,
         LogStatus::Skipped,
         LogStatus::Held,
         LogStatus::Blocked,
+        LogStatus::Parked,
     ];
     /// The wire name.
     pub fn as_str(self) -> &'static str {
@@ -51,6 +54,7 @@ impl LogStatus {
             LogStatus::Skipped => "skipped",
             LogStatus::Held => "held",
             LogStatus::Blocked => "blocked",
+            LogStatus::Parked => "parked",
         }
     }
     /// Parses a wire name.
@@ -80,6 +84,14 @@ pub struct LogEntry {
     pub detector: Option<String>,
     #[serde(default)]
     pub delivery_links_count: u32,
+    /// Provider links of the e-mail left out of its payload (over the per-e-mail cap, or too
+    /// long); absent when none was.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub links_dropped: u32,
+    /// The routing rules ran out of their evaluation budget on this e-mail, so the rules from
+    /// the one being evaluated on did not match; absent when they did not.
+    #[serde(default, skip_serializing_if = "is_false")]
+    pub rules_budget_exhausted: bool,
     #[serde(default)]
     pub duration_ms: u64,
     #[serde(default)]
@@ -123,6 +135,8 @@ impl LogEntry {
             delivery_id: None,
             detector: None,
             delivery_links_count: 0,
+            links_dropped: 0,
+            rules_budget_exhausted: false,
             duration_ms: 0,
             status_code: None,
             attempt: 0,
@@ -154,6 +168,16 @@ impl LogEntry {
     pub fn unix_ms(&self) -> i64 {
         parse_iso(&self.timestamp).unwrap_or(0)
     }
+}
+
+/// Serde's `skip_serializing_if` for counters that are usually zero.
+pub(crate) fn is_zero(n: &u32) -> bool {
+    *n == 0
+}
+
+/// Serde's `skip_serializing_if` for flags that are usually off.
+pub(crate) fn is_false(b: &bool) -> bool {
+    !*b
 }
 
 /// A validated `GET /api/webhook_logs` query.
@@ -195,6 +219,10 @@ impl Default for LogQuery {
 
 /// Largest `limit` the logs API accepts.
 pub const MAX_LOG_LIMIT: u64 = 10_000;
+/// Most entries one read takes from each store (the newest), whatever `WEBHOOK_LOG_MAX_ENTRIES`
+/// keeps in Redis: the logs API, the statistics and the alert check read at most this many,
+/// so their memory and time do not grow with the setting.
+pub const MAX_LOG_READ: usize = MAX_LOG_LIMIT as usize;
 
 impl LogQuery {
     /// Parses and validates the query parameters (400 naming the parameter on error).
@@ -271,8 +299,7 @@ pub fn merge(sources: Vec<Vec<LogEntry>>, query: &LogQuery, now_ms: i64) -> Vec<
 /// KV key of an entry in the fallback store: newest sorts first under `prefix`, and every entry
 /// has its own key (KV allows one write per second per key; concurrent writers never collide).
 pub fn kv_log_key(unix_ms: i64, id: &str) -> String {
-    let inverted = 9_999_999_999_999i64.saturating_sub(unix_ms.max(0));
-    format!("{KV_LOG_PREFIX}{inverted:013}:{id}")
+    super::ids::newest_first_key(KV_LOG_PREFIX, unix_ms, id)
 }
 
 /// Prefix of the fallback log keys in KV.
@@ -296,6 +323,8 @@ mod tests {
             delivery_id: None,
             detector: None,
             delivery_links_count: 0,
+            links_dropped: 0,
+            rules_budget_exhausted: false,
             duration_ms: 0,
             status_code: None,
             attempt: 1,

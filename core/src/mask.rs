@@ -1,9 +1,17 @@
 //! Masking of URLs and secrets before anything reaches a log or a response.
 
 /// Scheme and host of a URL (userinfo and port dropped), lowercased: `https://hook.eu2.make.com`.
-/// `None` when the text is not an absolute http(s)-style URL.
+/// `None` when the text is not an absolute http(s)-style URL. The host is the one the runtime's
+/// (WHATWG) parser delivers to, for URLs written in ways validation now refuses too (older
+/// stored documents): tabs and newlines are dropped, `\` ends the authority as `/` does, the
+/// last `@` ends the credentials.
 pub fn origin(url: &str) -> Option<String> {
-    let (scheme, rest) = url.trim().split_once("://")?;
+    let url: String = url
+        .trim()
+        .chars()
+        .filter(|c| !matches!(c, '\t' | '\n' | '\r'))
+        .collect();
+    let (scheme, rest) = url.split_once("://")?;
     if scheme.is_empty()
         || !scheme
             .chars()
@@ -11,7 +19,7 @@ pub fn origin(url: &str) -> Option<String> {
     {
         return None;
     }
-    let authority = rest.split(['/', '?', '#']).next().unwrap_or("");
+    let authority = rest.split(['/', '?', '#', '\\']).next().unwrap_or("");
     let host_port = authority.rsplit('@').next().unwrap_or("");
     let host = if host_port.starts_with('[') {
         host_port
@@ -104,6 +112,15 @@ mod tests {
             mask_url("https://user:pw@Example.com:8443/x?y=1"),
             "https://example.com/***"
         );
+        assert_eq!(
+            mask_url("https://evil.example\\@good.example/x"),
+            "https://evil.example/***"
+        );
+        assert_eq!(
+            mask_url("https://ev\til.example/x"),
+            "https://evil.example/***"
+        );
+        assert_eq!(mask_url("https://a@b@c.example/"), "https://c.example/***");
         assert_eq!(mask_url("not a url"), "***");
         assert_eq!(mask_url(""), "***");
     }

@@ -4,7 +4,7 @@
 use serde::{Deserialize, Serialize};
 
 use super::config::bindings;
-use super::log::{LogEntry, RuleRef};
+use super::log::{is_false, is_zero, LogEntry, RuleRef};
 use super::pipeline::PlannedDelivery;
 use super::retry::RetryPolicy;
 
@@ -14,6 +14,29 @@ use super::retry::RetryPolicy;
 pub const INLINE_LIMIT_BYTES: usize = 96 * 1024;
 /// Largest message the producers send (the queue refuses more than 128 KB).
 pub const MAX_MESSAGE_BYTES: usize = 127 * 1024;
+/// Most messages one batch send carries (the queue's limit).
+pub const MAX_BATCH_MESSAGES: usize = 100;
+/// Most bytes one batch send carries (the queue allows 256 KB in all).
+pub const MAX_BATCH_BYTES: usize = 250 * 1024;
+
+/// Splits messages of these sizes, in order, into consecutive batches within both limits (a
+/// message is never over [`MAX_MESSAGE_BYTES`], so each fits in a batch of its own).
+pub fn batches(sizes: &[usize]) -> Vec<std::ops::Range<usize>> {
+    let mut out = Vec::new();
+    let (mut start, mut bytes) = (0, 0);
+    for (i, &size) in sizes.iter().enumerate() {
+        if i > start && (i - start == MAX_BATCH_MESSAGES || bytes + size > MAX_BATCH_BYTES) {
+            out.push(start..i);
+            (start, bytes) = (i, 0);
+        }
+        bytes += size;
+    }
+    if start < sizes.len() {
+        out.push(start..sizes.len());
+    }
+    out
+}
+
 /// Lifetime of a spilled part. A part still needed later (a long hold, a dead letter kept for
 /// replay) has its lifetime renewed by whoever keeps it.
 pub const SPILL_TTL_SECS: u64 = 14 * 86_400;
@@ -144,6 +167,8 @@ impl ProcessJob {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct DeliveryMeta {
     pub email_id: String,
+    /// When the e-mail was accepted by the ingest.
+    pub accepted_at_ms: i64,
     pub detector: Option<String>,
     pub links_count: u32,
     pub policy: RetryPolicy,
@@ -165,6 +190,12 @@ pub struct DeliveryJob {
     pub detector: Option<String>,
     #[serde(default)]
     pub links_count: u32,
+    /// Provider links of the e-mail left out of the payload (logged with every attempt).
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub links_dropped: u32,
+    /// The routing rules ran out of budget for this e-mail (logged with every attempt).
+    #[serde(default, skip_serializing_if = "is_false")]
+    pub rules_budget_exhausted: bool,
     pub policy: RetryPolicy,
     pub created_at_ms: i64,
     /// Times the spilled payload was not found (KV can lag behind a write for a minute).
@@ -176,9 +207,47 @@ pub struct DeliveryJob {
     /// Sent again after its batch crashed: to be run alone (see `crate::isolation`).
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub suspect: bool,
+    /// When the e-mail was accepted by the ingest: parked deliveries drain in this order.
+    #[serde(default)]
+    pub accepted_at_ms: i64,
+    /// A webhook, or an operator alert (alerts skip target health and statistics).
+    #[serde(default, skip_serializing_if = "JobKind::is_webhook")]
+    pub kind: JobKind,
+}
+
+/// What a delivery carries.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum JobKind {
+    #[default]
+    Webhook,
+    Alert,
+}
+
+impl JobKind {
+    fn is_webhook(&self) -> bool {
+        *self == JobKind::Webhook
+    }
+}
+
+/// A delivery parked at its paused target, in its object's storage.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ParkedDelivery {
+    pub job: DeliveryJob,
+    pub parked_at_ms: i64,
 }
 
 impl DeliveryJob {
+    /// The acceptance time parked deliveries are ordered by (jobs queued before it was
+    /// carried fall back to their creation time).
+    pub fn acceptance_ms(&self) -> i64 {
+        if self.accepted_at_ms > 0 {
+            self.accepted_at_ms
+        } else {
+            self.created_at_ms
+        }
+    }
+
     /// The first attempt of a planned delivery whose payload is `payload`.
     pub fn first(planned: &PlannedDelivery, payload: Blob, meta: &DeliveryMeta) -> DeliveryJob {
         DeliveryJob {
@@ -189,11 +258,15 @@ impl DeliveryJob {
             payload,
             detector: meta.detector.clone(),
             links_count: meta.links_count,
+            links_dropped: planned.links_dropped,
+            rules_budget_exhausted: planned.rules_budget_exhausted,
             policy: meta.policy,
             created_at_ms: meta.created_at_ms,
             spill_misses: 0,
             rule: meta.rule.clone(),
             suspect: false,
+            accepted_at_ms: meta.accepted_at_ms,
+            kind: JobKind::Webhook,
         }
     }
 
@@ -229,6 +302,10 @@ pub struct ArchivedDelivery {
     pub detector: Option<String>,
     #[serde(default)]
     pub links_count: u32,
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub links_dropped: u32,
+    #[serde(default, skip_serializing_if = "is_false")]
+    pub rules_budget_exhausted: bool,
     pub policy: RetryPolicy,
     pub created_at_ms: i64,
     /// KV key of the JSON body POSTed to the receiver.
@@ -247,6 +324,8 @@ impl ArchivedDelivery {
             target_url: planned.target_url.clone(),
             detector: meta.detector.clone(),
             links_count: meta.links_count,
+            links_dropped: planned.links_dropped,
+            rules_budget_exhausted: planned.rules_budget_exhausted,
             policy: meta.policy,
             created_at_ms: meta.created_at_ms,
             body_key: body_key.to_string(),
@@ -259,9 +338,12 @@ impl ArchivedDelivery {
         let planned = PlannedDelivery {
             delivery_id: self.delivery_id.clone(),
             target_url: self.target_url.clone(),
+            links_dropped: self.links_dropped,
+            rules_budget_exhausted: self.rules_budget_exhausted,
         };
         let meta = DeliveryMeta {
             email_id: self.email_id.clone(),
+            accepted_at_ms: self.created_at_ms,
             detector: self.detector.clone(),
             links_count: self.links_count,
             policy: self.policy,
@@ -286,6 +368,24 @@ pub struct EmailArchive {
     pub target_urls: Vec<String>,
     pub body_key: String,
     pub created_at_ms: i64,
+}
+
+impl EmailArchive {
+    /// This record, keeping the deliveries of an earlier record of the same e-mail (a
+    /// re-routing sends to new targets: the deliveries made before must still be found, to be
+    /// erased).
+    pub fn after(mut self, previous: &EmailArchive) -> EmailArchive {
+        let mut ids = previous.delivery_ids.clone();
+        let mut urls = previous.target_urls.clone();
+        for (id, url) in self.delivery_ids.iter().zip(&self.target_urls) {
+            if !ids.contains(id) {
+                ids.push(id.clone());
+                urls.push(url.clone());
+            }
+        }
+        (self.delivery_ids, self.target_urls) = (ids, urls);
+        self
+    }
 }
 
 /// KV key of an e-mail's archive record.
@@ -582,6 +682,15 @@ mod tests {
     }
 
     #[test]
+    fn batches_keep_order_and_both_limits() {
+        assert!(batches(&[]).is_empty());
+        assert_eq!(batches(&[10; 250]), [0..100, 100..200, 200..250]);
+        let big = MAX_MESSAGE_BYTES;
+        assert_eq!(batches(&[big, big, 10, big]), [0..1, 1..3, 3..4]);
+        assert_eq!(batches(&[5]), vec![0..1]);
+    }
+
+    #[test]
     fn escaping_counts_towards_the_limit() {
         // 60 KB of quotes is 120 KB once escaped inside the message.
         let quotes = "\"".repeat(60 * 1024);
@@ -645,6 +754,8 @@ mod tests {
             target_url: "https://x.example/h".into(),
             detector: Some("recadrage".into()),
             links_count: 2,
+            links_dropped: 7,
+            rules_budget_exhausted: true,
             policy: RetryPolicy::default(),
             created_at_ms: 5,
             body_key: body_key("{}"),
@@ -670,10 +781,28 @@ mod tests {
             job.rule, a.rule,
             "the replay logs the rule that chose the target"
         );
+        assert_eq!(job.links_dropped, 7, "the cut is still logged on a replay");
+        assert!(job.rules_budget_exhausted);
         assert_eq!(archive_key("dlv_1"), "archive:dlv_1");
         let back: ArchivedDelivery =
             serde_json::from_str(&serde_json::to_string(&a).unwrap()).unwrap();
         assert_eq!(back, a);
+    }
+
+    #[test]
+    fn a_new_e_mail_record_keeps_the_earlier_deliveries() {
+        let record = |ids: &[&str], body: &str| EmailArchive {
+            email_id: "e".into(),
+            sender_key: "s".into(),
+            delivery_ids: ids.iter().map(|i| format!("dlv_{i}")).collect(),
+            target_urls: ids.iter().map(|i| format!("https://{i}")).collect(),
+            body_key: body.into(),
+            created_at_ms: 0,
+        };
+        let merged = record(&["b", "c"], "body:new").after(&record(&["a", "b"], "body:old"));
+        assert_eq!(merged.delivery_ids, ["dlv_a", "dlv_b", "dlv_c"]);
+        assert_eq!(merged.target_urls, ["https://a", "https://b", "https://c"]);
+        assert_eq!(merged.body_key, "body:new");
     }
 
     #[test]
@@ -686,11 +815,15 @@ mod tests {
             payload: Blob::Inline { data: "{}".into() },
             detector: None,
             links_count: 0,
+            links_dropped: 0,
+            rules_budget_exhausted: false,
             policy: RetryPolicy::default(),
             created_at_ms: 1,
             spill_misses: 0,
             rule: None,
             suspect: false,
+            accepted_at_ms: 0,
+            kind: JobKind::Webhook,
         };
         let raw = serde_json::to_string(&job).unwrap();
         let dl = parse_dead_letter(&raw, 5);

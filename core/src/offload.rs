@@ -6,8 +6,30 @@ use serde::{Deserialize, Serialize};
 use super::ids::sha256_hex;
 use super::payload::DeliveryLink;
 
-/// KV key of the last R2 cleanup report (read by `/health`).
+/// KV key of the last R2 cleanup report (`ok` tells success from failure; `/health` shows only
+/// that, as [`cleanup_status`]).
 pub const LAST_CLEANUP_KEY: &str = "r2:last_cleanup";
+
+/// The status word of the last R2 cleanup from its saved report: `ok`, `failed`, `never` (none
+/// saved) or `unknown` (unreadable). Reports saved before `ok` existed were successes.
+pub fn cleanup_status(saved: Option<&str>) -> &'static str {
+    let Some(text) = saved else {
+        return "never";
+    };
+    match serde_json::from_str::<serde_json::Value>(text) {
+        Ok(v) => match v.get("ok") {
+            Some(serde_json::Value::Bool(false)) => "failed",
+            _ if v.get("report").is_some() || v.get("ok").is_some() => "ok",
+            _ => "unknown",
+        },
+        Err(_) => "unknown",
+    }
+}
+
+/// Links of one e-mail offloaded at the same time. Small and fixed: each offload holds one of
+/// the invocation's few simultaneous connections (Workers allow six) for up to its timeout, and
+/// reads and writes its link pair in the stores.
+pub const OFFLOAD_CONCURRENCY: usize = 4;
 
 /// Timeout of one link, Dropbox folders (zipped on the fly, slow to start) excepted.
 pub const DEFAULT_LINK_TIMEOUT_MS: u64 = 15_000;
@@ -147,6 +169,22 @@ pub fn cleanup_cutoff(now_ms: i64, retention_hours: u32) -> i64 {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn cleanup_status_words() {
+        assert_eq!(cleanup_status(None), "never");
+        assert_eq!(
+            cleanup_status(Some(r#"{"ok":true,"report":{"keys":["a/b.zip"]}}"#)),
+            "ok"
+        );
+        assert_eq!(
+            cleanup_status(Some(r#"{"at":"x","report":{"deleted":1}}"#)),
+            "ok"
+        );
+        assert_eq!(cleanup_status(Some(r#"{"ok":false}"#)), "failed");
+        assert_eq!(cleanup_status(Some("{not json")), "unknown");
+        assert_eq!(cleanup_status(Some("{}")), "unknown");
+    }
 
     fn link(provider: &str, url: &str) -> DeliveryLink {
         DeliveryLink {

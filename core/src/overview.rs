@@ -1,19 +1,14 @@
 //! The console's overview (SPEC §11): the figures of the last 24 hours and 7 days, deliveries
-//! per hour by status, and the seed's alert thresholds as states.
+//! per hour by status, and the seed's alert thresholds (as configured, `ALERT_*`) as states.
 
 use serde::Serialize;
 
+use super::alerts::AlertThresholds;
 use super::log::{LogEntry, LogStatus};
 use super::stats::{compute, Figures, Stats};
 use super::time::{iso_utc, DAY_MS};
 
 const HOUR_MS: i64 = 3_600_000;
-/// Alert when the success rate of the last 24 hours is below this.
-pub const SUCCESS_RATE_MIN: f64 = 0.90;
-/// Alert when the timeout rate of the last 24 hours is above this.
-pub const TIMEOUT_RATE_MAX: f64 = 0.05;
-/// Alert when the average attempt of the last 24 hours takes longer (milliseconds).
-pub const AVG_DURATION_MAX_MS: f64 = 5_000.0;
 
 /// What the overview knows of Redis.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -43,7 +38,7 @@ impl RedisHealth {
     }
 }
 
-/// Deliveries of one hour, by status.
+/// Deliveries of one hour, by status (`held`: held or parked, both waiting).
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
 pub struct Bucket {
     /// Start of the hour (UTC).
@@ -74,7 +69,7 @@ pub fn hourly(entries: &[LogEntry], now_ms: i64, hours: usize) -> Vec<Bucket> {
             LogStatus::Success => b.success += 1,
             LogStatus::Error => b.error += 1,
             LogStatus::Retrying => b.retrying += 1,
-            LogStatus::Held => b.held += 1,
+            LogStatus::Held | LogStatus::Parked => b.held += 1,
             LogStatus::Skipped | LogStatus::Blocked => {}
         }
     }
@@ -86,38 +81,51 @@ pub fn hourly(entries: &[LogEntry], now_ms: i64, hours: usize) -> Vec<Bucket> {
 pub struct AlertState {
     pub name: &'static str,
     /// The threshold as the operator reads it.
-    pub threshold: &'static str,
+    pub threshold: String,
     /// The measured value (a rate, milliseconds, or the Redis state).
     pub value: serde_json::Value,
     /// `ok`, `alert`, or `no_data` (nothing measured yet), `off` (Redis not configured).
     pub state: &'static str,
 }
 
-/// The seed's thresholds over the last 24 hours' figures and the Redis state.
-pub fn alert_states(day: &Figures, redis: RedisHealth) -> Vec<AlertState> {
-    let rate = |name, threshold, value: Option<f64>, bad: fn(f64) -> bool| AlertState {
-        name,
-        threshold,
-        value: value.map_or(serde_json::Value::Null, serde_json::Value::from),
-        state: match value {
-            None => "no_data",
-            Some(v) if bad(v) => "alert",
-            Some(_) => "ok",
-        },
-    };
+/// The alert thresholds `t` over the last 24 hours' figures, and the Redis state now.
+pub fn alert_states(day: &Figures, redis: RedisHealth, t: &AlertThresholds) -> Vec<AlertState> {
+    let rate =
+        |name, threshold: String, value: Option<f64>, bad: &dyn Fn(f64) -> bool| AlertState {
+            name,
+            threshold,
+            value: value.map_or(serde_json::Value::Null, serde_json::Value::from),
+            state: match value {
+                None => "no_data",
+                Some(v) if bad(v) => "alert",
+                Some(_) => "ok",
+            },
+        };
+    let success_min = f64::from(t.success_rate_min_percent) / 100.0;
+    let timeout_max = f64::from(t.timeout_rate_max_percent) / 100.0;
+    let duration_max = f64::from(t.avg_duration_max_ms);
     vec![
-        rate("success_rate", "< 90 %", day.success_rate, |v| {
-            v < SUCCESS_RATE_MIN
-        }),
-        rate("timeout_rate", "> 5 %", day.timeout_rate, |v| {
-            v > TIMEOUT_RATE_MAX
-        }),
-        rate("avg_duration", "> 5 s", day.avg_duration_ms, |v| {
-            v > AVG_DURATION_MAX_MS
-        }),
+        rate(
+            "success_rate",
+            format!("< {} %", t.success_rate_min_percent),
+            day.success_rate,
+            &|v| v < success_min,
+        ),
+        rate(
+            "timeout_rate",
+            format!("> {} %", t.timeout_rate_max_percent),
+            day.timeout_rate,
+            &|v| v > timeout_max,
+        ),
+        rate(
+            "avg_duration",
+            format!("> {} ms", t.avg_duration_max_ms),
+            day.avg_duration_ms,
+            &|v| v > duration_max,
+        ),
         AlertState {
             name: "redis",
-            threshold: "unavailable",
+            threshold: "unavailable".into(),
             value: redis.as_str().into(),
             state: match redis {
                 RedisHealth::Ok => "ok",
@@ -141,7 +149,12 @@ pub struct Overview {
 }
 
 /// Computes the overview from the entries of the last 7 days (or more; older ones are ignored).
-pub fn overview(entries: &[LogEntry], now_ms: i64, redis: RedisHealth) -> Overview {
+pub fn overview(
+    entries: &[LogEntry],
+    now_ms: i64,
+    redis: RedisHealth,
+    t: &AlertThresholds,
+) -> Overview {
     let since = |ms: i64| -> Vec<LogEntry> {
         entries
             .iter()
@@ -151,7 +164,7 @@ pub fn overview(entries: &[LogEntry], now_ms: i64, redis: RedisHealth) -> Overvi
     };
     let day = compute(&since(DAY_MS));
     let week = compute(&since(7 * DAY_MS));
-    let alerts = alert_states(&day.overall, redis);
+    let alerts = alert_states(&day.overall, redis, t);
     Overview {
         day_hourly: hourly(entries, now_ms, 24),
         week_hourly: hourly(entries, now_ms, 24 * 7),
@@ -209,7 +222,7 @@ mod tests {
     fn thresholds_become_states() {
         let states = |entries: &[LogEntry], redis| {
             let f = compute(entries).overall;
-            alert_states(&f, redis)
+            alert_states(&f, redis, &AlertThresholds::default())
                 .into_iter()
                 .map(|a| (a.name, a.state))
                 .collect::<Vec<_>>()
@@ -251,6 +264,28 @@ mod tests {
     }
 
     #[test]
+    fn configured_thresholds_apply() {
+        let mut entries: Vec<LogEntry> = (0..8).map(|i| entry("success", i, 100, None)).collect();
+        entries.push(entry("error", 8, 100, None));
+        entries.push(entry("error", 9, 100, None));
+        let f = compute(&entries).overall;
+        let t = AlertThresholds {
+            success_rate_min_percent: 75,
+            avg_duration_max_ms: 50,
+            ..AlertThresholds::default()
+        };
+        let states = alert_states(&f, RedisHealth::Ok, &t);
+        assert_eq!(
+            (states[0].state, states[0].threshold.as_str()),
+            ("ok", "< 75 %")
+        );
+        assert_eq!(
+            (states[2].state, states[2].threshold.as_str()),
+            ("alert", "> 50 ms")
+        );
+    }
+
+    #[test]
     fn windows_split_the_day_from_the_week() {
         let now = 30 * DAY_MS;
         let entries = [
@@ -258,7 +293,7 @@ mod tests {
             entry("error", now - 3 * DAY_MS, 300, Some("HTTP 404")),
             entry("success", now - 8 * DAY_MS, 100, None),
         ];
-        let o = overview(&entries, now, RedisHealth::Ok);
+        let o = overview(&entries, now, RedisHealth::Ok, &AlertThresholds::default());
         assert_eq!((o.day.overall.delivered, o.day.overall.failed), (1, 0));
         assert_eq!((o.week.overall.delivered, o.week.overall.failed), (1, 1));
         assert_eq!(o.week.overall.p95_duration_ms, Some(300));

@@ -21,12 +21,43 @@ pub struct DeliveryLink {
     pub original_filename: Option<String>,
 }
 
+impl DeliveryLink {
+    /// The links of a stored payload's `delivery_links` (read field by field: a typed
+    /// deserialiser here would cost the worker more code than the reading itself).
+    pub fn list_from(links: Option<&serde_json::Value>) -> Vec<DeliveryLink> {
+        let Some(items) = links.and_then(serde_json::Value::as_array) else {
+            return Vec::new();
+        };
+        items
+            .iter()
+            .filter_map(|l| {
+                let text = |k: &str| l.get(k)?.as_str().map(str::to_string);
+                Some(DeliveryLink {
+                    provider: text("provider")?,
+                    raw_url: text("raw_url")?,
+                    direct_url: text("direct_url")?,
+                    r2_url: text("r2_url"),
+                    original_filename: text("original_filename"),
+                })
+            })
+            .collect()
+    }
+}
+
 /// What detection and extraction found; empty for an undetected e-mail without links.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Analysis {
     pub detector: Option<String>,
     pub delivery_time: Option<String>,
     pub links: Vec<DeliveryLink>,
+    /// Provider links found but not kept (see [`crate::links::ExtractedLinks::dropped`]); the
+    /// log entries of the e-mail carry it.
+    #[serde(default)]
+    pub links_dropped: u32,
+    /// The routing rules ran out of their evaluation budget (see
+    /// [`crate::routing::RouteDecision::budget_exhausted`]); the log entries carry it.
+    #[serde(default)]
+    pub rules_budget_exhausted: bool,
 }
 
 /// The sending-window fields of the payload (SPEC §6).
@@ -117,6 +148,26 @@ mod tests {
     }
 
     #[test]
+    fn links_read_back_from_a_stored_payload() {
+        let mut with_r2 = link("dropbox", "https://d/a", "https://d/a?dl=1");
+        with_r2.r2_url = Some("https://m/k".into());
+        with_r2.original_filename = Some("a.zip".into());
+        let analysis = Analysis {
+            links: vec![with_r2, link("fromsmash", "https://f/b", "https://f/b")],
+            ..Default::default()
+        };
+        let p = build_payload(email("b"), &analysis, &WindowFields::default());
+        let v = serde_json::to_value(&p).unwrap();
+        assert_eq!(
+            DeliveryLink::list_from(v.get("delivery_links")),
+            analysis.links
+        );
+        assert!(DeliveryLink::list_from(None).is_empty());
+        let partial = serde_json::json!([{"provider": "x"}, 3]);
+        assert!(DeliveryLink::list_from(Some(&partial)).is_empty());
+    }
+
+    #[test]
     fn basic_fields_without_analysis() {
         let body = "é".repeat(250);
         let p = build_payload(email(&body), &Analysis::default(), &WindowFields::default());
@@ -155,6 +206,8 @@ mod tests {
                     "https://www.dropbox.com/s/b?dl=1",
                 ),
             ],
+            links_dropped: 0,
+            rules_budget_exhausted: false,
         };
         let p = build_payload(
             email("b"),

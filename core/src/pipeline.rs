@@ -62,22 +62,25 @@ pub fn analyse(
         .single()
         .unwrap_or_else(|| tz.timestamp_millis_opt(0).unwrap());
     let detection = detect(&email.subject, &email.body, now_local);
-    let links = extract_links(&email.body);
-    let has_links = !links.is_empty();
+    let found = extract_links(&email.body);
+    let has_links = !found.links.is_empty();
     let kind = GateKind::from_detector(
         detection.detector_name(),
         matches!(detection, Detection::Desabo { urgent: true }),
     );
+    // `mirror_media_to_custom` off: links are still looked for (the no-links policy needs them)
+    // but not sent, so none is cut either.
+    let (links, links_dropped) = if docs.prefs.mirror_media_to_custom {
+        (found.links, found.dropped)
+    } else {
+        (Vec::new(), 0)
+    };
     let analysis = Analysis {
         detector: detection.detector_name().map(str::to_string),
         delivery_time: detection.delivery_time().map(str::to_string),
-        // `mirror_media_to_custom` off: links are still looked for (the no-links policy needs
-        // them) but not sent.
-        links: if docs.prefs.mirror_media_to_custom {
-            links
-        } else {
-            Vec::new()
-        },
+        links,
+        links_dropped,
+        rules_budget_exhausted: false,
     };
     (analysis, kind, has_links)
 }
@@ -115,7 +118,10 @@ pub fn plan(
                 &email.body,
             ) {
                 Ok(route) => Plan::Deliver {
-                    analysis,
+                    analysis: Analysis {
+                        rules_budget_exhausted: route.budget_exhausted,
+                        ..analysis
+                    },
                     window,
                     route,
                 },
@@ -130,6 +136,11 @@ pub fn plan(
 pub struct PlannedDelivery {
     pub delivery_id: String,
     pub target_url: String,
+    /// Provider links of the e-mail left out of the payload ([`Analysis::links_dropped`]),
+    /// carried to the delivery's log entries.
+    pub links_dropped: u32,
+    /// [`Analysis::rules_budget_exhausted`], carried to the delivery's log entries.
+    pub rules_budget_exhausted: bool,
 }
 
 /// The deliveries of one e-mail: one payload, the same for every target (serialised once).
@@ -153,11 +164,57 @@ pub fn deliveries(
         .map(|t| PlannedDelivery {
             delivery_id: delivery_id(&email.email_id, t),
             target_url: t.clone(),
+            links_dropped: analysis.links_dropped,
+            rules_budget_exhausted: analysis.rules_budget_exhausted,
         })
         .collect();
     PlannedDeliveries {
         email_id: email.email_id.clone(),
         payload: build_payload(email, analysis, window),
         deliveries,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::DocMaps;
+    use crate::links::MAX_LINKS_PER_EMAIL;
+
+    fn email(body: String) -> EmailRecord {
+        EmailRecord {
+            email_id: "e1".into(),
+            subject: "Photos".into(),
+            sender: "a@b.c".into(),
+            sender_email: "a@b.c".into(),
+            body,
+            date: String::new(),
+            received_at_ms: 0,
+        }
+    }
+
+    #[test]
+    fn the_link_cut_travels_to_every_planned_delivery() {
+        let body: String = (0..MAX_LINKS_PER_EMAIL + 5)
+            .map(|i| format!("https://fromsmash.com/x{i} "))
+            .collect();
+        let e = email(body);
+        let mut docs = Documents::resolve(&DocMaps::default(), &DocMaps::default());
+        let (analysis, _, has_links) = analyse(&e, &docs, 0, chrono_tz::Europe::Paris);
+        assert!(has_links);
+        assert_eq!(analysis.links.len(), MAX_LINKS_PER_EMAIL);
+        assert_eq!(analysis.links_dropped, 5);
+        let targets = [
+            "https://a.example/h".to_string(),
+            "https://b.example/h".into(),
+        ];
+        let planned = deliveries(e.clone(), &analysis, &WindowFields::default(), &targets);
+        assert!(planned.deliveries.iter().all(|d| d.links_dropped == 5));
+        assert_eq!(planned.payload.delivery_links.len(), MAX_LINKS_PER_EMAIL);
+        // Links not sent at all: nothing is cut.
+        docs.prefs.mirror_media_to_custom = false;
+        let (analysis, _, has_links) = analyse(&e, &docs, 0, chrono_tz::Europe::Paris);
+        assert!(has_links && analysis.links.is_empty());
+        assert_eq!(analysis.links_dropped, 0);
     }
 }

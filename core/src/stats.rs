@@ -44,6 +44,13 @@ pub struct Figures {
 
 impl Figures {
     fn add(&mut self, e: &LogEntry) {
+        // Alerts' own deliveries are not deliveries of e-mails.
+        if e.delivery_id
+            .as_deref()
+            .is_some_and(|d| d.starts_with(crate::alerts::ALERT_ID_PREFIX))
+        {
+            return;
+        }
         let is_attempt = e.delivery_id.is_some()
             && matches!(
                 e.status,
@@ -66,7 +73,7 @@ impl Figures {
             LogStatus::Skipped => self.skipped += 1,
             LogStatus::Held => self.held += 1,
             LogStatus::Blocked => self.blocked += 1,
-            LogStatus::Retrying => {}
+            LogStatus::Retrying | LogStatus::Parked => {}
         }
     }
 
@@ -212,84 +219,5 @@ mod tests {
         assert_eq!(s.overall.success_rate, None);
         assert_eq!(s.overall.avg_duration_ms, None);
         assert!(s.last_success_at.is_none());
-    }
-}
-
-/// Why the no-success alert fires: deliveries were attempted in the window and none succeeded.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-pub struct NoSuccessAlert {
-    pub alert: &'static str,
-    pub window_minutes: u32,
-    pub failed_attempts: u64,
-    pub last_success_at: Option<String>,
-}
-
-/// Decides the alert of SPEC §11 from recent entries: within the last `minutes`, at least one
-/// attempt failed and none succeeded. A quiet period (no e-mail at all) is not an alert.
-pub fn no_success_alert(entries: &[LogEntry], now_ms: i64, minutes: u32) -> Option<NoSuccessAlert> {
-    if minutes == 0 {
-        return None;
-    }
-    let since = now_ms - i64::from(minutes) * 60_000;
-    let recent = || entries.iter().filter(|e| e.unix_ms() >= since);
-    let succeeded = recent().any(|e| e.status == LogStatus::Success);
-    let failed = recent()
-        .filter(|e| {
-            matches!(e.status, LogStatus::Retrying | LogStatus::Error) && e.delivery_id.is_some()
-        })
-        .count() as u64;
-    (!succeeded && failed > 0).then(|| NoSuccessAlert {
-        alert: "no_successful_webhook",
-        window_minutes: minutes,
-        failed_attempts: failed,
-        last_success_at: compute(entries).last_success_at,
-    })
-}
-
-#[cfg(test)]
-mod alert_tests {
-    use super::*;
-    use crate::time::iso_utc;
-
-    fn entry(status: &str, at: i64) -> LogEntry {
-        serde_json::from_value(serde_json::json!({
-            "id": format!("{status}{at}"), "timestamp": iso_utc(at), "status": status, "email_id": "e", "delivery_id": "dlv_x",
-        }))
-        .unwrap()
-    }
-
-    #[test]
-    fn fires_only_on_failures_without_success() {
-        let now = 10 * 3_600_000;
-        let min = 60_000;
-        assert!(
-            no_success_alert(&[], now, 30).is_none(),
-            "quiet is not an alert"
-        );
-        let failing = [
-            entry("retrying", now - 5 * min),
-            entry("error", now - 10 * min),
-            entry("success", now - 90 * min),
-        ];
-        let a = no_success_alert(&failing, now, 30).unwrap();
-        assert_eq!(a.failed_attempts, 2);
-        assert_eq!(
-            a.last_success_at.as_deref(),
-            Some(iso_utc(now - 90 * min).as_str())
-        );
-        let recovered = [
-            entry("retrying", now - 5 * min),
-            entry("success", now - min),
-        ];
-        assert!(no_success_alert(&recovered, now, 30).is_none());
-        let old_failures = [entry("error", now - 45 * min)];
-        assert!(
-            no_success_alert(&old_failures, now, 30).is_none(),
-            "outside the window"
-        );
-        assert!(
-            no_success_alert(&failing, now, 0).is_none(),
-            "0 disables the alert"
-        );
     }
 }

@@ -205,6 +205,8 @@ mod tests {
                 target_url: url.into(),
                 detector: Some("recadrage".into()),
                 links_count: 1,
+                links_dropped: 0,
+                rules_budget_exhausted: false,
                 policy: RetryPolicy::default(),
                 created_at_ms: 0,
                 body_key: "body:x".into(),

@@ -5,7 +5,7 @@
 use serde_json::{json, Value};
 
 use super::ids::{inflight_key, processed_key};
-use super::log::{LogEntry, LogQuery, LOG_TTL_SECS, REDIS_LOG_KEY};
+use super::log::{LogEntry, LogQuery, LOG_TTL_SECS, MAX_LOG_READ, REDIS_LOG_KEY};
 use super::ports::{Claim, DedupStore, KeyValueStore, LogStore, StoreError, StoreResult};
 
 /// One HTTP POST to the Upstash endpoint.
@@ -95,6 +95,56 @@ impl<T: RestTransport> UpstashStore<T> {
     }
 }
 
+impl<T: RestTransport> UpstashStore<T> {
+    /// Removes the log entries `doomed` picks: `LREM` of each one's exact value, all in one
+    /// pipeline (entries pushed meanwhile are not touched). Answers the entries removed.
+    pub async fn remove_log_entries(
+        &self,
+        doomed: impl Fn(&LogEntry) -> bool,
+    ) -> StoreResult<Vec<LogEntry>> {
+        let items = self
+            .command(json!(["LRANGE", REDIS_LOG_KEY, 0, -1]))
+            .await?;
+        let mut values = Vec::new();
+        let mut entries = Vec::new();
+        for text in items
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter_map(Value::as_str)
+        {
+            if let Ok(entry) = serde_json::from_str::<LogEntry>(text) {
+                if doomed(&entry) && !values.contains(&text) {
+                    values.push(text);
+                    entries.push(entry);
+                }
+            }
+        }
+        if values.is_empty() {
+            return Ok(entries);
+        }
+        let cmds = values
+            .iter()
+            .map(|v| json!(["LREM", REDIS_LOG_KEY, 0, v]))
+            .collect();
+        let counts = self.many(cmds, false).await?;
+        // An entry written twice (a retried write) is one entry with two values in the list.
+        let removed: u64 = counts.iter().filter_map(Value::as_u64).sum();
+        entries.truncate(removed.min(entries.len() as u64) as usize);
+        Ok(entries)
+    }
+
+    /// Deletes keys in one pipeline; answers, per key, whether it existed.
+    pub async fn delete_keys(&self, keys: &[String]) -> StoreResult<Vec<bool>> {
+        if keys.is_empty() {
+            return Ok(Vec::new());
+        }
+        let cmds = keys.iter().map(|k| json!(["DEL", k])).collect();
+        let replies = self.many(cmds, false).await?;
+        Ok(replies.iter().map(|r| r.as_u64() == Some(1)).collect())
+    }
+}
+
 impl<T: RestTransport> KeyValueStore for UpstashStore<T> {
     async fn get(&self, key: &str) -> StoreResult<Option<String>> {
         Ok(self
@@ -126,8 +176,10 @@ impl<T: RestTransport> LogStore for UpstashStore<T> {
         self.many(cmds, false).await.map(|_| ())
     }
     async fn recent(&self, _query: &LogQuery, _now_ms: i64) -> StoreResult<Vec<LogEntry>> {
+        // The newest entries only, however many the list keeps.
+        let last = self.log_cap.min(MAX_LOG_READ as u64).max(1) - 1;
         let items = self
-            .command(json!(["LRANGE", REDIS_LOG_KEY, 0, -1]))
+            .command(json!(["LRANGE", REDIS_LOG_KEY, 0, last]))
             .await?;
         Ok(items
             .as_array()
@@ -209,6 +261,91 @@ mod tests {
             .0
             .contains("401"));
         assert!(parse_single(502, "<html>").is_err());
+    }
+
+    /// A transport answering from a list of canned replies, recording what it was sent.
+    struct Canned {
+        replies: std::cell::RefCell<Vec<String>>,
+        sent: std::cell::RefCell<Vec<(String, Value)>>,
+    }
+
+    impl RestTransport for &Canned {
+        async fn post(&self, path: &str, body: String) -> StoreResult<(u16, String)> {
+            let body = serde_json::from_str(&body).unwrap();
+            self.sent.borrow_mut().push((path.to_string(), body));
+            Ok((200, self.replies.borrow_mut().remove(0)))
+        }
+    }
+
+    #[test]
+    fn log_reads_take_the_newest_entries_only() {
+        let query = LogQuery::parse(&[]).unwrap();
+        for (cap, last) in [(1_000_000, MAX_LOG_READ - 1), (1_000, 999), (10, 9)] {
+            let canned = Canned {
+                replies: vec![r#"{"result":[]}"#.into()].into(),
+                sent: Default::default(),
+            };
+            let store = UpstashStore {
+                transport: &canned,
+                log_cap: cap,
+            };
+            futures::executor::block_on(store.recent(&query, 0)).unwrap();
+            assert_eq!(
+                canned.sent.borrow()[0].1,
+                json!(["LRANGE", REDIS_LOG_KEY, 0, last])
+            );
+        }
+    }
+
+    #[test]
+    fn log_entries_are_removed_by_their_exact_values() {
+        let entry = |id: &str, email: &str| {
+            json!({"id": id, "timestamp": "2026-01-01T00:00:00.000Z", "status": "success", "email_id": email}).to_string()
+        };
+        let list =
+            json!({"result": [entry("a", "e1"), entry("b", "e2"), "not json", entry("c", "e1")]});
+        let canned = Canned {
+            replies: vec![list.to_string(), r#"[{"result":1},{"result":1}]"#.into()].into(),
+            sent: Default::default(),
+        };
+        let store = UpstashStore {
+            transport: &canned,
+            log_cap: 10,
+        };
+        let removed =
+            futures::executor::block_on(store.remove_log_entries(|e| e.email_id == "e1")).unwrap();
+        let ids: Vec<&str> = removed.iter().map(|e| e.id.as_str()).collect();
+        assert_eq!(ids, ["a", "c"]);
+        let sent = canned.sent.borrow();
+        assert_eq!(sent[1].0, "/pipeline");
+        assert_eq!(
+            sent[1].1[0],
+            json!(["LREM", REDIS_LOG_KEY, 0, entry("a", "e1")])
+        );
+        assert_eq!(sent[1].1[1][3], json!(entry("c", "e1")));
+        assert_eq!(sent[1].1.as_array().unwrap().len(), 2, "e2 untouched");
+    }
+
+    #[test]
+    fn deleted_keys_say_which_existed() {
+        let canned = Canned {
+            replies: vec![r#"[{"result":1},{"result":0}]"#.into()].into(),
+            sent: Default::default(),
+        };
+        let store = UpstashStore {
+            transport: &canned,
+            log_cap: 10,
+        };
+        let keys = ["k1".to_string(), "k2".to_string()];
+        let existed = futures::executor::block_on(store.delete_keys(&keys)).unwrap();
+        assert_eq!(existed, [true, false]);
+        assert_eq!(
+            canned.sent.borrow()[0].1,
+            json!([["DEL", "k1"], ["DEL", "k2"]])
+        );
+        assert!(futures::executor::block_on(store.delete_keys(&[]))
+            .unwrap()
+            .is_empty());
     }
 
     #[test]

@@ -11,7 +11,8 @@ pub struct Config {
     pub max_bytes: u64,
     /// `R2_SERVE_MEDIA` is `true` (or `1`, `yes`).
     pub serve_media: bool,
-    /// `R2_FETCH_TOKEN`; `None` when unset.
+    /// `R2_FETCH_TOKEN`, trimmed as the main worker trims its copy (a secret pasted with its
+    /// newline still matches); `None` when unset or blank.
     pub token: Option<String>,
 }
 
@@ -33,7 +34,9 @@ impl Config {
                 .to_string(),
             max_bytes,
             serve_media,
-            token: get(vars::R2_FETCH_TOKEN),
+            token: get(vars::R2_FETCH_TOKEN)
+                .map(|t| t.trim().to_string())
+                .filter(|t| !t.is_empty()),
         }
     }
 }
@@ -77,6 +80,15 @@ mod tests {
         assert_eq!(c.max_bytes, 1 << 20);
         assert!(c.serve_media);
         assert_eq!(c.token.as_deref(), Some("t"));
+    }
+
+    #[test]
+    fn the_token_is_trimmed_like_the_main_workers() {
+        assert_eq!(
+            cfg(&[("R2_FETCH_TOKEN", " s3cret\n")]).token.as_deref(),
+            Some("s3cret")
+        );
+        assert_eq!(cfg(&[("R2_FETCH_TOKEN", " \n")]).token, None);
     }
 
     #[test]

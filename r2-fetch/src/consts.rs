@@ -20,7 +20,7 @@ pub mod vars {
 
 /// Header names.
 pub mod headers {
-    /// Carries the `R2_FETCH_TOKEN` secret on `/fetch` and `/cleanup`.
+    /// Carries the `R2_FETCH_TOKEN` secret on `/fetch`, `/cleanup` and `/delete`.
     pub const TOKEN: &str = "X-R2-FETCH-TOKEN";
     /// Sent to the source.
     pub const USER_AGENT_VALUE: &str = "facteur-r2-fetch/0.1";
@@ -56,6 +56,8 @@ pub const MAX_KEY_BYTES: usize = 512;
 pub const MAX_REQUEST_BYTES: usize = 16 * 1024;
 /// R2 deletes at most this many keys per call, and lists at most this many per page.
 pub const DELETE_BATCH: usize = 1000;
+/// Most keys one `/delete` takes (each is looked up before the delete).
+pub const MAX_DELETE_KEYS: usize = 100;
 /// Keys named in a cleanup answer.
 pub const REPORTED_KEYS: usize = 100;
 /// Content type stored when the source sends none.

@@ -48,10 +48,21 @@ pub fn from_url(url: &Url) -> Option<String> {
     sanitize(&name)
 }
 
-/// Makes `name` safe to store: drops control characters and any directory part, trims
-/// whitespace, refuses empty, `.` and `..`, and caps the length (keeping the extension).
+/// Bidirectional formatting characters: embeddings and overrides (U+202A–U+202E), isolates
+/// (U+2066–U+2069), and the marks U+200E, U+200F, U+061C. In a filename they make
+/// `invoice\u{202e}fdp.exe` display as `invoiceexe.pdf`.
+fn is_bidi_control(c: char) -> bool {
+    matches!(c, '\u{202a}'..='\u{202e}' | '\u{2066}'..='\u{2069}' | '\u{200e}' | '\u{200f}' | '\u{61c}')
+}
+
+/// Makes `name` safe to store: drops control and bidirectional formatting characters and any
+/// directory part, trims whitespace, refuses empty, `.` and `..`, and caps the length (keeping
+/// the extension).
 pub fn sanitize(name: &str) -> Option<String> {
-    let clean: String = name.chars().filter(|c| !c.is_control()).collect();
+    let clean: String = name
+        .chars()
+        .filter(|&c| !c.is_control() && !is_bidi_control(c))
+        .collect();
     // Both separators: names come from Windows senders too.
     let base = clean.rsplit(['/', '\\']).next().unwrap_or("").trim();
     if base.is_empty() || base == "." || base == ".." {
@@ -353,6 +364,23 @@ mod tests {
             cd("attachment; filename=\"a\tb\r\n.zip\"").as_deref(),
             Some("ab.zip")
         );
+    }
+
+    #[test]
+    fn bidirectional_overrides_are_dropped() {
+        assert_eq!(
+            cd("attachment; filename*=UTF-8''invoice%E2%80%AEfdp.exe").as_deref(),
+            Some("invoicefdp.exe")
+        );
+        let every: String = ('\u{202a}'..='\u{202e}')
+            .chain('\u{2066}'..='\u{2069}')
+            .chain(['\u{200e}', '\u{200f}', '\u{61c}'])
+            .collect();
+        assert_eq!(
+            sanitize(&format!("a{every}b.zip")).as_deref(),
+            Some("ab.zip")
+        );
+        assert_eq!(sanitize(&every), None);
     }
 
     #[test]

@@ -123,6 +123,28 @@ impl CleanupReport {
     }
 }
 
+/// The body of a successful `/delete`: the keys that existed, and are gone.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct DeleteReport {
+    /// Always `true` once answered.
+    pub success: bool,
+    /// Objects deleted (keys asked for that did not exist are not counted).
+    pub deleted: u64,
+    /// Their keys.
+    pub keys: Vec<String>,
+}
+
+impl DeleteReport {
+    /// The answer once `existing` were deleted.
+    pub fn of(existing: Vec<String>) -> Self {
+        DeleteReport {
+            success: true,
+            deleted: existing.len() as u64,
+            keys: existing,
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -181,6 +203,16 @@ mod tests {
             json!({"success": true, "r2_url": "https://m.test/k", "key": "k", "original_filename": "a.zip",
                    "size": 3, "content_type": "application/zip", "reused": false, "wasm_memory_bytes": 0})
         );
+    }
+
+    #[test]
+    fn delete_report() {
+        let r = DeleteReport::of(vec!["a".into(), "b".into()]);
+        assert_eq!(
+            serde_json::to_value(&r).unwrap(),
+            json!({"success": true, "deleted": 2, "keys": ["a", "b"]})
+        );
+        assert_eq!(DeleteReport::of(vec![]).deleted, 0);
     }
 
     #[test]

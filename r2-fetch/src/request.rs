@@ -4,7 +4,7 @@ use serde::Deserialize;
 use serde_json::Value;
 use url::Url;
 
-use crate::consts::{DEFAULT_TIMEOUT_MS, MAX_REQUEST_BYTES, MAX_TIMEOUT_MS};
+use crate::consts::{DEFAULT_TIMEOUT_MS, MAX_DELETE_KEYS, MAX_REQUEST_BYTES, MAX_TIMEOUT_MS};
 use crate::error::ApiError;
 use crate::policy;
 
@@ -102,6 +102,45 @@ pub fn parse_cleanup(body: &str) -> Result<CleanupRequest, ApiError> {
         })?,
     };
     Ok(CleanupRequest { older_than_ms })
+}
+
+/// A checked `POST /delete` request: the object keys to delete (an erasure).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DeleteRequest {
+    /// Distinct keys, in the order given.
+    pub keys: Vec<String>,
+}
+
+#[derive(Deserialize)]
+struct RawDelete {
+    keys: Option<Value>,
+}
+
+/// Parses a `/delete` body: `{"keys": [...]}`, 1 to [`MAX_DELETE_KEYS`] keys, each a key
+/// `/fetch` would accept.
+pub fn parse_delete(body: &str) -> Result<DeleteRequest, ApiError> {
+    let raw: RawDelete = parse_object(body)?;
+    let list = match raw.keys {
+        None | Some(Value::Null) => return Err(ApiError::invalid("missing field keys")),
+        Some(Value::Array(list)) => list,
+        Some(_) => return Err(ApiError::invalid("keys must be an array of strings")),
+    };
+    if list.is_empty() || list.len() > MAX_DELETE_KEYS {
+        return Err(ApiError::invalid(format!(
+            "keys must hold 1 to {MAX_DELETE_KEYS} keys"
+        )));
+    }
+    let mut keys: Vec<String> = Vec::with_capacity(list.len());
+    for v in list {
+        let Value::String(key) = v else {
+            return Err(ApiError::invalid("keys must be an array of strings"));
+        };
+        policy::check_key(&key)?;
+        if !keys.contains(&key) {
+            keys.push(key);
+        }
+    }
+    Ok(DeleteRequest { keys })
 }
 
 fn parse_object<T: for<'de> Deserialize<'de>>(body: &str) -> Result<T, ApiError> {
@@ -225,6 +264,34 @@ mod tests {
             parse_fetch(&body(v)).unwrap_err().code,
             Code::HostNotAllowed
         );
+    }
+
+    #[test]
+    fn delete() {
+        let r = parse_delete(r#"{"keys": ["dropbox/a/b/f.zip", "x/y", "x/y"]}"#).unwrap();
+        assert_eq!(
+            r.keys,
+            ["dropbox/a/b/f.zip", "x/y"],
+            "repeats dropped, order kept"
+        );
+        let too_many = json!({ "keys": vec!["k"; MAX_DELETE_KEYS + 1] }).to_string();
+        for bad in [
+            "{}".to_string(),
+            r#"{"keys": []}"#.into(),
+            r#"{"keys": "a"}"#.into(),
+            r#"{"keys": [1]}"#.into(),
+            r#"{"keys": ["../etc"]}"#.into(),
+            r#"{"keys": ["/abs"]}"#.into(),
+            r#"{"keys": [""]}"#.into(),
+            "[]".into(),
+            too_many,
+        ] {
+            assert_eq!(
+                parse_delete(&bad).unwrap_err().code,
+                Code::InvalidRequest,
+                "{bad}"
+            );
+        }
     }
 
     #[test]

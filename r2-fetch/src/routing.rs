@@ -11,6 +11,8 @@ pub enum Endpoint {
     Fetch,
     /// `POST /cleanup`.
     Cleanup,
+    /// `POST /delete`.
+    Delete,
     /// `GET /media/<key>`, the key percent-decoded.
     Media(String),
 }
@@ -29,6 +31,7 @@ pub fn route(method: &str, path: &str, serve_media: bool) -> Result<Endpoint, Ap
     let (endpoint, allowed) = match path {
         "/fetch" => (Endpoint::Fetch, "POST"),
         "/cleanup" => (Endpoint::Cleanup, "POST"),
+        "/delete" => (Endpoint::Delete, "POST"),
         _ => match path.strip_prefix("/media/") {
             Some(encoded) if serve_media => {
                 let key = String::from_utf8(pct::decode_bytes(encoded))
@@ -58,7 +61,9 @@ mod tests {
             route("GET", "/media/a/b%20c.zip", true),
             Ok(Endpoint::Media("a/b c.zip".into()))
         );
+        assert_eq!(route("POST", "/delete", false), Ok(Endpoint::Delete));
         assert!(Endpoint::Fetch.needs_token() && Endpoint::Cleanup.needs_token());
+        assert!(Endpoint::Delete.needs_token());
         assert!(!Endpoint::Media("k".into()).needs_token());
     }
 
@@ -68,6 +73,7 @@ mod tests {
         assert_eq!(code("GET", "/fetch", true), Code::MethodNotAllowed);
         assert_eq!(code("PUT", "/fetch", false), Code::MethodNotAllowed);
         assert_eq!(code("GET", "/cleanup", false), Code::MethodNotAllowed);
+        assert_eq!(code("DELETE", "/delete", false), Code::MethodNotAllowed);
         assert_eq!(code("POST", "/media/a.zip", true), Code::MethodNotAllowed);
         assert_eq!(code("GET", "/media/a.zip", false), Code::NotFound);
         assert_eq!(code("GET", "/media/", true), Code::NotFound);

@@ -87,3 +87,17 @@ fn routes_need_the_right_method_first() {
         Code::NotFound
     );
 }
+
+#[test]
+fn delete_takes_the_keys_fetch_writes() {
+    let body = json!({"keys": ["dropbox/1a2b3c4d/5e6f7a8b/file.zip"]});
+    let req = request::parse_delete(&body.to_string()).unwrap();
+    assert_eq!(req.keys, ["dropbox/1a2b3c4d/5e6f7a8b/file.zip"]);
+    assert_eq!(
+        routing::route("GET", "/delete", false).unwrap_err().code,
+        Code::MethodNotAllowed
+    );
+    assert!(routing::route("POST", "/delete", false)
+        .unwrap()
+        .needs_token());
+}

@@ -2,7 +2,9 @@
 
 use worker::kv::KvStore;
 
-use facteur_core::log::{kv_log_key, LogEntry, LogQuery, KV_LOG_PREFIX, LOG_TTL_SECS};
+use facteur_core::log::{
+    kv_log_key, LogEntry, LogQuery, KV_LOG_PREFIX, LOG_TTL_SECS, MAX_LOG_READ,
+};
 use facteur_core::ports::{KeyValueStore, LogStore, StoreError, StoreResult};
 use facteur_core::time::DAY_MS;
 
@@ -42,6 +44,73 @@ impl KeyValueStore for Kv {
     }
 }
 
+impl Kv {
+    /// The keys under `prefix` (every page), at most `max`; with each key's metadata.
+    pub async fn keys(
+        &self,
+        prefix: &str,
+        max: usize,
+    ) -> StoreResult<Vec<(String, Option<serde_json::Value>)>> {
+        let mut out = Vec::new();
+        let mut cursor: Option<String> = None;
+        loop {
+            let mut list = self.0.list().prefix(prefix.to_string()).limit(1000);
+            if let Some(c) = cursor.take() {
+                list = list.cursor(c);
+            }
+            let page = list.execute().await.map_err(kv_err)?;
+            for key in page.keys {
+                if out.len() == max {
+                    return Ok(out);
+                }
+                out.push((key.name, key.metadata));
+            }
+            match page.cursor {
+                Some(c) if !page.list_complete => cursor = Some(c),
+                _ => return Ok(out),
+            }
+        }
+    }
+
+    /// Deletes `key`; answers whether it existed. Looked up by listing, so a large value (a
+    /// 25 MB body) is never read just to be deleted.
+    pub async fn remove(&self, key: &str) -> StoreResult<bool> {
+        let page = self
+            .0
+            .list()
+            .prefix(key.to_string())
+            .limit(10)
+            .execute()
+            .await
+            .map_err(kv_err)?;
+        let existed = page.keys.iter().any(|k| k.name == key);
+        if existed {
+            self.0.delete(key).await.map_err(kv_err)?;
+        }
+        Ok(existed)
+    }
+
+    /// Writes `value` with a text as the key's metadata (read back by [`Kv::keys`] without a
+    /// `get`; KV keeps at most 1,024 bytes of it).
+    pub async fn put_with_metadata(
+        &self,
+        key: &str,
+        value: &str,
+        metadata: &str,
+        ttl_secs: u64,
+    ) -> StoreResult<()> {
+        self.0
+            .put(key, value)
+            .map_err(kv_err)?
+            .metadata(metadata)
+            .map_err(kv_err)?
+            .expiration_ttl(ttl_secs.max(KV_MIN_TTL_SECS))
+            .execute()
+            .await
+            .map_err(kv_err)
+    }
+}
+
 /// The delivery log in KV: one key per entry (newest first by key order), the entry repeated
 /// in the key's metadata so a listing reads it without a `get` per key.
 pub struct KvLog(pub KvStore);
@@ -61,11 +130,65 @@ impl LogStore for KvLog {
         put.execute().await.map_err(kv_err)
     }
 
+    /// The matching entries among the newest [`MAX_LOG_READ`] keys (a filtered query does not
+    /// page through a week of fallback entries).
     async fn recent(&self, query: &LogQuery, now_ms: i64) -> StoreResult<Vec<LogEntry>> {
         let cutoff = now_ms - query.days as i64 * DAY_MS;
         let mut out = Vec::new();
+        self.scan(MAX_LOG_READ, |entry| {
+            if entry.unix_ms() < cutoff {
+                // Keys are newest first: everything after this one is older still.
+                return Visit::Stop;
+            }
+            if query.accepts(&entry, now_ms) {
+                out.push(entry);
+                if out.len() >= query.wanted() {
+                    return Visit::Stop;
+                }
+            }
+            Visit::Next
+        })
+        .await?;
+        Ok(out)
+    }
+}
+
+/// What [`KvLog::scan`] does after an entry.
+enum Visit {
+    Next,
+    Stop,
+    Delete,
+}
+
+impl KvLog {
+    /// Deletes the entries `doomed` picks, whatever their age (the whole fallback log is
+    /// looked at: it holds at most [`LOG_TTL_SECS`] of entries); answers them.
+    pub async fn remove_where(
+        &self,
+        doomed: impl Fn(&LogEntry) -> bool,
+    ) -> StoreResult<Vec<LogEntry>> {
+        let mut out = Vec::new();
+        self.scan(usize::MAX, |entry| {
+            if doomed(&entry) {
+                out.push(entry);
+                Visit::Delete
+            } else {
+                Visit::Next
+            }
+        })
+        .await?;
+        Ok(out)
+    }
+
+    /// Visits at most `max_scanned` entries newest first, page by page (an entry whose text was
+    /// too large for the key's metadata is read), deleting those `visit` says to.
+    async fn scan(
+        &self,
+        max_scanned: usize,
+        mut visit: impl FnMut(LogEntry) -> Visit,
+    ) -> StoreResult<()> {
         let mut cursor: Option<String> = None;
-        let mut matched = 0usize;
+        let mut scanned = 0usize;
         loop {
             let mut list = self.0.list().prefix(KV_LOG_PREFIX.to_string()).limit(1000);
             if let Some(c) = cursor.take() {
@@ -73,26 +196,24 @@ impl LogStore for KvLog {
             }
             let page = list.execute().await.map_err(kv_err)?;
             for key in page.keys {
+                scanned += 1;
+                if scanned > max_scanned {
+                    return Ok(());
+                }
                 let entry: Option<LogEntry> = match key.metadata {
                     Some(meta) => serde_json::from_value(meta).ok(),
                     None => self.0.get(&key.name).json().await.map_err(kv_err)?,
                 };
                 let Some(entry) = entry else { continue };
-                if entry.unix_ms() < cutoff {
-                    // Keys are newest first: everything after this one is older still.
-                    return Ok(out);
-                }
-                if query.accepts(&entry, now_ms) {
-                    matched += 1;
-                    out.push(entry);
-                    if matched >= query.wanted() {
-                        return Ok(out);
-                    }
+                match visit(entry) {
+                    Visit::Next => {}
+                    Visit::Stop => return Ok(()),
+                    Visit::Delete => self.0.delete(&key.name).await.map_err(kv_err)?,
                 }
             }
             match page.cursor {
                 Some(c) if !page.list_complete => cursor = Some(c),
-                _ => return Ok(out),
+                _ => return Ok(()),
             }
         }
     }

@@ -11,3 +11,4 @@ pub mod outbound;
 pub mod queues;
 pub mod redis;
 pub mod stores;
+pub mod targets;

@@ -1,5 +1,5 @@
 //! Link enrichment: each link is offloaded to R2 through the r2-fetch worker (service binding),
-//! concurrently, best effort, each within its own timeout. A failed or slow link keeps its
+//! [`OFFLOAD_CONCURRENCY`] at a time, best effort, each within its own timeout. A failed or slow link keeps its
 //! original URLs only; the webhook goes anyway.
 
 use std::time::Duration;
@@ -10,11 +10,15 @@ use worker::{console_warn, web_sys, AbortController, Delay, Fetcher, Request, Re
 
 use super::stores::DocStore;
 use facteur_core::config::Settings;
-use facteur_core::offload::{apply, link_pair_key, plan_offload, OffloadRequest, Offloaded};
+use facteur_core::offload::{
+    apply, link_pair_key, plan_offload, OffloadRequest, Offloaded, OFFLOAD_CONCURRENCY,
+};
 use facteur_core::payload::DeliveryLink;
 
 /// Internal origin of the r2-fetch service binding (the host is not used for routing).
 const R2_FETCH_ORIGIN: &str = "https://r2-fetch.internal";
+/// Keys per `/delete` call (r2-fetch's limit).
+const DELETE_BATCH: usize = 100;
 /// Header carrying the shared token.
 pub const TOKEN_HEADER: &str = "X-R2-FETCH-TOKEN";
 
@@ -32,8 +36,13 @@ impl R2Fetch<'_> {
         if links.is_empty() {
             return;
         }
-        let results: Vec<Option<Offloaded>> =
-            futures::future::join_all(links.iter().map(|l| self.offload_one(l))).await;
+        // In order, OFFLOAD_CONCURRENCY at a time (waves: join_all is already in the bundle, a
+        // buffered stream would add its own machinery to the wasm).
+        let mut results: Vec<Option<Offloaded>> = Vec::with_capacity(links.len());
+        for wave in links.chunks(OFFLOAD_CONCURRENCY) {
+            results
+                .extend(futures::future::join_all(wave.iter().map(|l| self.offload_one(l))).await);
+        }
         apply(links, &results);
     }
 
@@ -68,7 +77,27 @@ impl R2Fetch<'_> {
 
     /// Asks r2-fetch to delete objects uploaded before `older_than_ms`; returns its report.
     pub async fn cleanup(&self, older_than_ms: i64) -> Result<Value, String> {
-        cleanup(&self.fetcher, &self.settings.r2_fetch_token, older_than_ms).await
+        let body = json!({ "older_than_ms": older_than_ms });
+        post_json(
+            &self.fetcher,
+            &self.settings.r2_fetch_token,
+            "/cleanup",
+            &body,
+        )
+        .await
+    }
+
+    /// Deletes objects by key (an erasure), in calls of [`DELETE_BATCH`]; answers how many
+    /// existed.
+    pub async fn delete_objects(&self, keys: &[String]) -> Result<u64, String> {
+        let mut deleted = 0;
+        for chunk in keys.chunks(DELETE_BATCH) {
+            let body = json!({ "keys": chunk });
+            let token = &self.settings.r2_fetch_token;
+            let answer = post_json(&self.fetcher, token, "/delete", &body).await?;
+            deleted += answer["deleted"].as_u64().unwrap_or(0);
+        }
+        Ok(deleted)
     }
 }
 
@@ -128,7 +157,13 @@ async fn read(mut resp: Response) -> Result<Offloaded, String> {
     }
 }
 
-async fn cleanup(fetcher: &Fetcher, token: &str, older_than_ms: i64) -> Result<Value, String> {
+/// POSTs a JSON body to an r2-fetch endpoint with the token; answers its 200 body.
+async fn post_json(
+    fetcher: &Fetcher,
+    token: &str,
+    path: &str,
+    body: &Value,
+) -> Result<Value, String> {
     let init = web_sys::RequestInit::new();
     init.set_method("POST");
     let headers = web_sys::Headers::new().map_err(|_| "headers")?;
@@ -137,10 +172,8 @@ async fn cleanup(fetcher: &Fetcher, token: &str, older_than_ms: i64) -> Result<V
         .map_err(|_| "headers")?;
     headers.set(TOKEN_HEADER, token).map_err(|_| "headers")?;
     init.set_headers(&headers);
-    init.set_body(&wasm_bindgen::JsValue::from_str(
-        &json!({"older_than_ms": older_than_ms}).to_string(),
-    ));
-    let raw = web_sys::Request::new_with_str_and_init(&format!("{R2_FETCH_ORIGIN}/cleanup"), &init)
+    init.set_body(&wasm_bindgen::JsValue::from_str(&body.to_string()));
+    let raw = web_sys::Request::new_with_str_and_init(&format!("{R2_FETCH_ORIGIN}{path}"), &init)
         .map_err(|_| "request")?;
     let mut resp = fetcher
         .fetch_request(Request::from(raw))

@@ -27,8 +27,10 @@ fn headers(job: &DeliveryJob, body: &str, signing_secret: Option<&str>) -> worke
     h.set("X-Facteur-Email-Id", &job.email_id)?;
     h.set("X-Facteur-Attempt", &job.attempt.to_string())?;
     h.set("Idempotency-Key", &job.delivery_id)?;
-    if let Some(secret) = signing_secret {
-        let sig = sign(secret, &job.delivery_id, now_ms() / 1000, body);
+    // `signing_secret` holds every secret in force (several during a rotation): one signature
+    // each, space-separated in `webhook-signature`.
+    if let Some(secrets) = signing_secret {
+        let sig = sign(secrets, &job.delivery_id, now_ms() / 1000, body);
         h.set("webhook-id", &sig.webhook_id)?;
         h.set("webhook-timestamp", &sig.webhook_timestamp)?;
         h.set("webhook-signature", &sig.webhook_signature)?;

@@ -1,12 +1,12 @@
 //! Producing queue messages: large parts are spilled to KV first, then the message is sent.
 
-use worker::{console_warn, Env, MessageBuilder, Queue, QueueContentType};
+use worker::{console_warn, BatchMessageBuilder, Env, MessageBuilder, Queue, QueueContentType};
 
 use super::kv::Kv;
 use facteur_core::accept::JobSender;
 use facteur_core::config::bindings;
 use facteur_core::messages::{
-    archive_key, email_archive_key, email_spill_key, sender_index_key, sender_key,
+    archive_key, batches, email_archive_key, email_spill_key, sender_index_key, sender_key,
     ArchivedDelivery, Blob, DeadLetter, DeliveryJob, DeliveryMeta, EmailArchive, ProcessJob,
     ARCHIVE_TTL_SECS, MAX_MESSAGE_BYTES, SPILL_TTL_SECS,
 };
@@ -126,6 +126,20 @@ impl Producer<'_> {
         key: &str,
         sender_email: &str,
     ) {
+        self.archive_after(deliveries, meta, key, sender_email, None)
+            .await
+    }
+
+    /// [`Producer::archive`], the e-mail's record keeping the deliveries of `previous` (a
+    /// re-routing).
+    pub async fn archive_after(
+        &self,
+        deliveries: &[PlannedDelivery],
+        meta: &DeliveryMeta,
+        key: &str,
+        sender_email: &str,
+        previous: Option<&EmailArchive>,
+    ) {
         let email = EmailArchive {
             email_id: meta.email_id.clone(),
             sender_key: sender_key(sender_email),
@@ -133,6 +147,10 @@ impl Producer<'_> {
             target_urls: deliveries.iter().map(|p| p.target_url.clone()).collect(),
             body_key: key.to_string(),
             created_at_ms: meta.created_at_ms,
+        };
+        let email = match previous {
+            Some(p) => email.after(p),
+            None => email,
         };
         let email_record = async {
             let index = sender_index_key(&email.sender_key, &email.email_id);
@@ -176,6 +194,41 @@ impl Producer<'_> {
     pub async fn send_delivery(&self, job: &DeliveryJob, delay_secs: u32) -> Result<(), SendError> {
         self.send_text(bindings::DELIVERY_QUEUE, to_text(job)?, delay_secs)
             .await
+    }
+
+    /// Sends first attempts of deliveries in as few queue calls as the batch limits allow (bulk
+    /// replays); answers one result per job (a failed batch fails each of its jobs).
+    pub async fn send_deliveries(&self, jobs: &[DeliveryJob]) -> Vec<Result<(), String>> {
+        let texts: Vec<Result<String, String>> = jobs
+            .iter()
+            .map(|j| to_text(j).map_err(|e| e.to_string()))
+            .collect();
+        let sizes: Vec<usize> = texts
+            .iter()
+            .map(|t| t.as_ref().map_or(0, String::len))
+            .collect();
+        let mut results = Vec::with_capacity(jobs.len());
+        for range in batches(&sizes) {
+            let texts = &texts[range];
+            let messages: Result<Vec<String>, String> = texts.iter().cloned().collect();
+            let sent = match (messages, self.queue(bindings::DELIVERY_QUEUE)) {
+                (Ok(m), Ok(queue)) => {
+                    let batch = BatchMessageBuilder::new().messages(m.into_iter().map(|t| {
+                        MessageBuilder::new(t)
+                            .content_type(QueueContentType::Text)
+                            .build()
+                    }));
+                    queue
+                        .send_batch(batch.build())
+                        .await
+                        .map_err(|e| e.to_string())
+                }
+                (Err(e), _) => Err(e),
+                (_, Err(e)) => Err(e.to_string()),
+            };
+            results.extend(texts.iter().map(|_| sent.clone()));
+        }
+        results
     }
 
     /// Moves a job to the dead-letter queue.

@@ -18,6 +18,12 @@ thread_local! {
     static REDIS_SKIP_UNTIL: Cell<i64> = const { Cell::new(0) };
 }
 
+/// Whether the circuit breaker is skipping Redis now (a call failed less than the cool-down
+/// ago): `/health` answers from it without a call.
+pub fn breaker_open() -> bool {
+    REDIS_SKIP_UNTIL.with(Cell::get) > now_ms()
+}
+
 /// POSTs to the Upstash endpoint.
 #[derive(Clone)]
 pub struct FetchTransport {

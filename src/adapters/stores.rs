@@ -14,6 +14,7 @@ use facteur_core::api::ConfigDoc;
 use facteur_core::config::{bindings, DocMaps, Settings, TargetPolicy};
 use facteur_core::dedup::DualDedup;
 use facteur_core::fallback::{updated_at, Landed, LogFallback, MirroredKv};
+use facteur_core::health::PARKING_PREFIX;
 use facteur_core::log::LogEntry;
 use facteur_core::ports::{StoreError, StoreResult};
 use facteur_core::routing::{validate_rules_for, RoutingRules};
@@ -29,6 +30,15 @@ const CONFIG_CACHE_MS: i64 = 2_000;
 
 thread_local! {
     static DOCS_CACHE: RefCell<Option<(i64, DocMaps)>> = const { RefCell::new(None) };
+    static PARKING_CACHE: RefCell<Option<(i64, Vec<String>)>> = const { RefCell::new(None) };
+}
+
+/// What an isolate cache holds, when it was filled less than [`CONFIG_CACHE_MS`] ago.
+fn fresh<T: Clone>(cell: &RefCell<Option<(i64, T)>>, now: i64) -> Option<T> {
+    cell.borrow()
+        .as_ref()
+        .filter(|(at, _)| now - at < CONFIG_CACHE_MS)
+        .map(|(_, v)| v.clone())
 }
 
 /// Every store the worker uses.
@@ -101,12 +111,7 @@ impl Stores {
     /// isolate's copy for [`CONFIG_CACHE_MS`].
     pub async fn load_documents(&self) -> StoreResult<DocMaps> {
         let now = now_ms();
-        if let Some(docs) = DOCS_CACHE.with(|c| {
-            c.borrow()
-                .as_ref()
-                .filter(|(at, _)| now - at < CONFIG_CACHE_MS)
-                .map(|(_, d)| d.clone())
-        }) {
+        if let Some(docs) = DOCS_CACHE.with(|c| fresh(c, now)) {
             return Ok(docs);
         }
         let (w, p, f) = futures::join!(
@@ -121,6 +126,37 @@ impl Stores {
         };
         DOCS_CACHE.with(|c| *c.borrow_mut() = Some((now, docs.clone())));
         Ok(docs)
+    }
+
+    /// The ids of the targets that park (paused or draining), from their parking keys, reused
+    /// by this isolate for [`CONFIG_CACHE_MS`]. Empty when KV cannot be listed (deliveries
+    /// then go as usual; a failure still reaches the target's object).
+    pub async fn parking_targets(&self) -> Vec<String> {
+        let now = now_ms();
+        if let Some(ids) = PARKING_CACHE.with(|c| fresh(c, now)) {
+            return ids;
+        }
+        let listed = self
+            .blobs
+            .0
+            .list()
+            .prefix(PARKING_PREFIX.to_string())
+            .limit(1_000)
+            .execute()
+            .await;
+        let ids: Vec<String> = match listed {
+            Ok(page) => page
+                .keys
+                .iter()
+                .filter_map(|k| k.name.strip_prefix(PARKING_PREFIX).map(str::to_string))
+                .collect(),
+            Err(e) => {
+                console_warn!("parking targets unreadable ({e})");
+                Vec::new()
+            }
+        };
+        PARKING_CACHE.with(|c| *c.borrow_mut() = Some((now, ids.clone())));
+        ids
     }
 
     /// Loads one stored document as a JSON object (empty when never saved).

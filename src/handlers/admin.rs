@@ -9,9 +9,9 @@ use crate::context::{Admin, Ctx};
 use crate::http::{json, query_of, read_body_limited};
 use facteur_core::api::{int_param, ConfigDoc};
 use facteur_core::config::{apply_update_for, check_window, field_views, DocMaps};
-use facteur_core::error::ApiError;
+use facteur_core::error::{ApiError, ErrorCode};
 use facteur_core::ingest::parse_ingest;
-use facteur_core::log::{LogQuery, MAX_LOG_LIMIT};
+use facteur_core::log::{LogQuery, MAX_LOG_READ};
 use facteur_core::mask::{mask_url, target_label};
 use facteur_core::messages::{archive_key, ArchivedDelivery};
 use facteur_core::pipeline::{deliveries, plan, Plan};
@@ -19,7 +19,7 @@ use facteur_core::ports::{KeyValueStore, StoreError};
 use facteur_core::redaction::{
     mask_document, mask_field_views, masked_rules, restore_document_url, restore_rule_urls,
 };
-use facteur_core::routing::{validate_rules_for, RoutingRules};
+use facteur_core::routing::{validate_rules_for, RoutingRules, RULES_BUDGET};
 use facteur_core::time::{iso_utc, parse_iso};
 
 /// Largest admin request body.
@@ -73,7 +73,14 @@ async fn stored_documents(ctx: &Ctx) -> Result<DocMaps, ApiError> {
 }
 
 async fn read_json(req: &mut Request) -> Result<Value, ApiError> {
-    let bytes = read_body_limited(req, ADMIN_BODY_LIMIT).await?;
+    let bytes = read_body_limited(req, ADMIN_BODY_LIMIT)
+        .await
+        .map_err(|e| match e.code {
+            ErrorCode::PayloadTooLarge => {
+                ApiError::too_large_for(ADMIN_BODY_LIMIT, "configuration documents")
+            }
+            _ => e,
+        })?;
     serde_json::from_slice(&bytes).map_err(|_| ApiError::invalid_json())
 }
 
@@ -260,6 +267,7 @@ pub async fn dry_run(ctx: &Ctx, mut req: Request) -> Result<Response, ApiError> 
         "detector": analysis.detector,
         "delivery_time": analysis.delivery_time,
         "delivery_links": analysis.links,
+        "links_dropped": analysis.links_dropped,
         "evaluated_at": iso_utc(now),
         "r2_offload": if ctx.settings.r2_fetch_enabled { "not simulated: links would be offloaded before sending" } else { "disabled" },
     });
@@ -275,6 +283,7 @@ pub async fn dry_run(ctx: &Ctx, mut req: Request) -> Result<Response, ApiError> 
                 "decision": "deliver",
                 "matched_rule": route.matched_rule.as_ref().map(|(id, name)| json!({"id": id, "name": name})),
                 "priority": route.priority,
+                "rules_budget": {"spent": route.budget_spent, "of": RULES_BUDGET, "exhausted": route.budget_exhausted},
                 "deliveries": planned.deliveries.iter().map(|p| json!({
                     "delivery_id": p.delivery_id,
                     "webhook_url": mask_url(&p.target_url),
@@ -305,7 +314,7 @@ pub async fn stats(ctx: &Ctx, req: Request) -> Result<Response, ApiError> {
     let days = int_param(&query_of(&req), "days", 7, 1, 30)?;
     let query = LogQuery {
         days,
-        limit: MAX_LOG_LIMIT as usize * 10,
+        limit: MAX_LOG_READ,
         ..LogQuery::default()
     };
     let logs = read_logs(ctx, &query).await?;

@@ -15,8 +15,13 @@ use facteur_core::error::ApiError;
 use facteur_core::messages::{DeadJob, DeadLetter, DEAD_LETTER_PREFIX};
 use facteur_core::ports::{KeyValueStore, StoreError};
 
-/// Most dead letters one call reads (list or bulk replay).
-const MAX_DEAD_LETTERS: usize = 1_000;
+/// Most dead letters one call lists or selects.
+const MAX_DEAD_LETTERS: usize = 500;
+/// Most dead-letter records a list reads: a KV `get` each, within the 1,000 KV operations an
+/// invocation may make (the listing pages count too).
+const MAX_READS: usize = 900;
+/// Most records a bulk replay reads: with a delete per replayed one, still within 1,000.
+const MAX_REPLAY_READS: usize = 500;
 /// Most dead letters one bulk replay sends: each is a queue send and a KV delete, and a call
 /// makes at most 1,000 subrequests. The answer says when more are left (`more`).
 const MAX_BULK_REPLAY: usize = 400;
@@ -28,9 +33,26 @@ fn store_unavailable(e: impl std::fmt::Display) -> ApiError {
     ApiError::unavailable("Dead-letter store")
 }
 
-/// Reads up to `max` dead letters that pass `filter` (KV keys in order, page by page).
-async fn load(ctx: &Ctx, filter: &DeadFilter, max: usize) -> Result<Vec<DeadLetter>, ApiError> {
-    let mut out = Vec::new();
+/// What [`load`] found: the dead letters a filter selects, and the records that could not be
+/// read (their id and why: never silently left out).
+struct Loaded {
+    items: Vec<DeadLetter>,
+    unreadable: Vec<Value>,
+}
+
+/// Reads up to `max` dead letters that pass `filter` (KV keys in order, page by page, at most
+/// `max_reads` records).
+async fn load(
+    ctx: &Ctx,
+    filter: &DeadFilter,
+    max: usize,
+    max_reads: usize,
+) -> Result<Loaded, ApiError> {
+    let mut found = Loaded {
+        items: Vec::new(),
+        unreadable: Vec::new(),
+    };
+    let mut reads = 0;
     let mut cursor: Option<String> = None;
     loop {
         let mut list = ctx
@@ -49,20 +71,44 @@ async fn load(ctx: &Ctx, filter: &DeadFilter, max: usize) -> Result<Vec<DeadLett
             .map_err(|e| store_unavailable(StoreError(e.to_string())))?;
         // One by one: a bulk action of an operator, and a smaller worker than a join of 1,000.
         for key in page.keys {
-            let text = ctx.stores.blobs.get(&key.name).await.ok().flatten();
-            let Some(dead) = text.and_then(|t| serde_json::from_str::<DeadLetter>(&t).ok()) else {
-                continue;
+            if reads == max_reads {
+                return Ok(found);
+            }
+            reads += 1;
+            let id = key
+                .name
+                .strip_prefix(DEAD_LETTER_PREFIX)
+                .unwrap_or(&key.name);
+            let dead = match ctx.stores.blobs.get(&key.name).await {
+                Ok(Some(text)) => match serde_json::from_str::<DeadLetter>(&text) {
+                    Ok(dead) => dead,
+                    Err(_) => {
+                        found
+                            .unreadable
+                            .push(json!({"id": id, "problem": "not a dead-letter record"}));
+                        continue;
+                    }
+                },
+                // Expired between the listing and the read.
+                Ok(None) => continue,
+                Err(e) => {
+                    console_error!("dead letter {id} unreadable: {e}");
+                    found
+                        .unreadable
+                        .push(json!({"id": id, "problem": "store read failed"}));
+                    continue;
+                }
             };
             if filter.matches(&dead) {
-                out.push(dead);
-                if out.len() >= max {
-                    return Ok(out);
+                found.items.push(dead);
+                if found.items.len() >= max {
+                    return Ok(found);
                 }
             }
         }
         match page.cursor {
             Some(c) if !page.list_complete => cursor = Some(c),
-            _ => return Ok(out),
+            _ => return Ok(found),
         }
     }
 }
@@ -101,14 +147,11 @@ pub async fn list(ctx: &Ctx, req: Request) -> Result<Response, ApiError> {
     let query = query_of(&req);
     let limit = int_param(&query, "limit", 100, 1, MAX_DEAD_LETTERS as u64)? as usize;
     let filter = DeadFilter::from_query(&query)?;
-    let items: Vec<Value> = load(ctx, &filter, limit)
-        .await?
-        .iter()
-        .map(summary)
-        .collect();
+    let found = load(ctx, &filter, limit, MAX_READS).await?;
+    let items: Vec<Value> = found.items.iter().map(summary).collect();
     Ok(json(
         200,
-        &json!({"success": true, "count": items.len(), "dead_letters": items}),
+        &json!({"success": true, "count": items.len(), "dead_letters": items, "unreadable": found.unreadable}),
     ))
 }
 
@@ -148,7 +191,9 @@ pub async fn replay_matching(ctx: &Ctx, mut req: Request) -> Result<Response, Ap
         serde_json::from_slice(&bytes).map_err(|_| ApiError::invalid_json())?
     };
     let filter = DeadFilter::from_json(&body)?;
-    let selected = load(ctx, &filter, MAX_DEAD_LETTERS).await?;
+    let selected = load(ctx, &filter, MAX_DEAD_LETTERS, MAX_REPLAY_READS)
+        .await?
+        .items;
     if dry_run {
         let items: Vec<Value> = selected.iter().map(summary).collect();
         return Ok(json(

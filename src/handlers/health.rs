@@ -1,59 +1,105 @@
 //! `GET /health` (no auth) and `GET /media/<key>` (local development).
+//!
+//! `/health` is public: it answers status words only (nothing from the stores' contents, no
+//! error text), and what it found is reused for a few seconds per isolate, so hitting it does not
+//! call Upstash (or read KV) each time; a Redis failure seen meanwhile by any request of the
+//! isolate (the store's circuit breaker) shows at once.
 
-use serde_json::json;
+use std::cell::RefCell;
+
+use serde_json::{json, Value};
 use worker::{console_error, Response};
 
+use crate::adapters::net::now_ms;
 use crate::adapters::offload;
+use crate::adapters::redis::breaker_open;
 use crate::context::Ctx;
 use crate::http::json;
+use facteur_core::config::bindings;
 use facteur_core::error::ApiError;
-use facteur_core::offload::LAST_CLEANUP_KEY;
+use facteur_core::offload::{cleanup_status, LAST_CLEANUP_KEY};
 use facteur_core::ports::KeyValueStore as _;
-use facteur_core::upstash::RestTransport as _;
+use facteur_core::upstash::{parse_single, RestTransport as _};
 
-/// The service's state: Redis reachable or not, R2 offload, the last cleanup.
+/// How long an isolate answers `/health` with what it last found.
+const HEALTH_CACHE_MS: i64 = 5_000;
+
+thread_local! {
+    static LAST: RefCell<Option<(i64, Value)>> = const { RefCell::new(None) };
+}
+
+/// The service's state in words: Redis (`ok`, `unavailable`, `not_configured`), R2 offload
+/// (`enabled`, `disabled`) and its last cleanup (`ok`, `failed`, `never`, `unknown`).
 pub async fn health(ctx: &Ctx) -> Response {
-    let (redis, detail) = match &ctx.stores.log.primary {
-        None => ("not_configured", None),
+    let now = now_ms();
+    let cached = LAST.with(|c| {
+        c.borrow()
+            .as_ref()
+            .filter(|(at, _)| now - at < HEALTH_CACHE_MS)
+            .map(|(_, v)| v.clone())
+    });
+    if let Some(mut body) = cached {
+        // A failure seen since (the store's circuit breaker) is news: no need to wait it out.
+        if ctx.stores.log.primary.is_some() && breaker_open() {
+            body["redis"] = "unavailable".into();
+        }
+        return json(200, &body);
+    }
+    // The transport skips Redis while its circuit breaker is open: no call then either.
+    let redis = match &ctx.stores.log.primary {
+        None => "not_configured",
         Some(r) => match r.transport.post("/", "[\"PING\"]".into()).await {
-            Ok((200, _)) => ("ok", None),
-            Ok((status, _)) => ("unavailable", Some(format!("HTTP {status}"))),
-            Err(e) => ("unavailable", Some(e.0)),
+            Ok((status, text)) if parse_single(status, &text).is_ok() => "ok",
+            _ => "unavailable",
         },
     };
     let last_cleanup = match ctx.settings.r2_fetch_enabled {
-        true => ctx
-            .stores
-            .blobs
-            .get(LAST_CLEANUP_KEY)
-            .await
-            .ok()
-            .flatten()
-            .and_then(|t| serde_json::from_str::<serde_json::Value>(&t).ok()),
         false => None,
-    };
-    json(
-        200,
-        &json!({
-            "status": "ok", "service": "facteur", "version": env!("CARGO_PKG_VERSION"),
-            "redis": redis, "redis_error": detail,
-            "r2_offload": if ctx.settings.r2_fetch_enabled { "enabled" } else { "disabled" },
-            "r2_last_cleanup": last_cleanup,
+        true => Some(match ctx.stores.blobs.get(LAST_CLEANUP_KEY).await {
+            Ok(saved) => cleanup_status(saved.as_deref()),
+            Err(_) => "unknown",
         }),
-    )
+    };
+    let body = json!({
+        "status": "ok", "service": "facteur", "version": env!("CARGO_PKG_VERSION"),
+        "redis": redis,
+        "r2_offload": if ctx.settings.r2_fetch_enabled { "enabled" } else { "disabled" },
+        "r2_last_cleanup": last_cleanup,
+    });
+    LAST.with(|c| *c.borrow_mut() = Some((now, body.clone())));
+    json(200, &body)
 }
 
-/// R2 objects through the main worker, only when `R2_SERVE_MEDIA` is on.
+/// R2 objects through the main worker, only when `R2_SERVE_MEDIA` is on and the r2-fetch
+/// binding exists (404 otherwise: nothing is served here). The object, or r2-fetch's own JSON
+/// error, is passed on; any other failure (r2-fetch not running: the runtime's text error
+/// page) becomes a JSON 503.
 pub async fn media(ctx: &Ctx, key: &str) -> Result<Response, ApiError> {
+    let not_served = || ApiError::not_found(&format!("/media/{key}"));
     if !ctx.settings.r2_serve_media {
-        return Err(ApiError::not_found(&format!("/media/{key}")));
+        return Err(not_served());
     }
-    let fetcher = ctx
-        .env
-        .service(facteur_core::config::bindings::R2_FETCH)
-        .map_err(|_| ApiError::unavailable("Media store"))?;
-    offload::media(&fetcher, key).await.map_err(|e| {
+    let Ok(fetcher) = ctx.env.service(bindings::R2_FETCH) else {
+        console_error!("R2_SERVE_MEDIA is on but the R2_FETCH service binding is missing");
+        return Err(not_served());
+    };
+    let resp = offload::media(&fetcher, key).await.map_err(|e| {
         console_error!("media {key}: {e}");
         ApiError::unavailable("Media store")
-    })
+    })?;
+    let json = resp
+        .headers()
+        .get("Content-Type")
+        .ok()
+        .flatten()
+        .is_some_and(|t| t.starts_with("application/json"));
+    if resp.status_code() < 400 || json {
+        Ok(resp)
+    } else {
+        console_error!(
+            "media {key}: r2-fetch answered {} without JSON",
+            resp.status_code()
+        );
+        Err(ApiError::unavailable("Media store"))
+    }
 }

@@ -58,7 +58,7 @@ pub async fn overview(ctx: &Ctx, req: Request) -> Result<Response, ApiError> {
     let (logs, (redis, redis_error), last_cleanup) =
         futures::join!(read_logs(ctx, &query), redis_health(ctx), cleanup);
     let now = now_ms();
-    let figures = compute_overview(&logs?, now, redis);
+    let figures = compute_overview(&logs?, now, redis, &ctx.settings.alerts);
     Ok(json(
         200,
         &json!({

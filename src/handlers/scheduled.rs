@@ -1,26 +1,29 @@
-//! Periodic jobs (cron triggers): the R2 cleanup and the no-success alert.
+//! Periodic jobs (cron triggers): the R2 cleanup and the alert check.
 
 use serde_json::json;
-use worker::{console_error, console_log, Headers, Method, Request, RequestInit};
+use worker::{console_error, console_log, console_warn};
 
-use crate::adapters::net::{fetch_with_timeout, now_ms};
+use crate::adapters::net::now_ms;
 use crate::context::Ctx;
+use facteur_core::alerts::{
+    read_conditions, transitions, AlertStates, Context as AlertContext, ALERT_STATES_KEY,
+    REDIS_DOWN_SINCE_KEY,
+};
 use facteur_core::log::{LogQuery, MAX_LOG_LIMIT};
 use facteur_core::offload::{cleanup_cutoff, LAST_CLEANUP_KEY};
 use facteur_core::ports::KeyValueStore;
-use facteur_core::stats::no_success_alert;
 use facteur_core::time::iso_utc;
+use facteur_core::upstash::RestTransport as _;
 
 /// Cron of the daily R2 cleanup (wrangler.toml `[triggers]`).
 pub const CLEANUP_CRON: &str = "0 3 * * *";
-const ALERT_SENT_PREFIX: &str = "alert:no_success:";
 
 /// Runs the job of a cron trigger; any other cron runs the alert check.
 pub async fn run(ctx: &Ctx, cron: &str) {
     if cron == CLEANUP_CRON {
         r2_cleanup(ctx).await;
     } else {
-        no_success_check(ctx).await;
+        alert_check(ctx).await;
     }
 }
 
@@ -31,34 +34,36 @@ pub async fn r2_cleanup(ctx: &Ctx) {
     };
     let now = now_ms();
     let cutoff = cleanup_cutoff(now, ctx.settings.r2_retention_hours);
-    match r2.cleanup(cutoff).await {
+    let saved = match r2.cleanup(cutoff).await {
         Ok(report) => {
             console_log!("r2 cleanup: {report}");
-            let saved =
-                json!({"at": iso_utc(now), "older_than": iso_utc(cutoff), "report": report});
-            if let Err(e) = ctx
-                .stores
-                .blobs
-                .put(LAST_CLEANUP_KEY, &saved.to_string(), None)
-                .await
-            {
-                console_error!("r2 cleanup: report not saved: {e}");
-            }
+            json!({"ok": true, "at": iso_utc(now), "older_than": iso_utc(cutoff), "report": report})
         }
-        Err(e) => console_error!("r2 cleanup failed: {e}"),
+        Err(e) => {
+            console_error!("r2 cleanup failed: {e}");
+            json!({"ok": false, "at": iso_utc(now), "older_than": iso_utc(cutoff)})
+        }
+    };
+    if let Err(e) = ctx
+        .stores
+        .blobs
+        .put(LAST_CLEANUP_KEY, &saved.to_string(), None)
+        .await
+    {
+        console_error!("r2 cleanup: report not saved: {e}");
     }
 }
 
-/// Alerts (once per window) when deliveries failed and none succeeded for the configured time.
-pub async fn no_success_check(ctx: &Ctx) {
-    let minutes = ctx.settings.alert_no_success_minutes;
-    if minutes == 0 {
-        return;
-    }
+/// Evaluates the alert conditions over the log and sends an alert for each change only
+/// (fired, recovered), to `ALERT_WEBHOOK_URL` through the delivery queue: signed, retried,
+/// logged, dead-lettered if it cannot be delivered.
+pub async fn alert_check(ctx: &Ctx) {
     let now = now_ms();
-    let days = (u64::from(minutes) / 1_440 + 1).min(30);
+    let redis_down_since = redis_down_since(ctx, now).await;
+    let t = &ctx.settings.alerts;
+    let minutes = t.window_minutes.max(t.no_success_minutes);
     let query = LogQuery {
-        days,
+        days: (u64::from(minutes) / 1_440 + 1).min(30),
         limit: MAX_LOG_LIMIT as usize,
         ..LogQuery::default()
     };
@@ -66,35 +71,72 @@ pub async fn no_success_check(ctx: &Ctx) {
         Ok(e) => e,
         Err(e) => return console_error!("alert check: log unreadable: {e}"),
     };
-    let Some(alert) = no_success_alert(&entries, now, minutes) else {
-        return;
+    let readings = read_conditions(
+        &entries,
+        t,
+        AlertContext {
+            now_ms: now,
+            redis_down_since_ms: redis_down_since,
+        },
+    );
+    let states: AlertStates = match ctx.stores.blobs.get(ALERT_STATES_KEY).await {
+        Ok(v) => v
+            .and_then(|v| serde_json::from_str(&v).ok())
+            .unwrap_or_default(),
+        Err(e) => return console_error!("alert check: states unreadable: {e}"),
     };
-    let window = now / (i64::from(minutes) * 60_000);
-    let sent_key = format!("{ALERT_SENT_PREFIX}{window}");
-    if let Ok(Some(_)) = ctx.stores.blobs.get(&sent_key).await {
-        return;
-    }
-    let body = serde_json::to_string(&alert).unwrap_or_default();
-    console_error!("ALERT {body}");
-    if let Some(url) = &ctx.settings.alert_webhook_url {
-        let headers = Headers::new();
-        let _ = headers.set("Content-Type", "application/json");
-        let mut init = RequestInit::new();
-        init.with_method(Method::Post)
-            .with_headers(headers)
-            .with_body(Some(body.into()));
-        match Request::new_with_init(url, &init) {
-            Ok(req) => {
-                if fetch_with_timeout(req, 10_000).await.is_err() {
-                    console_error!("alert webhook unreachable");
-                }
+    let (next, events) = transitions(&states, &readings);
+    for event in &events {
+        console_warn!(
+            "ALERT {} {}",
+            event.name,
+            if event.firing { "firing" } else { "recovered" }
+        );
+        if let Some(url) = &ctx.settings.alert_webhook_url {
+            if let Err(e) = ctx.producer().send_delivery(&event.job(url, now), 0).await {
+                // The state is not saved either: the change is seen and sent again next time.
+                return console_error!("alert {} not queued ({e})", event.name);
             }
-            Err(_) => console_error!("ALERT_WEBHOOK_URL is not a valid URL"),
         }
     }
-    let _ = ctx
+    if next != states {
+        let text = serde_json::to_string(&next).unwrap_or_default();
+        if let Err(e) = ctx.stores.blobs.put(ALERT_STATES_KEY, &text, None).await {
+            console_error!("alert check: states not saved: {e}");
+        }
+    }
+}
+
+/// Since when Redis has been failing (`None` when it answers or is not configured), as the
+/// successive checks saw it.
+async fn redis_down_since(ctx: &Ctx, now: i64) -> Option<i64> {
+    let redis = ctx.stores.log.primary.as_ref()?;
+    let up = matches!(
+        redis.transport.post("/", "[\"PING\"]".into()).await,
+        Ok((200, _))
+    );
+    let stored = ctx
         .stores
         .blobs
-        .put(&sent_key, "1", Some(u64::from(minutes) * 60 + 60))
-        .await;
+        .get(REDIS_DOWN_SINCE_KEY)
+        .await
+        .ok()
+        .flatten()
+        .and_then(|v| v.parse::<i64>().ok());
+    match (up, stored) {
+        (true, None) => None,
+        (true, Some(_)) => {
+            let _ = ctx.stores.blobs.delete(REDIS_DOWN_SINCE_KEY).await;
+            None
+        }
+        (false, Some(since)) => Some(since),
+        (false, None) => {
+            let _ = ctx
+                .stores
+                .blobs
+                .put(REDIS_DOWN_SINCE_KEY, &now.to_string(), None)
+                .await;
+            Some(now)
+        }
+    }
 }

@@ -7,7 +7,7 @@ const asReply = (v) => (v && typeof v === "object" && !Array.isArray(v) && "erro
 
 export function startUpstash({ network, redisPort, token = "upstash-test-token", host = "upstash.test" }) {
   const client = new RespClient(redisPort);
-  const stats = { requests: 0, failures: 0 };
+  const stats = { requests: 0, failures: 0, pings: 0 };
   network.route(host, async (req, res) => {
     stats.requests++;
     const send = (status, body) => {
@@ -25,6 +25,7 @@ export function startUpstash({ network, redisPort, token = "upstash-test-token",
     } catch {
       return send(400, { error: "ERR failed to parse command" });
     }
+    if (Array.isArray(cmds) && String(cmds[0]).toUpperCase() === "PING") stats.pings++;
     try {
       if (req.url === "/" || req.url === "") {
         const [reply] = await client.send([cmds]);

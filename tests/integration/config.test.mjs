@@ -42,8 +42,9 @@ test("main worker: bindings and queue names agree with the core's config (core/s
   for (const c of cfg.queues.consumers.filter((c) => c.queue !== b.DEAD_LETTER_QUEUE_NAME)) {
     assert.equal(c.dead_letter_queue, b.DEAD_LETTER_QUEUE_NAME, `${c.queue} has the dead-letter queue`);
   }
-  assert.equal(cfg.durable_objects.bindings[0].name, b.DEDUP);
-  assert.ok(cfg.migrations[0].new_sqlite_classes.includes(cfg.durable_objects.bindings[0].class_name));
+  assert.deepEqual(cfg.durable_objects.bindings.map((d) => d.name), [b.DEDUP, b.TARGETS, b.CONSOLE_GUARD]);
+  const migrated = cfg.migrations.flatMap((m) => m.new_sqlite_classes);
+  for (const d of cfg.durable_objects.bindings) assert.ok(migrated.includes(d.class_name), `${d.class_name} has a migration`);
   assert.equal(cfg.services[0].binding, b.R2_FETCH);
   assert.equal(cfg.services[0].service, wranglerConfig("r2-fetch").name, "the service binding names the r2-fetch worker");
   const src = fs.readFileSync(path.join(ROOT, "src/handlers/scheduled.rs"), "utf8");

@@ -66,6 +66,21 @@ test("one link offloaded, one timing out, one refused: the webhook carries r2_ur
   assert.equal(got.sha, expectedSha256(3 * MB + 17));
 });
 
+test("an e-mail's links are offloaded at most 4 at a time, all of them, in order", async () => {
+  const n = 10;
+  const urls = Array.from({ length: n }, (_, i) => `https://fromsmash.com/wave-${i}`);
+  for (const u of urls) files.serve(u, { size: 10_000, delayMs: 600 });
+  const p = await deliver(`<p>${urls.join(" ")}</p>`);
+  assert.deepEqual(p.delivery_links.map((l) => l.raw_url), urls);
+  assert.ok(p.delivery_links.every((l) => l.r2_url), "every link offloaded");
+  // Each fetch holds its connection 600 ms: in any 400 ms, no more than 4 of them start.
+  const starts = files.hits.filter((h) => h.url.startsWith("/wave-")).map((h) => h.at).sort((a, b) => a - b);
+  assert.equal(starts.length, n);
+  const most = Math.max(...starts.map((t) => starts.filter((u) => u >= t && u < t + 400).length));
+  assert.ok(most <= 4, `${most} offloads started within 400 ms`);
+  assert.ok(starts.at(-1) - starts[0] >= 2 * 600, "three waves, not one");
+});
+
 test("a link already offloaded is not fetched again", async () => {
   files.serve("https://www.dropbox.com/s/reuse/doc.pdf", { size: 200_000, contentType: "application/pdf" });
   const first = await deliver("<p>https://www.dropbox.com/s/reuse/doc.pdf?dl=0</p>");
@@ -169,13 +184,38 @@ test("a 300 MB file is offloaded with workerd's memory staying flat", { timeout:
   assert.equal(got.sha, expectedSha256(size, true));
 });
 
+test("delete: objects named by key are removed, counted only when they existed; refusals", async () => {
+  files.serve("https://www.dropbox.com/s/del/a.bin", { size: 1000 });
+  const put = await direct("/fetch", { body: { source_url: "https://www.dropbox.com/s/del/a.bin?dl=1", key: "test/del/a.bin", provider: "dropbox" } });
+  assert.equal(put.status, 200);
+  assert.equal((await fetch(w.url + "/media/test/del/a.bin")).status, 200);
+  const res = await direct("/delete", { body: { keys: ["test/del/a.bin", "test/del/absent.bin", "test/del/a.bin"] } });
+  const body = await res.json();
+  assert.equal(res.status, 200, JSON.stringify(body));
+  assert.deepEqual(body, { success: true, deleted: 1, keys: ["test/del/a.bin"] });
+  assert.equal((await fetch(w.url + "/media/test/del/a.bin")).status, 404);
+  assert.equal((await direct("/delete", { token: null, body: { keys: ["x"] } })).status, 401);
+  assert.equal((await direct("/delete", { token: "wrong", body: { keys: ["x"] } })).status, 401);
+  assert.equal((await direct("/delete", { method: "GET" })).status, 405);
+  for (const keys of [[], ["../x"], "x", [1], Array(101).fill("k")]) {
+    const r = await direct("/delete", { body: { keys } });
+    assert.equal(r.status, 400, JSON.stringify(keys));
+    assert.equal((await r.json()).code, "invalid_request");
+  }
+});
+
 test("cleanup: the daily job keeps fresh objects and reports; older objects are deleted", async () => {
   const main = await w.mf.getWorker();
   await main.scheduled({ cron: "0 3 * * *" });
+  // /health says how it went in one word; the report (object keys included) stays in KV.
   const health = await w.api("/health");
   assert.equal(health.json.r2_offload, "enabled");
-  assert.equal(health.json.r2_last_cleanup.report.deleted, 0, "nothing is older than 24 h");
-  assert.ok(health.json.r2_last_cleanup.report.scanned > 0);
+  assert.equal(health.json.r2_last_cleanup, "ok");
+  assert.ok(!health.text.includes("archive.zip") && !health.text.includes("report"), health.text);
+  const kv = await w.mf.getKVNamespace("FACTEUR_KV");
+  const saved = JSON.parse(await kv.get("r2:last_cleanup"));
+  assert.equal(saved.report.deleted, 0, "nothing is older than 24 h");
+  assert.ok(saved.report.scanned > 0);
   const res = await direct("/cleanup", { body: { older_than_ms: Date.now() + 1000 } });
   const report = await res.json();
   assert.equal(res.status, 200, JSON.stringify(report));

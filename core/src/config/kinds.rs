@@ -4,6 +4,7 @@
 use serde_json::Value;
 
 use super::settings::vars::DEV_ALLOW_HTTP_LOOPBACK;
+use super::webhook_url::check_https_url;
 use crate::ingest::type_name;
 
 /// Parses `true/false/1/0/yes/no/on/off`.
@@ -28,8 +29,9 @@ pub enum FieldKind {
     Weekdays,
     /// An integer in `min..=max`.
     UInt { min: u64, max: u64 },
-    /// A list of non-empty strings.
-    StringList,
+    /// A list of at most `max_items` non-empty strings of at most `max_chars` characters each
+    /// (each is searched for in every e-mail, whose body can be 25 MB).
+    StringList { max_items: usize, max_chars: usize },
 }
 
 const WEEKDAYS: [(&str, &str); 7] = [
@@ -126,36 +128,24 @@ pub fn is_loopback_host(host_port: &str) -> bool {
             && octets.iter().all(|o| o.parse::<u8>().is_ok()))
 }
 
-/// Checks an https URL with a host.
-pub fn check_https_url(url: &str) -> Result<(), String> {
-    check_target_url(url, TargetPolicy::HttpsOnly)
-}
-
 /// Checks a webhook target: an https URL with a host, or with [`TargetPolicy::AllowHttpLoopback`]
 /// an http URL on a loopback host.
 pub fn check_target_url(url: &str, policy: TargetPolicy) -> Result<(), String> {
-    let rest = match (url.strip_prefix("https://"), url.strip_prefix("http://")) {
-        (Some(rest), _) => rest,
-        (None, Some(rest)) => {
-            let authority = rest.split(['/', '?', '#']).next().unwrap_or("");
-            let loopback = is_loopback_host(authority.rsplit('@').next().unwrap_or(""));
-            match (loopback, policy) {
-                (true, TargetPolicy::AllowHttpLoopback) => rest,
-                (true, TargetPolicy::HttpsOnly) => {
-                    return Err(format!(
-                        "must be an https:// URL (http:// loopback targets need {DEV_ALLOW_HTTP_LOOPBACK}=true, local development only)"
-                    ))
-                }
-                (false, _) => return Err("must be an https:// URL".into()),
-            }
-        }
-        _ => return Err("must be an https:// URL".into()),
+    let Some(rest) = url.strip_prefix("http://") else {
+        return check_https_url(url);
     };
-    let host = rest.split(['/', '?', '#']).next().unwrap_or("");
-    if host.is_empty() || host.contains(char::is_whitespace) {
-        return Err("must be an https:// URL with a host".into());
+    let authority = rest.split(['/', '?', '#']).next().unwrap_or("");
+    let loopback = is_loopback_host(authority.rsplit('@').next().unwrap_or(""));
+    match (loopback, policy) {
+        (true, TargetPolicy::AllowHttpLoopback) => {}
+        (true, TargetPolicy::HttpsOnly) => {
+            return Err(format!(
+                "must be an https:// URL (http:// loopback targets need {DEV_ALLOW_HTTP_LOOPBACK}=true, local development only)"
+            ))
+        }
+        (false, _) => return Err("must be an https:// URL".into()),
     }
-    if url.chars().any(char::is_whitespace) {
+    if url.chars().any(|c| c.is_whitespace() || c.is_control()) {
         return Err("must not contain spaces".into());
     }
     Ok(())
@@ -217,16 +207,31 @@ impl FieldKind {
                 }
                 Ok(Some(Value::from(n)))
             }
-            FieldKind::StringList => {
+            FieldKind::StringList {
+                max_items,
+                max_chars,
+            } => {
                 let items = v.as_array().ok_or_else(wrong)?;
                 let mut out = Vec::new();
                 for item in items {
                     let s = item
                         .as_str()
                         .ok_or_else(|| format!("expected strings, got {}", type_name(item)))?;
-                    if !s.trim().is_empty() {
+                    let chars = s.trim().chars().count();
+                    if chars > max_chars {
+                        return Err(format!(
+                            "an entry is too long ({chars} characters; at most {max_chars})"
+                        ));
+                    }
+                    if chars > 0 {
                         out.push(Value::String(s.trim().to_string()));
                     }
+                }
+                if out.len() > max_items {
+                    return Err(format!(
+                        "too many entries ({}; at most {max_items})",
+                        out.len()
+                    ));
                 }
                 Ok(Some(Value::Array(out)))
             }
@@ -237,7 +242,7 @@ impl FieldKind {
         match self {
             FieldKind::Bool => "a boolean",
             FieldKind::OptHttpsUrl | FieldKind::OptTimeOfDay => "a string",
-            FieldKind::Weekdays | FieldKind::StringList => "an array of strings",
+            FieldKind::Weekdays | FieldKind::StringList { .. } => "an array of strings",
             FieldKind::UInt { .. } => "an integer",
         }
     }
@@ -249,7 +254,7 @@ impl FieldKind {
             FieldKind::OptHttpsUrl => "url",
             FieldKind::OptTimeOfDay => "time_of_day",
             FieldKind::Weekdays => "weekdays",
-            FieldKind::StringList => "list",
+            FieldKind::StringList { .. } => "list",
             FieldKind::UInt { min, max } => {
                 return serde_json::json!({"type": "integer", "min": min, "max": max})
             }
@@ -266,7 +271,7 @@ impl FieldKind {
                     .parse::<u64>()
                     .map_err(|_| "must be an integer")?,
             ),
-            FieldKind::Weekdays | FieldKind::StringList => Value::Array(
+            FieldKind::Weekdays | FieldKind::StringList { .. } => Value::Array(
                 raw.split(',')
                     .map(|s| Value::String(s.trim().to_string()))
                     .collect(),
@@ -335,6 +340,26 @@ mod tests {
             FieldKind::OptHttpsUrl.validate_for(&v, AllowHttpLoopback),
             Ok(Some(v.clone()))
         );
+    }
+
+    #[test]
+    fn string_lists_are_bounded() {
+        let kind = FieldKind::StringList {
+            max_items: 2,
+            max_chars: 3,
+        };
+        assert_eq!(
+            kind.validate(&serde_json::json!([" ab ", "", "abc"])),
+            Ok(Some(serde_json::json!(["ab", "abc"])))
+        );
+        assert!(kind
+            .validate(&serde_json::json!(["a", "b", "c"]))
+            .unwrap_err()
+            .contains("too many entries (3; at most 2)"));
+        assert!(kind
+            .validate(&serde_json::json!(["abcd"]))
+            .unwrap_err()
+            .contains("too long (4 characters; at most 3)"));
     }
 
     #[test]

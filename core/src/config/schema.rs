@@ -95,10 +95,18 @@ const WEBHOOK_CONFIG_FIELDS: &[FieldSpec] = &[
     ),
 ];
 
+/// `exclude_keywords` entries: each is searched for in the subject and body of every e-mail.
+pub const MAX_EXCLUDE_KEYWORDS: usize = 20;
+/// Longest `exclude_keywords` entry, in characters.
+pub const MAX_EXCLUDE_KEYWORD_CHARS: usize = 100;
+
 const PROCESSING_PREFS_FIELDS: &[FieldSpec] = &[
     field!(
         "exclude_keywords",
-        FieldKind::StringList,
+        FieldKind::StringList {
+            max_items: MAX_EXCLUDE_KEYWORDS,
+            max_chars: MAX_EXCLUDE_KEYWORD_CHARS,
+        },
         EXCLUDE_KEYWORDS,
         prefs.exclude_keywords
     ),
@@ -243,7 +251,7 @@ mod tests {
             FieldKind::OptHttpsUrl => json!("https://example.test/hook"),
             FieldKind::OptTimeOfDay => json!("07:15"),
             FieldKind::Weekdays => json!(["friday"]),
-            FieldKind::StringList => json!(["sample"]),
+            FieldKind::StringList { .. } => json!(["sample"]),
         }
     }
 

@@ -5,11 +5,15 @@
 use serde_json::{Map, Value};
 
 use super::documents::{check_window, DocMaps, Documents};
-use super::kinds::{parse_bool, TargetPolicy};
+use super::kinds::{normalize_webhook_url, parse_bool, TargetPolicy};
 use super::schema::fields;
+use super::webhook_url::check_https_url;
+use crate::alerts::AlertThresholds;
 use crate::api::ConfigDoc;
+use crate::health::HealthPolicy;
 use crate::log::DEFAULT_REDIS_LOG_CAP;
 use crate::offload::{DEFAULT_FOLDER_TIMEOUT_MS, DEFAULT_LINK_TIMEOUT_MS};
+use crate::signing::parse_secrets;
 use crate::time::{parse_zone, Zone};
 
 /// Names of every variable and secret the main worker reads.
@@ -50,6 +54,17 @@ pub mod vars {
     pub const DASHBOARD_PASSWORD: &str = "DASHBOARD_PASSWORD";
     pub const SESSION_SECRET: &str = "SESSION_SECRET";
     pub const DEV_ALLOW_HTTP_LOOPBACK: &str = "DEV_ALLOW_HTTP_LOOPBACK";
+    pub const TARGET_PAUSE_FAILURES: &str = "TARGET_PAUSE_FAILURES";
+    pub const TARGET_PAUSE_MIN_SECS: &str = "TARGET_PAUSE_MIN_SECS";
+    pub const TARGET_PROBE_BASE_SECS: &str = "TARGET_PROBE_BASE_SECS";
+    pub const TARGET_PROBE_MAX_SECS: &str = "TARGET_PROBE_MAX_SECS";
+    pub const TARGET_DRAIN_PER_SEC: &str = "TARGET_DRAIN_PER_SEC";
+    pub const ALERT_SUCCESS_RATE_MIN_PERCENT: &str = "ALERT_SUCCESS_RATE_MIN_PERCENT";
+    pub const ALERT_TIMEOUT_RATE_MAX_PERCENT: &str = "ALERT_TIMEOUT_RATE_MAX_PERCENT";
+    pub const ALERT_AVG_DURATION_MAX_MS: &str = "ALERT_AVG_DURATION_MAX_MS";
+    pub const ALERT_REDIS_DOWN_MINUTES: &str = "ALERT_REDIS_DOWN_MINUTES";
+    pub const ALERT_WINDOW_MINUTES: &str = "ALERT_WINDOW_MINUTES";
+    pub const ALERT_MIN_ATTEMPTS: &str = "ALERT_MIN_ATTEMPTS";
     /// Test aid: the processing consumer crashes on e-mails whose subject contains this text.
     pub const FAULT_INJECT_PANIC_MARKER: &str = "FAULT_INJECT_PANIC_MARKER";
 }
@@ -61,6 +76,7 @@ pub mod bindings {
     pub const DELIVERY_QUEUE: &str = "DELIVERY_QUEUE";
     pub const DEAD_LETTER_QUEUE: &str = "DEAD_LETTER_QUEUE";
     pub const DEDUP: &str = "DEDUP";
+    pub const TARGETS: &str = "TARGETS";
     pub const R2_FETCH: &str = "R2_FETCH";
     /// The console's sessions and wrong-password counters (Durable Object `ConsoleGuard`).
     pub const CONSOLE_GUARD: &str = "CONSOLE_GUARD";
@@ -78,6 +94,8 @@ pub struct Settings {
     pub process_api_token: String,
     pub admin_token: String,
     pub upstash: Option<UpstashSettings>,
+    /// The webhook signing secrets, separated by single spaces (several during a rotation:
+    /// each one signs every webhook, see `crate::signing`).
     pub signing_secret: Option<String>,
     pub sender_allowlist: Vec<String>,
     pub timezone: Zone,
@@ -95,7 +113,6 @@ pub struct Settings {
     pub r2_folder_timeout_ms: u64,
     /// Serve `/media/<key>` through the main worker (local development without a public domain).
     pub r2_serve_media: bool,
-    pub alert_no_success_minutes: u32,
     pub alert_webhook_url: Option<String>,
     /// The console's password when it is not `ADMIN_TOKEN`.
     pub dashboard_password: Option<String>,
@@ -103,6 +120,10 @@ pub struct Settings {
     pub session_secret: Option<String>,
     /// Local development: `http://` loopback targets accepted, and only loopback hosts served.
     pub dev_http_loopback: bool,
+    /// Alert thresholds (`ALERT_*`).
+    pub alerts: AlertThresholds,
+    /// When targets are paused, probed and drained (`TARGET_*`).
+    pub health: HealthPolicy,
     /// Test aid (`FAULT_INJECT_PANIC_MARKER`): never set in production.
     pub fault_panic_marker: Option<String>,
     /// Defaults of the three gating documents, from the environment.
@@ -188,11 +209,24 @@ impl Settings {
         let defaults = Documents::resolve(&env_defaults, &DocMaps::default());
         check_window(&defaults.webhook)
             .map_err(|e| format!("WEBHOOKS_TIME_START/END: {}", e.message))?;
+        let signing_secret = get(vars::WEBHOOK_SIGNING_SECRET)
+            .map(|raw| parse_secrets(&raw))
+            .transpose()
+            .map_err(|e| format!("{}: {e}", vars::WEBHOOK_SIGNING_SECRET))?;
+        // Validated as a webhook URL (the alert is one): the host posted to is the host logged.
+        let alert_webhook_url = match get(vars::ALERT_WEBHOOK_URL) {
+            None => None,
+            Some(raw) => {
+                let url = normalize_webhook_url(&raw);
+                check_https_url(&url).map_err(|e| format!("ALERT_WEBHOOK_URL {e}"))?;
+                Some(url)
+            }
+        };
         Ok(Settings {
             process_api_token: get(vars::PROCESS_API_TOKEN).unwrap_or_default(),
             admin_token: get(vars::ADMIN_TOKEN).unwrap_or_default(),
             upstash,
-            signing_secret: get(vars::WEBHOOK_SIGNING_SECRET),
+            signing_secret,
             sender_allowlist: get(vars::GMAIL_SENDER_ALLOWLIST)
                 .map(|v| {
                     v.split(',')
@@ -227,12 +261,30 @@ impl Settings {
                 MAX_R2_TIMEOUT_SECS,
             )? * 1000,
             r2_serve_media: flag(vars::R2_SERVE_MEDIA, false)?,
-            alert_no_success_minutes: num(vars::ALERT_NO_SUCCESS_MINUTES, 0, 0, 7 * 24 * 60)?
-                as u32,
-            alert_webhook_url: get(vars::ALERT_WEBHOOK_URL),
+            alert_webhook_url,
             dashboard_password: get(vars::DASHBOARD_PASSWORD),
             session_secret: get(vars::SESSION_SECRET),
             dev_http_loopback,
+            alerts: AlertThresholds {
+                success_rate_min_percent: num(vars::ALERT_SUCCESS_RATE_MIN_PERCENT, 90, 0, 100)?
+                    as u32,
+                timeout_rate_max_percent: num(vars::ALERT_TIMEOUT_RATE_MAX_PERCENT, 5, 0, 100)?
+                    as u32,
+                avg_duration_max_ms: num(vars::ALERT_AVG_DURATION_MAX_MS, 5_000, 1, 600_000)?
+                    as u32,
+                redis_down_minutes: num(vars::ALERT_REDIS_DOWN_MINUTES, 60, 0, 7 * 24 * 60)? as u32,
+                no_success_minutes: num(vars::ALERT_NO_SUCCESS_MINUTES, 0, 0, 7 * 24 * 60)? as u32,
+                window_minutes: num(vars::ALERT_WINDOW_MINUTES, 60, 1, 7 * 24 * 60)? as u32,
+                min_attempts: num(vars::ALERT_MIN_ATTEMPTS, 10, 1, 100_000)? as u32,
+            },
+            health: HealthPolicy {
+                pause_after_failures: num(vars::TARGET_PAUSE_FAILURES, 10, 1, 10_000)? as u32,
+                pause_min_span_ms: num(vars::TARGET_PAUSE_MIN_SECS, 300, 0, 7 * 86_400)? as i64
+                    * 1000,
+                probe_base_secs: num(vars::TARGET_PROBE_BASE_SECS, 30, 1, 3_600)? as u32,
+                probe_max_secs: num(vars::TARGET_PROBE_MAX_SECS, 1_800, 1, 86_400)? as u32,
+                drain_per_sec: num(vars::TARGET_DRAIN_PER_SEC, 10, 1, 1_000)? as u32,
+            },
             fault_panic_marker: get(vars::FAULT_INJECT_PANIC_MARKER),
             env_defaults,
         })
@@ -344,5 +396,53 @@ mod tests {
         assert_eq!(dev.target_policy(), TargetPolicy::AllowHttpLoopback);
         let err = Settings::load(env(&[("WEBHOOKS_TIME_START", "09:00")])).unwrap_err();
         assert!(err.contains("set together"), "{err}");
+    }
+
+    #[test]
+    fn secrets_and_alert_urls_are_checked_at_load() {
+        let err = Settings::load(env(&[("WEBHOOK_SIGNING_SECRET", "whsec_***")])).unwrap_err();
+        assert!(
+            err.starts_with("WEBHOOK_SIGNING_SECRET") && !err.contains("***"),
+            "{err}"
+        );
+        let s = Settings::load(env(&[("WEBHOOK_SIGNING_SECRET", "whsec_c2VjcmV0")])).unwrap();
+        assert_eq!(s.signing_secret.as_deref(), Some("whsec_c2VjcmV0"));
+        for bad in [
+            "http://alerts.example/x",
+            "https://u:p@alerts.example/",
+            "https://127.0.0.1/x",
+        ] {
+            let err = Settings::load(env(&[("ALERT_WEBHOOK_URL", bad)])).unwrap_err();
+            assert!(err.starts_with("ALERT_WEBHOOK_URL"), "{bad}: {err}");
+            assert!(!err.contains(bad), "the value is not echoed: {err}");
+        }
+        let s = Settings::load(env(&[("ALERT_WEBHOOK_URL", " tok123 ")])).unwrap();
+        assert_eq!(
+            s.alert_webhook_url.as_deref(),
+            Some("https://hook.eu2.make.com/tok123")
+        );
+    }
+
+    #[test]
+    fn signing_secrets_for_a_rotation() {
+        let s = Settings::load(env(&[(
+            "WEBHOOK_SIGNING_SECRET",
+            " whsec_c2VjcmV0   old-raw-secret ",
+        )]))
+        .unwrap();
+        assert_eq!(
+            s.signing_secret.as_deref(),
+            Some("whsec_c2VjcmV0 old-raw-secret")
+        );
+        let err = Settings::load(env(&[(
+            "WEBHOOK_SIGNING_SECRET",
+            "whsec_c2VjcmV0 whsec_%%%",
+        )]))
+        .unwrap_err();
+        assert!(
+            err.starts_with("WEBHOOK_SIGNING_SECRET: secret 2 of 2"),
+            "{err}"
+        );
+        assert!(!err.contains("%%%") && !err.contains("c2VjcmV0"), "{err}");
     }
 }

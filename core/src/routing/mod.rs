@@ -8,26 +8,37 @@
 //! `regex`): compiling costs far more than a search of a short field, and a key that is the
 //! pattern can never serve a stale regex after a rule update.
 //!
-//! The document's types and limits are here; evaluation ([`route`]) is in `eval`, the regex
-//! dialect (compilation, case folding of patterns, literal prefilters, the memo) in `regex`,
-//! and validation ([`validate_rules`]) in `validate`.
+//! Evaluation is metered (`budget`): every condition charges its work to a budget of
+//! [`RULES_BUDGET`] units (~0.6 s of CPU in workerd) per e-mail, regex conditions read at most
+//! the first [`REGEX_WINDOW_BYTES`] of their field, and once the budget is spent no further rule
+//! is evaluated ([`RouteDecision::budget_exhausted`]). Validation refuses what could never fit:
+//! a regex too costly to read even [`REGEX_MIN_READ_BYTES`] of a hostile field
+//! ([`REGEX_SIZE_LIMIT`]), more regex conditions than the memo holds.
+//!
+//! The document's types and limits are here; evaluation ([`route`]) is in `eval`, the budget in
+//! `budget`, the regex dialect (compilation, case folding of patterns, literal prefilters, the
+//! memo) in `regex`, and validation ([`validate_rules`]) in `validate`.
 
 use serde::{Deserialize, Serialize};
 
+mod budget;
 mod eval;
 mod regex;
 mod validate;
 
-pub use eval::{route, RouteDecision, RoutingError};
+pub use budget::{REGEX_MIN_READ_BYTES, REGEX_WINDOW_BYTES, RULES_BUDGET};
+pub use eval::{route, route_within, RouteDecision, RoutingError};
 pub use validate::{validate_rules, validate_rules_for};
 
 /// Longest regex value accepted, in characters (SPEC §4).
 pub const MAX_REGEX_CHARS: usize = 200;
-/// Compiled-size budget of one regex, in bytes of `regex-lite` NFA (~4,000 states). The engine
-/// is linear in the haystack but its cost per byte grows with the number of states, so this
-/// also bounds the time a rule can take on a 25 MB body; `\w{1000}\w{1000}\w{1000}` (~190 KB)
-/// is refused.
-pub const REGEX_SIZE_LIMIT: usize = 1 << 17;
+/// Compiled-size limit of one regex, in bytes of `regex-lite` NFA (~360 states of the 64-bit
+/// build). The work of a regex search per byte of text is at most 2 + a quarter of this size in
+/// the units the patched `regex-lite` counts (see vendor/regex-lite/FACTEUR-PATCH.md), so the
+/// limit is what lets any accepted regex read [`REGEX_MIN_READ_BYTES`] of the most hostile text
+/// within [`RULES_BUDGET`]: `[a-z]{200}` fits, `[a-z]{1000}[0-9]` is refused.
+pub const REGEX_SIZE_LIMIT: usize =
+    4 * (RULES_BUDGET / (REGEX_MIN_READ_BYTES * budget::REGEX_STEP_COST) - 2) as usize;
 /// Deepest group nesting accepted in a rule regex.
 pub const REGEX_NEST_LIMIT: u32 = 64;
 /// Longest `contains`/`equals` value, in characters.
@@ -36,6 +47,9 @@ pub const MAX_VALUE_CHARS: usize = 1_000;
 pub const MAX_RULES: usize = 100;
 /// Conditions per rule, for the same reason.
 pub const MAX_CONDITIONS: usize = 20;
+/// Regex conditions per document: the compiled regexes of a document all stay in the
+/// per-isolate memo, so evaluating an e-mail never compiles one (compiling is not metered).
+pub const MAX_REGEX_CONDITIONS: usize = 100;
 
 /// The `routing_rules` document.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]

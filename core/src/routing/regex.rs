@@ -8,8 +8,9 @@ use std::rc::Rc;
 
 use regex_lite::{Regex, RegexBuilder};
 
-use super::{REGEX_NEST_LIMIT, REGEX_SIZE_LIMIT};
-use crate::text::{fold_case, fold_char, push_folded};
+use super::budget::{Meter, REGEX_MIN_READ_BYTES, SCAN_COST};
+use super::{MAX_REGEX_CONDITIONS, REGEX_NEST_LIMIT, REGEX_SIZE_LIMIT};
+use crate::text::{fold_char, push_folded};
 
 /// A compiled `regex` condition, with the literal text every match contains when the pattern
 /// has some: `regex-lite` has no literal prefilter and reads ~25 MB/s, so a body that lacks the
@@ -18,7 +19,6 @@ use crate::text::{fold_case, fold_char, push_folded};
 #[derive(Debug)]
 pub(super) struct RuleRegex {
     re: Regex,
-    case_sensitive: bool,
     /// Text every match contains (the longest such run of the pattern).
     pub(super) required: Option<String>,
     /// Text every match starts with.
@@ -26,32 +26,32 @@ pub(super) struct RuleRegex {
 }
 
 impl RuleRegex {
-    /// Whether the condition's regex matches `hay`, a field as written.
-    pub(super) fn is_match(&self, hay: &str) -> bool {
-        let folded;
-        let hay = if self.case_sensitive {
-            hay
-        } else {
-            folded = fold_case(hay);
-            &folded
-        };
-        self.required
-            .as_deref()
-            .is_none_or(|required| hay.contains(required))
-            && self.search(hay)
-    }
-
-    /// The regex search of `hay` (case-folded when the condition is case-insensitive), from the
-    /// first occurrence of the pattern's literal prefix if it has one.
-    pub(super) fn search(&self, hay: &str) -> bool {
+    /// Whether the regex matches `hay` (the field's window, case-folded when the condition is
+    /// case-insensitive), charging the work to `meter`: a substring search for the literal
+    /// every match contains, one for the prefix every match starts with, then the regex search
+    /// from there. `None` when the budget ran out first.
+    pub(super) fn matches(&self, hay: &str, meter: &mut Meter) -> Option<bool> {
+        if let Some(required) = &self.required {
+            if !meter.charge_bytes(hay.len(), SCAN_COST) {
+                return None;
+            }
+            if !hay.contains(required.as_str()) {
+                return Some(false);
+            }
+        }
         let start = match &self.prefix {
-            Some(prefix) => match hay.find(prefix.as_str()) {
-                Some(at) => at,
-                None => return false,
-            },
+            Some(prefix) => {
+                if !meter.charge_bytes(hay.len(), SCAN_COST) {
+                    return None;
+                }
+                match hay.find(prefix.as_str()) {
+                    Some(at) => at,
+                    None => return Some(false),
+                }
+            }
             None => 0,
         };
-        self.re.is_match_at(hay, start)
+        meter.regex_search(|steps| self.re.is_match_at_within(hay, start, steps))
     }
 }
 
@@ -78,7 +78,6 @@ pub(super) fn compile(pattern: &str, case_sensitive: bool) -> Result<RuleRegex, 
     };
     Ok(RuleRegex {
         re,
-        case_sensitive,
         required: literals.longest.map(fold),
         prefix: literals.prefix.map(fold),
     })
@@ -370,8 +369,10 @@ fn skip_class(cs: &[char], i: usize) -> Option<usize> {
 }
 
 /// Compiled regexes kept between e-mails; cleared when full, which bounds its memory whatever
-/// rule updates come and go.
-const REGEX_MEMO_CAPACITY: usize = 128;
+/// rule updates come and go. It holds every regex of a document ([`MAX_REGEX_CONDITIONS`]), so
+/// evaluating an e-mail compiles nothing once the document has been seen.
+pub(super) const REGEX_MEMO_CAPACITY: usize = 128;
+const _: () = assert!(MAX_REGEX_CONDITIONS <= REGEX_MEMO_CAPACITY);
 
 thread_local! {
     // A Worker isolate runs one thread; tests run many, each with its own memo.
@@ -379,13 +380,17 @@ thread_local! {
         RefCell::new(HashMap::new());
 }
 
-/// [`compile`] through the memo. Failures are not kept (validated rules always compile).
-pub(super) fn cached_regex(pattern: &str, case_sensitive: bool) -> Option<Rc<RuleRegex>> {
+/// [`compile`] through the memo. Failures are not kept. Validation goes through it too, so
+/// the regexes of a document just validated are compiled once.
+pub(super) fn cached_regex(
+    pattern: &str,
+    case_sensitive: bool,
+) -> Result<Rc<RuleRegex>, regex_lite::Error> {
     let key = (pattern.to_string(), case_sensitive);
     if let Some(re) = REGEX_MEMO.with(|m| m.borrow().get(&key).cloned()) {
-        return Some(re);
+        return Ok(re);
     }
-    let re = Rc::new(compile(pattern, case_sensitive).ok()?);
+    let re = Rc::new(compile(pattern, case_sensitive)?);
     REGEX_MEMO.with(|m| {
         let mut m = m.borrow_mut();
         if m.len() >= REGEX_MEMO_CAPACITY {
@@ -393,7 +398,7 @@ pub(super) fn cached_regex(pattern: &str, case_sensitive: bool) -> Option<Rc<Rul
         }
         m.insert(key, Rc::clone(&re));
     });
-    Some(re)
+    Ok(re)
 }
 
 /// Why a rule regex was refused, after `.value: `. `regex-lite` reports one-line messages;
@@ -401,9 +406,12 @@ pub(super) fn cached_regex(pattern: &str, case_sensitive: bool) -> Option<Rc<Rul
 pub(super) fn regex_problem(e: &regex_lite::Error) -> String {
     let msg = e.to_string();
     match msg.as_str() {
-        "compiled regex exceeded size limit" => {
-            format!("regex too complex (compiles to more than {REGEX_SIZE_LIMIT} bytes)")
-        }
+        "compiled regex exceeded size limit" => format!(
+            "regex too costly (it compiles to more than {REGEX_SIZE_LIMIT} bytes): on a hostile \
+             e-mail it could not read even the first {} KiB of a field within the evaluation \
+             budget of the rules; use smaller counted repetitions ({{n}} with a smaller n)",
+            REGEX_MIN_READ_BYTES >> 10
+        ),
         "pattern has too much nesting" => {
             format!("regex too complex (groups nested more than {REGEX_NEST_LIMIT} deep)")
         }
@@ -425,6 +433,18 @@ pub(super) fn regex_problem(e: &regex_lite::Error) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::text::fold_case;
+
+    /// [`RuleRegex::matches`] on a field as written, with an unlimited budget.
+    fn is_match(rule: &RuleRegex, case_sensitive: bool, hay: &str) -> bool {
+        let hay = if case_sensitive {
+            hay.to_string()
+        } else {
+            fold_case(hay)
+        };
+        rule.matches(&hay, &mut Meter::new(u64::MAX))
+            .expect("unlimited budget")
+    }
 
     #[test]
     fn literal_runs_of_patterns() {
@@ -542,7 +562,7 @@ mod tests {
                         fold_case(&hay)
                     };
                     assert_eq!(
-                        rule.is_match(&hay),
+                        is_match(&rule, case_sensitive, &hay),
                         plain.is_match(&prepared),
                         "{p} {case_sensitive} {hay:?}"
                     );
@@ -554,11 +574,11 @@ mod tests {
     #[test]
     fn memo_returns_the_same_regex_and_survives_being_full() {
         for i in 0..(REGEX_MEMO_CAPACITY * 2) {
-            assert!(cached_regex(&format!("a{i}"), true).is_some());
+            assert!(cached_regex(&format!("a{i}"), true).is_ok());
         }
-        assert!(cached_regex("(", false).is_none());
+        assert!(cached_regex("(", false).is_err());
         let re = cached_regex("x+y", false).expect("compiles");
-        assert!(re.is_match("XXY"));
+        assert!(is_match(&re, false, "XXY"));
         assert!(REGEX_MEMO.with(|m| m.borrow().len()) <= REGEX_MEMO_CAPACITY);
     }
 }

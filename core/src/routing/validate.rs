@@ -3,10 +3,10 @@
 
 use serde_json::{Map, Value};
 
-use super::regex::{compile, regex_problem};
+use super::regex::{cached_regex, regex_problem};
 use super::{
     Actions, Condition, Field, Operator, Priority, RoutingRules, Rule, MAX_CONDITIONS,
-    MAX_REGEX_CHARS, MAX_RULES, MAX_VALUE_CHARS,
+    MAX_REGEX_CHARS, MAX_REGEX_CONDITIONS, MAX_RULES, MAX_VALUE_CHARS,
 };
 use crate::config::{check_target_url, normalize_webhook_url, TargetPolicy};
 use crate::error::ApiError;
@@ -25,7 +25,9 @@ const OPERATORS: [(&str, Operator); 3] = [
 const PRIORITIES: [(&str, Priority); 2] = [("normal", Priority::Normal), ("high", Priority::High)];
 
 /// Validates an update of the `routing_rules` document (the whole document: partial updates
-/// are not a thing for an ordered list). Missing or empty ids become `rule-N` (N = position,
+/// are not a thing for an ordered list). What can never fit the evaluation budget of an
+/// e-mail is refused: a regex that compiles to more than [`REGEX_SIZE_LIMIT`] bytes, more than
+/// [`MAX_REGEX_CONDITIONS`] regex conditions. Missing or empty ids become `rule-N` (N = position,
 /// bumped past ids already taken), webhook URLs are normalised (a Make.com token becomes its
 /// hook URL), `priority` defaults to `normal`, `stop_processing` and `case_sensitive` to false.
 /// Unknown keys are ignored. The first problem found is a 400 naming the rule (position, id,
@@ -85,6 +87,7 @@ pub fn validate_rules_for(doc: &Value, policy: TargetPolicy) -> Result<RoutingRu
     };
 
     let mut out = Vec::with_capacity(rules.len());
+    let mut regexes = 0;
     for (i, raw) in rules.iter().enumerate() {
         let rule = validate_rule(raw, policy).map_err(|(label, problem)| {
             let field = match field_path(&problem) {
@@ -97,6 +100,19 @@ pub fn validate_rules_for(doc: &Value, policy: TargetPolicy) -> Result<RoutingRu
             ))
             .at(field)
         })?;
+        regexes += rule
+            .conditions
+            .iter()
+            .filter(|c| c.operator == Operator::Regex)
+            .count();
+        if regexes > MAX_REGEX_CONDITIONS {
+            return Err(err(format!(
+                "rules[{i}] (id {:?}, name {:?}): too many regex conditions: the rules up to \
+                 this one have {regexes}, at most {MAX_REGEX_CONDITIONS} fit the evaluation \
+                 budget of an e-mail",
+                rule.id, rule.name
+            )));
+        }
         out.push(rule);
     }
     assign_ids(&mut out).map_err(|(field, message)| err(message).at(field))?;
@@ -268,7 +284,8 @@ fn validate_condition(raw: &Value) -> Result<Condition, String> {
                 ".value: regex too long ({chars} characters; at most {MAX_REGEX_CHARS})"
             ));
         }
-        compile(&value, case_sensitive).map_err(|e| format!(".value: {}", regex_problem(&e)))?;
+        cached_regex(&value, case_sensitive)
+            .map_err(|e| format!(".value: {}", regex_problem(&e)))?;
     }
     Ok(Condition {
         field,

@@ -2,6 +2,7 @@
 //! call the pure modules for every decision, and turn an [`ApiError`] into its JSON answer.
 
 pub mod cleanup;
+pub mod delete;
 pub mod fetch;
 pub mod http;
 pub mod media;
@@ -48,6 +49,7 @@ async fn dispatch(
     match endpoint {
         Endpoint::Fetch => fetch::handle(req, env, config).await,
         Endpoint::Cleanup => cleanup::handle(req, env).await,
+        Endpoint::Delete => delete::handle(req, env).await,
         Endpoint::Media(key) => media::handle(env, &key).await,
     }
 }

@@ -3,6 +3,7 @@
 //! inline and by the delivery queue (retries, replays, targets kept off the inline path).
 
 use std::cell::RefCell;
+use std::collections::HashMap;
 
 use worker::{console_error, MessageExt, RawMessage};
 
@@ -10,14 +11,81 @@ use super::{read_part, retry_later, INFRA_RETRY_SECS};
 use crate::adapters::net::now_ms;
 use crate::adapters::outbound;
 use crate::context::Ctx;
-use facteur_core::delivery::{decide, Decision};
+use facteur_core::delivery::{AttemptOutcome, Decision};
+use facteur_core::health::target_id;
 use facteur_core::inline::RecentFailures;
 use facteur_core::log::LogEntry;
-use facteur_core::messages::{DeliveryJob, QueuedJob};
-use facteur_core::retry::jitter_seed;
+use facteur_core::messages::{DeliveryJob, JobKind, QueuedJob};
 
 thread_local! {
     static RECENT_FAILURES: RefCell<RecentFailures> = RefCell::new(RecentFailures::default());
+    /// What this isolate last heard of targets from their objects: parks or not, since when,
+    /// and whether a failure was reported since the last success (so a success is reported
+    /// back only then: the healthy path never calls the objects).
+    static TARGETS_SEEN: RefCell<HashMap<String, Seen>> = RefCell::new(HashMap::new());
+}
+
+#[derive(Clone, Copy)]
+struct Seen {
+    parks: bool,
+    at_ms: i64,
+    failing: bool,
+}
+
+/// How long a target's "parks" answer is trusted before its object is asked again.
+const SEEN_FOR_MS: i64 = 2_000;
+/// Most targets remembered (the oldest answers go first).
+const MAX_SEEN: usize = 1_000;
+
+fn seen(target: &str) -> Option<Seen> {
+    TARGETS_SEEN.with(|t| t.borrow().get(target).copied())
+}
+
+fn remember(target: &str, parks: bool, failing: bool) {
+    TARGETS_SEEN.with(|t| {
+        let mut t = t.borrow_mut();
+        if t.len() >= MAX_SEEN {
+            if let Some(oldest) = t
+                .iter()
+                .min_by_key(|(_, s)| s.at_ms)
+                .map(|(k, _)| k.clone())
+            {
+                t.remove(&oldest);
+            }
+        }
+        t.insert(
+            target.to_string(),
+            Seen {
+                parks,
+                at_ms: now_ms(),
+                failing,
+            },
+        );
+    });
+}
+
+/// Parks `job` at its target when the target parks; `true` when it was parked (logged).
+async fn park(ctx: &Ctx, job: &DeliveryJob, attempted: Option<(&AttemptOutcome, u64)>) -> bool {
+    match ctx.targets().park(job).await {
+        Ok(true) => {
+            ctx.stores
+                .log(&LogEntry::parked(job, attempted, now_ms()))
+                .await;
+            true
+        }
+        Ok(false) => {
+            remember(&job.target_url, false, false);
+            false
+        }
+        Err(e) => {
+            // Without its object the target's health is unknown: deliver as usual.
+            console_error!(
+                "delivery {}: target object unreachable ({e})",
+                job.delivery_id
+            );
+            false
+        }
+    }
 }
 
 /// True when the first attempt to `target` may be made inline now.
@@ -34,6 +102,17 @@ pub(super) struct NotCarried {
 /// Makes one attempt of `job` with `body`, logs it, and carries out the decision: nothing
 /// more on success, the next attempt queued with its delay, or the dead letter.
 pub(super) async fn attempt(ctx: &Ctx, job: DeliveryJob, body: &str) -> Result<(), NotCarried> {
+    let webhook = job.kind == JobKind::Webhook;
+    let parks = webhook
+        && (seen(&job.target_url).is_some_and(|s| s.parks && now_ms() - s.at_ms < SEEN_FOR_MS)
+            || ctx
+                .stores
+                .parking_targets()
+                .await
+                .contains(&target_id(&job.target_url)));
+    if parks && park(ctx, &job, None).await {
+        return Ok(());
+    }
     let (outcome, duration_ms) =
         outbound::attempt(&job, body, ctx.settings.signing_secret.as_deref()).await;
     let now = now_ms();
@@ -41,13 +120,25 @@ pub(super) async fn attempt(ctx: &Ctx, job: DeliveryJob, body: &str) -> Result<(
         r.borrow_mut()
             .record(&job.target_url, outcome.is_success(), now)
     });
-    let decided = decide(
-        &outcome,
-        job.attempt,
-        &job.policy,
-        jitter_seed(&job.delivery_id, job.attempt),
-    );
-    let entry = LogEntry::attempt(&job, &outcome, duration_ms, &decided, now);
+    if webhook && outcome.is_retryable() {
+        // The target's object counts the failure; if the target is (now) paused, the delivery
+        // waits there instead of burning its retries.
+        let error = outcome.error_text(job.policy.timeout_sec);
+        match ctx.targets().report(&job.target_url, false, error).await {
+            Ok(view) => {
+                remember(&job.target_url, view.parks(), true);
+                if view.parks() && park(ctx, &job, Some((&outcome, duration_ms))).await {
+                    return Ok(());
+                }
+            }
+            Err(e) => console_error!("delivery {}: failure not reported ({e})", job.delivery_id),
+        }
+    } else if webhook && outcome.is_success() && seen(&job.target_url).is_some_and(|s| s.failing) {
+        if let Ok(view) = ctx.targets().report(&job.target_url, true, None).await {
+            remember(&job.target_url, view.parks(), false);
+        }
+    }
+    let (decided, entry) = LogEntry::judge(&job, &outcome, duration_ms, now);
     ctx.stores.log(&entry).await;
     match decided {
         Decision::Ack => Ok(()),

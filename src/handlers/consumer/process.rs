@@ -27,7 +27,12 @@ pub(super) struct ProcessingConfig {
 
 /// Reads the configuration documents and rules (`None`: unreadable, the batch is retried).
 pub(super) async fn load_config(ctx: &Ctx) -> Option<ProcessingConfig> {
-    let (docs, rules) = futures::join!(ctx.stores.load_documents(), ctx.stores.load_rules());
+    // The parking targets are read alongside (cached), so the first attempts need no read.
+    let (docs, rules, _) = futures::join!(
+        ctx.stores.load_documents(),
+        ctx.stores.load_rules(),
+        ctx.stores.parking_targets()
+    );
     match (docs, rules) {
         (Ok(docs), Ok(rules)) => Some(ProcessingConfig {
             docs: ctx.settings.documents(&docs),
@@ -90,6 +95,7 @@ pub(super) async fn job(ctx: &Ctx, config: &ProcessingConfig, msg: &RawMessage, 
             }
             let meta = DeliveryMeta {
                 email_id: id.clone(),
+                accepted_at_ms: job.accepted_at_ms,
                 detector: analysis.detector.clone(),
                 links_count: analysis.links.len() as u32,
                 policy: config.docs.prefs.retry,

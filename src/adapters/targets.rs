@@ -1,0 +1,130 @@
+//! The client of the target objects (one Durable Object per target URL, named by its
+//! `target_id`): report an attempt's outcome, park a delivery, read, pause and resume.
+
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+use worker::{Env, Method, Request, RequestInit, Stub};
+
+use facteur_core::config::bindings;
+use facteur_core::health::{target_id, TargetView};
+use facteur_core::messages::DeliveryJob;
+use facteur_core::ports::{StoreError, StoreResult};
+
+/// A call to a target object (the body of its `fetch`).
+#[derive(Debug, Serialize, Deserialize)]
+#[serde(tag = "op", rename_all = "snake_case")]
+pub enum TargetCall {
+    /// The outcome of an attempt made elsewhere (a consumer).
+    Report {
+        target_url: String,
+        success: bool,
+        error: Option<String>,
+    },
+    /// Keep a delivery until the target is healthy (answered `parked: false` when the target
+    /// does not park: the caller attempts it).
+    Park {
+        job: Box<DeliveryJob>,
+    },
+    State {
+        target_url: String,
+    },
+    Pause {
+        target_url: String,
+    },
+    Resume {
+        target_url: String,
+    },
+    /// Drop the parked deliveries of these e-mails (erasure).
+    Erase {
+        email_ids: Vec<String>,
+    },
+}
+
+/// A target object's answer.
+#[derive(Debug, Default, Serialize, Deserialize)]
+pub struct TargetReply {
+    #[serde(default)]
+    pub view: Option<TargetView>,
+    #[serde(default)]
+    pub parked: bool,
+    #[serde(default)]
+    pub erased: u64,
+}
+
+/// The target objects' namespace.
+pub struct Targets<'a> {
+    pub env: &'a Env,
+}
+
+impl Targets<'_> {
+    fn stub(&self, url: &str) -> StoreResult<Stub> {
+        let ns = self
+            .env
+            .durable_object(bindings::TARGETS)
+            .map_err(|e| StoreError(format!("target objects binding: {e}")))?;
+        ns.id_from_name(&target_id(url))
+            .and_then(|id| id.get_stub())
+            .map_err(|e| StoreError(format!("target object: {e}")))
+    }
+
+    /// Sends one call to the object of `url`.
+    pub async fn call(&self, url: &str, call: &TargetCall) -> StoreResult<TargetReply> {
+        let body = serde_json::to_string(call).map_err(|e| StoreError(e.to_string()))?;
+        let mut init = RequestInit::new();
+        init.with_method(Method::Post).with_body(Some(body.into()));
+        let req = Request::new_with_init("https://target.internal/", &init)
+            .map_err(|e| StoreError(e.to_string()))?;
+        let mut resp = self
+            .stub(url)?
+            .fetch_with_request(req)
+            .await
+            .map_err(|e| StoreError(format!("target object: {e}")))?;
+        if resp.status_code() != 200 {
+            let text: Value = resp.json().await.unwrap_or(Value::Null);
+            return Err(StoreError(format!(
+                "target object answered {}: {text}",
+                resp.status_code()
+            )));
+        }
+        resp.json()
+            .await
+            .map_err(|e| StoreError(format!("target reply: {e}")))
+    }
+
+    /// Reports an attempt; answers the target's state after it.
+    pub async fn report(
+        &self,
+        url: &str,
+        success: bool,
+        error: Option<String>,
+    ) -> StoreResult<TargetView> {
+        let call = TargetCall::Report {
+            target_url: url.to_string(),
+            success,
+            error,
+        };
+        view(self.call(url, &call).await?)
+    }
+
+    /// Parks a delivery; `false` when the target does not park (attempt it instead).
+    pub async fn park(&self, job: &DeliveryJob) -> StoreResult<bool> {
+        let call = TargetCall::Park {
+            job: Box::new(job.clone()),
+        };
+        Ok(self.call(&job.target_url, &call).await?.parked)
+    }
+
+    /// The target's state.
+    pub async fn state(&self, url: &str) -> StoreResult<TargetView> {
+        let call = TargetCall::State {
+            target_url: url.to_string(),
+        };
+        view(self.call(url, &call).await?)
+    }
+}
+
+fn view(reply: TargetReply) -> StoreResult<TargetView> {
+    reply
+        .view
+        .ok_or_else(|| StoreError("target object: no state in its answer".into()))
+}

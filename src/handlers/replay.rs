@@ -1,0 +1,241 @@
+//! Bulk replay of past deliveries: `POST /api/deliveries/replay[?dry_run=true]`, the filter in
+//! the JSON body. The selection comes from the delivery log (both stores) and the archive; every
+//! decision is the core's (`facteur_core::replay`). A dry run answers what a replay would send,
+//! so its `count` is what the replay then sends.
+
+use serde_json::{json, Value};
+use worker::{console_error, Request, Response};
+
+use crate::adapters::net::now_ms;
+use crate::context::Ctx;
+use crate::http::{json, query_of, read_body_limited};
+use facteur_core::api::str_param;
+use facteur_core::config::parse_bool;
+use facteur_core::error::ApiError;
+use facteur_core::messages::{
+    archive_key, body_key, email_archive_key, ArchivedDelivery, Blob, DeliveryJob, DeliveryMeta,
+    EmailArchive,
+};
+use facteur_core::ports::KeyValueStore;
+use facteur_core::replay::{
+    reroute, reroute_item, reroute_sends, select, ReplayRequest, Rerouted, SelectedDelivery,
+    Selection,
+};
+
+/// Largest filter body.
+const FILTER_BODY_LIMIT: u64 = 64 * 1024;
+/// Archive records read at once.
+const READ_CONCURRENCY: usize = 50;
+
+fn unavailable(what: &str, e: impl std::fmt::Display) -> ApiError {
+    console_error!("replay: {what}: {e}");
+    ApiError::unavailable(what)
+}
+
+/// `?dry_run=true|false` (absent: false), as the dead-letter bulk replay reads it.
+fn dry_run(req: &Request) -> Result<bool, ApiError> {
+    match str_param(&query_of(req), "dry_run") {
+        None => Ok(false),
+        Some(v) => {
+            parse_bool(v).ok_or_else(|| ApiError::invalid_query("dry_run", "must be true or false"))
+        }
+    }
+}
+
+/// The archive record of each selected delivery (`None`: expired, or unreadable).
+async fn archives(ctx: &Ctx, selected: &[SelectedDelivery]) -> Vec<Option<ArchivedDelivery>> {
+    let mut out = Vec::with_capacity(selected.len());
+    for chunk in selected.chunks(READ_CONCURRENCY) {
+        let reads = chunk.iter().map(|s| async {
+            let text = ctx.stores.blobs.get(&archive_key(&s.delivery_id)).await;
+            text.ok()
+                .flatten()
+                .and_then(|t| serde_json::from_str(&t).ok())
+        });
+        out.extend(futures::future::join_all(reads).await);
+    }
+    out
+}
+
+fn expired(s: &SelectedDelivery) -> Value {
+    json!({"delivery_id": s.delivery_id, "email_id": s.email_id, "reason": "archive_expired"})
+}
+
+/// `POST /api/deliveries/replay[?dry_run=true]`
+pub async fn replay_deliveries(ctx: &Ctx, mut req: Request) -> Result<Response, ApiError> {
+    ctx.require_admin(&req).await?;
+    let dry_run = dry_run(&req)?;
+    let bytes = read_body_limited(&mut req, FILTER_BODY_LIMIT).await?;
+    let body: Value = if bytes.iter().all(u8::is_ascii_whitespace) {
+        Value::Null
+    } else {
+        serde_json::from_slice(&bytes).map_err(|_| ApiError::invalid_json())?
+    };
+    let request = ReplayRequest::from_json(&body)?;
+    let now = now_ms();
+    let entries = ctx
+        .stores
+        .log
+        .recent(&request.log_query(now), now)
+        .await
+        .map_err(|e| unavailable("Log stores", e))?;
+    let selection = select(&entries, &request.filter, request.limit);
+    drop(entries);
+    let found = archives(ctx, &selection.deliveries).await;
+    let mut answer = if request.reroute {
+        rerouted(ctx, &selection, found, dry_run, now).await?
+    } else {
+        as_sent(ctx, &selection, found, dry_run).await
+    };
+    answer["success"] = json!(answer["failed"].as_array().is_none_or(Vec::is_empty));
+    answer["dry_run"] = json!(dry_run);
+    answer["reroute"] = json!(request.reroute);
+    answer["more"] = json!(selection.more);
+    Ok(json(if dry_run { 200 } else { 202 }, &answer))
+}
+
+/// Replays each archived delivery as it was sent: same delivery id, same body.
+async fn as_sent(
+    ctx: &Ctx,
+    selection: &Selection,
+    found: Vec<Option<ArchivedDelivery>>,
+    dry_run: bool,
+) -> Value {
+    let mut items = Vec::new();
+    let mut jobs = Vec::new();
+    let mut missing = Vec::new();
+    for (s, archived) in selection.deliveries.iter().zip(found) {
+        match archived {
+            Some(a) => {
+                items.push(s.item());
+                jobs.push(a.replay_job());
+            }
+            None => missing.push(expired(s)),
+        }
+    }
+    if dry_run {
+        return json!({"count": items.len(), "items": items, "unavailable": missing});
+    }
+    let (replayed, failed) = send(ctx, &jobs).await;
+    json!({"count": jobs.len(), "replayed": replayed, "failed": failed, "unavailable": missing})
+}
+
+/// Sends the jobs in batches; answers the delivery ids sent and those that failed.
+async fn send(ctx: &Ctx, jobs: &[DeliveryJob]) -> (Vec<Value>, Vec<Value>) {
+    let results = ctx.producer().send_deliveries(jobs).await;
+    let mut replayed = Vec::new();
+    let mut failed = Vec::new();
+    for (job, result) in jobs.iter().zip(results) {
+        match result {
+            Ok(()) => replayed.push(json!(job.delivery_id)),
+            Err(e) => {
+                console_error!("replay {}: {e}", job.delivery_id);
+                failed.push(json!({"delivery_id": job.delivery_id, "email_id": job.email_id, "message": "queue unavailable"}));
+            }
+        }
+    }
+    (replayed, failed)
+}
+
+/// Plans each selected e-mail again with the current rules and settings, and sends the
+/// deliveries the core picks (`reroute_sends`).
+async fn rerouted(
+    ctx: &Ctx,
+    selection: &Selection,
+    found: Vec<Option<ArchivedDelivery>>,
+    dry_run: bool,
+    now: i64,
+) -> Result<Value, ApiError> {
+    let (stored, rules) = futures::join!(ctx.stores.load_documents(), ctx.stores.load_rules());
+    let docs = ctx
+        .settings
+        .documents(&stored.map_err(|e| unavailable("Configuration store", e))?);
+    let rules = rules.map_err(|e| unavailable("Configuration store", e))?;
+    // One body per e-mail: the first selected delivery of each e-mail with an archive.
+    let mut emails: Vec<(&str, String)> = Vec::new();
+    let mut missing = Vec::new();
+    for (s, archived) in selection.deliveries.iter().zip(found) {
+        match archived {
+            None => missing.push(expired(s)),
+            Some(a) if !emails.iter().any(|(id, _)| *id == s.email_id) => {
+                emails.push((&s.email_id, a.body_key))
+            }
+            Some(_) => {}
+        }
+    }
+    let (mut items, mut decisions, mut jobs) = (Vec::new(), Vec::new(), Vec::new());
+    let producer = ctx.producer();
+    for (email_id, key) in emails {
+        let text = ctx.stores.blobs.get(&key).await.ok().flatten();
+        let (planned, rule) = match text
+            .and_then(|t| reroute(&t, &docs, &rules, now, ctx.settings.timezone))
+        {
+            None => {
+                missing.push(json!({"email_id": email_id, "reason": "archive_expired"}));
+                continue;
+            }
+            Some(Rerouted::NotSent { decision, reason }) => {
+                decisions
+                    .push(json!({"email_id": email_id, "decision": decision, "reason": reason}));
+                continue;
+            }
+            Some(Rerouted::Deliver(planned, rule)) => (planned, rule),
+        };
+        let sends = reroute_sends(&planned, selection);
+        decisions
+            .push(json!({"email_id": email_id, "decision": "deliver", "deliveries": sends.len()}));
+        items.extend(
+            sends
+                .iter()
+                .map(|(p, before)| reroute_item(email_id, p, before)),
+        );
+        if dry_run || sends.is_empty() {
+            continue;
+        }
+        let body = serde_json::to_string(&planned.payload).map_err(|_| ApiError::internal())?;
+        let key = body_key(&body);
+        let meta = DeliveryMeta {
+            email_id: email_id.to_string(),
+            detector: planned.payload.detector.clone(),
+            links_count: planned.payload.delivery_links.len() as u32,
+            policy: docs.prefs.retry,
+            created_at_ms: now,
+            rule,
+            // A re-routed replay parks behind what its target already holds.
+            accepted_at_ms: now,
+        };
+        // The body is stored before any message points to it; the archive follows the new plan.
+        producer
+            .store_body(&key, &body)
+            .await
+            .map_err(|e| unavailable("Delivery archive", e))?;
+        let sent: Vec<_> = sends.iter().map(|(p, _)| (*p).clone()).collect();
+        let previous: Option<EmailArchive> = ctx
+            .stores
+            .blobs
+            .get(&email_archive_key(email_id))
+            .await
+            .ok()
+            .flatten()
+            .and_then(|t| serde_json::from_str(&t).ok());
+        let sender = &planned.payload.sender_email;
+        producer
+            .archive_after(&sent, &meta, &key, sender, previous.as_ref())
+            .await;
+        let part = Blob::for_payload(&body, &key);
+        jobs.extend(
+            sent.iter()
+                .map(|p| DeliveryJob::first(p, part.clone(), &meta)),
+        );
+    }
+    if dry_run {
+        return Ok(
+            json!({"count": items.len(), "items": items, "emails": decisions, "unavailable": missing}),
+        );
+    }
+    let (replayed, failed) = send(ctx, &jobs).await;
+    Ok(json!({
+        "count": jobs.len(), "replayed": replayed, "failed": failed,
+        "emails": decisions, "unavailable": missing,
+    }))
+}

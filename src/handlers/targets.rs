@@ -1,0 +1,135 @@
+//! Endpoint health for operators: `GET /api/targets` (every target with its state, failure
+//! run, parked count, last success and last error), `POST /api/targets/<id>/pause|resume`,
+//! and `GET /api/alerts` (which alert conditions are firing).
+
+use serde_json::{json, Value};
+use worker::{console_error, Request, Response};
+
+use crate::adapters::net::now_ms;
+use crate::adapters::targets::TargetCall;
+use crate::context::Ctx;
+use crate::http::json;
+use facteur_core::alerts::{AlertStates, ALERT_STATES_KEY};
+use facteur_core::error::ApiError;
+use facteur_core::health::{known_target_urls, target_id, TARGET_REGISTRY_PREFIX};
+use facteur_core::ports::{KeyValueStore, StoreError};
+use facteur_core::time::iso_utc;
+
+fn unavailable(what: &str, e: impl std::fmt::Display) -> ApiError {
+    console_error!("targets: {what}: {e}");
+    ApiError::unavailable(what)
+}
+
+/// The configured targets and the registered ones.
+async fn known(ctx: &Ctx) -> Result<Vec<String>, ApiError> {
+    let (docs, rules) = futures::join!(ctx.stores.load_documents(), ctx.stores.load_rules());
+    let docs = docs.map_err(|e| unavailable("Configuration store", e))?;
+    let rules = rules.map_err(|e| unavailable("Configuration store", e))?;
+    let default_url = ctx.settings.documents(&docs).webhook.webhook_url;
+    let registry = registry(ctx)
+        .await
+        .map_err(|e| unavailable("Target registry", e))?;
+    Ok(known_target_urls(default_url.as_deref(), &rules, registry))
+}
+
+async fn registry(ctx: &Ctx) -> Result<Vec<String>, StoreError> {
+    let page = ctx
+        .stores
+        .blobs
+        .0
+        .list()
+        .prefix(TARGET_REGISTRY_PREFIX.to_string())
+        .limit(1_000)
+        .execute()
+        .await
+        .map_err(|e| StoreError(e.to_string()))?;
+    let reads = page.keys.iter().map(|k| ctx.stores.blobs.get(&k.name));
+    let urls = futures::future::join_all(reads).await;
+    Ok(urls.into_iter().filter_map(|u| u.ok().flatten()).collect())
+}
+
+/// `GET /api/targets`
+pub async fn list(ctx: &Ctx, req: Request) -> Result<Response, ApiError> {
+    ctx.require_admin(&req).await?;
+    let urls = known(ctx).await?;
+    let objects = ctx.targets();
+    let states = futures::future::join_all(urls.iter().map(|u| objects.state(u))).await;
+    let mut targets: Vec<Value> = Vec::new();
+    for state in states {
+        let view = state.map_err(|e| unavailable("Target objects", e))?;
+        let mut v = serde_json::to_value(&view).map_err(|_| ApiError::internal())?;
+        if let Value::Object(m) = &mut v {
+            for (field, ms) in [
+                ("last_success_at", view.last_success_ms),
+                ("last_failure_at", view.last_failure_ms),
+                ("next_probe_at", view.next_probe_ms),
+            ] {
+                m.insert(field.into(), json!(ms.map(iso_utc)));
+            }
+        }
+        targets.push(v);
+    }
+    Ok(json(
+        200,
+        &json!({"success": true, "count": targets.len(), "targets": targets}),
+    ))
+}
+
+/// `POST /api/targets/<id>/pause` and `/resume`.
+pub async fn act(ctx: &Ctx, req: Request, id: &str, pause: bool) -> Result<Response, ApiError> {
+    ctx.require_admin(&req).await?;
+    let urls = known(ctx).await?;
+    let url = urls
+        .into_iter()
+        .find(|u| target_id(u) == id)
+        .ok_or_else(|| ApiError::no_such("target", id))?;
+    let call = if pause {
+        TargetCall::Pause {
+            target_url: url.clone(),
+        }
+    } else {
+        TargetCall::Resume {
+            target_url: url.clone(),
+        }
+    };
+    let reply = ctx
+        .targets()
+        .call(&url, &call)
+        .await
+        .map_err(|e| unavailable("Target objects", e))?;
+    Ok(json(
+        200,
+        &json!({"success": true, "target": reply.view, "at": iso_utc(now_ms())}),
+    ))
+}
+
+/// `GET /api/alerts`
+pub async fn alerts(ctx: &Ctx, req: Request) -> Result<Response, ApiError> {
+    ctx.require_admin(&req).await?;
+    let states: AlertStates = ctx
+        .stores
+        .blobs
+        .get(ALERT_STATES_KEY)
+        .await
+        .map_err(|e| unavailable("Alert states", e))?
+        .and_then(|v| serde_json::from_str(&v).ok())
+        .unwrap_or_default();
+    let t = &ctx.settings.alerts;
+    Ok(json(
+        200,
+        &json!({
+            "success": true,
+            "firing": states.iter().filter(|(_, f)| **f).map(|(c, _)| c.as_str()).collect::<Vec<_>>(),
+            "thresholds": {
+                "success_rate_min_percent": t.success_rate_min_percent,
+                "timeout_rate_max_percent": t.timeout_rate_max_percent,
+                "avg_duration_max_ms": t.avg_duration_max_ms,
+                "redis_down_minutes": t.redis_down_minutes,
+                "no_success_minutes": t.no_success_minutes,
+                "window_minutes": t.window_minutes,
+                "min_attempts": t.min_attempts,
+            },
+            "alert_webhook": ctx.settings.alert_webhook_url.as_deref().map(facteur_core::mask::mask_url),
+        }),
+    ))
+}
