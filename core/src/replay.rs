@@ -8,7 +8,7 @@
 
 use std::collections::HashSet;
 
-use serde_json::{json, Map, Value};
+use serde_json::{json, Value};
 
 use super::config::Documents;
 use super::error::ApiError;
