@@ -8,7 +8,7 @@
 
 use std::collections::HashSet;
 
-use serde_json::{json, Map, Value};
+use serde_json::{json, Value};
 
 use super::config::Documents;
 use super::error::ApiError;
@@ -78,9 +78,7 @@ fn instant(field: &str, v: &Value) -> Result<i64, ApiError> {
 impl ReplayRequest {
     /// Reads the JSON body (`null` or `{}`: every delivery, up to the default limit).
     pub fn from_json(v: &Value) -> Result<ReplayRequest, ApiError> {
-        let empty = Map::new();
         let obj = match v {
-            Value::Null => &empty,
             Value::Object(o) => o,
             other => {
                 return Err(bad(

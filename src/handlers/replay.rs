@@ -66,11 +66,8 @@ pub async fn replay_deliveries(ctx: &Ctx, mut req: Request) -> Result<Response, 
     ctx.require_admin(&req).await?;
     let dry_run = dry_run(&req)?;
     let bytes = read_body_limited(&mut req, FILTER_BODY_LIMIT).await?;
-    let body: Value = if bytes.iter().all(u8::is_ascii_whitespace) {
-        Value::Null
-    } else {
-        serde_json::from_slice(&bytes).map_err(|_| ApiError::invalid_json())?
-    };
+    // The filter is required: `{}` selects every delivery, an empty body is a mistake.
+    let body: Value = serde_json::from_slice(&bytes).map_err(|_| ApiError::invalid_json())?;
     let request = ReplayRequest::from_json(&body)?;
     let now = now_ms();
     let entries = ctx

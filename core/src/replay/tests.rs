@@ -26,12 +26,12 @@ fn entry(
 }
 
 #[test]
-fn an_empty_body_takes_everything_up_to_the_default_limit() {
-    for body in [
-        Value::Null,
-        json!({}),
-        json!({"status": null, "target": "  "}),
-    ] {
+fn an_empty_filter_takes_everything_up_to_the_default_limit() {
+    assert!(
+        req(Value::Null).is_err(),
+        "no body is a mistake, not \"everything\""
+    );
+    for body in [json!({}), json!({"status": null, "target": "  "})] {
         let r = req(body).unwrap();
         assert_eq!(r.filter, ReplayFilter::default());
         assert_eq!((r.limit, r.reroute), (DEFAULT_LIMIT, false));
