@@ -174,7 +174,7 @@ pub async fn replay_one(ctx: &Ctx, req: Request, id: &str) -> Result<Response, A
     ))
 }
 
-/// `POST /api/dead_letters/replay[?dry_run=true]` with the filter as the JSON body (empty: all).
+/// `POST /api/dead_letters/replay[?dry_run=true]` with the filter as the JSON body (`{}`: all).
 /// A dry run answers `{count, items}` and sends nothing; otherwise up to 400 selected dead
 /// letters are replayed and the answer says which were, which failed, and whether more are left.
 pub async fn replay_matching(ctx: &Ctx, mut req: Request) -> Result<Response, ApiError> {
@@ -185,11 +185,8 @@ pub async fn replay_matching(ctx: &Ctx, mut req: Request) -> Result<Response, Ap
         Some(v) => parse_bool(v)
             .ok_or_else(|| ApiError::invalid_query("dry_run", "must be true or false"))?,
     };
-    let body: Value = if bytes.iter().all(u8::is_ascii_whitespace) {
-        Value::Null
-    } else {
-        serde_json::from_slice(&bytes).map_err(|_| ApiError::invalid_json())?
-    };
+    // The filter is required: `{}` selects every dead letter, an empty body is a mistake.
+    let body: Value = serde_json::from_slice(&bytes).map_err(|_| ApiError::invalid_json())?;
     let filter = DeadFilter::from_json(&body)?;
     let selected = load(ctx, &filter, MAX_DEAD_LETTERS, MAX_REPLAY_READS)
         .await?

@@ -56,7 +56,7 @@ const ENDPOINTS = [
   { methods: ["POST"], path: "/api/dead_letters/{id}/replay", auth: "admin" },
   { methods: ["POST"], path: "/api/deliveries/{id}/replay", auth: "admin" },
   { methods: ["POST"], path: "/api/deliveries/replay", auth: "admin", body: true },
-  { methods: ["DELETE"], path: "/api/emails/{id}", auth: "admin" },
+  { methods: ["GET", "DELETE"], path: "/api/emails/{id}", auth: "admin" },
   { methods: ["DELETE"], path: "/api/senders/{id}", auth: "admin" },
   { methods: ["GET"], path: "/api/audit", auth: "admin", query: ["limit"] },
   { methods: ["GET"], path: "/api/stats", auth: "admin", query: ["days"] },
@@ -66,6 +66,14 @@ const ENDPOINTS = [
   { methods: ["POST"], path: "/api/targets/{id}/resume", auth: "admin" },
   { methods: ["GET"], path: "/api/alerts", auth: "admin" },
   { methods: ["GET"], path: "/media/{id}", auth: "none" },
+  { methods: ["GET"], path: "/api/overview", auth: "admin", query: ["days"] },
+  { methods: ["GET"], path: "/api/settings", auth: "admin" },
+  { methods: ["POST"], path: "/api/dead_letters/replay", auth: "admin", body: true },
+  { methods: ["POST"], path: "/api/test/email", auth: "admin" },
+  { methods: ["GET", "POST", "DELETE"], path: "/api/session", auth: "none" },
+  { methods: ["GET"], path: "/", auth: "none" },
+  { methods: ["GET"], path: "/login", auth: "none" },
+  { methods: ["GET"], path: "/assets/app.css", auth: "none" },
 ];
 const ALL_METHODS = ["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"];
 const token = { admin: ADMIN_TOKEN, process: PROCESS_TOKEN, none: null };
@@ -92,7 +100,8 @@ async function hit(method, pathname, { body, auth, headers = {} } = {}) {
   const h = { ...headers };
   if (auth) h.Authorization = auth;
   if (body !== undefined && !h["Content-Type"]) h["Content-Type"] = "application/json";
-  const init = { method, headers: h, body: method === "GET" || method === "HEAD" ? undefined : body };
+  // Redirects are answers too (a page without a session is a 303 to /login): not followed.
+  const init = { method, headers: h, redirect: "manual", body: method === "GET" || method === "HEAD" ? undefined : body };
   let res;
   try {
     res = await fetch(w.url + pathname, init);
@@ -187,6 +196,8 @@ test("ids that cannot exist are 404 (no store error), whatever their length", as
       if (p.startsWith("/api/targets/") && /^[A-Za-z0-9_-]{1,64}$/.test(id)) continue;
       assert.equal(r.status, 404, `${p} with a ${id.length}-character id`);
     }
+    // An id the client normalises away (`%2e%2e`) leaves /media/: not a media request.
+    if (!new URL(`${w.url}/media/${id}`).pathname.startsWith("/media/")) continue;
     const m = await hit("GET", `/media/${id}`);
     assert.equal(m.status, 404, "media is not served without the r2-fetch binding: a JSON 404");
   }
