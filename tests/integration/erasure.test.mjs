@@ -190,7 +190,8 @@ test("erasing one e-mail by id, and refusals", async () => {
     assert.match(r.json.message, /email_id/);
   }
   assert.equal((await w.api("/api/senders/%20", { method: "DELETE" })).status, 400);
-  assert.equal((await w.api(`/api/emails/${keep}`)).status, 405);
+  assert.equal((await w.api(`/api/emails/${keep}`, { method: "PUT" })).status, 405);
+  assert.equal((await w.api(`/api/emails/${keep}`)).status, 200, "GET is the e-mail's timeline (the console's)");
   assert.equal((await w.api(`/api/emails/${keep}`, { method: "DELETE", auth: "Bearer nope" })).status, 401);
   assert.equal((await w.api("/api/audit?limit=0")).status, 400);
   assert.ok(await kv.get(`archive:email:${keep}`), "refused requests erased nothing");
