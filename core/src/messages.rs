@@ -210,8 +210,13 @@ pub struct DeliveryJob {
     /// When the e-mail was accepted by the ingest: parked deliveries drain in this order.
     #[serde(default)]
     pub accepted_at_ms: i64,
-    /// A webhook, or an operator alert (alerts skip target health and statistics).
-    #[serde(default, skip_serializing_if = "JobKind::is_webhook")]
+    /// A webhook, or an operator alert (alerts skip target health and statistics). Stored as
+    /// `delivery_kind`: a dead letter is tagged `kind` and holds the job's fields beside it.
+    #[serde(
+        rename = "delivery_kind",
+        default,
+        skip_serializing_if = "JobKind::is_webhook"
+    )]
     pub kind: JobKind,
 }
 
@@ -679,6 +684,31 @@ mod tests {
         let (b, spill) = Blob::place(big.clone(), "k".into());
         assert_eq!(b, Blob::Spilled { key: "k".into() });
         assert_eq!(spill, Some(("k".into(), big)));
+    }
+
+    #[test]
+    fn a_dead_alert_delivery_reads_back() {
+        let event = crate::alerts::AlertEvent {
+            name: "success_rate".into(),
+            firing: true,
+            details: serde_json::Value::Null,
+        };
+        let job = event.job("https://alerts.example/x", 0);
+        assert_eq!(job.kind, JobKind::Alert);
+        let dead = DeadLetter {
+            job: DeadJob::Delivery(job.clone()),
+            reason: "retries_exhausted".into(),
+            error: None,
+            dead_at_ms: 1,
+        };
+        let text = serde_json::to_string(&dead).unwrap();
+        let v: serde_json::Value = serde_json::from_str(&text).unwrap();
+        assert_eq!(
+            (&v["job"]["kind"], &v["job"]["delivery_kind"]),
+            (&serde_json::json!("delivery"), &serde_json::json!("alert"))
+        );
+        let back: DeadLetter = serde_json::from_str(&text).unwrap();
+        assert_eq!(back.job, DeadJob::Delivery(job));
     }
 
     #[test]
