@@ -280,7 +280,7 @@ impl Window {
             .flat_map(|d| instants_of(d.and_time(start), tz))
             .collect();
         points.push(now_ms);
-        points.sort_unstable();
+        crate::sort::sort(&mut points);
         points.dedup();
         let transitions: Vec<i64> = points
             .windows(2)
@@ -288,7 +288,7 @@ impl Window {
             .filter_map(|p| transition_between(p[0], p[1], tz))
             .collect();
         points.extend(transitions);
-        points.sort_unstable();
+        crate::sort::sort(&mut points);
         points
             .into_iter()
             .filter(|&t| t > now_ms)

@@ -42,6 +42,7 @@ pub mod retry;
 pub mod routing;
 pub mod session;
 pub mod signing;
+pub mod sort;
 pub mod stats;
 pub mod text;
 pub mod time;

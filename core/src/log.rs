@@ -288,7 +288,8 @@ pub fn merge(sources: Vec<Vec<LogEntry>>, query: &LogQuery, now_ms: i64) -> Vec<
         .filter(|e| seen.insert(e.id.clone()))
         .map(|e| (e.unix_ms(), e))
         .collect();
-    all.sort_by(|(ta, a), (tb, b)| tb.cmp(ta).then_with(|| b.id.cmp(&a.id)));
+    // Ids are unique here (duplicates dropped above): a total order.
+    crate::sort::sort_by(&mut all, |(ta, a), (tb, b)| (ta, &a.id) > (tb, &b.id));
     all.into_iter()
         .skip(query.offset)
         .take(query.limit)

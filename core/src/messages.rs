@@ -41,12 +41,53 @@ pub fn batches(sizes: &[usize]) -> Vec<std::ops::Range<usize>> {
 /// replay) has its lifetime renewed by whoever keeps it.
 pub const SPILL_TTL_SECS: u64 = 14 * 86_400;
 
-/// A message part: inline, or spilled to the KV store under `key`.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+/// A message part: inline, or spilled to the KV store under `key`. Read by hand (see the
+/// `Deserialize` below), written by the derive.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 #[serde(tag = "kind", rename_all = "snake_case")]
 pub enum Blob {
     Inline { data: String },
     Spilled { key: String },
+}
+
+/// The derived reading of an internally tagged enum buffers the object in serde's `Content`
+/// and is instantiated once per deserializer that reads a message (several KB of wasm each):
+/// the object is read as a JSON value instead, and picked apart by one non-generic function.
+/// Same accepted input: an object whose `kind` is `inline` (with a string `data`) or
+/// `spilled` (with a string `key`), other fields ignored.
+impl<'de> Deserialize<'de> for Blob {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        blob_from_value(serde_json::Value::deserialize(d)?).map_err(serde::de::Error::custom)
+    }
+}
+
+fn blob_from_value(v: serde_json::Value) -> Result<Blob, serde_json::Error> {
+    use serde::de::{Error, Unexpected};
+    use serde_json::Value;
+    let Value::Object(mut m) = v else {
+        return Err(Error::invalid_type(
+            Unexpected::Other("not an object"),
+            &"a Blob object",
+        ));
+    };
+    let mut string = |name: &'static str| match m.remove(name) {
+        Some(Value::String(s)) => Ok(s),
+        Some(_) => Err(Error::invalid_type(
+            Unexpected::Other("not a string"),
+            &"a string",
+        )),
+        None => Err(Error::missing_field(name)),
+    };
+    let kind = string("kind")?;
+    match kind.as_str() {
+        "inline" => Ok(Blob::Inline {
+            data: string("data")?,
+        }),
+        "spilled" => Ok(Blob::Spilled {
+            key: string("key")?,
+        }),
+        other => Err(Error::unknown_variant(other, &["inline", "spilled"])),
+    }
 }
 
 impl Blob {
@@ -669,6 +710,39 @@ pub fn email_spill_key(email_id: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn blobs_read_as_the_derive_read_them() {
+        let read = |t: &str| serde_json::from_str::<Blob>(t).map_err(|e| e.to_string());
+        assert_eq!(
+            read(r#"{"data":"x","kind":"inline","other":1}"#),
+            Ok(Blob::Inline { data: "x".into() })
+        );
+        assert_eq!(
+            read(r#"{"kind":"spilled","key":"k"}"#),
+            Ok(Blob::Spilled { key: "k".into() })
+        );
+        for bad in [
+            r#"{"data":"x"}"#,
+            r#"{"kind":"inline"}"#,
+            r#"{"kind":"spilled","key":1}"#,
+            r#"{"kind":"other","key":"k"}"#,
+            r#""inline""#,
+        ] {
+            assert!(read(bad).is_err(), "{bad}");
+        }
+        let blob = Blob::Inline {
+            data: "é\"".into()
+        };
+        let text = serde_json::to_string(&blob).unwrap();
+        assert_eq!(text, r#"{"kind":"inline","data":"é\""}"#);
+        assert_eq!(read(&text), Ok(blob));
+        let value = serde_json::to_value(Blob::Spilled { key: "k".into() }).unwrap();
+        assert_eq!(
+            serde_json::from_value::<Blob>(value).unwrap(),
+            Blob::Spilled { key: "k".into() }
+        );
+    }
 
     #[test]
     fn small_parts_stay_inline_and_large_parts_spill() {

@@ -67,7 +67,7 @@ pub fn normalize_source(provider: &str, url: &str) -> String {
         .filter(|p| !p.is_empty() && p.split('=').next() != Some("dl"))
         .collect();
     params.push("dl=1");
-    params.sort_unstable();
+    crate::sort::sort(&mut params);
     format!(
         "https://{}{}?{}",
         host.to_ascii_lowercase(),

@@ -97,7 +97,7 @@ pub fn percentile(values: &mut [u64], pct: u64) -> Option<u64> {
     if values.is_empty() {
         return None;
     }
-    values.sort_unstable();
+    crate::sort::sort(values);
     let rank = (values.len() as u64 * pct).div_ceil(100).max(1);
     Some(values[rank as usize - 1])
 }

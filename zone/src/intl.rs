@@ -183,13 +183,15 @@ impl TimeZone for IntlZone {
     /// day either side, which covers every real-world transition.
     fn offset_from_local_datetime(&self, local: &NaiveDateTime) -> LocalResult<IntlOffset> {
         let as_utc = local.and_utc().timestamp_millis();
-        let mut candidates: Vec<i32> = [as_utc - DAY_MS, as_utc, as_utc + DAY_MS]
-            .iter()
-            .map(|t| offset_at(*self, *t))
-            .collect();
-        candidates.sort_unstable();
-        candidates.dedup();
-        let mut valid: Vec<(i64, IntlOffset)> = candidates
+        // Distinct offsets, without a sort (each sort instantiation costs kilobytes of wasm).
+        let mut candidates: Vec<i32> = Vec::with_capacity(3);
+        for t in [as_utc - DAY_MS, as_utc, as_utc + DAY_MS] {
+            let o = offset_at(*self, t);
+            if !candidates.contains(&o) {
+                candidates.push(o);
+            }
+        }
+        let valid: Vec<(i64, IntlOffset)> = candidates
             .into_iter()
             .filter(|o| offset_at(*self, as_utc - i64::from(*o) * 1000) == *o)
             .map(|o| {
@@ -204,11 +206,13 @@ impl TimeZone for IntlZone {
                 )
             })
             .collect();
-        valid.sort_by_key(|(t, _)| *t);
-        match valid.as_slice() {
-            [] => LocalResult::None,
-            [(_, one)] => LocalResult::Single(*one),
-            [(_, first), .., (_, last)] => LocalResult::Ambiguous(*first, *last),
+        // Distinct offsets give distinct instants: the earliest and the latest, not a sort.
+        let earliest = valid.iter().min_by_key(|(t, _)| *t);
+        let latest = valid.iter().max_by_key(|(t, _)| *t);
+        match (valid.len(), earliest, latest) {
+            (0, _, _) | (_, None, _) | (_, _, None) => LocalResult::None,
+            (1, Some((_, one)), _) => LocalResult::Single(*one),
+            (_, Some((_, first)), Some((_, last))) => LocalResult::Ambiguous(*first, *last),
         }
     }
 
