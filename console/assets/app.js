@@ -6,6 +6,7 @@ const pages = {
   "/": "overview",
   "/deliveries": "deliveries",
   "/dead-letters": "dead-letters",
+  "/targets": "targets",
   "/settings": "settings",
   "/rules": "rules",
 };
