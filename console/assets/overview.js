@@ -69,7 +69,7 @@ function firing(a) {
         ? h("ul", { class: "firing" }, a.firing.map((c) => h("li", { "data-condition": c }, h("span", { class: "badge st-error" }, "firing"), " ", h("strong", {}, (CONDITIONS[c] ?? [c])[0]), CONDITIONS[c] ? `: ${CONDITIONS[c][1](t)}` : "")))
         : h("p", {}, "None."),
     ),
-    h("p", { class: "muted" }, `Checked every minute over the last ${t.window_minutes} min. Alert webhook: `, sink),
+    h("p", { class: "muted" }, `Checked every minute over the last ${t.window_minutes} min (the tiles above: 24 hours). Alert webhook: `, sink, "."),
   );
 }
 

@@ -27,14 +27,14 @@ async function load(list, focusId) {
     list,
     table(
       [
-        { label: "Target", cell: (t) => h("span", {}, h("span", { class: "mono" }, t.target), h("br"), h("span", { class: "muted mono" }, t.id)) },
+        { label: "Target", cell: (t) => h("span", {}, t.target, h("br"), h("span", { class: "muted mono" }, t.id)) },
         { label: "State", cell: state },
         { label: "Failure run", cell: (t) => String(t.failure_run) },
         { label: "Parked", cell: (t) => String(t.parked) },
         { label: "Last success", cell: (t) => moment(t.last_success_at, "never") },
         { label: "Last error", cell: lastError },
         { label: "Next probe", cell: nextProbe },
-        { label: "", cell: (t) => action(t, list) },
+        { label: "", cell: (t) => action(t, list), class: "nowrap" },
       ],
       data.targets,
       { empty: "No target yet: set a webhook URL in Settings, or a rule's URL.", caption: "Targets" },
