@@ -1,6 +1,7 @@
 // Regenerates the console's screenshots in docs/: every page at 1280 px (desktop) and 390 px
 // (phone), against the built worker in workerd with sample deliveries (a retried one, a failed
-// one kept as a dead letter, detected e-mails with links, a routing rule). `make screenshots`.
+// one kept as a dead letter, detected e-mails with links, a routing rule, a target paused by
+// hand with a delivery parked). `make screenshots`.
 import fs from "node:fs";
 import path from "node:path";
 import { email, ADMIN_TOKEN, ROOT } from "../tests/harness/worker.mjs";
@@ -44,6 +45,13 @@ try {
     return ids.every((id) => logs.some((l) => l.email_id === id && ["success", "error", "skipped", "held"].includes(l.status)));
   }, { what: "sample deliveries", timeoutMs: 60_000 });
   await eventually(async () => (await w.api("/api/dead_letters")).json.count > 0, { what: "a dead letter" });
+  // The rule's target paused by hand, then (once consumers see the pause, within 2 s) one of
+  // its e-mails parked.
+  const studio = (await w.api("/api/targets")).json.targets.find((t) => t.target === "https://hooks.example.com/***");
+  await w.api(`/api/targets/${studio.id}/pause`, { method: "POST" });
+  await new Promise((resolve) => setTimeout(resolve, 2_500));
+  const parked = (await w.push(email({ subject: "Retouches studio, série 2", sender: "Studio <lab@studio.example>", body: `<p>${link(7)}</p>` }))).json.email_id;
+  await eventually(async () => (await w.logs(`email_id=${parked}&status=parked`)).length > 0, { what: "a parked delivery" });
 
   fs.mkdirSync(OUT, { recursive: true });
   for (const [width, label] of [[1280, "desktop"], [390, "phone"]]) {
@@ -65,6 +73,7 @@ try {
     await shot("deliveries", "/deliveries");
     await shot("timeline", `/emails/${ids[0]}`, (p) => p.getByText("Payload sent").first().click());
     await shot("dead-letters", "/dead-letters");
+    await shot("targets", "/targets");
     await shot("settings", "/settings", async (p) => {
       await p.locator("#webhook_config-webhook_time_start").fill("25:00");
       await p.getByRole("button", { name: "Save webhook and sending window" }).click();

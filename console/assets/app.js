@@ -6,6 +6,7 @@ const pages = {
   "/": "overview",
   "/deliveries": "deliveries",
   "/dead-letters": "dead-letters",
+  "/targets": "targets",
   "/settings": "settings",
   "/rules": "rules",
 };
@@ -16,7 +17,10 @@ const page = emailId ? "email" : pages[path];
 const section = emailId ? "/deliveries" : path;
 
 for (const a of document.querySelectorAll(".top nav a")) {
-  if (a.getAttribute("href") === section) a.setAttribute("aria-current", "page");
+  if (a.getAttribute("href") !== section) continue;
+  a.setAttribute("aria-current", "page");
+  // On a phone the menu scrolls sideways: the current page's entry is brought into view.
+  a.scrollIntoView({ block: "nearest", inline: "nearest" });
 }
 
 document.getElementById("sign-out").addEventListener("click", async () => {

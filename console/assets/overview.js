@@ -1,4 +1,5 @@
-// Overview: alert states, health, the figures of 24 hours or 7 days, and deliveries per hour.
+// Overview: alert states, the alert conditions firing now (the cron's, from /api/alerts),
+// health, the figures of 24 hours or 7 days, and deliveries per hour.
 import { ago, api, card, h, ms, pct, put, s, table, when } from "./dom.js";
 
 const ALERTS = {
@@ -10,9 +11,17 @@ const ALERTS = {
 const STATE_TEXT = { ok: "OK", alert: "Alert", no_data: "No data yet", off: "Not configured" };
 const STORE_TEXT = { redis: "Redis", kv_fallback: "KV fallback in use", kv_only: "KV only (Redis not configured)" };
 const SERIES = ["success", "error", "retrying", "held"];
+// The cron's alert conditions (README: Alerts), with their thresholds as /api/alerts gives them.
+const CONDITIONS = {
+  success_rate_low: ["Success rate low", (t) => `below ${t.success_rate_min_percent} % (at least ${t.min_attempts} attempts)`],
+  timeout_rate_high: ["Timeout rate high", (t) => `timeouts above ${t.timeout_rate_max_percent} %`],
+  slow_deliveries: ["Slow deliveries", (t) => `average attempt above ${t.avg_duration_max_ms} ms`],
+  redis_unavailable: ["Redis unavailable", (t) => `failing for more than ${t.redis_down_minutes} min`],
+  no_success: ["No success", (t) => `none for ${t.no_success_minutes} min`],
+};
 
 export async function render(main) {
-  const data = await api("/api/overview");
+  const [data, alerts] = await Promise.all([api("/api/overview"), api("/api/alerts").catch((e) => e)]);
   const o = data.overview;
   let windowKey = "day";
   const body = h("div");
@@ -29,6 +38,7 @@ export async function render(main) {
     h("div", { class: "page-head" }, h("div", {}, h("h1", {}, "Overview"), h("p", {}, `Updated ${when(data.generated_at)}`)), h("div", { class: "actions", role: "group", "aria-label": "Period" }, toggles)),
     h("h2", { class: "sr-only" }, "Alerts"),
     h("div", { class: "grid", id: "alerts" }, o.alerts.map(alertTile)),
+    firing(alerts),
     health(data.health),
     body,
   );
@@ -43,6 +53,23 @@ function alertTile(a) {
     h("div", { class: "label" }, label),
     h("div", { class: "value" }, a.state === "no_data" || a.state === "off" ? STATE_TEXT[a.state] : fmt(a.value)),
     h("div", { class: "sub" }, h("span", { class: "sr-only" }, `${STATE_TEXT[a.state]}. `), `Alert when ${a.threshold}`),
+  );
+}
+
+function firing(a) {
+  if (a instanceof Error) return card("Alerts firing now", h("p", { class: "muted" }, `Could not be read: ${a.message}`));
+  const t = a.thresholds;
+  const sink = a.alert_webhook ? h("span", { class: "mono" }, a.alert_webhook) : "none set (alerts go to the worker's log only)";
+  return card(
+    "Alerts firing now",
+    h(
+      "div",
+      { id: "alerts-firing" },
+      a.firing.length
+        ? h("ul", { class: "firing" }, a.firing.map((c) => h("li", { "data-condition": c }, h("span", { class: "badge st-error" }, "firing"), " ", h("strong", {}, (CONDITIONS[c] ?? [c])[0]), CONDITIONS[c] ? `: ${CONDITIONS[c][1](t)}` : "")))
+        : h("p", {}, "None."),
+    ),
+    h("p", { class: "muted" }, `Checked every minute over the last ${t.window_minutes} min (the tiles above: 24 hours). Alert webhook: `, sink, "."),
   );
 }
 

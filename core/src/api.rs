@@ -69,6 +69,7 @@ pub enum Page {
     DeadLetters,
     Settings,
     Rules,
+    Targets,
 }
 
 /// The page at `path`, if it is one.
@@ -80,6 +81,7 @@ fn page(path: &str) -> Option<Page> {
         "/dead-letters" => Page::DeadLetters,
         "/settings" => Page::Settings,
         "/rules" => Page::Rules,
+        "/targets" => Page::Targets,
         _ => {
             let id = path.strip_prefix("/emails/")?;
             let hex = id.len() == 32 && id.bytes().all(|b| b.is_ascii_hexdigit());
@@ -474,7 +476,7 @@ mod tests {
     fn console_routes() {
         let id = "ef626f4a3197550e73b6e5a1b3cdc39e";
         #[rustfmt::skip]
-        let table: [(&str, &str, Result<Route, u16>); 24] = [
+        let table: [(&str, &str, Result<Route, u16>); 25] = [
             ("GET", "/", Ok(Route::Page(Page::Overview))),
             ("HEAD", "/", Ok(Route::Page(Page::Overview))),
             ("POST", "/", Err(405)),
@@ -483,6 +485,7 @@ mod tests {
             ("GET", "/dead-letters", Ok(Route::Page(Page::DeadLetters))),
             ("GET", "/settings", Ok(Route::Page(Page::Settings))),
             ("GET", "/rules", Ok(Route::Page(Page::Rules))),
+            ("GET", "/targets", Ok(Route::Page(Page::Targets))),
             ("GET", &format!("/emails/{id}"), Ok(Route::Page(Page::Email(id.into())))),
             ("GET", "/emails/nothex", Err(404)),
             ("GET", "/index.html", Err(404)),

@@ -1,7 +1,7 @@
 // The operator console in real headless Chromium (playwright-core driving Debian's chromium),
 // against the built worker in workerd with the test network: sign-in and sign-out, an e-mail's
-// attempts, settings errors, a rule tried then saved, a dead letter replayed, the test e-mail,
-// hostile e-mail content shown as text, keyboard use and phone width.
+// attempts, settings errors, a rule tried then saved, a dead letter replayed, a target paused
+// and resumed, the test e-mail, hostile e-mail content shown as text, keyboard use and phone width.
 import { test, before, after } from "node:test";
 import assert from "node:assert/strict";
 import crypto from "node:crypto";
@@ -166,6 +166,63 @@ test("a dead letter replayed from the console reaches the receiver; replay all a
   await eventually(() => rec.requests.find((r) => r.json?.microsoft_graph_email_id === two && r.action.status === 200), { what: "the bulk-replayed dead letter" });
 });
 
+test("a target paused from the console parks its deliveries; resumed, it delivers them", async () => {
+  const targets = async () => (await w.api("/api/targets")).json.targets;
+  const target = (await targets()).find((t) => t.target === "https://hooks.receiver.test/***");
+  assert.ok(target, "the configured target is listed");
+  await page.goto(`${w.url}/targets`);
+  const row = page.locator("#targets tbody tr").filter({ hasText: target.id });
+  await row.waitFor();
+  assert.match(await row.textContent(), /https:\/\/hooks\.receiver\.test\/\*\*\*/);
+  assert.doesNotMatch(await page.locator("main").textContent(), /hook\/console/, "the URL's path is not shown");
+  assert.equal(await row.locator("[data-state]").getAttribute("data-state"), "healthy");
+
+  // By keyboard: Escape cancels the confirmation, Enter on Pause and on the dialog's Pause pauses.
+  const pause = row.getByRole("button", { name: /^Pause / });
+  await pause.focus();
+  await page.keyboard.press("Enter");
+  const dialog = page.getByRole("dialog");
+  await dialog.waitFor();
+  assert.match(await dialog.textContent(), /will park/);
+  await page.keyboard.press("Escape");
+  await dialog.waitFor({ state: "detached" });
+  assert.equal((await targets()).find((t) => t.id === target.id).state, "healthy", "cancelled: nothing paused");
+  try {
+    await pause.focus();
+    await page.keyboard.press("Enter");
+    await dialog.getByRole("button", { name: "Pause" }).press("Enter");
+    await page.locator(".notice-ok").filter({ hasText: "paused" }).waitFor();
+    await row.locator('[data-state="paused"]').waitFor();
+    assert.equal((await targets()).find((t) => t.id === target.id).state, "paused");
+    assert.equal(await page.evaluate(() => document.activeElement.textContent), "Resume", "focus stays on the target's button");
+
+    // Consumers learn a pause within 2 s (README: Receivers that fail for hours): past that, a
+    // pushed e-mail parks.
+    await new Promise((resolve) => setTimeout(resolve, 2_500));
+    const r = await w.push(email({ subject: `parked while paused ${crypto.randomUUID()}` }));
+    assert.equal(r.json.status, "queued", r.text);
+    const id = r.json.email_id;
+    await eventually(async () => (await w.logs(`email_id=${id}&status=parked`)).length >= 1, { what: "the delivery parked" });
+    await eventually(async () => (await targets()).find((t) => t.id === target.id).parked >= 1, { what: "the parked count" });
+    assert.equal(rec.requests.filter((q) => q.json?.microsoft_graph_email_id === id).length, 0, "not attempted while paused");
+    assert.equal((await w.api("/api/dead_letters")).json.dead_letters.filter((d) => d.email_id === id).length, 0, "not dead-lettered");
+    await page.getByRole("button", { name: "Refresh" }).click();
+    await eventually(async () => (await row.locator('td[data-label="Parked"]').textContent()) === "1", { what: "the parked delivery counted in the list" });
+
+    await row.getByRole("button", { name: /^Resume / }).click();
+    await page.locator(".notice-ok").filter({ hasText: "resumed" }).waitFor();
+    const got = await eventually(() => rec.requests.find((q) => q.json?.microsoft_graph_email_id === id && q.action.status === 200), { what: "the parked e-mail delivered after resume" });
+    assert.equal(got.path, "/hook/console");
+    await eventually(async () => (await targets()).find((t) => t.id === target.id && t.state === "healthy" && t.parked === 0), { what: "the target healthy again" });
+    await page.getByRole("button", { name: "Refresh" }).click();
+    await row.locator('[data-state="healthy"]').waitFor();
+    assert.deepEqual(page.errors, []);
+  } finally {
+    // Whatever failed above, the next tests need the target delivering.
+    if ((await targets()).find((t) => t.id === target.id)?.state === "paused") await w.api(`/api/targets/${target.id}/resume`, { method: "POST" });
+  }
+});
+
 test("send a test e-mail: one click, and the receiver gets it", async () => {
   await page.goto(`${w.url}/`);
   await page.getByRole("button", { name: "Send a test e-mail" }).click();
@@ -219,13 +276,13 @@ test("every page works by keyboard and fits a 390-px phone screen", async () => 
 
   const phone = await browser.newPage(390);
   try {
-    for (const path of ["/", "/deliveries", "/dead-letters", "/settings", "/rules"]) {
-      await phone.goto(`${w.url}${path}`);
-      await phone.locator("main h1").waitFor();
-      const overflow = await phone.evaluate(() => document.documentElement.scrollWidth - window.innerWidth);
-      assert.ok(overflow <= 0, `${path}: ${overflow} px wider than the screen`);
-    }
-    assert.deepEqual(phone.errors, []);
+      for (const path of ["/", "/deliveries", "/dead-letters", "/targets", "/settings", "/rules"]) {
+        await phone.goto(`${w.url}${path}`);
+        await phone.locator("main h1").waitFor();
+        const overflow = await phone.evaluate(() => document.documentElement.scrollWidth - window.innerWidth);
+        assert.ok(overflow <= 0, `${path}: ${overflow} px wider than the screen`);
+      }
+      assert.deepEqual(phone.errors, []);
   } finally {
     await phone.close();
   }

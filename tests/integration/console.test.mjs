@@ -198,11 +198,21 @@ test("the console sees webhook URLs masked; sent back unchanged, the stored URL 
   assert.equal(refused.status, 400);
   assert.equal(refused.json.field, "rules[0].actions.webhook_url");
 
-  for (const path of ["/api/settings", "/api/webhook_config", "/api/routing_rules", "/api/overview"]) {
+  for (const path of ["/api/settings", "/api/webhook_config", "/api/routing_rules", "/api/overview", "/api/targets", "/api/alerts"]) {
     const r = await byCookie(cookie, path);
     assert.equal(r.status, 200, path);
     assert.ok(!r.text.includes("s3cret-path-token") && !r.text.includes("r00t-secret"), `${path} shows no webhook URL path`);
     assert.ok(!r.text.includes(ADMIN_TOKEN), `${path} shows no token`);
+  }
+  // The Targets page: the list, and the answers of pause and resume, show the URLs masked.
+  const targets = (await byCookie(cookie, "/api/targets")).json.targets;
+  assert.ok(targets.some((t) => t.target === "https://hooks.receiver.test/***"), JSON.stringify(targets));
+  for (const t of targets) {
+    for (const action of ["pause", "resume"]) {
+      const r = await byCookie(cookie, `/api/targets/${t.id}/${action}`, { method: "POST" });
+      assert.equal(r.status, 200, r.text);
+      assert.ok(!r.text.includes("s3cret-path-token") && !r.text.includes("r00t-secret"), `${action} shows no webhook URL path`);
+    }
   }
   const dry = await byCookie(cookie, "/api/test/dry_run", { method: "POST", body: { ...email({ subject: "[lab] draft" }), routing_rules: renamed } });
   assert.equal(dry.status, 200, dry.text);

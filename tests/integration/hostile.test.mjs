@@ -73,6 +73,7 @@ const ENDPOINTS = [
   { methods: ["GET", "POST", "DELETE"], path: "/api/session", auth: "none" },
   { methods: ["GET"], path: "/", auth: "none" },
   { methods: ["GET"], path: "/login", auth: "none" },
+  { methods: ["GET"], path: "/targets", auth: "none" },
   { methods: ["GET"], path: "/assets/app.css", auth: "none" },
 ];
 const ALL_METHODS = ["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"];
