@@ -223,7 +223,9 @@ impl TargetView {
             last_success_ms: h.last_success_ms,
             last_failure_ms: h.last_failure_ms,
             last_error: h.last_error.clone(),
-            next_probe_ms,
+            // Only a pause after failures is probed; the object's alarm may still be set for a
+            // drain or a pause by hand, which is not a probe.
+            next_probe_ms: next_probe_ms.filter(|_| h.probing()),
         }
     }
 
@@ -356,6 +358,8 @@ mod tests {
         let mut h = TargetHealth::default();
         assert_eq!(h.pause(5), Transition::Paused);
         assert!(h.parks() && !h.probing(), "a manual pause is not probed");
+        let view = TargetView::of("https://h.example/x", &h, 1, Some(99));
+        assert_eq!(view.next_probe_ms, None, "and shows no next probe");
         assert_eq!(h.pause(6), Transition::None);
         assert_eq!(h.resume(7), Transition::Resumed);
         assert_eq!(h.resume(8), Transition::None);
