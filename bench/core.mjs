@@ -88,7 +88,7 @@ try {
   const prefs = { exclude_keywords: Array.from({ length: 20 }, (_, i) => `unsubscribe-${i}`) };
   for (const [kind, rules] of [["html", "mixed"], ["hangul", "fold"], ["links", "regex"]]) {
     const p = await time({ pass: "plan", rules, prefs, body: { kind, bytes: MB25 } });
-    row(`${kind} body, ${rules} rules, 20 exclude keywords`, p, `${p.result.decision}, payload ${(p.result.payload_bytes / 1e6).toFixed(1)} MB`);
+    row(`${kind} body, ${rules} rules, 20 exclude keywords`, p, `${p.result.decision}` + (p.result.payload_bytes ? `, payload ${(p.result.payload_bytes / 1e6).toFixed(1)} MB` : ", no payload"));
   }
 } finally {
   await mf.dispose();
