@@ -11,8 +11,8 @@ use super::error::ApiError;
 use super::ids::{newest_first_key, sender_email, sha256_hex};
 use super::log::{LogEntry, LogStatus};
 use super::messages::{
-    archive_key, email_archive_key, email_spill_key, sender_index_key, EmailArchive,
-    DEAD_LETTER_PREFIX,
+    archive_key, email_archive_key, email_spill_key, EmailArchive, DEAD_LETTER_PREFIX,
+    EMAIL_ARCHIVE_PREFIX,
 };
 use super::offload::{link_pair_key, plan_offload};
 use super::payload::DeliveryLink;
@@ -63,9 +63,17 @@ pub fn parse_sender(raw: &str) -> Result<String, ApiError> {
     Ok(address)
 }
 
-/// The e-mail id of a sender index key listed under its prefix.
-pub fn email_id_of_index_key<'k>(key: &'k str, prefix: &str) -> Option<&'k str> {
-    key.strip_prefix(prefix).filter(|id| !id.is_empty())
+/// The e-mail id of an archive record listed under [`EMAIL_ARCHIVE_PREFIX`], when the record's
+/// metadata is `sender_key` (the record of an e-mail of that sender).
+pub fn email_of_sender<'k>(
+    key: &'k str,
+    metadata: Option<&Value>,
+    sender_key: &str,
+) -> Option<&'k str> {
+    let id = key
+        .strip_prefix(EMAIL_ARCHIVE_PREFIX)
+        .filter(|id| !id.is_empty())?;
+    (metadata?.as_str()? == sender_key).then_some(id)
 }
 
 /// What is known of the e-mails to erase before their keys are named: their archive records
@@ -101,7 +109,7 @@ impl Found {
 
     /// Every KV key to delete, with the count it adds to: the deliveries' archive records
     /// and dead letters, the `bodies` (read before: they name the links), and per e-mail its
-    /// spilled part, processing dead letter, archive record and sender index entry.
+    /// spilled part, processing dead letter and archive record.
     pub fn kv_keys(&self, bodies: &[String]) -> Vec<(String, Counted)> {
         let deliveries = self.delivery_ids();
         let mut keys: Vec<(String, Counted)> = Vec::new();
@@ -122,9 +130,6 @@ impl Found {
             ));
             keys.push((email_archive_key(id), Counted::Archives));
         }
-        for a in &self.archives {
-            keys.push((sender_index_key(&a.sender_key, &a.email_id), Counted::Index));
-        }
         keys
     }
 }
@@ -136,7 +141,6 @@ pub enum Counted {
     Bodies,
     DeadLetters,
     Spilled,
-    Index,
 }
 
 /// The R2 object keys and link-pair keys of the links an archived payload carries. Keys are
@@ -190,8 +194,6 @@ pub struct Removed {
     pub spilled: u64,
     pub r2_objects: u64,
     pub link_pairs: u64,
-    /// Sender index entries.
-    pub index: u64,
     /// Deliveries parked for an unhealthy target.
     pub parked: u64,
 }
@@ -204,7 +206,6 @@ impl Removed {
             Counted::Bodies => &mut self.bodies,
             Counted::DeadLetters => &mut self.dead_letters,
             Counted::Spilled => &mut self.spilled,
-            Counted::Index => &mut self.index,
         };
         *count += 1;
     }

@@ -434,25 +434,19 @@ impl EmailArchive {
     }
 }
 
-/// KV key of an e-mail's archive record.
+/// KV prefix of the e-mails' archive records.
+pub const EMAIL_ARCHIVE_PREFIX: &str = "archive:email:";
+
+/// KV key of an e-mail's archive record. Its KV metadata is the e-mail's [`sender_key`], so a
+/// listing of [`EMAIL_ARCHIVE_PREFIX`] finds a sender's e-mails without reading them (erasure
+/// by sender) and no separate index entry is written.
 pub fn email_archive_key(email_id: &str) -> String {
-    format!("archive:email:{email_id}")
+    format!("{EMAIL_ARCHIVE_PREFIX}{email_id}")
 }
 
-/// A sender address as stored in indexes: a hash, so the index itself names nobody.
+/// A sender address as stored with an e-mail's record: a hash, so the record names nobody.
 pub fn sender_key(sender_email: &str) -> String {
     super::ids::sha256_hex(&sender_email.trim().to_lowercase())[..32].to_string()
-}
-
-/// KV key saying that `email_id` came from the sender of `sender_key`; the e-mails of a
-/// sender are listed by the prefix [`sender_index_prefix`] (erasure by sender).
-pub fn sender_index_key(sender_key: &str, email_id: &str) -> String {
-    format!("{}{email_id}", sender_index_prefix(sender_key))
-}
-
-/// The prefix of a sender's index keys.
-pub fn sender_index_prefix(sender_key: &str) -> String {
-    format!("index:sender:{sender_key}:")
 }
 
 /// Archived deliveries and their bodies are kept as long as dead letters: 14 days.

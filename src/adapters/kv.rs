@@ -72,6 +72,40 @@ impl Kv {
         }
     }
 
+    /// The names of the keys under `prefix` that `keep` picks from their name and metadata (no
+    /// value is read), at most `max` of them, looking at most `max_pages` listing pages of
+    /// 1,000 keys. Answers whether the listing was seen to its end.
+    pub async fn keys_where(
+        &self,
+        prefix: &str,
+        max: usize,
+        max_pages: usize,
+        keep: impl Fn(&str, Option<&serde_json::Value>) -> bool,
+    ) -> StoreResult<(Vec<String>, bool)> {
+        let mut out = Vec::new();
+        let mut cursor: Option<String> = None;
+        for _ in 0..max_pages {
+            let mut list = self.0.list().prefix(prefix.to_string()).limit(1000);
+            if let Some(c) = cursor.take() {
+                list = list.cursor(c);
+            }
+            let page = list.execute().await.map_err(kv_err)?;
+            for key in page.keys {
+                if keep(&key.name, key.metadata.as_ref()) {
+                    if out.len() == max {
+                        return Ok((out, false));
+                    }
+                    out.push(key.name);
+                }
+            }
+            match page.cursor {
+                Some(c) if !page.list_complete => cursor = Some(c),
+                _ => return Ok((out, true)),
+            }
+        }
+        Ok((out, false))
+    }
+
     /// Deletes `key`; answers whether it existed. Looked up by listing, so a large value (a
     /// 25 MB body) is never read just to be deleted.
     pub async fn remove(&self, key: &str) -> StoreResult<bool> {

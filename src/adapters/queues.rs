@@ -6,9 +6,9 @@ use super::kv::Kv;
 use facteur_core::accept::JobSender;
 use facteur_core::config::bindings;
 use facteur_core::messages::{
-    archive_key, batches, email_archive_key, email_spill_key, sender_index_key, sender_key,
-    ArchivedDelivery, Blob, DeadLetter, DeliveryJob, DeliveryMeta, EmailArchive, ProcessJob,
-    ARCHIVE_TTL_SECS, MAX_MESSAGE_BYTES, SPILL_TTL_SECS,
+    archive_key, batches, email_archive_key, email_spill_key, sender_key, ArchivedDelivery, Blob,
+    DeadLetter, DeliveryJob, DeliveryMeta, EmailArchive, ProcessJob, ARCHIVE_TTL_SECS,
+    MAX_MESSAGE_BYTES, SPILL_TTL_SECS,
 };
 use facteur_core::pipeline::PlannedDelivery;
 use facteur_core::ports::{KeyValueStore, StoreError};
@@ -117,8 +117,8 @@ impl Producer<'_> {
 
     /// Writes the archive record of each delivery (for replay); a failed write is logged and
     /// holds nothing back.
-    /// Also writes the e-mail's own archive record and its sender index entry (see
-    /// `EmailArchive`).
+    /// Also writes the e-mail's own archive record, its sender's key as the record's metadata
+    /// (see `EmailArchive`).
     pub async fn archive(
         &self,
         deliveries: &[PlannedDelivery],
@@ -153,14 +153,15 @@ impl Producer<'_> {
             None => email,
         };
         let email_record = async {
-            let index = sender_index_key(&email.sender_key, &email.email_id);
             let record_key = email_archive_key(&email.email_id);
             let text = serde_json::to_string(&email).unwrap_or_default();
-            let (a, b) = futures::join!(
-                self.blobs.put(&record_key, &text, Some(ARCHIVE_TTL_SECS)),
-                self.blobs.put(&index, "", Some(ARCHIVE_TTL_SECS))
-            );
-            if let Err(e) = a.and(b) {
+            // The sender's key rides as the record's metadata: one write, and a listing finds
+            // a sender's e-mails (erasure by sender).
+            let written = self
+                .blobs
+                .put_with_metadata(&record_key, &text, &email.sender_key, ARCHIVE_TTL_SECS)
+                .await;
+            if let Err(e) = written {
                 console_warn!(
                     "e-mail {}: archive record not written ({e})",
                     email.email_id

@@ -1,7 +1,7 @@
 //! Erasure: `DELETE /api/emails/<email_id>` and `DELETE /api/senders/<address>` remove
 //! everything stored about the e-mails (log entries in Redis and KV, archive records and
 //! bodies, dead letters, spilled parts, parked deliveries, R2 copies of their links and the
-//! link pairs, sender index entries), answer what was removed, and leave an audit entry
+//! link pairs), answer what was removed, and leave an audit entry
 //! (`GET /api/audit`). Which keys to look at, and what the audit keeps, is the core's
 //! (`facteur_core::erasure`).
 
@@ -14,15 +14,15 @@ use crate::context::Ctx;
 use crate::http::{json, query_of};
 use facteur_core::api::int_param;
 use facteur_core::erasure::{
-    email_id_of_index_key, in_flight, link_keys, parse_email_id, parse_sender, AuditEntry,
-    ErasureKind, Found, Removed, AUDIT_PREFIX, AUDIT_TTL_SECS,
+    email_of_sender, in_flight, link_keys, parse_email_id, parse_sender, AuditEntry, ErasureKind,
+    Found, Removed, AUDIT_PREFIX, AUDIT_TTL_SECS,
 };
 use facteur_core::error::ApiError;
 use facteur_core::ingest::parse_ingest;
 use facteur_core::log::LogEntry;
 use facteur_core::messages::{
-    email_archive_key, sender_index_prefix, sender_key, ArchivedDelivery, Blob, DeadJob,
-    DeadLetter, DEAD_LETTER_PREFIX,
+    email_archive_key, sender_key, ArchivedDelivery, Blob, DeadJob, DeadLetter, DEAD_LETTER_PREFIX,
+    EMAIL_ARCHIVE_PREFIX,
 };
 use facteur_core::ports::KeyValueStore;
 
@@ -34,6 +34,9 @@ const WHO_ADMIN: &str = "admin token";
 const MAX_SENDER_EMAILS: usize = 20;
 /// Most dead e-mail letters read to find a sender's e-mails that never got delivered.
 const MAX_DEAD_EMAILS: usize = 100;
+/// Most listing pages of e-mail records (1,000 keys each) one erasure by sender looks at: the
+/// records of 100,000 e-mails, more than 14 days of an inbox (the records' lifetime) hold.
+const MAX_RECORD_PAGES: usize = 100;
 
 /// What was removed, and which stores failed on the way (the erasure can be run again).
 #[derive(Default)]
@@ -60,28 +63,44 @@ pub async fn erase_email(ctx: &Ctx, req: Request, raw_id: &str) -> Result<Respon
     answer(ctx, ErasureKind::Email, &id, 1, false, tally, warnings).await
 }
 
-/// `DELETE /api/senders/<address>`: the sender's e-mails are found through the sender index
-/// (delivered e-mails) and the dead letters of e-mails that never got as far.
+/// `DELETE /api/senders/<address>`: the sender's e-mails are found through the sender key their
+/// records carry as metadata (delivered e-mails) and the dead letters of e-mails that never got
+/// as far.
 pub async fn erase_sender(ctx: &Ctx, req: Request, raw: &str) -> Result<Response, ApiError> {
     ctx.require_admin(&req).await?;
     let address = parse_sender(raw)?;
     let mut tally = Tally::default();
-    let prefix = sender_index_prefix(&sender_key(&address));
+    let key = sender_key(&address);
     let mut ids: Vec<String> = Vec::new();
-    match ctx.stores.blobs.keys(&prefix, MAX_SENDER_EMAILS + 1).await {
-        Ok(keys) => ids.extend(
-            keys.iter()
-                .filter_map(|(k, _)| email_id_of_index_key(k, &prefix))
-                .map(str::to_string),
-        ),
-        Err(e) => tally.fail("sender index", e),
+    let mut listed_all = true;
+    // Every e-mail record names its sender's key in its metadata: the listing reads no value.
+    let found = ctx
+        .stores
+        .blobs
+        .keys_where(
+            EMAIL_ARCHIVE_PREFIX,
+            MAX_SENDER_EMAILS + 1,
+            MAX_RECORD_PAGES,
+            |k, meta| email_of_sender(k, meta, &key).is_some(),
+        )
+        .await;
+    match found {
+        Ok((keys, complete)) => {
+            listed_all = complete;
+            ids.extend(
+                keys.iter()
+                    .filter_map(|k| k.strip_prefix(EMAIL_ARCHIVE_PREFIX))
+                    .map(str::to_string),
+            );
+        }
+        Err(e) => tally.fail("e-mail records", e),
     }
     for id in dead_emails_of(ctx, &address, &mut tally).await {
         if !ids.contains(&id) {
             ids.push(id);
         }
     }
-    let more = ids.len() > MAX_SENDER_EMAILS;
+    let more = ids.len() > MAX_SENDER_EMAILS || !listed_all;
     ids.truncate(MAX_SENDER_EMAILS);
     let emails = ids.len() as u64;
     let warnings = erase(ctx, ids, &mut tally).await;
