@@ -10,7 +10,7 @@ use worker::{console_error, console_warn, Request, Response};
 
 use crate::adapters::net::now_ms;
 use crate::adapters::targets::TargetCall;
-use crate::context::Ctx;
+use crate::context::{Admin, Ctx};
 use crate::http::{json, query_of};
 use facteur_core::api::int_param;
 use facteur_core::erasure::{
@@ -26,8 +26,13 @@ use facteur_core::messages::{
 };
 use facteur_core::ports::KeyValueStore;
 
-/// Who the audit names for a request with the admin token.
-const WHO_ADMIN: &str = "admin token";
+/// Who the audit names: the kind of credential, never a person or a token.
+fn who(admin: &Admin) -> &'static str {
+    match admin {
+        Admin::Token => "admin token",
+        Admin::Session(_) => "console session",
+    }
+}
 /// Most e-mails one erasure by sender covers: each costs a few dozen store calls, and an
 /// invocation may make 1,000. The answer says `more` when some are left (run it again: the
 /// erased ones are no longer found).
@@ -56,18 +61,27 @@ impl Tally {
 
 /// `DELETE /api/emails/<email_id>`
 pub async fn erase_email(ctx: &Ctx, req: Request, raw_id: &str) -> Result<Response, ApiError> {
-    ctx.require_admin(&req).await?;
+    let admin = ctx.require_admin(&req).await?;
     let id = parse_email_id(raw_id)?;
     let mut tally = Tally::default();
     let warnings = erase(ctx, vec![id.clone()], &mut tally).await;
-    answer(ctx, ErasureKind::Email, &id, 1, false, tally, warnings).await
+    answer(
+        ctx,
+        who(&admin),
+        (ErasureKind::Email, &id),
+        1,
+        false,
+        tally,
+        warnings,
+    )
+    .await
 }
 
 /// `DELETE /api/senders/<address>`: the sender's e-mails are found through the sender key their
 /// records carry as metadata (delivered e-mails) and the dead letters of e-mails that never got
 /// as far.
 pub async fn erase_sender(ctx: &Ctx, req: Request, raw: &str) -> Result<Response, ApiError> {
-    ctx.require_admin(&req).await?;
+    let admin = ctx.require_admin(&req).await?;
     let address = parse_sender(raw)?;
     let mut tally = Tally::default();
     let key = sender_key(&address);
@@ -106,8 +120,8 @@ pub async fn erase_sender(ctx: &Ctx, req: Request, raw: &str) -> Result<Response
     let warnings = erase(ctx, ids, &mut tally).await;
     answer(
         ctx,
-        ErasureKind::Sender,
-        &address,
+        who(&admin),
+        (ErasureKind::Sender, &address),
         emails,
         more,
         tally,
@@ -346,8 +360,8 @@ async fn erase_parked(
 /// removed so far (running it again finishes the work).
 async fn answer(
     ctx: &Ctx,
-    kind: ErasureKind,
-    subject: &str,
+    who: &'static str,
+    (kind, subject): (ErasureKind, &str),
     emails: u64,
     more: bool,
     mut tally: Tally,
@@ -355,15 +369,7 @@ async fn answer(
 ) -> Result<Response, ApiError> {
     let now = now_ms();
     let complete = tally.failed.is_empty();
-    let entry = AuditEntry::erasure(
-        kind,
-        subject,
-        WHO_ADMIN,
-        emails,
-        tally.removed,
-        complete,
-        now,
-    );
+    let entry = AuditEntry::erasure(kind, subject, who, emails, tally.removed, complete, now);
     let audit = serde_json::to_value(&entry).map_err(|_| ApiError::internal())?;
     let text = audit.to_string();
     // The entry is also the key's metadata, so the listing reads no value.

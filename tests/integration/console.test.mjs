@@ -178,6 +178,17 @@ test("CSRF: a write by cookie needs the console's own Origin; the bearer token d
   assert.equal(crossSignIn.status, 403, "a sign-in posted by another site");
 });
 
+test("an erasure made from a console session is audited as a console session, never by name", async () => {
+  const id = await pushAndId("erase from the console");
+  const cookie = await signIn();
+  const res = await byCookie(cookie, `/api/emails/${id}`, { method: "DELETE" });
+  assert.equal(res.status, 200, res.text);
+  const [entry] = (await w.api("/api/audit?limit=1")).json.entries;
+  assert.equal(entry.who, "console session");
+  assert.equal(entry.what.kind, "email");
+  assert.equal((await byCookie(cookie, `/api/emails/${id}`, { method: "DELETE", origin: "https://evil.example" })).status, 403, "the Origin check holds");
+});
+
 test("the console sees webhook URLs masked; sent back unchanged, the stored URL is kept", async () => {
   const rule = { id: "lab", name: "Lab", conditions: [{ field: "subject", operator: "contains", value: "[lab]" }], actions: { webhook_url: `https://hooks.receiver.test/rule/r00t-secret-path` } };
   assert.equal((await w.api("/api/routing_rules", { method: "PUT", body: { rules: [rule] } })).status, 200);
