@@ -22,6 +22,9 @@ forbid() {
 forbid '^\s*worker(\.workspace)?\s*=' "the core depends on worker" core/Cargo.toml zone/Cargo.toml
 handlers=$(ls src/handlers/*.rs | grep -v '/mod.rs$')
 forbid 'crate::handlers::|crate::app\b|^\s*use super::' "a handler imports another handler or the app" $handlers
+# The queue consumer is one handler split in files: they share its helpers through `super::`,
+# and import no other handler.
+forbid 'crate::handlers::|crate::app\b' "a consumer file imports another handler or the app" src/handlers/consumer/*.rs
 forbid 'crate::(handlers|app)\b' "the context or an adapter imports a handler or the app" src/context.rs src/http.rs src/adapters/*.rs
 forbid 'crate::context\b' "an adapter takes the whole context instead of the bindings it needs" src/adapters/*.rs
 forbid '^\s*use worker|worker::' "r2-fetch's pure core imports worker" r2-fetch/src/*.rs
