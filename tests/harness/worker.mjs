@@ -2,6 +2,7 @@
 // wrangler.toml, every outbound request going to the test network (network.mjs).
 import path from "node:path";
 import fs from "node:fs";
+import http from "node:http";
 import { fileURLToPath } from "node:url";
 import { Miniflare } from "miniflare";
 import { parse as parseToml } from "smol-toml";
@@ -89,7 +90,11 @@ export async function startWorker({ network, vars = {}, withR2Fetch = false, r2V
   return {
     mf,
     url: base,
-    /** fetch() against the worker, with the admin token unless `auth` is given. */
+    /**
+     * One request to the worker, with the admin token unless `auth` is given. Each request has
+     * its own connection: workerd closes a connection whose request body it did not read (an
+     * early 400 or 401), and a client reusing it at that moment fails without an answer.
+     */
     async api(pathname, { method = "GET", body, auth = `Bearer ${ADMIN_TOKEN}`, headers = {} } = {}) {
       const h = { ...headers };
       if (auth) h.Authorization = auth;
@@ -97,21 +102,21 @@ export async function startWorker({ network, vars = {}, withR2Fetch = false, r2V
         h["Content-Type"] = "application/json";
         body = JSON.stringify(body);
       }
-      const init = { method, headers: h, body };
-      let res;
-      try {
-        res = await fetch(base + pathname, init);
-      } catch (e) {
-        // A keep-alive connection that workerd closed as the client reused it fails before any
-        // answer. A request that changes nothing when sent twice (GET, PUT of a document,
-        // DELETE) goes again on a fresh connection; a POST is never sent twice by the harness.
-        if (method === "POST" || e.message !== "fetch failed") throw e;
-        res = await fetch(base + pathname, init);
-      }
-      const text = await res.text();
+      if (body !== undefined) h["Content-Length"] = String(Buffer.byteLength(body));
+      const { status, text, headers: resHeaders } = await new Promise((resolve, reject) => {
+        const req = http.request(base + pathname, { method, headers: h, agent: false }, (res) => {
+          const chunks = [];
+          res.on("data", (c) => chunks.push(c));
+          res.on("error", reject);
+          res.on("end", () => resolve({ status: res.statusCode, text: Buffer.concat(chunks).toString("utf8"), headers: res.headers }));
+        });
+        req.on("error", reject);
+        req.end(body);
+      });
       let json = null;
       try { json = JSON.parse(text); } catch { /* not JSON */ }
-      return { status: res.status, json, text, headers: res.headers };
+      const answerHeaders = new Headers(Object.entries(resHeaders).flatMap(([k, v]) => (Array.isArray(v) ? v.map((x) => [k, x]) : [[k, v]])));
+      return { status, json, text, headers: answerHeaders };
     },
     /** Pushes an e-mail to the ingest. */
     push(email, { auth = `Bearer ${PROCESS_TOKEN}` } = {}) {
