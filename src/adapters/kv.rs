@@ -44,44 +44,28 @@ impl KeyValueStore for Kv {
     }
 }
 
+/// A key's metadata as a listing reads it.
+pub type Metadata = Option<serde_json::Value>;
+
 impl Kv {
     /// The keys under `prefix` (every page), at most `max`; with each key's metadata.
-    pub async fn keys(
-        &self,
-        prefix: &str,
-        max: usize,
-    ) -> StoreResult<Vec<(String, Option<serde_json::Value>)>> {
-        let mut out = Vec::new();
-        let mut cursor: Option<String> = None;
-        loop {
-            let mut list = self.0.list().prefix(prefix.to_string()).limit(1000);
-            if let Some(c) = cursor.take() {
-                list = list.cursor(c);
-            }
-            let page = list.execute().await.map_err(kv_err)?;
-            for key in page.keys {
-                if out.len() == max {
-                    return Ok(out);
-                }
-                out.push((key.name, key.metadata));
-            }
-            match page.cursor {
-                Some(c) if !page.list_complete => cursor = Some(c),
-                _ => return Ok(out),
-            }
-        }
+    pub async fn keys(&self, prefix: &str, max: usize) -> StoreResult<Vec<(String, Metadata)>> {
+        Ok(self
+            .keys_where(prefix, max, usize::MAX, |_, _| true)
+            .await?
+            .0)
     }
 
-    /// The names of the keys under `prefix` that `keep` picks from their name and metadata (no
-    /// value is read), at most `max` of them, looking at most `max_pages` listing pages of
-    /// 1,000 keys. Answers whether the listing was seen to its end.
+    /// The keys under `prefix` that `keep` picks from their name and metadata (no value is
+    /// read), with their metadata, at most `max` of them, looking at most `max_pages` listing
+    /// pages of 1,000 keys. Also answers whether the listing was seen to its end.
     pub async fn keys_where(
         &self,
         prefix: &str,
         max: usize,
         max_pages: usize,
         keep: impl Fn(&str, Option<&serde_json::Value>) -> bool,
-    ) -> StoreResult<(Vec<String>, bool)> {
+    ) -> StoreResult<(Vec<(String, Metadata)>, bool)> {
         let mut out = Vec::new();
         let mut cursor: Option<String> = None;
         for _ in 0..max_pages {
@@ -95,7 +79,7 @@ impl Kv {
                     if out.len() == max {
                         return Ok((out, false));
                     }
-                    out.push(key.name);
+                    out.push((key.name, key.metadata));
                 }
             }
             match page.cursor {

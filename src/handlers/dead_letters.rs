@@ -13,7 +13,7 @@ use facteur_core::config::{bindings, parse_bool};
 use facteur_core::dead_letters::{summary, DeadFilter};
 use facteur_core::error::ApiError;
 use facteur_core::messages::{DeadJob, DeadLetter, DEAD_LETTER_PREFIX};
-use facteur_core::ports::{KeyValueStore, StoreError};
+use facteur_core::ports::KeyValueStore;
 
 /// Most dead letters one call lists or selects.
 const MAX_DEAD_LETTERS: usize = 500;
@@ -40,7 +40,7 @@ struct Loaded {
     unreadable: Vec<Value>,
 }
 
-/// Reads up to `max` dead letters that pass `filter` (KV keys in order, page by page, at most
+/// Reads up to `max` dead letters that pass `filter` (KV keys in order, at most
 /// `max_reads` records).
 async fn load(
     ctx: &Ctx,
@@ -52,65 +52,43 @@ async fn load(
         items: Vec::new(),
         unreadable: Vec::new(),
     };
-    let mut reads = 0;
-    let mut cursor: Option<String> = None;
-    loop {
-        let mut list = ctx
-            .stores
-            .blobs
-            .0
-            .list()
-            .prefix(DEAD_LETTER_PREFIX.to_string())
-            .limit(1000);
-        if let Some(c) = cursor.take() {
-            list = list.cursor(c);
-        }
-        let page = list
-            .execute()
-            .await
-            .map_err(|e| store_unavailable(StoreError(e.to_string())))?;
-        // One by one: a bulk action of an operator, and a smaller worker than a join of 1,000.
-        for key in page.keys {
-            if reads == max_reads {
-                return Ok(found);
-            }
-            reads += 1;
-            let id = key
-                .name
-                .strip_prefix(DEAD_LETTER_PREFIX)
-                .unwrap_or(&key.name);
-            let dead = match ctx.stores.blobs.get(&key.name).await {
-                Ok(Some(text)) => match serde_json::from_str::<DeadLetter>(&text) {
-                    Ok(dead) => dead,
-                    Err(_) => {
-                        found
-                            .unreadable
-                            .push(json!({"id": id, "problem": "not a dead-letter record"}));
-                        continue;
-                    }
-                },
-                // Expired between the listing and the read.
-                Ok(None) => continue,
-                Err(e) => {
-                    console_error!("dead letter {id} unreadable: {e}");
+    // At most `max_reads` names (one listing page), then one read each, in key order.
+    let keys = ctx
+        .stores
+        .blobs
+        .keys(DEAD_LETTER_PREFIX, max_reads)
+        .await
+        .map_err(store_unavailable)?;
+    for (name, _) in keys {
+        let id = name.strip_prefix(DEAD_LETTER_PREFIX).unwrap_or(&name);
+        let dead = match ctx.stores.blobs.get(&name).await {
+            Ok(Some(text)) => match serde_json::from_str::<DeadLetter>(&text) {
+                Ok(dead) => dead,
+                Err(_) => {
                     found
                         .unreadable
-                        .push(json!({"id": id, "problem": "store read failed"}));
+                        .push(json!({"id": id, "problem": "not a dead-letter record"}));
                     continue;
                 }
-            };
-            if filter.matches(&dead) {
-                found.items.push(dead);
-                if found.items.len() >= max {
-                    return Ok(found);
-                }
+            },
+            // Expired between the listing and the read.
+            Ok(None) => continue,
+            Err(e) => {
+                console_error!("dead letter {id} unreadable: {e}");
+                found
+                    .unreadable
+                    .push(json!({"id": id, "problem": "store read failed"}));
+                continue;
+            }
+        };
+        if filter.matches(&dead) {
+            found.items.push(dead);
+            if found.items.len() >= max {
+                break;
             }
         }
-        match page.cursor {
-            Some(c) if !page.list_complete => cursor = Some(c),
-            _ => return Ok(found),
-        }
     }
+    Ok(found)
 }
 
 /// Queues a dead letter's job again (fresh attempt count, same delivery id) and drops it.

@@ -103,7 +103,7 @@ pub async fn erase_sender(ctx: &Ctx, req: Request, raw: &str) -> Result<Response
             listed_all = complete;
             ids.extend(
                 keys.iter()
-                    .filter_map(|k| k.strip_prefix(EMAIL_ARCHIVE_PREFIX))
+                    .filter_map(|(k, meta)| email_of_sender(k, meta.as_ref(), &key))
                     .map(str::to_string),
             );
         }
