@@ -14,9 +14,9 @@ use crate::handlers::{
     session, targets,
 };
 use crate::http::{error, with_security_headers};
-use facteur_core::api::{route, Route};
-use facteur_core::console::dev_host_refusal;
 use facteur_core::error::ApiError;
+use facteur_core::http::routes::{route, Route};
+use facteur_core::operator::console::dev_host_refusal;
 
 #[event(fetch)]
 async fn fetch(req: Request, env: Env, ctx: Context) -> Result<Response> {

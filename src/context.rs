@@ -10,14 +10,15 @@ use crate::adapters::queues::Producer;
 use crate::adapters::redis::{upstash_store, Redis};
 use crate::adapters::stores::Stores;
 use crate::adapters::targets::Targets;
-use facteur_core::auth::authorized_bearer;
-use facteur_core::config::{bindings, Settings};
+use facteur_core::base::auth::authorized_bearer;
+use facteur_core::config::bindings;
 use facteur_core::error::ApiError;
-use facteur_core::guard::GuardCall;
-use facteur_core::session::{
+use facteur_core::operator::guard::GuardCall;
+use facteur_core::operator::session::{
     changes_state, console_password, cookie_value, same_origin, verify, Session, SessionKey,
     COOKIE_NAME,
 };
+use facteur_core::settings::Settings;
 
 /// Who is making an admin call.
 pub enum Admin {

@@ -5,9 +5,9 @@ use futures::StreamExt;
 use serde_json::Value;
 use worker::{Headers, Request, Response};
 
-use facteur_core::api::query_pairs;
-use facteur_core::console::SECURITY_HEADERS;
+use facteur_core::base::query::query_pairs;
 use facteur_core::error::ApiError;
+use facteur_core::operator::console::SECURITY_HEADERS;
 
 /// A JSON response with a status.
 pub fn json(status: u16, body: &Value) -> Response {

@@ -10,11 +10,12 @@ use std::hint::black_box;
 use std::time::{Duration, Instant};
 
 use chrono::TimeZone;
-use facteur_core::detect::detect;
-use facteur_core::links::extract_links;
-use facteur_core::messages::EmailRecord;
-use facteur_core::payload::{build_payload, Analysis, WindowFields};
-use facteur_core::routing::{route, validate_rules, RoutingRules};
+use facteur_core::analysis::detect::detect;
+use facteur_core::analysis::email::EmailRecord;
+use facteur_core::analysis::links::extract_links;
+use facteur_core::analysis::payload::{build_payload, Analysis};
+use facteur_core::analysis::routing::{route, validate_rules, RoutingRules};
+use facteur_core::gating::WindowFields;
 use serde_json::json;
 
 /// Size the generated body is grown to.

@@ -7,7 +7,7 @@
 
 use std::time::Instant;
 
-use facteur_core::routing::{route, validate_rules, RULES_BUDGET};
+use facteur_core::analysis::routing::{route, validate_rules, RULES_BUDGET};
 
 #[path = "../../bench/core-worker/src/inputs.rs"]
 #[allow(dead_code)]

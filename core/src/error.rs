@@ -6,7 +6,10 @@
 
 use serde_json::{json, Value};
 
-use super::gating::HoldReason;
+/// The one answer of every failed sign-in (wrong password, limit reached, console closed), so
+/// a failure tells nothing about why.
+pub const SIGN_IN_FAILED: &str =
+    "Sign-in failed: wrong password, or too many attempts (5 a minute); wait a minute and retry";
 
 /// The stable code of every error the main worker answers, with its HTTP status.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -135,7 +138,7 @@ impl ApiError {
     }
     /// 401 for a failed console sign-in: one answer whatever the cause.
     pub fn sign_in_failed() -> Self {
-        Self::new(ErrorCode::Unauthorized, crate::session::SIGN_IN_FAILED)
+        Self::new(ErrorCode::Unauthorized, SIGN_IN_FAILED)
     }
     /// 403 for a cookie-authenticated write whose `Origin` is not the console's (CSRF).
     pub fn cross_site() -> Self {
@@ -200,14 +203,13 @@ impl ApiError {
     pub fn ingress_disabled() -> Self {
         Self::new(ErrorCode::IngressDisabled, "Gmail ingress disabled")
     }
-    /// 409: sending blocked by global absence or the sending switch (SPEC §2); the code says
-    /// which.
-    pub fn sending_disabled(reason: HoldReason) -> Self {
-        let code = match reason {
-            HoldReason::Absence => ErrorCode::AbsencePause,
-            _ => ErrorCode::SendingDisabled,
-        };
-        Self::new(code, "Webhook sending disabled")
+    /// 409: sending blocked by the sending switch (SPEC §2).
+    pub fn sending_disabled() -> Self {
+        Self::new(ErrorCode::SendingDisabled, "Webhook sending disabled")
+    }
+    /// 409: sending blocked by the global absence (SPEC §2): same message, its own code.
+    pub fn absence_pause() -> Self {
+        Self::new(ErrorCode::AbsencePause, "Webhook sending disabled")
     }
     /// 503: a dependency the request cannot do without failed (the client should retry).
     pub fn unavailable(what: &str) -> Self {
@@ -263,15 +265,12 @@ mod tests {
             "Gmail ingress disabled"
         );
         assert_eq!(
-            ApiError::sending_disabled(HoldReason::Absence).body()["message"],
+            ApiError::absence_pause().body()["message"],
             "Webhook sending disabled"
         );
+        assert_eq!(ApiError::absence_pause().body()["code"], "absence_pause");
         assert_eq!(
-            ApiError::sending_disabled(HoldReason::Absence).body()["code"],
-            "absence_pause"
-        );
-        assert_eq!(
-            ApiError::sending_disabled(HoldReason::SendingDisabled).code,
+            ApiError::sending_disabled().code,
             ErrorCode::SendingDisabled
         );
         assert_eq!(ApiError::unauthorized().body()["success"], false);

@@ -6,26 +6,30 @@
 
 use std::fmt;
 
-use super::time::Zone;
+use serde::{Deserialize, Serialize};
+
+use crate::base::time::Zone;
 use chrono::{
     DateTime, Datelike, Days, LocalResult, NaiveDate, NaiveDateTime, NaiveTime, Offset, TimeZone,
     Timelike, Utc, Weekday,
 };
 
-use super::config::{parse_time_of_day, weekday_name, Documents, WebhookConfig};
-use super::payload::WindowFields;
-use super::retry::next_hop_delay;
-use super::time::DAY_MS;
+use crate::base::time::DAY_MS;
+use crate::config::{parse_time_of_day, weekday_name, Documents, WebhookConfig};
+use crate::delivery::retry::next_hop_delay;
+use crate::error::ApiError;
 
 /// Value of `webhooks_time_start` when an e-mail is sent inside its window.
 pub const INSIDE_WINDOW_START: &str = "maintenant";
 /// How long an e-mail waits before sending is re-checked while it is disabled (15 minutes).
 pub const SENDING_DISABLED_RECHECK_MS: i64 = 15 * 60 * 1_000;
 
-/// Detector name of a recadrage (SPEC §3).
-pub const DETECTOR_RECADRAGE: &str = super::detect::RECADRAGE;
-/// Detector name of a DESABO (SPEC §3).
-pub const DETECTOR_DESABO: &str = super::detect::DESABO;
+/// The sending-window fields of the payload (SPEC §6), as gating decides them.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct WindowFields {
+    pub webhooks_time_start: Option<String>,
+    pub webhooks_time_end: Option<String>,
+}
 
 /// What detection found, as far as gating cares.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -33,18 +37,6 @@ pub enum GateKind {
     Recadrage,
     Desabo { urgent: bool },
     Undetected,
-}
-
-impl GateKind {
-    /// The kind of a detector name (`recadrage`, `desabonnement_journee_tarifs`, anything else or
-    /// none: undetected); `urgent` only matters for a DESABO.
-    pub fn from_detector(detector: Option<&str>, urgent: bool) -> GateKind {
-        match detector {
-            Some(DETECTOR_RECADRAGE) => GateKind::Recadrage,
-            Some(DETECTOR_DESABO) => GateKind::Desabo { urgent },
-            _ => GateKind::Undetected,
-        }
-    }
 }
 
 /// The decision for one e-mail at processing time.
@@ -104,6 +96,17 @@ impl HoldReason {
             HoldReason::Absence => "absence",
             HoldReason::OutsideWindow => "outside_window",
             HoldReason::SendingDisabled => "sending_disabled",
+        }
+    }
+}
+
+impl HoldReason {
+    /// The ingest's 409 when sending is refused for this reason (SPEC §2, row 8): the code
+    /// tells the absence from the sending switch.
+    pub fn refusal(self) -> ApiError {
+        match self {
+            HoldReason::Absence => ApiError::absence_pause(),
+            _ => ApiError::sending_disabled(),
         }
     }
 }
@@ -280,7 +283,7 @@ impl Window {
             .flat_map(|d| instants_of(d.and_time(start), tz))
             .collect();
         points.push(now_ms);
-        crate::sort::sort(&mut points);
+        crate::base::sort::sort(&mut points);
         points.dedup();
         let transitions: Vec<i64> = points
             .windows(2)
@@ -288,7 +291,7 @@ impl Window {
             .filter_map(|p| transition_between(p[0], p[1], tz))
             .collect();
         points.extend(transitions);
-        crate::sort::sort(&mut points);
+        crate::base::sort::sort(&mut points);
         points
             .into_iter()
             .filter(|&t| t > now_ms)

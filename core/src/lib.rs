@@ -2,49 +2,50 @@
 //!
 //! This crate has no `worker` dependency, so it cannot reach the runtime or the glue crate: the
 //! boundary is kept by the compiler. Side effects are reached through the small traits in
-//! [`ports`]; the Cloudflare adapters live in the `facteur` crate (`src/adapters`), and host
-//! tests use in-memory adapters. Everything here runs under plain `cargo test`.
+//! [`store::ports`]; the Cloudflare adapters live in the `facteur` crate (`src/adapters`), and
+//! host tests use in-memory adapters. Everything here runs under plain `cargo test`.
+//!
+//! The modules are grouped by concern, lowest first; a group imports only from the groups
+//! listed before it (`scripts/check-layers.sh` fails otherwise):
+//!
+//! | group | what it decides |
+//! |---|---|
+//! | [`error`] | the API error: stable codes, one HTTP status each |
+//! | [`base`] | text, time, ids and keys, masking, constant-time compare, query strings |
+//! | [`delivery`] | one attempt's outcome and decision, retries, signing, target health |
+//! | [`config`] | variable and binding names, the config documents and their schema |
+//! | [`gating`] | absence, the sending window, flags, holds (SPEC §6) |
+//! | [`analysis`] | one e-mail: detection, links, routing, payload, offload, its plan |
+//! | [`store`] | the delivery log, the store ports, Redis first with KV fallback, dedup |
+//! | [`jobs`] | queue messages: spilled parts, jobs, dead letters |
+//! | [`records`] | the log entry of every decision, the archive, replay, erasure |
+//! | [`intake`] | the ingest request and its answers, accepting an e-mail once |
+//! | [`operator`] | the console: sessions, statistics, alerts, the operator's views |
+//! | [`http`] | the route table |
+//! | [`settings`] | the one typed configuration, read once per invocation |
 
-pub mod accept;
-pub mod alerts;
-pub mod api;
-pub mod auth;
-pub mod config;
-pub mod console;
-pub mod dead_letters;
-pub mod dedup;
-pub mod delivery;
-pub mod detect;
-pub mod entries;
-pub mod erasure;
 pub mod error;
-pub mod fallback;
+
+pub mod base;
+
+pub mod delivery;
+
+pub mod config;
+
 pub mod gating;
-pub mod guard;
-pub mod health;
-pub mod ids;
-pub mod ingest;
-pub mod inline;
-pub mod isolation;
-pub mod json_text;
-pub mod links;
-pub mod log;
-pub mod mask;
-pub mod messages;
-pub mod offload;
-pub mod overview;
-pub mod payload;
-pub mod pipeline;
-pub mod ports;
-pub mod redaction;
-pub mod replay;
-pub mod retry;
-pub mod routing;
-pub mod session;
-pub mod signing;
-pub mod sort;
-pub mod stats;
-pub mod text;
-pub mod time;
-pub mod timeline;
-pub mod upstash;
+
+pub mod analysis;
+
+pub mod store;
+
+pub mod jobs;
+
+pub mod records;
+
+pub mod intake;
+
+pub mod operator;
+
+pub mod http;
+
+pub mod settings;

@@ -2,10 +2,10 @@
 
 use chrono::{TimeZone, Timelike, Utc};
 use chrono_tz::{Europe::Paris, Tz};
+use facteur_core::analysis::detect::Detection;
 use facteur_core::config::Documents;
+use facteur_core::delivery::retry::MAX_QUEUE_DELAY_SECS;
 use facteur_core::gating::*;
-use facteur_core::payload::WindowFields;
-use facteur_core::retry::MAX_QUEUE_DELAY_SECS;
 use serde_json::Map;
 
 const MIN_MS: i64 = 60_000;
@@ -736,24 +736,14 @@ fn reason_texts_are_stable() {
 }
 
 #[test]
-fn kinds_from_detector_names() {
-    assert_eq!(
-        GateKind::from_detector(Some("recadrage"), true),
-        GateKind::Recadrage
-    );
-    assert_eq!(
-        GateKind::from_detector(Some("desabonnement_journee_tarifs"), true),
-        URGENT
-    );
-    assert_eq!(
-        GateKind::from_detector(Some("desabonnement_journee_tarifs"), false),
-        DESABO
-    );
-    assert_eq!(GateKind::from_detector(None, true), GateKind::Undetected);
-    assert_eq!(
-        GateKind::from_detector(Some("other"), false),
-        GateKind::Undetected
-    );
+fn kinds_from_detections() {
+    let recadrage = Detection::Recadrage {
+        delivery_time: "10h00".into(),
+    };
+    assert_eq!(recadrage.gate_kind(), GateKind::Recadrage);
+    assert_eq!(Detection::Desabo { urgent: true }.gate_kind(), URGENT);
+    assert_eq!(Detection::Desabo { urgent: false }.gate_kind(), DESABO);
+    assert_eq!(Detection::None.gate_kind(), GateKind::Undetected);
 }
 
 #[test]

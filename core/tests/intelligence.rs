@@ -4,13 +4,13 @@
 
 use chrono::{DateTime, TimeZone};
 use chrono_tz::Tz;
-use facteur_core::detect::{detect, Detection};
-use facteur_core::links::{extract_links, has_provider_link};
-use facteur_core::routing::{
+use facteur_core::analysis::detect::{detect, Detection};
+use facteur_core::analysis::links::{extract_links, has_provider_link};
+use facteur_core::analysis::routing::{
     route, validate_rules, RouteDecision, RoutingError, RoutingRules, MAX_CONDITIONS,
     MAX_REGEX_CONDITIONS, REGEX_SIZE_LIMIT,
 };
-use facteur_core::text::{norm, norm_collapsed};
+use facteur_core::base::text::{norm, norm_collapsed};
 use serde_json::{json, Value};
 
 const SUBJECT: &str = "Média Solution - Missions Recadrage - Lot 12";

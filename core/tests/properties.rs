@@ -2,12 +2,12 @@
 //! ingest request, times of day, routing rules (and their evaluation), link extraction, webhook
 //! URLs. Each runs a few hundred generated inputs; a failure prints the smallest input found.
 
+use facteur_core::analysis::links::{extract_links, MAX_LINKS_PER_EMAIL, MAX_LINK_BYTES};
+use facteur_core::analysis::routing::{route_within, validate_rules, RULES_BUDGET};
+use facteur_core::base::ids::email_id;
+use facteur_core::base::mask::mask_url;
 use facteur_core::config::{parse_time_of_day, webhook_host};
-use facteur_core::ids::email_id;
-use facteur_core::ingest::parse_ingest;
-use facteur_core::links::{extract_links, MAX_LINKS_PER_EMAIL, MAX_LINK_BYTES};
-use facteur_core::mask::mask_url;
-use facteur_core::routing::{route_within, validate_rules, RULES_BUDGET};
+use facteur_core::intake::ingest::parse_ingest;
 use proptest::prelude::*;
 use serde_json::{json, Value};
 

@@ -1,14 +1,14 @@
 //! The console's guard, a Durable Object (one instance, strongly consistent): the ids of live
 //! sessions, so signing out ends a session everywhere at once, and each client's recent wrong
 //! passwords, so the limit holds across isolates. It keeps one text value; every decision is
-//! the core's (`facteur_core::guard`).
+//! the core's (`facteur_core::operator::guard`).
 
 use wasm_bindgen::JsCast as _;
 use worker::{durable_object, Env, Method, Request, RequestInit, Response, Result, State};
 
 use super::net::now_ms;
-use facteur_core::guard::{Book, GuardCall};
-use facteur_core::ports::{StoreError, StoreResult};
+use facteur_core::operator::guard::{Book, GuardCall};
+use facteur_core::store::ports::{StoreError, StoreResult};
 
 /// The one instance's name, and the storage key of its book.
 const INSTANCE: &str = "console";

@@ -18,10 +18,10 @@ use worker::{
 };
 
 use super::net::now_ms;
-use facteur_core::accept::OneHopGuard;
 use facteur_core::config::bindings;
-use facteur_core::dedup::{shard_name, DedupRecord};
-use facteur_core::ports::{Claim, DedupStore, StoreError, StoreResult};
+use facteur_core::intake::accept::OneHopGuard;
+use facteur_core::store::dedup::{shard_name, DedupRecord};
+use facteur_core::store::ports::{Claim, DedupStore, StoreError, StoreResult};
 
 /// Expired records are swept this often.
 const SWEEP_EVERY_MS: i64 = 6 * 3_600_000;
@@ -97,7 +97,7 @@ impl DedupShard {
         Ok(claim)
     }
 
-    /// The one-hop accept (see `facteur_core::accept`): claim, send the job to the processing
+    /// The one-hop accept (see `facteur_core::intake::accept`): claim, send the job to the processing
     /// queue, write the marker. The lock covers the send, so a concurrent duplicate sees it.
     async fn accept(&self, key: &str, call: &DedupCall, now: i64) -> Result<DedupReply> {
         let claim = self.claim(key, call, now).await?;

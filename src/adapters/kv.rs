@@ -2,11 +2,11 @@
 
 use worker::kv::KvStore;
 
-use facteur_core::log::{
+use facteur_core::base::time::DAY_MS;
+use facteur_core::store::log::{
     kv_log_key, LogEntry, LogQuery, KV_LOG_PREFIX, LOG_TTL_SECS, MAX_LOG_READ,
 };
-use facteur_core::ports::{KeyValueStore, LogStore, StoreError, StoreResult};
-use facteur_core::time::DAY_MS;
+use facteur_core::store::ports::{KeyValueStore, LogStore, StoreError, StoreResult};
 
 /// KV refuses expirations shorter than a minute.
 const KV_MIN_TTL_SECS: u64 = 60;

@@ -9,11 +9,11 @@ use serde_json::{json, Value};
 use worker::{console_warn, web_sys, AbortController, Delay, Fetcher, Request, Response};
 
 use super::stores::DocStore;
-use facteur_core::config::Settings;
-use facteur_core::offload::{
+use facteur_core::analysis::offload::{
     apply, link_pair_key, plan_offload, OffloadRequest, Offloaded, OFFLOAD_CONCURRENCY,
 };
-use facteur_core::payload::DeliveryLink;
+use facteur_core::analysis::payload::DeliveryLink;
+use facteur_core::settings::Settings;
 
 /// Internal origin of the r2-fetch service binding (the host is not used for routing).
 const R2_FETCH_ORIGIN: &str = "https://r2-fetch.internal";

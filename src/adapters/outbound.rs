@@ -4,10 +4,10 @@
 use worker::{Headers, Method, Request, RequestInit, RequestRedirect};
 
 use super::net::{fetch_with_timeout, now_ms, NetError};
-use facteur_core::delivery::{parse_retry_after, AttemptOutcome};
-use facteur_core::mask::{redact, truncate};
-use facteur_core::messages::DeliveryJob;
-use facteur_core::signing::sign;
+use facteur_core::base::mask::{redact, truncate};
+use facteur_core::delivery::outcome::{parse_retry_after, AttemptOutcome};
+use facteur_core::delivery::signing::sign;
+use facteur_core::jobs::delivery::DeliveryJob;
 
 /// `User-Agent` of every webhook.
 pub const USER_AGENT: &str = concat!(

@@ -3,15 +3,25 @@
 use worker::{console_warn, BatchMessageBuilder, Env, MessageBuilder, Queue, QueueContentType};
 
 use super::kv::Kv;
-use facteur_core::accept::JobSender;
+use facteur_core::analysis::pipeline::PlannedDelivery;
 use facteur_core::config::bindings;
-use facteur_core::messages::{
-    archive_key, batches, email_archive_key, email_spill_key, sender_key, ArchivedDelivery, Blob,
-    DeadLetter, DeliveryJob, DeliveryMeta, EmailArchive, ProcessJob, ARCHIVE_TTL_SECS,
-    MAX_MESSAGE_BYTES, SPILL_TTL_SECS,
-};
-use facteur_core::pipeline::PlannedDelivery;
-use facteur_core::ports::{KeyValueStore, StoreError};
+use facteur_core::intake::accept::JobSender;
+use facteur_core::jobs::blob::batches;
+use facteur_core::jobs::blob::email_spill_key;
+use facteur_core::jobs::blob::Blob;
+use facteur_core::jobs::blob::MAX_MESSAGE_BYTES;
+use facteur_core::jobs::blob::SPILL_TTL_SECS;
+use facteur_core::jobs::dead_letter::DeadLetter;
+use facteur_core::jobs::delivery::DeliveryJob;
+use facteur_core::jobs::delivery::DeliveryMeta;
+use facteur_core::jobs::process::ProcessJob;
+use facteur_core::records::archive::archive_key;
+use facteur_core::records::archive::email_archive_key;
+use facteur_core::records::archive::sender_key;
+use facteur_core::records::archive::ArchivedDelivery;
+use facteur_core::records::archive::EmailArchive;
+use facteur_core::records::archive::ARCHIVE_TTL_SECS;
+use facteur_core::store::ports::{KeyValueStore, StoreError};
 
 impl JobSender for Producer<'_> {
     async fn send_job(&self, job: &str) -> Result<(), String> {

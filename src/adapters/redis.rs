@@ -6,10 +6,10 @@ use std::cell::Cell;
 use worker::{Headers, Method, Request, RequestInit};
 
 use super::net::{fetch_with_timeout, now_ms, NetError};
-use facteur_core::config::UpstashSettings;
-use facteur_core::mask::{redact, truncate};
-use facteur_core::ports::{StoreError, StoreResult};
-use facteur_core::upstash::{RestTransport, UpstashStore};
+use facteur_core::base::mask::{redact, truncate};
+use facteur_core::settings::UpstashSettings;
+use facteur_core::store::ports::{StoreError, StoreResult};
+use facteur_core::store::upstash::{RestTransport, UpstashStore};
 
 /// How long Redis is skipped after a failure.
 const BREAKER_COOL_DOWN_MS: i64 = 2_000;

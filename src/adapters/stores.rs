@@ -10,15 +10,16 @@ use super::dedup_object::DurableDedup;
 use super::kv::{Kv, KvLog};
 use super::net::now_ms;
 use super::redis::{upstash_store, Redis};
-use facteur_core::api::ConfigDoc;
-use facteur_core::config::{bindings, DocMaps, Settings, TargetPolicy};
-use facteur_core::dedup::DualDedup;
-use facteur_core::fallback::{updated_at, Landed, LogFallback, MirroredKv};
-use facteur_core::health::PARKING_PREFIX;
-use facteur_core::log::LogEntry;
-use facteur_core::ports::{StoreError, StoreResult};
-use facteur_core::routing::{validate_rules_for, RoutingRules};
-use facteur_core::time::iso_utc;
+use facteur_core::analysis::routing::{validate_rules_for, RoutingRules};
+use facteur_core::base::time::iso_utc;
+use facteur_core::config::ConfigDoc;
+use facteur_core::config::{bindings, DocMaps, TargetPolicy};
+use facteur_core::delivery::target_health::PARKING_PREFIX;
+use facteur_core::settings::Settings;
+use facteur_core::store::dedup::DualDedup;
+use facteur_core::store::fallback::{updated_at, Landed, LogFallback, MirroredKv};
+use facteur_core::store::log::LogEntry;
+use facteur_core::store::ports::{StoreError, StoreResult};
 
 /// Configuration documents and link pairs: written to Redis and KV, read freshest.
 pub type DocStore = MirroredKv<Redis, Kv>;

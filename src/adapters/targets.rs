@@ -6,9 +6,9 @@ use serde_json::Value;
 use worker::{Env, Method, Request, RequestInit, Stub};
 
 use facteur_core::config::bindings;
-use facteur_core::health::{target_id, TargetView};
-use facteur_core::messages::DeliveryJob;
-use facteur_core::ports::{StoreError, StoreResult};
+use facteur_core::delivery::target_health::{target_id, TargetView};
+use facteur_core::jobs::delivery::DeliveryJob;
+use facteur_core::store::ports::{StoreError, StoreResult};
 
 /// A call to a target object (the body of its `fetch`).
 #[derive(Debug, Serialize, Deserialize)]

@@ -7,20 +7,22 @@ use worker::{console_error, Request, Response};
 use crate::adapters::net::{now_ms, wasm_memory_bytes};
 use crate::context::{Admin, Ctx};
 use crate::http::{json, query_of, read_body_limited};
-use facteur_core::api::{int_param, ConfigDoc};
+use facteur_core::analysis::pipeline::{deliveries, plan, Plan};
+use facteur_core::analysis::routing::{validate_rules_for, RoutingRules, RULES_BUDGET};
+use facteur_core::base::mask::{mask_url, target_label};
+use facteur_core::base::query::int_param;
+use facteur_core::base::time::{iso_utc, parse_iso};
+use facteur_core::config::ConfigDoc;
 use facteur_core::config::{apply_update_for, check_window, field_views, DocMaps};
 use facteur_core::error::{ApiError, ErrorCode};
-use facteur_core::ingest::parse_ingest;
-use facteur_core::log::{LogQuery, MAX_LOG_READ};
-use facteur_core::mask::{mask_url, target_label};
-use facteur_core::messages::{archive_key, ArchivedDelivery};
-use facteur_core::pipeline::{deliveries, plan, Plan};
-use facteur_core::ports::{KeyValueStore, StoreError};
-use facteur_core::redaction::{
+use facteur_core::intake::ingest::parse_ingest;
+use facteur_core::operator::redaction::{
     mask_document, mask_field_views, masked_rules, restore_document_url, restore_rule_urls,
 };
-use facteur_core::routing::{validate_rules_for, RoutingRules, RULES_BUDGET};
-use facteur_core::time::{iso_utc, parse_iso};
+use facteur_core::records::archive::archive_key;
+use facteur_core::records::archive::ArchivedDelivery;
+use facteur_core::store::log::{LogQuery, MAX_LOG_READ};
+use facteur_core::store::ports::{KeyValueStore, StoreError};
 
 /// Largest admin request body.
 const ADMIN_BODY_LIMIT: u64 = 256 * 1024;
@@ -57,7 +59,7 @@ pub async fn webhook_logs(ctx: &Ctx, req: Request) -> Result<Response, ApiError>
 async fn read_logs(
     ctx: &Ctx,
     query: &LogQuery,
-) -> Result<Vec<facteur_core::log::LogEntry>, ApiError> {
+) -> Result<Vec<facteur_core::store::log::LogEntry>, ApiError> {
     ctx.stores
         .log
         .recent(query, now_ms())
@@ -318,7 +320,7 @@ pub async fn stats(ctx: &Ctx, req: Request) -> Result<Response, ApiError> {
         ..LogQuery::default()
     };
     let logs = read_logs(ctx, &query).await?;
-    let stats = facteur_core::stats::compute(&logs);
+    let stats = facteur_core::operator::stats::compute(&logs);
     Ok(json(
         200,
         &json!({"success": true, "days": days, "stats": stats}),

@@ -7,11 +7,11 @@ use worker::{console_error, Headers, Method, Request, RequestInit, Response};
 use crate::adapters::net::now_ms;
 use crate::context::Ctx;
 use crate::http::{see_other, with_headers};
-use facteur_core::api::Page;
 use facteur_core::config::{bindings, vars};
-use facteur_core::console::{page_file, test_email};
 use facteur_core::error::ApiError;
-use facteur_core::session::request_origin;
+use facteur_core::operator::console::Page;
+use facteur_core::operator::console::{page_file, test_email};
+use facteur_core::operator::session::request_origin;
 
 /// `GET` a page: the sign-in page for visitors, the console's shell for a signed-in operator;
 /// anyone else is sent to `/login` (a signed-in operator on `/login`, to the overview).

@@ -8,12 +8,15 @@ use worker::{console_error, Request, Response};
 
 use crate::context::Ctx;
 use crate::http::{json, query_of, read_body_limited};
-use facteur_core::api::{int_param, str_param};
+use facteur_core::base::query::int_param;
+use facteur_core::base::query::str_param;
 use facteur_core::config::{bindings, parse_bool};
-use facteur_core::dead_letters::{summary, DeadFilter};
 use facteur_core::error::ApiError;
-use facteur_core::messages::{DeadJob, DeadLetter, DEAD_LETTER_PREFIX};
-use facteur_core::ports::KeyValueStore;
+use facteur_core::jobs::dead_letter::DeadJob;
+use facteur_core::jobs::dead_letter::DeadLetter;
+use facteur_core::jobs::dead_letter::DEAD_LETTER_PREFIX;
+use facteur_core::operator::dead_letters::{summary, DeadFilter};
+use facteur_core::store::ports::KeyValueStore;
 
 /// Most dead letters one call lists or selects.
 const MAX_DEAD_LETTERS: usize = 500;

@@ -3,7 +3,7 @@
 //! bodies, dead letters, spilled parts, parked deliveries, R2 copies of their links and the
 //! link pairs), answer what was removed, and leave an audit entry
 //! (`GET /api/audit`). Which keys to look at, and what the audit keeps, is the core's
-//! (`facteur_core::erasure`).
+//! (`facteur_core::records::erasure`).
 
 use serde_json::{json, Value};
 use worker::{console_error, console_warn, Request, Response};
@@ -12,19 +12,23 @@ use crate::adapters::net::now_ms;
 use crate::adapters::targets::TargetCall;
 use crate::context::{Admin, Ctx};
 use crate::http::{json, query_of};
-use facteur_core::api::int_param;
-use facteur_core::erasure::{
+use facteur_core::base::query::int_param;
+use facteur_core::error::ApiError;
+use facteur_core::intake::ingest::parse_ingest;
+use facteur_core::jobs::blob::Blob;
+use facteur_core::jobs::dead_letter::DeadJob;
+use facteur_core::jobs::dead_letter::DeadLetter;
+use facteur_core::jobs::dead_letter::DEAD_LETTER_PREFIX;
+use facteur_core::records::archive::email_archive_key;
+use facteur_core::records::archive::sender_key;
+use facteur_core::records::archive::ArchivedDelivery;
+use facteur_core::records::archive::EMAIL_ARCHIVE_PREFIX;
+use facteur_core::records::erasure::{
     email_of_sender, in_flight, link_keys, parse_email_id, parse_sender, AuditEntry, ErasureKind,
     Found, Removed, AUDIT_PREFIX, AUDIT_TTL_SECS,
 };
-use facteur_core::error::ApiError;
-use facteur_core::ingest::parse_ingest;
-use facteur_core::log::LogEntry;
-use facteur_core::messages::{
-    email_archive_key, sender_key, ArchivedDelivery, Blob, DeadJob, DeadLetter, DEAD_LETTER_PREFIX,
-    EMAIL_ARCHIVE_PREFIX,
-};
-use facteur_core::ports::KeyValueStore;
+use facteur_core::store::log::LogEntry;
+use facteur_core::store::ports::KeyValueStore;
 
 /// Who the audit names: the kind of credential, never a person or a token.
 fn who(admin: &Admin) -> &'static str {

@@ -15,11 +15,11 @@ use crate::adapters::offload;
 use crate::adapters::redis::breaker_open;
 use crate::context::Ctx;
 use crate::http::json;
+use facteur_core::analysis::offload::{cleanup_status, LAST_CLEANUP_KEY};
 use facteur_core::config::bindings;
 use facteur_core::error::ApiError;
-use facteur_core::offload::{cleanup_status, LAST_CLEANUP_KEY};
-use facteur_core::ports::KeyValueStore as _;
-use facteur_core::upstash::{parse_single, RestTransport as _};
+use facteur_core::store::ports::KeyValueStore as _;
+use facteur_core::store::upstash::{parse_single, RestTransport as _};
 
 /// How long an isolate answers `/health` with what it last found.
 const HEALTH_CACHE_MS: i64 = 5_000;

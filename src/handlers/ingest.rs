@@ -6,15 +6,15 @@ use worker::{console_error, console_warn, Request, Response};
 use crate::adapters::net::now_ms;
 use crate::context::Ctx;
 use crate::http::{json, read_body_limited};
-use facteur_core::accept::{accept_email, AcceptError, Accepted};
-use facteur_core::auth::authorized;
-use facteur_core::config::PROCESSED_TTL_SECS;
+use facteur_core::base::auth::authorized;
+use facteur_core::base::ids::blocked_logged_key;
 use facteur_core::error::ApiError;
 use facteur_core::gating::{sending_blocked_at_ingest, HoldReason};
-use facteur_core::ids::blocked_logged_key;
-use facteur_core::ingest::{parse_ingest_head, sender_allowed, IngestStatus};
-use facteur_core::log::LogEntry;
-use facteur_core::ports::DedupStore;
+use facteur_core::intake::accept::{accept_email, AcceptError, Accepted};
+use facteur_core::intake::ingest::{parse_ingest_head, sender_allowed, IngestStatus};
+use facteur_core::store::dedup::PROCESSED_TTL_SECS;
+use facteur_core::store::log::LogEntry;
+use facteur_core::store::ports::DedupStore;
 
 fn ok(status: IngestStatus, email_id: &str) -> Response {
     json(200, &status.body(email_id))
@@ -67,7 +67,7 @@ pub async fn handle(ctx: &Ctx, mut req: Request) -> Result<Response, ApiError> {
         }
         let reason = blocked.unwrap_or(HoldReason::SendingDisabled);
         log_block_once_a_day(ctx, &id, reason, now).await;
-        return Err(ApiError::sending_disabled(reason));
+        return Err(reason.refusal());
     }
     let producer = ctx.producer();
     let job = producer

@@ -8,15 +8,16 @@ use worker::{console_error, Request, Response};
 use crate::adapters::net::now_ms;
 use crate::context::Ctx;
 use crate::http::json;
+use facteur_core::analysis::offload::LAST_CLEANUP_KEY;
+use facteur_core::base::time::iso_utc;
 use facteur_core::error::ApiError;
-use facteur_core::log::{LogEntry, LogQuery, MAX_LOG_LIMIT};
-use facteur_core::messages::{archive_key, ArchivedDelivery};
-use facteur_core::offload::LAST_CLEANUP_KEY;
-use facteur_core::overview::{overview as compute_overview, RedisHealth};
-use facteur_core::ports::KeyValueStore as _;
-use facteur_core::time::iso_utc;
-use facteur_core::timeline::{timeline, Archived};
-use facteur_core::upstash::RestTransport as _;
+use facteur_core::operator::overview::{overview as compute_overview, RedisHealth};
+use facteur_core::operator::timeline::{timeline, Archived};
+use facteur_core::records::archive::archive_key;
+use facteur_core::records::archive::ArchivedDelivery;
+use facteur_core::store::log::{LogEntry, LogQuery, MAX_LOG_LIMIT};
+use facteur_core::store::ports::KeyValueStore as _;
+use facteur_core::store::upstash::RestTransport as _;
 
 async fn read_logs(ctx: &Ctx, query: &LogQuery) -> Result<Vec<LogEntry>, ApiError> {
     ctx.stores.log.recent(query, now_ms()).await.map_err(|e| {

@@ -1,6 +1,6 @@
 //! Bulk replay of past deliveries: `POST /api/deliveries/replay[?dry_run=true]`, the filter in
 //! the JSON body. The selection comes from the delivery log (both stores) and the archive; every
-//! decision is the core's (`facteur_core::replay`). A dry run answers what a replay would send,
+//! decision is the core's (`facteur_core::records::replay`). A dry run answers what a replay would send,
 //! so its `count` is what the replay then sends.
 
 use serde_json::{json, Value};
@@ -9,18 +9,22 @@ use worker::{console_error, Request, Response};
 use crate::adapters::net::now_ms;
 use crate::context::Ctx;
 use crate::http::{json, query_of, read_body_limited};
-use facteur_core::api::str_param;
+use facteur_core::base::query::str_param;
 use facteur_core::config::parse_bool;
 use facteur_core::error::ApiError;
-use facteur_core::messages::{
-    archive_key, body_key, email_archive_key, ArchivedDelivery, Blob, DeliveryJob, DeliveryMeta,
-    EmailArchive,
-};
-use facteur_core::ports::KeyValueStore;
-use facteur_core::replay::{
+use facteur_core::jobs::blob::Blob;
+use facteur_core::jobs::delivery::DeliveryJob;
+use facteur_core::jobs::delivery::DeliveryMeta;
+use facteur_core::records::archive::archive_key;
+use facteur_core::records::archive::body_key;
+use facteur_core::records::archive::email_archive_key;
+use facteur_core::records::archive::ArchivedDelivery;
+use facteur_core::records::archive::EmailArchive;
+use facteur_core::records::replay::{
     reroute, reroute_item, reroute_sends, select, ReplayRequest, Rerouted, SelectedDelivery,
     Selection,
 };
+use facteur_core::store::ports::KeyValueStore;
 
 /// Largest filter body.
 const FILTER_BODY_LIMIT: u64 = 64 * 1024;

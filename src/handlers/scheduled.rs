@@ -5,15 +5,15 @@ use worker::{console_error, console_log, console_warn};
 
 use crate::adapters::net::now_ms;
 use crate::context::Ctx;
-use facteur_core::alerts::{
+use facteur_core::analysis::offload::{cleanup_cutoff, LAST_CLEANUP_KEY};
+use facteur_core::base::time::iso_utc;
+use facteur_core::operator::alerts::{
     read_conditions, transitions, AlertStates, Context as AlertContext, ALERT_STATES_KEY,
     REDIS_DOWN_SINCE_KEY,
 };
-use facteur_core::log::{LogQuery, MAX_LOG_LIMIT};
-use facteur_core::offload::{cleanup_cutoff, LAST_CLEANUP_KEY};
-use facteur_core::ports::KeyValueStore;
-use facteur_core::time::iso_utc;
-use facteur_core::upstash::RestTransport as _;
+use facteur_core::store::log::{LogQuery, MAX_LOG_LIMIT};
+use facteur_core::store::ports::KeyValueStore;
+use facteur_core::store::upstash::RestTransport as _;
 
 /// Cron of the daily R2 cleanup (wrangler.toml `[triggers]`).
 pub const CLEANUP_CRON: &str = "0 3 * * *";

@@ -9,12 +9,12 @@ use crate::adapters::console_guard::new_session_id;
 use crate::adapters::net::now_ms;
 use crate::context::{Admin, Ctx};
 use crate::http::{json, read_body_limited};
+use facteur_core::base::time::iso_utc;
 use facteur_core::error::{ApiError, ErrorCode};
-use facteur_core::guard::GuardCall;
-use facteur_core::session::{
+use facteur_core::operator::guard::GuardCall;
+use facteur_core::operator::session::{
     clear_cookie, issue, password_matches, same_origin, set_cookie, SESSION_TTL_MS,
 };
-use facteur_core::time::iso_utc;
 
 /// Largest sign-in body.
 const SIGN_IN_BODY_LIMIT: u64 = 4 * 1024;

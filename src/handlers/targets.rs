@@ -9,11 +9,11 @@ use crate::adapters::net::now_ms;
 use crate::adapters::targets::TargetCall;
 use crate::context::Ctx;
 use crate::http::json;
-use facteur_core::alerts::{AlertStates, ALERT_STATES_KEY};
+use facteur_core::base::time::iso_utc;
+use facteur_core::delivery::target_health::{known_target_urls, target_id, TARGET_REGISTRY_PREFIX};
 use facteur_core::error::ApiError;
-use facteur_core::health::{known_target_urls, target_id, TARGET_REGISTRY_PREFIX};
-use facteur_core::ports::{KeyValueStore, StoreError};
-use facteur_core::time::iso_utc;
+use facteur_core::operator::alerts::{AlertStates, ALERT_STATES_KEY};
+use facteur_core::store::ports::{KeyValueStore, StoreError};
 
 fn unavailable(what: &str, e: impl std::fmt::Display) -> ApiError {
     console_error!("targets: {what}: {e}");
@@ -29,7 +29,11 @@ async fn known(ctx: &Ctx) -> Result<Vec<String>, ApiError> {
     let registry = registry(ctx)
         .await
         .map_err(|e| unavailable("Target registry", e))?;
-    Ok(known_target_urls(default_url.as_deref(), &rules, registry))
+    let rule_urls = rules.rules.iter().map(|r| r.actions.webhook_url.as_str());
+    Ok(known_target_urls(
+        default_url.as_deref().into_iter().chain(rule_urls),
+        registry,
+    ))
 }
 
 async fn registry(ctx: &Ctx) -> Result<Vec<String>, StoreError> {
@@ -129,7 +133,7 @@ pub async fn alerts(ctx: &Ctx, req: Request) -> Result<Response, ApiError> {
                 "window_minutes": t.window_minutes,
                 "min_attempts": t.min_attempts,
             },
-            "alert_webhook": ctx.settings.alert_webhook_url.as_deref().map(facteur_core::mask::mask_url),
+            "alert_webhook": ctx.settings.alert_webhook_url.as_deref().map(facteur_core::base::mask::mask_url),
         }),
     ))
 }

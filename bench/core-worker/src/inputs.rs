@@ -3,7 +3,9 @@
 //! worker (bench/core-worker) and the native `cargo bench --bench rules` (core/benches), so
 //! both time the same inputs.
 
-use facteur_core::routing::{validate_rules, MAX_CONDITIONS, MAX_REGEX_CONDITIONS, MAX_RULES};
+use facteur_core::analysis::routing::{
+    validate_rules, MAX_CONDITIONS, MAX_REGEX_CONDITIONS, MAX_RULES,
+};
 use serde_json::{json, Value};
 
 /// A body of `kind` grown to about `bytes` bytes (never much more).

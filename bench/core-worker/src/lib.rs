@@ -14,14 +14,14 @@ use chrono::TimeZone as _;
 use serde_json::{json, Value};
 use worker::{event, Context, Env, Request, Response, Result};
 
-use facteur_core::api::ConfigDoc;
+use facteur_core::analysis::detect::detect;
+use facteur_core::analysis::email::EmailRecord;
+use facteur_core::analysis::links::extract_links;
+use facteur_core::analysis::pipeline::{deliveries, plan, Plan};
+use facteur_core::analysis::routing::{route, validate_rules, RoutingRules};
+use facteur_core::base::text::fold_case;
+use facteur_core::config::ConfigDoc;
 use facteur_core::config::{apply_update, DocMaps, Documents};
-use facteur_core::detect::detect;
-use facteur_core::links::extract_links;
-use facteur_core::messages::EmailRecord;
-use facteur_core::pipeline::{deliveries, plan, Plan};
-use facteur_core::routing::{route, validate_rules, RoutingRules};
-use facteur_core::text::fold_case;
 
 pub mod inputs;
 

@@ -3,9 +3,9 @@
 
 use serde_json::Value;
 
-use super::settings::vars::DEV_ALLOW_HTTP_LOOPBACK;
+use super::names::vars::DEV_ALLOW_HTTP_LOOPBACK;
 use super::webhook_url::check_https_url;
-use crate::ingest::type_name;
+use crate::base::json::type_name;
 
 /// Parses `true/false/1/0/yes/no/on/off`.
 pub fn parse_bool(s: &str) -> Option<bool> {

@@ -17,14 +17,14 @@
 //!
 //! [`apply_update`]: super::apply_update
 //! [`Settings::load`]: super::Settings::load
-//! [`RetryPolicy`]: crate::retry::RetryPolicy
+//! [`RetryPolicy`]: crate::delivery::retry::RetryPolicy
 
 use serde_json::Value;
 
+use super::doc::ConfigDoc;
 use super::documents::Documents;
 use super::kinds::FieldKind;
-use super::settings::vars;
-use crate::api::ConfigDoc;
+use super::names::vars;
 
 /// One field of a document: its name, kind, the environment variable giving its default, and
 /// where its effective value lives in [`Documents`].
@@ -236,7 +236,7 @@ impl FieldValue for Vec<String> {
 mod tests {
     use super::*;
     use crate::config::{DocMaps, ProcessingPrefs, RuntimeFlags, WebhookConfig};
-    use crate::retry::RetryPolicy;
+    use crate::delivery::retry::RetryPolicy;
     use serde_json::{json, Map};
 
     /// A valid, non-default stored value for `spec` (`default` is its built-in default).

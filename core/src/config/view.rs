@@ -4,9 +4,9 @@
 
 use serde_json::{json, Value};
 
+use super::doc::ConfigDoc;
 use super::documents::{DocMaps, Documents};
 use super::schema::fields;
-use crate::api::ConfigDoc;
 
 /// Where an effective value comes from.
 pub fn source(env: &DocMaps, stored: &DocMaps, doc: ConfigDoc, field: &str) -> &'static str {

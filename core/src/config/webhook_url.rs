@@ -1,6 +1,6 @@
 //! What a webhook URL may be (webhook_config, WEBHOOK_URL, routing rules, ALERT_WEBHOOK_URL):
 //! `https://`, then a host that every parser reads the same way, so the host the runtime's URL
-//! parser (WHATWG) delivers to is the host the log shows ([`crate::mask::mask_url`]).
+//! parser (WHATWG) delivers to is the host the log shows ([`crate::base::mask::mask_url`]).
 //!
 //! Refused: credentials (`https://user:pw@host`, and with them every `@` trick), backslashes
 //! (WHATWG reads `\` as `/`), control characters and whitespace (WHATWG drops tabs and

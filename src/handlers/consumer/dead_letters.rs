@@ -6,11 +6,13 @@ use worker::{console_error, console_warn, MessageExt, RawMessage};
 use super::{retry_later, text_of, INFRA_RETRY_SECS};
 use crate::adapters::net::now_ms;
 use crate::context::Ctx;
-use facteur_core::log::LogEntry;
-use facteur_core::messages::{
-    parse_dead_letter, Blob, DEAD_LETTER_PREFIX, DEAD_LETTER_TTL_SECS, QUEUE_EXHAUSTED,
-};
-use facteur_core::ports::KeyValueStore;
+use facteur_core::jobs::blob::Blob;
+use facteur_core::jobs::dead_letter::parse_dead_letter;
+use facteur_core::jobs::dead_letter::DEAD_LETTER_PREFIX;
+use facteur_core::jobs::dead_letter::DEAD_LETTER_TTL_SECS;
+use facteur_core::jobs::dead_letter::QUEUE_EXHAUSTED;
+use facteur_core::store::log::LogEntry;
+use facteur_core::store::ports::KeyValueStore;
 
 /// Keeps one dead letter.
 pub(super) async fn keep(ctx: &Ctx, msg: &RawMessage) {

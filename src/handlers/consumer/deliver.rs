@@ -11,11 +11,13 @@ use super::{read_part, retry_later, INFRA_RETRY_SECS};
 use crate::adapters::net::now_ms;
 use crate::adapters::outbound;
 use crate::context::Ctx;
-use facteur_core::delivery::{AttemptOutcome, Decision};
-use facteur_core::health::target_id;
-use facteur_core::inline::RecentFailures;
-use facteur_core::log::LogEntry;
-use facteur_core::messages::{DeliveryJob, JobKind, QueuedJob};
+use facteur_core::delivery::inline::RecentFailures;
+use facteur_core::delivery::outcome::{AttemptOutcome, Decision};
+use facteur_core::delivery::target_health::target_id;
+use facteur_core::jobs::delivery::DeliveryJob;
+use facteur_core::jobs::delivery::JobKind;
+use facteur_core::jobs::queued::QueuedJob;
+use facteur_core::store::log::LogEntry;
 
 thread_local! {
     static RECENT_FAILURES: RefCell<RecentFailures> = RefCell::new(RecentFailures::default());

@@ -22,13 +22,18 @@ use worker::{
 use crate::adapters::net::now_ms;
 use crate::context::Ctx;
 use facteur_core::config::bindings;
-use facteur_core::isolation::{
+use facteur_core::delivery::isolation::{
     alone_verdict, crash_key, plan_batch, AloneVerdict, CRASHED, CRASH_MARKER_TTL_SECS,
 };
-use facteur_core::messages::{
-    part_read, Blob, DeadLetter, DeliveryJob, PartRead, ProcessJob, QueuedJob,
-};
-use facteur_core::ports::KeyValueStore;
+use facteur_core::jobs::blob::Blob;
+use facteur_core::jobs::dead_letter::DeadLetter;
+use facteur_core::jobs::delivery::DeliveryJob;
+use facteur_core::jobs::process::ProcessJob;
+use facteur_core::jobs::queued::QueuedJob;
+use facteur_core::records::spill::part_read;
+use facteur_core::records::spill::PartRead;
+use facteur_core::store::log::LogEntry;
+use facteur_core::store::ports::KeyValueStore;
 
 /// Wait before retrying after an infrastructure failure (queue, stores).
 const INFRA_RETRY_SECS: u32 = 10;
@@ -99,7 +104,7 @@ fn text_of(msg: &RawMessage) -> String {
     })
 }
 
-/// Runs a batch with crash isolation (see `facteur_core::isolation`): unreadable messages are
+/// Runs a batch with crash isolation (see `facteur_core::delivery::isolation`): unreadable messages are
 /// dead-lettered, one suspect runs alone first under a crash marker (or is given up after
 /// crashing too often), the fresh messages run together after it, the other suspects are sent
 /// again to run alone in turn.
@@ -160,7 +165,7 @@ where
     match alone_verdict(recorded) {
         AloneVerdict::GiveUp { crashes } => {
             let now = now_ms();
-            let entry = job.crashed_entry(crashes, now);
+            let entry = LogEntry::crashed(job.email_id(), job.delivery(), crashes, now);
             ctx.stores.log(&entry).await;
             dead_letter(ctx, msg, job.into_dead(CRASHED, entry.error, now)).await;
             let _ = ctx.stores.blobs.delete(&key).await;

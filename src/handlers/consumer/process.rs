@@ -8,16 +8,20 @@ use super::deliver::{self, inline_ok, NotCarried};
 use super::{dead_letter, read_part, retry_later, INFRA_RETRY_SECS};
 use crate::adapters::net::now_ms;
 use crate::context::Ctx;
+use facteur_core::analysis::pipeline::{deliveries, plan, Plan, PlannedDeliveries};
+use facteur_core::analysis::routing::RoutingRules;
 use facteur_core::config::Documents;
 use facteur_core::gating::hold_delay_secs;
-use facteur_core::ingest::email_from_request;
-use facteur_core::log::LogEntry;
-use facteur_core::messages::{
-    body_key, Blob, DeliveryJob, DeliveryMeta, ProcessJob, QueuedJob, SPILL_TTL_SECS,
-};
-use facteur_core::pipeline::{deliveries, plan, Plan, PlannedDeliveries};
-use facteur_core::ports::{DedupStore, KeyValueStore};
-use facteur_core::routing::RoutingRules;
+use facteur_core::intake::ingest::email_from_request;
+use facteur_core::jobs::blob::Blob;
+use facteur_core::jobs::blob::SPILL_TTL_SECS;
+use facteur_core::jobs::delivery::DeliveryJob;
+use facteur_core::jobs::delivery::DeliveryMeta;
+use facteur_core::jobs::process::ProcessJob;
+use facteur_core::jobs::queued::QueuedJob;
+use facteur_core::records::archive::body_key;
+use facteur_core::store::log::LogEntry;
+use facteur_core::store::ports::{DedupStore, KeyValueStore};
 
 /// Configuration read once per processing batch.
 pub(super) struct ProcessingConfig {
@@ -55,7 +59,10 @@ pub(super) async fn job(ctx: &Ctx, config: &ProcessingConfig, msg: &RawMessage, 
             .stores
             .dedup
             .durable
-            .complete(&job.email_id, facteur_core::config::PROCESSED_TTL_SECS)
+            .complete(
+                &job.email_id,
+                facteur_core::store::dedup::PROCESSED_TTL_SECS,
+            )
             .await
         {
             console_warn!(
@@ -127,7 +134,7 @@ pub(super) async fn job(ctx: &Ctx, config: &ProcessingConfig, msg: &RawMessage, 
                 // A hold can outlast the spill's lifetime: renew it at every hop.
                 let renewed = match serde_json::to_string(&email) {
                     Ok(text) => ctx.stores.blobs.put(key, &text, Some(SPILL_TTL_SECS)).await,
-                    Err(e) => Err(facteur_core::ports::StoreError(e.to_string())),
+                    Err(e) => Err(facteur_core::store::ports::StoreError(e.to_string())),
                 };
                 if let Err(e) = renewed {
                     console_error!("processing {id}: spilled e-mail not renewed ({e}); retried");

@@ -1,5 +1,5 @@
 //! The target object: one Durable Object per target URL keeps its health (see
-//! `facteur_core::health`), the deliveries parked while it is paused (in acceptance order, in
+//! `facteur_core::delivery::target_health`), the deliveries parked while it is paused (in acceptance order, in
 //! its own storage), probes it with the oldest of them, and drains them in order once the
 //! target answers again. It raises the `target_paused` / `target_resumed` alerts.
 
@@ -14,16 +14,20 @@ use crate::adapters::net::now_ms;
 use crate::adapters::outbound;
 use crate::adapters::targets::{TargetCall, TargetReply};
 use crate::context::Ctx;
-use facteur_core::alerts::target_event;
-use facteur_core::delivery::Decision;
-use facteur_core::health::{
+use facteur_core::base::mask::mask_url;
+use facteur_core::delivery::outcome::Decision;
+use facteur_core::delivery::target_health::{
     parked_key, parking_key, target_id, target_registry_key, TargetHealth, TargetState, TargetView,
     Transition, PARKED_PREFIX,
 };
-use facteur_core::log::LogEntry;
-use facteur_core::mask::mask_url;
-use facteur_core::messages::{Blob, DeliveryJob, ParkedDelivery, QueuedJob, ARCHIVE_TTL_SECS};
-use facteur_core::ports::KeyValueStore;
+use facteur_core::jobs::blob::Blob;
+use facteur_core::jobs::delivery::DeliveryJob;
+use facteur_core::jobs::delivery::ParkedDelivery;
+use facteur_core::jobs::queued::QueuedJob;
+use facteur_core::operator::alerts::target_event;
+use facteur_core::records::archive::ARCHIVE_TTL_SECS;
+use facteur_core::store::log::LogEntry;
+use facteur_core::store::ports::KeyValueStore;
 
 const HEALTH: &str = "health";
 const URL: &str = "url";
@@ -323,7 +327,7 @@ impl TargetObject {
         let now = now_ms();
         if now - parked.parked_at_ms > PARK_MAX_MS {
             let mut entry = LogEntry::parked(&job, None, now);
-            entry.status = facteur_core::log::LogStatus::Error;
+            entry.status = facteur_core::store::log::LogStatus::Error;
             entry.reason = Some("parked_too_long".into());
             entry.error =
                 Some("parked longer than its stored body lives; kept as a dead letter".into());
@@ -341,7 +345,7 @@ impl TargetObject {
             },
         };
         let Some(body) = body else {
-            let entry = job.missing_part_entry(now);
+            let entry = LogEntry::missing_part(&job.email_id, Some(&job), now);
             ctx.stores.log(&entry).await;
             let reason = entry.reason.clone().unwrap_or_default();
             self.dead_letter(ctx, job, &reason, entry.error, now).await;

@@ -1,0 +1,11 @@
+//! How one webhook attempt is made and decided: its outcome and the explicit decision after it
+//! (ack, retry with a computed delay, give up), the retry schedule as data, the signature, the
+//! health of each target (pause, probe, drain), which first attempts run inline, and crash
+//! isolation of queue batches.
+
+pub mod inline;
+pub mod isolation;
+pub mod outcome;
+pub mod retry;
+pub mod signing;
+pub mod target_health;

@@ -1,0 +1,3 @@
+//! The HTTP surface: the route table.
+
+pub mod routes;

@@ -1,0 +1,374 @@
+//! The one typed configuration: settings read once per invocation from variables and secrets
+//! (their names are in [`crate::config::names`]). The environment also gives the gating
+//! documents' defaults ([`Settings::env_defaults`]), read through the documents' own tables.
+
+use serde_json::{Map, Value};
+
+use crate::analysis::offload::{DEFAULT_FOLDER_TIMEOUT_MS, DEFAULT_LINK_TIMEOUT_MS};
+use crate::base::time::{parse_zone, Zone};
+use crate::config::names::vars;
+use crate::config::ConfigDoc;
+use crate::config::{
+    check_https_url, check_window, fields, normalize_webhook_url, parse_bool, DocMaps, Documents,
+    TargetPolicy,
+};
+use crate::delivery::signing::parse_secrets;
+use crate::delivery::target_health::HealthPolicy;
+use crate::operator::alerts::AlertThresholds;
+use crate::store::log::DEFAULT_REDIS_LOG_CAP;
+
+/// Settings read once per invocation from variables and secrets.
+#[derive(Debug, Clone)]
+pub struct Settings {
+    pub process_api_token: String,
+    pub admin_token: String,
+    pub upstash: Option<UpstashSettings>,
+    /// The webhook signing secrets, separated by single spaces (several during a rotation:
+    /// each one signs every webhook, see `crate::delivery::signing`).
+    pub signing_secret: Option<String>,
+    pub sender_allowlist: Vec<String>,
+    pub timezone: Zone,
+    pub inflight_ttl_secs: u64,
+    pub redis_log_cap: u64,
+    pub redis_timeout_ms: u32,
+    /// A held e-mail is gated again at least this often, so a configuration change (window
+    /// moved, absence lifted, sending re-enabled) releases it without waiting for the old date.
+    pub hold_recheck_max_secs: u32,
+    pub r2_fetch_enabled: bool,
+    pub r2_fetch_token: String,
+    pub r2_retention_hours: u32,
+    /// Per-link offload timeout (Dropbox folders: `r2_folder_timeout_ms`).
+    pub r2_link_timeout_ms: u64,
+    pub r2_folder_timeout_ms: u64,
+    /// Serve `/media/<key>` through the main worker (local development without a public domain).
+    pub r2_serve_media: bool,
+    pub alert_webhook_url: Option<String>,
+    /// The console's password when it is not `ADMIN_TOKEN`.
+    pub dashboard_password: Option<String>,
+    /// Extra secret material for the session key (optional: see `session::SessionKey`).
+    pub session_secret: Option<String>,
+    /// Local development: `http://` loopback targets accepted, and only loopback hosts served.
+    pub dev_http_loopback: bool,
+    /// Alert thresholds (`ALERT_*`).
+    pub alerts: AlertThresholds,
+    /// When targets are paused, probed and drained (`TARGET_*`).
+    pub health: HealthPolicy,
+    /// Test aid (`FAULT_INJECT_PANIC_MARKER`): never set in production.
+    pub fault_panic_marker: Option<String>,
+    /// Defaults of the three gating documents, from the environment.
+    pub env_defaults: DocMaps,
+}
+
+/// Upstash REST endpoint and token.
+#[derive(Debug, Clone)]
+pub struct UpstashSettings {
+    pub url: String,
+    pub token: String,
+}
+
+/// Longest per-link offload timeout, the most r2-fetch accepts (`timeout_ms` ≤ 600,000).
+pub const MAX_R2_TIMEOUT_SECS: u64 = 600;
+
+impl Settings {
+    /// Reads and validates the settings; `get` returns a variable or secret by name. An invalid
+    /// value is an error naming the variable (its value is not echoed: it may be a secret).
+    pub fn load(get: impl Fn(&str) -> Option<String>) -> Result<Settings, String> {
+        let get = |name: &str| {
+            get(name)
+                .map(|v| v.trim().to_string())
+                .filter(|v| !v.is_empty())
+        };
+        let num = |name: &str, default: u64, min: u64, max: u64| -> Result<u64, String> {
+            match get(name) {
+                None => Ok(default),
+                Some(v) => v
+                    .parse::<u64>()
+                    .ok()
+                    .filter(|n| (min..=max).contains(n))
+                    .ok_or_else(|| format!("{name} must be an integer between {min} and {max}")),
+            }
+        };
+        let flag = |name: &str, default: bool| -> Result<bool, String> {
+            get(name).map_or(Ok(default), |v| {
+                parse_bool(&v).ok_or_else(|| format!("{name} must be true or false"))
+            })
+        };
+        let upstash = match (
+            get(vars::UPSTASH_REDIS_REST_URL),
+            get(vars::UPSTASH_REDIS_REST_TOKEN),
+        ) {
+            (Some(url), Some(token)) => Some(UpstashSettings {
+                url: url.trim_end_matches('/').to_string(),
+                token,
+            }),
+            (None, None) => None,
+            _ => {
+                return Err(
+                    "UPSTASH_REDIS_REST_URL and UPSTASH_REDIS_REST_TOKEN must be set together"
+                        .into(),
+                )
+            }
+        };
+        let dev_http_loopback = flag(vars::DEV_ALLOW_HTTP_LOOPBACK, false)?;
+        let policy = TargetPolicy::for_dev_flag(dev_http_loopback);
+        let tz_name = get(vars::POLLING_TIMEZONE).unwrap_or_else(|| "Europe/Paris".into());
+        let timezone = parse_zone(&tz_name)
+            .ok_or_else(|| format!("POLLING_TIMEZONE {tz_name:?} is not an IANA time zone"))?;
+        let env_doc = |doc: ConfigDoc| -> Result<Map<String, Value>, String> {
+            let mut map = Map::new();
+            for spec in fields(doc) {
+                let Some(var) = spec.env else { continue };
+                let Some(raw) = get(var) else { continue };
+                let value = spec
+                    .kind
+                    .from_env(&raw, policy)
+                    .map_err(|e| format!("{var}: {e}"))?;
+                map.insert(spec.name.to_string(), value);
+            }
+            Ok(map)
+        };
+        let env_defaults = DocMaps {
+            webhook: env_doc(ConfigDoc::WebhookConfig)?,
+            prefs: env_doc(ConfigDoc::ProcessingPrefs)?,
+            flags: env_doc(ConfigDoc::RuntimeFlags)?,
+        };
+        let defaults = Documents::resolve(&env_defaults, &DocMaps::default());
+        check_window(&defaults.webhook)
+            .map_err(|e| format!("WEBHOOKS_TIME_START/END: {}", e.message))?;
+        let signing_secret = get(vars::WEBHOOK_SIGNING_SECRET)
+            .map(|raw| parse_secrets(&raw))
+            .transpose()
+            .map_err(|e| format!("{}: {e}", vars::WEBHOOK_SIGNING_SECRET))?;
+        // Validated as a webhook URL (the alert is one): the host posted to is the host logged.
+        let alert_webhook_url = match get(vars::ALERT_WEBHOOK_URL) {
+            None => None,
+            Some(raw) => {
+                let url = normalize_webhook_url(&raw);
+                check_https_url(&url).map_err(|e| format!("ALERT_WEBHOOK_URL {e}"))?;
+                Some(url)
+            }
+        };
+        Ok(Settings {
+            process_api_token: get(vars::PROCESS_API_TOKEN).unwrap_or_default(),
+            admin_token: get(vars::ADMIN_TOKEN).unwrap_or_default(),
+            upstash,
+            signing_secret,
+            sender_allowlist: get(vars::GMAIL_SENDER_ALLOWLIST)
+                .map(|v| {
+                    v.split(',')
+                        .map(|s| s.trim().to_lowercase())
+                        .filter(|s| !s.is_empty())
+                        .collect()
+                })
+                .unwrap_or_default(),
+            timezone,
+            inflight_ttl_secs: num(vars::INFLIGHT_LOCK_TTL_SEC, 900, 10, 86_400)?,
+            redis_log_cap: num(
+                vars::WEBHOOK_LOG_MAX_ENTRIES,
+                DEFAULT_REDIS_LOG_CAP,
+                10,
+                1_000_000,
+            )?,
+            redis_timeout_ms: num(vars::REDIS_TIMEOUT_MS, 3_000, 50, 30_000)? as u32,
+            hold_recheck_max_secs: num(vars::HOLD_RECHECK_MAX_SEC, 900, 1, 43_200)? as u32,
+            r2_fetch_enabled: flag(vars::R2_FETCH_ENABLED, false)?,
+            r2_fetch_token: get(vars::R2_FETCH_TOKEN).unwrap_or_default(),
+            r2_retention_hours: num(vars::R2_RETENTION_HOURS, 24, 1, 24 * 365)? as u32,
+            r2_link_timeout_ms: num(
+                vars::R2_FETCH_TIMEOUT_SEC,
+                DEFAULT_LINK_TIMEOUT_MS / 1000,
+                1,
+                MAX_R2_TIMEOUT_SECS,
+            )? * 1000,
+            r2_folder_timeout_ms: num(
+                vars::R2_FETCH_FOLDER_TIMEOUT_SEC,
+                DEFAULT_FOLDER_TIMEOUT_MS / 1000,
+                1,
+                MAX_R2_TIMEOUT_SECS,
+            )? * 1000,
+            r2_serve_media: flag(vars::R2_SERVE_MEDIA, false)?,
+            alert_webhook_url,
+            dashboard_password: get(vars::DASHBOARD_PASSWORD),
+            session_secret: get(vars::SESSION_SECRET),
+            dev_http_loopback,
+            alerts: AlertThresholds {
+                success_rate_min_percent: num(vars::ALERT_SUCCESS_RATE_MIN_PERCENT, 90, 0, 100)?
+                    as u32,
+                timeout_rate_max_percent: num(vars::ALERT_TIMEOUT_RATE_MAX_PERCENT, 5, 0, 100)?
+                    as u32,
+                avg_duration_max_ms: num(vars::ALERT_AVG_DURATION_MAX_MS, 5_000, 1, 600_000)?
+                    as u32,
+                redis_down_minutes: num(vars::ALERT_REDIS_DOWN_MINUTES, 60, 0, 7 * 24 * 60)? as u32,
+                no_success_minutes: num(vars::ALERT_NO_SUCCESS_MINUTES, 0, 0, 7 * 24 * 60)? as u32,
+                window_minutes: num(vars::ALERT_WINDOW_MINUTES, 60, 1, 7 * 24 * 60)? as u32,
+                min_attempts: num(vars::ALERT_MIN_ATTEMPTS, 10, 1, 100_000)? as u32,
+            },
+            health: HealthPolicy {
+                pause_after_failures: num(vars::TARGET_PAUSE_FAILURES, 10, 1, 10_000)? as u32,
+                pause_min_span_ms: num(vars::TARGET_PAUSE_MIN_SECS, 300, 0, 7 * 86_400)? as i64
+                    * 1000,
+                probe_base_secs: num(vars::TARGET_PROBE_BASE_SECS, 30, 1, 3_600)? as u32,
+                probe_max_secs: num(vars::TARGET_PROBE_MAX_SECS, 1_800, 1, 86_400)? as u32,
+                drain_per_sec: num(vars::TARGET_DRAIN_PER_SEC, 10, 1, 1_000)? as u32,
+            },
+            fault_panic_marker: get(vars::FAULT_INJECT_PANIC_MARKER),
+            env_defaults,
+        })
+    }
+
+    /// The webhook targets accepted: https only, unless `DEV_ALLOW_HTTP_LOOPBACK` is on.
+    pub fn target_policy(&self) -> TargetPolicy {
+        TargetPolicy::for_dev_flag(self.dev_http_loopback)
+    }
+
+    /// The effective documents: stored fields over environment defaults over built-in defaults.
+    pub fn documents(&self, stored: &DocMaps) -> Documents {
+        Documents::resolve(&self.env_defaults, stored)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::delivery::retry::RetryPolicy;
+
+    fn env(pairs: &[(&str, &str)]) -> impl Fn(&str) -> Option<String> {
+        let owned: Vec<(String, String)> = pairs
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
+        move |name| {
+            owned
+                .iter()
+                .find(|(k, _)| k == name)
+                .map(|(_, v)| v.clone())
+        }
+    }
+
+    #[test]
+    fn settings_defaults() {
+        let s = Settings::load(env(&[])).unwrap();
+        assert_eq!(s.timezone, chrono_tz::Europe::Paris);
+        assert_eq!(s.inflight_ttl_secs, 900);
+        assert!(s.upstash.is_none());
+        assert_eq!(
+            s.documents(&DocMaps::default()).prefs.retry,
+            RetryPolicy::default()
+        );
+        assert_eq!(s.documents(&DocMaps::default()).prefs.max_email_size_mb, 25);
+        assert!(
+            s.documents(&DocMaps::default()).flags.gmail_ingress_enabled
+                && s.documents(&DocMaps::default())
+                    .prefs
+                    .mirror_media_to_custom
+        );
+    }
+
+    #[test]
+    fn settings_from_env() {
+        let s = Settings::load(env(&[
+            ("WEBHOOK_URL", "tok123"),
+            ("WEBHOOK_RETRY_COUNT", "5"),
+            ("WEBHOOK_RETRY_DELAY", "1"),
+            ("GMAIL_SENDER_ALLOWLIST", " A@b.c, ,d@e.f"),
+            ("ABSENCE_PAUSE_DAYS", "Lundi,sunday"),
+            ("UPSTASH_REDIS_REST_URL", "https://x.upstash.io/"),
+            ("UPSTASH_REDIS_REST_TOKEN", "t"),
+        ]))
+        .unwrap();
+        assert_eq!(
+            s.documents(&DocMaps::default())
+                .webhook
+                .webhook_url
+                .as_deref(),
+            Some("https://hook.eu2.make.com/tok123")
+        );
+        assert_eq!(s.documents(&DocMaps::default()).prefs.retry.retry_count, 5);
+        assert_eq!(s.sender_allowlist, ["a@b.c", "d@e.f"]);
+        assert_eq!(
+            s.documents(&DocMaps::default()).webhook.absence_pause_days,
+            ["monday", "sunday"]
+        );
+        assert_eq!(s.upstash.unwrap().url, "https://x.upstash.io");
+    }
+
+    #[test]
+    fn settings_errors_name_the_variable() {
+        for (k, v) in [
+            ("WEBHOOK_RETRY_COUNT", "11"),
+            ("POLLING_TIMEZONE", "Mars/Olympus"),
+            ("WEBHOOK_URL", "http://insecure.example"),
+            ("INFLIGHT_LOCK_TTL_SEC", "x"),
+            ("UPSTASH_REDIS_REST_URL", "https://only-url"),
+        ] {
+            let err = Settings::load(env(&[(k, v)])).unwrap_err();
+            assert!(err.contains(k.split('_').next().unwrap()), "{k}: {err}");
+        }
+        let local = "http://127.0.0.1:8790/hook";
+        let err = Settings::load(env(&[("WEBHOOK_URL", local)])).unwrap_err();
+        assert!(err.contains("DEV_ALLOW_HTTP_LOOPBACK"), "{err}");
+        let dev = Settings::load(env(&[
+            ("WEBHOOK_URL", local),
+            ("DEV_ALLOW_HTTP_LOOPBACK", "true"),
+        ]))
+        .unwrap();
+        assert_eq!(
+            dev.documents(&DocMaps::default())
+                .webhook
+                .webhook_url
+                .as_deref(),
+            Some(local)
+        );
+        assert_eq!(dev.target_policy(), TargetPolicy::AllowHttpLoopback);
+        let err = Settings::load(env(&[("WEBHOOKS_TIME_START", "09:00")])).unwrap_err();
+        assert!(err.contains("set together"), "{err}");
+    }
+
+    #[test]
+    fn secrets_and_alert_urls_are_checked_at_load() {
+        let err = Settings::load(env(&[("WEBHOOK_SIGNING_SECRET", "whsec_***")])).unwrap_err();
+        assert!(
+            err.starts_with("WEBHOOK_SIGNING_SECRET") && !err.contains("***"),
+            "{err}"
+        );
+        let s = Settings::load(env(&[("WEBHOOK_SIGNING_SECRET", "whsec_c2VjcmV0")])).unwrap();
+        assert_eq!(s.signing_secret.as_deref(), Some("whsec_c2VjcmV0"));
+        for bad in [
+            "http://alerts.example/x",
+            "https://u:p@alerts.example/",
+            "https://127.0.0.1/x",
+        ] {
+            let err = Settings::load(env(&[("ALERT_WEBHOOK_URL", bad)])).unwrap_err();
+            assert!(err.starts_with("ALERT_WEBHOOK_URL"), "{bad}: {err}");
+            assert!(!err.contains(bad), "the value is not echoed: {err}");
+        }
+        let s = Settings::load(env(&[("ALERT_WEBHOOK_URL", " tok123 ")])).unwrap();
+        assert_eq!(
+            s.alert_webhook_url.as_deref(),
+            Some("https://hook.eu2.make.com/tok123")
+        );
+    }
+
+    #[test]
+    fn signing_secrets_for_a_rotation() {
+        let s = Settings::load(env(&[(
+            "WEBHOOK_SIGNING_SECRET",
+            " whsec_c2VjcmV0   old-raw-secret ",
+        )]))
+        .unwrap();
+        assert_eq!(
+            s.signing_secret.as_deref(),
+            Some("whsec_c2VjcmV0 old-raw-secret")
+        );
+        let err = Settings::load(env(&[(
+            "WEBHOOK_SIGNING_SECRET",
+            "whsec_c2VjcmV0 whsec_%%%",
+        )]))
+        .unwrap_err();
+        assert!(
+            err.starts_with("WEBHOOK_SIGNING_SECRET: secret 2 of 2"),
+            "{err}"
+        );
+        assert!(!err.contains("%%%") && !err.contains("c2VjcmV0"), "{err}");
+    }
+}
