@@ -96,28 +96,19 @@ pub const DEAD_LETTER_TTL_SECS: u64 = SPILL_TTL_SECS;
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::delivery::retry::RetryPolicy;
-    use crate::jobs::delivery::JobKind;
 
     #[test]
     fn dead_letters_parse_both_shapes() {
         let job = DeliveryJob {
-            delivery_id: "dlv_1".into(),
-            email_id: "e".into(),
-            target_url: "https://x".into(),
             attempt: 2,
-            payload: Blob::Inline { data: "{}".into() },
-            detector: None,
-            links_count: 0,
-            links_dropped: 0,
-            rules_budget_exhausted: false,
-            policy: RetryPolicy::default(),
-            created_at_ms: 1,
-            spill_misses: 0,
-            rule: None,
-            suspect: false,
             accepted_at_ms: 0,
-            kind: JobKind::Webhook,
+            ..DeliveryJob::new(
+                "dlv_1",
+                "e",
+                "https://x",
+                Blob::Inline { data: "{}".into() },
+                1,
+            )
         };
         let raw = serde_json::to_string(&job).unwrap();
         let dl = parse_dead_letter(&raw, 5);

@@ -98,25 +98,53 @@ impl DeliveryJob {
         }
     }
 
+    /// The first attempt of a webhook delivery of `payload` to `target_url`, created (and its
+    /// e-mail accepted) at `now_ms`, with the default retry policy and nothing else known: the
+    /// base the other constructors and the tests fill in with struct-update syntax.
+    pub fn new(
+        delivery_id: impl Into<String>,
+        email_id: impl Into<String>,
+        target_url: impl Into<String>,
+        payload: Blob,
+        now_ms: i64,
+    ) -> DeliveryJob {
+        DeliveryJob {
+            delivery_id: delivery_id.into(),
+            email_id: email_id.into(),
+            target_url: target_url.into(),
+            attempt: 1,
+            payload,
+            detector: None,
+            links_count: 0,
+            links_dropped: 0,
+            rules_budget_exhausted: false,
+            policy: RetryPolicy::default(),
+            created_at_ms: now_ms,
+            spill_misses: 0,
+            rule: None,
+            suspect: false,
+            accepted_at_ms: now_ms,
+            kind: JobKind::Webhook,
+        }
+    }
+
     /// The first attempt of a planned delivery whose payload is `payload`.
     pub fn first(planned: &PlannedDelivery, payload: Blob, meta: &DeliveryMeta) -> DeliveryJob {
         DeliveryJob {
-            delivery_id: planned.delivery_id.clone(),
-            email_id: meta.email_id.clone(),
-            target_url: planned.target_url.clone(),
-            attempt: 1,
-            payload,
             detector: meta.detector.clone(),
             links_count: meta.links_count,
             links_dropped: planned.links_dropped,
             rules_budget_exhausted: planned.rules_budget_exhausted,
             policy: meta.policy,
-            created_at_ms: meta.created_at_ms,
-            spill_misses: 0,
             rule: meta.rule.clone(),
-            suspect: false,
             accepted_at_ms: meta.accepted_at_ms,
-            kind: JobKind::Webhook,
+            ..DeliveryJob::new(
+                planned.delivery_id.clone(),
+                meta.email_id.clone(),
+                planned.target_url.clone(),
+                payload,
+                meta.created_at_ms,
+            )
         }
     }
 

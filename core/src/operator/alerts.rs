@@ -14,7 +14,6 @@ use serde_json::{json, Value};
 
 use crate::base::ids::sha256_hex;
 use crate::base::time::iso_utc;
-use crate::delivery::retry::RetryPolicy;
 use crate::jobs::blob::Blob;
 use crate::jobs::delivery::DeliveryJob;
 use crate::jobs::delivery::JobKind;
@@ -258,25 +257,12 @@ impl AlertEvent {
     /// The delivery of this alert to `url` (signed and retried like a webhook; no target
     /// health, no statistics).
     pub fn job(&self, url: &str, now_ms: i64) -> DeliveryJob {
+        let payload = Blob::Inline {
+            data: self.payload(now_ms).to_string(),
+        };
         DeliveryJob {
-            delivery_id: self.delivery_id(now_ms),
-            email_id: String::new(),
-            target_url: url.to_string(),
-            attempt: 1,
-            payload: Blob::Inline {
-                data: self.payload(now_ms).to_string(),
-            },
-            detector: None,
-            rule: None,
-            links_count: 0,
-            links_dropped: 0,
-            rules_budget_exhausted: false,
-            policy: RetryPolicy::default(),
-            created_at_ms: now_ms,
-            spill_misses: 0,
-            suspect: false,
-            accepted_at_ms: now_ms,
             kind: JobKind::Alert,
+            ..DeliveryJob::new(self.delivery_id(now_ms), "", url, payload, now_ms)
         }
     }
 

@@ -172,7 +172,6 @@ impl DeadFilter {
 mod tests {
     use super::*;
     use crate::base::query::query_pairs;
-    use crate::delivery::retry::RetryPolicy;
     use crate::jobs::blob::Blob;
     use crate::jobs::delivery::DeliveryJob;
     use crate::jobs::process::ProcessJob;
@@ -183,22 +182,8 @@ mod tests {
             error: Some("HTTP 404".into()),
             dead_at_ms: 0,
             job: DeadJob::Delivery(DeliveryJob {
-                delivery_id: id.into(),
-                email_id: email.into(),
-                target_url: url.into(),
                 attempt: 4,
-                payload: Blob::Inline { data: "{}".into() },
-                detector: None,
-                links_count: 0,
-                links_dropped: 0,
-                rules_budget_exhausted: false,
-                policy: RetryPolicy::default(),
-                created_at_ms: 0,
-                spill_misses: 0,
-                rule: None,
-                suspect: false,
-                accepted_at_ms: 0,
-                kind: Default::default(),
+                ..DeliveryJob::new(id, email, url, Blob::Inline { data: "{}".into() }, 0)
             }),
         }
     }

@@ -238,30 +238,27 @@ mod tests {
     use super::*;
     use crate::analysis::payload::DeliveryLink;
     use crate::delivery::outcome::GiveUpReason;
-    use crate::delivery::retry::RetryPolicy;
     use crate::jobs::blob::Blob;
 
     fn job(attempt: u32) -> DeliveryJob {
+        let payload = Blob::Inline { data: "{}".into() };
         DeliveryJob {
-            delivery_id: "dlv_0123456789abcdef01234567".into(),
-            email_id: "e1".into(),
-            target_url: "https://hook.example/secret-path".into(),
             attempt,
-            payload: Blob::Inline { data: "{}".into() },
             detector: Some("recadrage".into()),
             links_count: 2,
             links_dropped: 3,
             rules_budget_exhausted: true,
-            policy: RetryPolicy::default(),
-            created_at_ms: 0,
-            spill_misses: 0,
             rule: Some(crate::analysis::routing::RuleRef {
                 id: "r1".into(),
                 name: "Make".into(),
             }),
-            suspect: false,
-            accepted_at_ms: 0,
-            kind: crate::jobs::delivery::JobKind::Webhook,
+            ..DeliveryJob::new(
+                "dlv_0123456789abcdef01234567",
+                "e1",
+                "https://hook.example/secret-path",
+                payload,
+                0,
+            )
         }
     }
 

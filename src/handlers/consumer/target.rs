@@ -212,12 +212,7 @@ impl TargetObject {
         let storage = self.state.storage();
         let seq: u64 = storage.get(SEQ).await?.unwrap_or(0);
         let parked = ParkedDelivery {
-            job: DeliveryJob {
-                attempt: 1,
-                suspect: false,
-                spill_misses: 0,
-                ..job.clone()
-            },
+            job: job.replayed(),
             parked_at_ms: now_ms(),
         };
         storage
