@@ -1,11 +1,13 @@
 #!/usr/bin/env bash
 # Fails when an import goes against the layers (README: Layout):
-#   src/app.rs → src/handlers/* → src/context.rs → src/adapters/* → facteur_core
+#   src/app.rs → src/handlers/*, src/objects/* → src/context.rs → src/adapters/* → facteur_core
 #   - facteur-core and facteur-zone have no `worker` dependency, so the compiler refuses any use
 #     of the runtime or of the glue in the core; checked here only so nobody adds it back;
 #   - a handler never imports another handler or the app;
-#   - the context and the adapters never import a handler or the app; an adapter takes the
-#     bindings it needs, not the whole context;
+#   - a Durable Object class (src/objects/) never imports a handler or the app, and no handler
+#     imports an object class (handlers call objects through their clients in src/adapters/);
+#   - the context and the adapters never import a handler, an object class or the app; an
+#     adapter takes the bindings it needs, not the whole context;
 #   - r2-fetch: modules outside src/edge/ (its pure core) never import `worker`;
 #   - the core's groups (core/src/<group>/ or <group>.rs) import only from groups below them, in
 #     the order of CORE_GROUPS (lowest first; lib.rs says what each holds).
@@ -28,7 +30,9 @@ forbid 'crate::handlers::|crate::app\b|^\s*use super::' "a handler imports anoth
 # The queue consumer is one handler split in files: they share its helpers through `super::`,
 # and import no other handler.
 forbid 'crate::handlers::|crate::app\b' "a consumer file imports another handler or the app" src/handlers/consumer/*.rs
-forbid 'crate::(handlers|app)\b' "the context or an adapter imports a handler or the app" src/context.rs src/http.rs src/adapters/*.rs
+forbid 'crate::(handlers|app)\b' "an object class imports a handler or the app" src/objects/*.rs
+forbid 'crate::objects\b' "a handler imports an object class (use its client in adapters)" $handlers src/handlers/consumer/*.rs
+forbid 'crate::(handlers|objects|app)\b' "the context or an adapter imports a handler, an object class or the app" src/context.rs src/http.rs src/adapters/*.rs
 forbid 'crate::context\b' "an adapter takes the whole context instead of the bindings it needs" src/adapters/*.rs
 forbid '^\s*use worker|worker::' "r2-fetch's pure core imports worker" r2-fetch/src/*.rs
 # The core's groups, lowest first: a group may import from the groups before it, never after.
@@ -53,5 +57,5 @@ for entry in core/src/*; do
   fi
 done
 forbid 'super::super::' "a core module reaches two levels up instead of naming the group (crate::group::…)" $(find core/src -name '*.rs')
-[ "$fail" -eq 0 ] && echo "layers: ok (core without worker, its groups one way; app → handlers → context → adapters → core)"
+[ "$fail" -eq 0 ] && echo "layers: ok (core without worker, its groups one way; app → handlers, objects → context → adapters → core)"
 exit "$fail"

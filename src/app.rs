@@ -10,8 +10,8 @@ use worker::{
 
 use crate::context::Ctx;
 use crate::handlers::{
-    admin, console, consumer, dead_letters, erasure, health, ingest, overview, replay, scheduled,
-    session, targets,
+    admin, alerts, console, consumer, dead_letters, erasure, health, ingest, media, overview,
+    replay, scheduled, session, targets, timeline,
 };
 use crate::http::{error, with_security_headers};
 use facteur_core::error::ApiError;
@@ -88,7 +88,7 @@ async fn dispatch(
         Route::DeadLetters => dead_letters::list(&ctx, req).await,
         Route::DeadLetterReplay(id) => dead_letters::replay_one(&ctx, req, &id).await,
         Route::DeadLettersReplay => dead_letters::replay_matching(&ctx, req).await,
-        Route::DeliveryReplay(id) => admin::delivery_replay(&ctx, req, &id).await,
+        Route::DeliveryReplay(id) => replay::replay_one(&ctx, req, &id).await,
         Route::DeliveriesReplay => replay::replay_deliveries(&ctx, req).await,
         Route::EraseEmail(id) => erasure::erase_email(&ctx, req, &id).await,
         Route::EraseSender(address) => erasure::erase_sender(&ctx, req, &address).await,
@@ -98,13 +98,13 @@ async fn dispatch(
         Route::Runtime => admin::runtime(&ctx, req).await,
         Route::Targets => targets::list(&ctx, req).await,
         Route::TargetAction { id, pause } => targets::act(&ctx, req, &id, pause).await,
-        Route::Alerts => targets::alerts(&ctx, req).await,
-        Route::Media(key) => health::media(&ctx, &key).await,
+        Route::Alerts => alerts::alerts(&ctx, req).await,
+        Route::Media(key) => media::media(&ctx, &key).await,
         Route::SessionInfo => session::info(&ctx, req).await,
         Route::SignIn => session::sign_in(&ctx, req).await,
         Route::SignOut => session::sign_out(&ctx, req).await,
         Route::Overview => overview::overview(&ctx, req).await,
-        Route::EmailTimeline(id) => overview::email(&ctx, req, &id).await,
+        Route::EmailTimeline(id) => timeline::timeline(&ctx, req, &id).await,
         Route::SettingsView => admin::settings_view(&ctx, req).await,
         Route::Page(page) => console::page(&ctx, req, page).await,
         Route::Asset(name) => console::asset(&ctx, req, &name).await,

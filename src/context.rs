@@ -1,7 +1,7 @@
 //! The per-invocation context: the settings read once from vars and secrets, the stores, and
 //! the bindings the handlers hand to adapters.
 
-use worker::{console_error, Context, Env, Request};
+use worker::{console_error, Context, Env, Fetcher, Request};
 
 use crate::adapters::console_guard::Guard;
 use crate::adapters::net::now_ms;
@@ -30,7 +30,8 @@ pub enum Admin {
 
 /// What every handler needs: the environment, the settings read from it, and the stores.
 pub struct Ctx {
-    pub env: Env,
+    /// Private: handlers reach bindings through the adapters this context hands out.
+    env: Env,
     pub settings: Settings,
     pub stores: Stores,
     /// The invocation's `waitUntil`, for work that must finish but not before the answer.
@@ -169,6 +170,15 @@ impl Ctx {
             console_error!("r2 offload enabled but the R2_FETCH service binding is missing; links sent as they are");
         }
         client
+    }
+
+    /// The console's static files (Workers Static Assets).
+    pub fn assets(&self) -> Result<Fetcher, ApiError> {
+        self.env.assets(bindings::ASSETS).map_err(|_| {
+            ApiError::misconfigured(
+                "The ASSETS binding is missing (wrangler.toml [assets], see docs/configuration.md)",
+            )
+        })
     }
 
     /// The r2-fetch client whenever the service binding exists, offload on or not (an erasure

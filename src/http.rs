@@ -3,7 +3,7 @@
 
 use futures::StreamExt;
 use serde_json::Value;
-use worker::{Headers, Request, Response};
+use worker::{console_error, Headers, Request, Response};
 
 use facteur_core::base::query::query_pairs;
 use facteur_core::error::ApiError;
@@ -14,6 +14,22 @@ pub fn json(status: u16, body: &Value) -> Response {
     match Response::from_json(body) {
         Ok(r) => r.with_status(status),
         Err(_) => Response::error("{\"success\":false}", 500).expect("static response"),
+    }
+}
+
+/// The one way a failed dependency (a store, a queue, an object) becomes an answer: the error
+/// is logged in full here, and the client gets a 503 naming only what was unavailable.
+pub trait OrUnavailable<T> {
+    /// `Ok` as it is; an error logged, and answered as `what` unavailable.
+    fn or_unavailable(self, what: &str) -> Result<T, ApiError>;
+}
+
+impl<T, E: std::fmt::Display> OrUnavailable<T> for Result<T, E> {
+    fn or_unavailable(self, what: &str) -> Result<T, ApiError> {
+        self.map_err(|e| {
+            console_error!("{what} unavailable: {e}");
+            ApiError::unavailable(what)
+        })
     }
 }
 

@@ -14,7 +14,7 @@ const KV_MIN_TTL_SECS: u64 = 60;
 const KV_METADATA_MAX: usize = 1_000;
 
 fn kv_err(e: impl std::fmt::Display) -> StoreError {
-    StoreError(format!("kv: {e}"))
+    StoreError::from_runtime(format!("kv: {e}"))
 }
 
 /// Workers KV as a [`KeyValueStore`].

@@ -3,7 +3,7 @@
 //! whole context, and imports nothing from `handlers` or `app`.
 
 pub mod console_guard;
-pub mod dedup_object;
+pub mod dedup;
 pub mod kv;
 pub mod net;
 pub mod offload;

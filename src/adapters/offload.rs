@@ -31,6 +31,14 @@ pub struct R2Fetch<'a> {
 }
 
 impl R2Fetch<'_> {
+    /// Proxies `GET /media/<key>` to r2-fetch (local development: objects downloadable without a
+    /// public R2 domain).
+    pub async fn media(&self, key: &str) -> worker::Result<Response> {
+        self.fetcher
+            .fetch(format!("{R2_FETCH_ORIGIN}/media/{key}"), None)
+            .await
+    }
+
     /// Offloads every link it can; the others keep their original URLs only.
     pub async fn enrich(&self, links: &mut [DeliveryLink]) {
         if links.is_empty() {
@@ -189,12 +197,4 @@ async fn post_json(
     } else {
         Err(format!("r2-fetch {status}: {body}"))
     }
-}
-
-/// Proxies `GET /media/<key>` to r2-fetch (local development: objects downloadable without a
-/// public R2 domain).
-pub async fn media(fetcher: &Fetcher, key: &str) -> worker::Result<Response> {
-    fetcher
-        .fetch(format!("{R2_FETCH_ORIGIN}/media/{key}"), None)
-        .await
 }

@@ -21,13 +21,13 @@ use facteur_core::records::archive::sender_key;
 use facteur_core::records::archive::ArchivedDelivery;
 use facteur_core::records::archive::EmailArchive;
 use facteur_core::records::archive::ARCHIVE_TTL_SECS;
-use facteur_core::store::ports::{KeyValueStore, StoreError};
+use facteur_core::store::ports::{KeyValueStore, StoreError, StoreResult};
 
 impl JobSender for Producer<'_> {
-    async fn send_job(&self, job: &str) -> Result<(), String> {
+    async fn send_job(&self, job: &str) -> StoreResult<()> {
         self.send_text(bindings::PROCESS_QUEUE, job.to_string(), 0)
             .await
-            .map_err(|e| e.to_string())
+            .map_err(SendError::into_store_error)
     }
 }
 
@@ -35,7 +35,17 @@ impl JobSender for Producer<'_> {
 #[derive(Debug)]
 pub enum SendError {
     Spill(StoreError),
-    Queue(String),
+    Queue(StoreError),
+}
+
+impl SendError {
+    /// The store failure behind it (its kind tells a daily limit from an outage).
+    pub fn into_store_error(self) -> StoreError {
+        match self {
+            SendError::Spill(e) => StoreError::new(e.kind, format!("spill failed: {e}")),
+            SendError::Queue(e) => StoreError::new(e.kind, format!("queue send failed: {e}")),
+        }
+    }
 }
 
 impl std::fmt::Display for SendError {
@@ -54,7 +64,8 @@ pub struct Producer<'a> {
 }
 
 fn to_text<T: serde::Serialize>(value: &T) -> Result<String, SendError> {
-    serde_json::to_string(value).map_err(|e| SendError::Queue(e.to_string()))
+    serde_json::to_string(value)
+        .map_err(|e| SendError::Queue(StoreError::unreadable(e.to_string())))
 }
 
 impl Producer<'_> {
@@ -70,9 +81,9 @@ impl Producer<'_> {
     }
 
     fn queue(&self, binding: &str) -> Result<Queue, SendError> {
-        self.env
-            .queue(binding)
-            .map_err(|e| SendError::Queue(format!("binding {binding}: {e}")))
+        self.env.queue(binding).map_err(|e| {
+            SendError::Queue(StoreError::unreachable(format!("binding {binding}: {e}")))
+        })
     }
 
     /// Sends a text message, with an optional delay.
@@ -83,10 +94,10 @@ impl Producer<'_> {
         delay_secs: u32,
     ) -> Result<(), SendError> {
         if text.len() > MAX_MESSAGE_BYTES {
-            return Err(SendError::Queue(format!(
+            return Err(SendError::Queue(StoreError::refused(format!(
                 "message of {} bytes over the queue limit",
                 text.len()
-            )));
+            ))));
         }
         let mut msg = MessageBuilder::new(text).content_type(QueueContentType::Text);
         if delay_secs > 0 {
@@ -95,7 +106,7 @@ impl Producer<'_> {
         self.queue(binding)?
             .send(msg.build())
             .await
-            .map_err(|e| SendError::Queue(e.to_string()))
+            .map_err(|e| SendError::Queue(StoreError::from_runtime(e.to_string())))
     }
 
     /// The processing job of an accepted e-mail: the push request's own text, stored first
@@ -186,7 +197,7 @@ impl Producer<'_> {
                         let k = archive_key(&p.delivery_id);
                         self.blobs.put(&k, &r, Some(ARCHIVE_TTL_SECS)).await
                     }
-                    Err(e) => Err(StoreError(e.to_string())),
+                    Err(e) => Err(StoreError::unreadable(e.to_string())),
                 };
                 if let Err(e) = written {
                     console_warn!("delivery {}: not archived for replay ({e})", p.delivery_id);
@@ -209,10 +220,10 @@ impl Producer<'_> {
 
     /// Sends first attempts of deliveries in as few queue calls as the batch limits allow (bulk
     /// replays); answers one result per job (a failed batch fails each of its jobs).
-    pub async fn send_deliveries(&self, jobs: &[DeliveryJob]) -> Vec<Result<(), String>> {
-        let texts: Vec<Result<String, String>> = jobs
+    pub async fn send_deliveries(&self, jobs: &[DeliveryJob]) -> Vec<StoreResult<()>> {
+        let texts: Vec<StoreResult<String>> = jobs
             .iter()
-            .map(|j| to_text(j).map_err(|e| e.to_string()))
+            .map(|j| to_text(j).map_err(SendError::into_store_error))
             .collect();
         let sizes: Vec<usize> = texts
             .iter()
@@ -221,7 +232,7 @@ impl Producer<'_> {
         let mut results = Vec::with_capacity(jobs.len());
         for range in batches(&sizes) {
             let texts = &texts[range];
-            let messages: Result<Vec<String>, String> = texts.iter().cloned().collect();
+            let messages: StoreResult<Vec<String>> = texts.iter().cloned().collect();
             let sent = match (messages, self.queue(bindings::DELIVERY_QUEUE)) {
                 (Ok(m), Ok(queue)) => {
                     let batch = BatchMessageBuilder::new().messages(m.into_iter().map(|t| {
@@ -232,10 +243,10 @@ impl Producer<'_> {
                     queue
                         .send_batch(batch.build())
                         .await
-                        .map_err(|e| e.to_string())
+                        .map_err(|e| StoreError::from_runtime(e.to_string()))
                 }
                 (Err(e), _) => Err(e),
-                (_, Err(e)) => Err(e.to_string()),
+                (_, Err(e)) => Err(e.into_store_error()),
             };
             results.extend(texts.iter().map(|_| sent.clone()));
         }

@@ -35,7 +35,9 @@ impl RestTransport for FetchTransport {
     async fn post(&self, path: &str, body: String) -> StoreResult<(u16, String)> {
         let now = now_ms();
         if REDIS_SKIP_UNTIL.with(Cell::get) > now {
-            return Err(StoreError("redis skipped after a recent failure".into()));
+            return Err(StoreError::unreachable(
+                "redis skipped after a recent failure",
+            ));
         }
         let result = self.call(path, body).await;
         match &result {
@@ -57,20 +59,20 @@ impl FetchTransport {
         let auth = format!("Bearer {}", self.settings.token);
         headers
             .set("Authorization", &auth)
-            .map_err(|e| StoreError(e.to_string()))?;
+            .map_err(|e| StoreError::unreachable(e.to_string()))?;
         headers
             .set("Content-Type", "application/json")
-            .map_err(|e| StoreError(e.to_string()))?;
+            .map_err(|e| StoreError::unreachable(e.to_string()))?;
         let mut init = RequestInit::new();
         init.with_method(Method::Post)
             .with_headers(headers)
             .with_body(Some(body.into()));
         let req = Request::new_with_init(&url, &init)
-            .map_err(|_| StoreError("invalid Upstash URL".into()))?;
+            .map_err(|_| StoreError::unreachable("invalid Upstash URL"))?;
         let mut resp = match fetch_with_timeout(req, self.timeout_ms).await {
             Ok(r) => r,
             Err(NetError::Timeout) => {
-                return Err(StoreError(format!(
+                return Err(StoreError::unreachable(format!(
                     "redis timeout after {} ms",
                     self.timeout_ms
                 )))
@@ -80,14 +82,16 @@ impl FetchTransport {
                     &redact(&e, &[&self.settings.url, &self.settings.token]),
                     200,
                 );
-                return Err(StoreError(format!("redis unreachable: {detail}")));
+                return Err(StoreError::unreachable(format!(
+                    "redis unreachable: {detail}"
+                )));
             }
         };
         let status = resp.status_code();
         let text = resp
             .text()
             .await
-            .map_err(|_| StoreError("redis reply unreadable".into()))?;
+            .map_err(|_| StoreError::unreadable("redis reply unreadable"))?;
         Ok((status, text))
     }
 }

@@ -6,7 +6,7 @@ use std::cell::RefCell;
 use serde_json::{Map, Value};
 use worker::{console_error, console_warn, Env};
 
-use super::dedup_object::DurableDedup;
+use super::dedup::DurableDedup;
 use super::kv::{Kv, KvLog};
 use super::net::now_ms;
 use super::redis::{upstash_store, Redis};
@@ -19,7 +19,7 @@ use facteur_core::settings::Settings;
 use facteur_core::store::dedup::DualDedup;
 use facteur_core::store::fallback::{updated_at, Landed, LogFallback, MirroredKv};
 use facteur_core::store::log::LogEntry;
-use facteur_core::store::ports::{StoreError, StoreResult};
+use facteur_core::store::ports::{KeyValueStore as _, StoreError, StoreResult};
 
 /// Configuration documents and link pairs: written to Redis and KV, read freshest.
 pub type DocStore = MirroredKv<Redis, Kv>;
@@ -106,6 +106,13 @@ impl Stores {
                 serde_json::to_string(entry).unwrap_or_default()
             ),
         }
+    }
+
+    /// A JSON value kept in the blob store, if it is there and readable (for views that show
+    /// what they find and nothing else).
+    pub async fn blob_json(&self, key: &str) -> Option<Value> {
+        let text = self.blobs.get(key).await.ok().flatten()?;
+        serde_json::from_str(&text).ok()
     }
 
     /// Loads the stored gating documents (absent documents are empty maps), reusing this
@@ -202,7 +209,8 @@ impl Stores {
         mut map: Map<String, Value>,
     ) -> StoreResult<Map<String, Value>> {
         map.insert("_updated_at".into(), Value::String(iso_utc(now_ms())));
-        let text = serde_json::to_string(&map).map_err(|e| StoreError(e.to_string()))?;
+        let text =
+            serde_json::to_string(&map).map_err(|e| StoreError::unreadable(e.to_string()))?;
         DOCS_CACHE.with(|c| *c.borrow_mut() = None);
         self.docs.put(&doc.store_key(), &text, None).await?;
         DOCS_CACHE.with(|c| *c.borrow_mut() = None);

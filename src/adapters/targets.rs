@@ -61,34 +61,35 @@ impl Targets<'_> {
         let ns = self
             .env
             .durable_object(bindings::TARGETS)
-            .map_err(|e| StoreError(format!("target objects binding: {e}")))?;
+            .map_err(|e| StoreError::unreachable(format!("target objects binding: {e}")))?;
         ns.id_from_name(&target_id(url))
             .and_then(|id| id.get_stub())
-            .map_err(|e| StoreError(format!("target object: {e}")))
+            .map_err(|e| StoreError::from_runtime(format!("target object: {e}")))
     }
 
     /// Sends one call to the object of `url`.
     pub async fn call(&self, url: &str, call: &TargetCall) -> StoreResult<TargetReply> {
-        let body = serde_json::to_string(call).map_err(|e| StoreError(e.to_string()))?;
+        let body =
+            serde_json::to_string(call).map_err(|e| StoreError::unreadable(e.to_string()))?;
         let mut init = RequestInit::new();
         init.with_method(Method::Post).with_body(Some(body.into()));
         let req = Request::new_with_init("https://target.internal/", &init)
-            .map_err(|e| StoreError(e.to_string()))?;
+            .map_err(|e| StoreError::unreachable(e.to_string()))?;
         let mut resp = self
             .stub(url)?
             .fetch_with_request(req)
             .await
-            .map_err(|e| StoreError(format!("target object: {e}")))?;
+            .map_err(|e| StoreError::from_runtime(format!("target object: {e}")))?;
         if resp.status_code() != 200 {
             let text: Value = resp.json().await.unwrap_or(Value::Null);
-            return Err(StoreError(format!(
+            return Err(StoreError::refused(format!(
                 "target object answered {}: {text}",
                 resp.status_code()
             )));
         }
         resp.json()
             .await
-            .map_err(|e| StoreError(format!("target reply: {e}")))
+            .map_err(|e| StoreError::unreadable(format!("target reply: {e}")))
     }
 
     /// Reports an attempt; answers the target's state after it.
@@ -126,5 +127,5 @@ impl Targets<'_> {
 fn view(reply: TargetReply) -> StoreResult<TargetView> {
     reply
         .view
-        .ok_or_else(|| StoreError("target object: no state in its answer".into()))
+        .ok_or_else(|| StoreError::unreadable("target object: no state in its answer"))
 }

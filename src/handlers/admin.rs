@@ -2,11 +2,11 @@
 //! documents, delivery replay, the dry run and statistics.
 
 use serde_json::{json, Value};
-use worker::{console_error, Request, Response};
+use worker::{Request, Response};
 
 use crate::adapters::net::{now_ms, wasm_memory_bytes};
 use crate::context::{Admin, Ctx};
-use crate::http::{json, query_of, read_body_limited};
+use crate::http::{json, query_of, read_body_limited, OrUnavailable};
 use facteur_core::analysis::pipeline::{deliveries, plan, Plan};
 use facteur_core::analysis::routing::{validate_rules_for, RoutingRules, RULES_BUDGET};
 use facteur_core::base::mask::{mask_url, target_label};
@@ -19,20 +19,12 @@ use facteur_core::intake::ingest::parse_ingest;
 use facteur_core::operator::redaction::{
     mask_document, mask_field_views, masked_rules, restore_document_url, restore_rule_urls,
 };
-use facteur_core::records::archive::archive_key;
-use facteur_core::records::archive::ArchivedDelivery;
 use facteur_core::store::log::{LogQuery, MAX_LOG_READ};
-use facteur_core::store::ports::{KeyValueStore, StoreError};
 
 /// Largest admin request body.
 const ADMIN_BODY_LIMIT: u64 = 256 * 1024;
 /// Largest dry-run body, as the ingest's largest.
 const MAX_EMAIL_MB: u32 = 25;
-
-fn store_unavailable(what: &str, e: StoreError) -> ApiError {
-    console_error!("admin: {what}: {e}");
-    ApiError::unavailable(what)
-}
 
 /// `GET /api/webhook_logs?days=&status=&limit=&offset=&email_id=&delivery_id=&detector=&target=`
 /// newest first; `next_offset` is the offset of the next page, `null` on the last one.
@@ -64,14 +56,14 @@ async fn read_logs(
         .log
         .recent(query, now_ms())
         .await
-        .map_err(|e| store_unavailable("Log stores", e))
+        .or_unavailable("Log stores")
 }
 
 async fn stored_documents(ctx: &Ctx) -> Result<DocMaps, ApiError> {
     ctx.stores
         .load_documents()
         .await
-        .map_err(|e| store_unavailable("Configuration store", e))
+        .or_unavailable("Configuration store")
 }
 
 async fn read_json(req: &mut Request) -> Result<Value, ApiError> {
@@ -107,7 +99,7 @@ async fn stored_rules(ctx: &Ctx) -> Result<RoutingRules, ApiError> {
     ctx.stores
         .load_rules()
         .await
-        .map_err(|e| store_unavailable("Configuration store", e))
+        .or_unavailable("Configuration store")
 }
 
 /// The rules as served: their URLs masked for the console.
@@ -173,7 +165,7 @@ pub async fn config_put(ctx: &Ctx, mut req: Request, doc: ConfigDoc) -> Result<R
             .stores
             .save_doc(doc, map)
             .await
-            .map_err(|e| store_unavailable("Configuration store", e))?;
+            .or_unavailable("Configuration store")?;
         let saved = RoutingRules {
             updated_at: saved
                 .get("_updated_at")
@@ -198,37 +190,11 @@ pub async fn config_put(ctx: &Ctx, mut req: Request, doc: ConfigDoc) -> Result<R
         .stores
         .save_doc(doc, merged)
         .await
-        .map_err(|e| store_unavailable("Configuration store", e))?;
+        .or_unavailable("Configuration store")?;
     *stored.get_mut(doc) = saved;
     Ok(json(
         200,
         &json!({"success": true, "config": effective(ctx, &stored, doc, &admin)}),
-    ))
-}
-
-/// `POST /api/deliveries/<delivery_id>/replay`: sends an archived delivery again, with its
-/// payload as it was sent and its own delivery id (receivers drop the repeat if they had it).
-pub async fn delivery_replay(ctx: &Ctx, req: Request, id: &str) -> Result<Response, ApiError> {
-    ctx.require_admin(&req).await?;
-    let text = ctx
-        .stores
-        .blobs
-        .get(&archive_key(id))
-        .await
-        .map_err(|e| store_unavailable("Delivery archive", e))?;
-    let archived: ArchivedDelivery = text
-        .and_then(|t| serde_json::from_str(&t).ok())
-        .ok_or_else(|| ApiError::no_such("archived delivery (kept 14 days)", id))?;
-    ctx.producer()
-        .replay_archived(&archived)
-        .await
-        .map_err(|e| {
-            console_error!("replay {id}: {e}");
-            ApiError::unavailable("Delivery queue")
-        })?;
-    Ok(json(
-        202,
-        &json!({"success": true, "status": "replayed", "delivery_id": id}),
     ))
 }
 

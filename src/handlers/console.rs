@@ -7,7 +7,7 @@ use worker::{console_error, Headers, Method, Request, RequestInit, Response};
 use crate::adapters::net::now_ms;
 use crate::context::Ctx;
 use crate::http::{see_other, with_headers};
-use facteur_core::config::{bindings, vars};
+use facteur_core::config::vars;
 use facteur_core::error::ApiError;
 use facteur_core::operator::console::Page;
 use facteur_core::operator::console::{page_file, test_email};
@@ -34,9 +34,7 @@ pub async fn asset(ctx: &Ctx, req: Request, name: &str) -> Result<Response, ApiE
 
 /// Fetches one file from the assets binding, passing on `If-None-Match` for a 304.
 async fn file(ctx: &Ctx, req: &Request, path: &str) -> Result<Response, ApiError> {
-    let assets = ctx.env.assets(bindings::ASSETS).map_err(|_| {
-        ApiError::misconfigured("The ASSETS binding is missing (wrangler.toml [assets])")
-    })?;
+    let assets = ctx.assets()?;
     let origin = request_origin(&req.inner().url()).unwrap_or_else(|| "https://assets".into());
     let headers = Headers::new();
     if let Ok(Some(tag)) = req.headers().get("If-None-Match") {

@@ -7,7 +7,7 @@ use serde_json::{json, Value};
 use worker::{console_error, Request, Response};
 
 use crate::context::Ctx;
-use crate::http::{json, query_of, read_body_limited};
+use crate::http::{json, query_of, read_body_limited, OrUnavailable};
 use facteur_core::base::query::int_param;
 use facteur_core::base::query::str_param;
 use facteur_core::config::{bindings, parse_bool};
@@ -30,11 +30,6 @@ const MAX_REPLAY_READS: usize = 500;
 const MAX_BULK_REPLAY: usize = 400;
 /// Largest filter body.
 const FILTER_BODY_LIMIT: u64 = 64 * 1024;
-
-fn store_unavailable(e: impl std::fmt::Display) -> ApiError {
-    console_error!("dead letters: {e}");
-    ApiError::unavailable("Dead-letter store")
-}
 
 /// What [`load`] found: the dead letters a filter selects, and the records that could not be
 /// read (their id and why: never silently left out).
@@ -61,7 +56,7 @@ async fn load(
         .blobs
         .keys(DEAD_LETTER_PREFIX, max_reads)
         .await
-        .map_err(store_unavailable)?;
+        .or_unavailable("Dead-letter store")?;
     for (name, _) in keys {
         let id = name.strip_prefix(DEAD_LETTER_PREFIX).unwrap_or(&name);
         let dead = match ctx.stores.blobs.get(&name).await {
@@ -144,7 +139,7 @@ pub async fn replay_one(ctx: &Ctx, req: Request, id: &str) -> Result<Response, A
         .blobs
         .get(&format!("{DEAD_LETTER_PREFIX}{id}"))
         .await
-        .map_err(store_unavailable)?;
+        .or_unavailable("Dead-letter store")?;
     let dead: DeadLetter = text
         .and_then(|t| serde_json::from_str(&t).ok())
         .ok_or_else(|| ApiError::no_such("dead letter", id))?;

@@ -11,7 +11,7 @@ use worker::{console_error, console_warn, Request, Response};
 use crate::adapters::net::now_ms;
 use crate::adapters::targets::TargetCall;
 use crate::context::{Admin, Ctx};
-use crate::http::{json, query_of};
+use crate::http::{json, query_of, OrUnavailable};
 use facteur_core::base::query::int_param;
 use facteur_core::error::ApiError;
 use facteur_core::intake::ingest::parse_ingest;
@@ -411,10 +411,7 @@ pub async fn audit(ctx: &Ctx, req: Request) -> Result<Response, ApiError> {
         .blobs
         .keys(AUDIT_PREFIX, limit)
         .await
-        .map_err(|e| {
-            console_error!("audit: {e}");
-            ApiError::unavailable("Audit store")
-        })?;
+        .or_unavailable("Audit store")?;
     let entries: Vec<Value> = keys
         .iter()
         .filter_map(|(_, meta)| serde_json::from_str(meta.as_ref()?.as_str()?).ok())

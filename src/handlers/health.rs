@@ -8,16 +8,13 @@
 use std::cell::RefCell;
 
 use serde_json::{json, Value};
-use worker::{console_error, Response};
+use worker::Response;
 
 use crate::adapters::net::now_ms;
-use crate::adapters::offload;
 use crate::adapters::redis::breaker_open;
 use crate::context::Ctx;
 use crate::http::json;
 use facteur_core::analysis::offload::{cleanup_status, LAST_CLEANUP_KEY};
-use facteur_core::config::bindings;
-use facteur_core::error::ApiError;
 use facteur_core::store::ports::KeyValueStore as _;
 use facteur_core::store::upstash::{parse_single, RestTransport as _};
 
@@ -68,38 +65,4 @@ pub async fn health(ctx: &Ctx) -> Response {
     });
     LAST.with(|c| *c.borrow_mut() = Some((now, body.clone())));
     json(200, &body)
-}
-
-/// R2 objects through the main worker, only when `R2_SERVE_MEDIA` is on and the r2-fetch
-/// binding exists (404 otherwise: nothing is served here). The object, or r2-fetch's own JSON
-/// error, is passed on; any other failure (r2-fetch not running: the runtime's text error
-/// page) becomes a JSON 503.
-pub async fn media(ctx: &Ctx, key: &str) -> Result<Response, ApiError> {
-    let not_served = || ApiError::not_found(&format!("/media/{key}"));
-    if !ctx.settings.r2_serve_media {
-        return Err(not_served());
-    }
-    let Ok(fetcher) = ctx.env.service(bindings::R2_FETCH) else {
-        console_error!("R2_SERVE_MEDIA is on but the R2_FETCH service binding is missing");
-        return Err(not_served());
-    };
-    let resp = offload::media(&fetcher, key).await.map_err(|e| {
-        console_error!("media {key}: {e}");
-        ApiError::unavailable("Media store")
-    })?;
-    let json = resp
-        .headers()
-        .get("Content-Type")
-        .ok()
-        .flatten()
-        .is_some_and(|t| t.starts_with("application/json"));
-    if resp.status_code() < 400 || json {
-        Ok(resp)
-    } else {
-        console_error!(
-            "media {key}: r2-fetch answered {} without JSON",
-            resp.status_code()
-        );
-        Err(ApiError::unavailable("Media store"))
-    }
 }

@@ -5,7 +5,7 @@ use worker::{console_error, console_warn, Request, Response};
 
 use crate::adapters::net::now_ms;
 use crate::context::Ctx;
-use crate::http::{json, read_body_limited};
+use crate::http::{json, read_body_limited, OrUnavailable};
 use facteur_core::base::auth::authorized;
 use facteur_core::base::ids::blocked_logged_key;
 use facteur_core::error::ApiError;
@@ -26,10 +26,11 @@ pub async fn handle(ctx: &Ctx, mut req: Request) -> Result<Response, ApiError> {
     if !authorized(header.as_deref(), &ctx.settings.process_api_token) {
         return Err(ApiError::unauthorized());
     }
-    let stored = ctx.stores.load_documents().await.map_err(|e| {
-        console_error!("ingest: configuration unreadable: {e}");
-        ApiError::unavailable("Configuration store")
-    })?;
+    let stored = ctx
+        .stores
+        .load_documents()
+        .await
+        .or_unavailable("Configuration store")?;
     let docs = ctx.settings.documents(&stored);
     let limit = u64::from(docs.prefs.max_email_size_mb) * 1_000_000;
     let bytes = read_body_limited(&mut req, limit).await?;
@@ -51,7 +52,7 @@ pub async fn handle(ctx: &Ctx, mut req: Request) -> Result<Response, ApiError> {
         if dedup
             .is_processed(&id)
             .await
-            .map_err(|e| unavailable("dedup", e))?
+            .or_unavailable("Deduplication store")?
         {
             return Ok(ok(IngestStatus::AlreadyProcessed, &id));
         }
@@ -59,7 +60,7 @@ pub async fn handle(ctx: &Ctx, mut req: Request) -> Result<Response, ApiError> {
             dedup
                 .complete(&id, PROCESSED_TTL_SECS)
                 .await
-                .map_err(|e| unavailable("dedup", e))?;
+                .or_unavailable("Deduplication store")?;
             ctx.stores
                 .log(&LogEntry::sender_not_allowed(&id, now))
                 .await;
@@ -100,7 +101,7 @@ pub async fn handle(ctx: &Ctx, mut req: Request) -> Result<Response, ApiError> {
             console_error!("ingest {id}: not enqueued: {e}");
             Err(ApiError::unavailable("Processing queue"))
         }
-        Err(AcceptError::Unavailable(e)) => Err(unavailable("dedup", e)),
+        Err(AcceptError::Unavailable(e)) => Err(e).or_unavailable("Deduplication store"),
     }
 }
 
@@ -115,11 +116,6 @@ fn mirror_marker(ctx: &Ctx, id: String) -> impl std::future::Future<Output = ()>
             }
         }
     }
-}
-
-fn unavailable(what: &str, e: impl std::fmt::Display) -> ApiError {
-    console_error!("ingest: {what} unavailable: {e}");
-    ApiError::unavailable("Deduplication store")
 }
 
 /// The Apps Script pushes a blocked e-mail again on every run; log the block once a day per

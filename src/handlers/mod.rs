@@ -3,14 +3,17 @@
 //! adapter).
 
 pub mod admin;
+pub mod alerts;
 pub mod console;
 pub mod consumer;
 pub mod dead_letters;
 pub mod erasure;
 pub mod health;
 pub mod ingest;
+pub mod media;
 pub mod overview;
 pub mod replay;
 pub mod scheduled;
 pub mod session;
 pub mod targets;
+pub mod timeline;

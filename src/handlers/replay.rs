@@ -1,5 +1,5 @@
-//! Bulk replay of past deliveries: `POST /api/deliveries/replay[?dry_run=true]`, the filter in
-//! the JSON body. The selection comes from the delivery log (both stores) and the archive; every
+//! Replay of past deliveries: one by its id (`POST /api/deliveries/<delivery_id>/replay`), or in
+//! bulk (`POST /api/deliveries/replay[?dry_run=true]`, the filter in the JSON body). The selection comes from the delivery log (both stores) and the archive; every
 //! decision is the core's (`facteur_core::records::replay`). A dry run answers what a replay would send,
 //! so its `count` is what the replay then sends.
 
@@ -8,7 +8,7 @@ use worker::{console_error, Request, Response};
 
 use crate::adapters::net::now_ms;
 use crate::context::Ctx;
-use crate::http::{json, query_of, read_body_limited};
+use crate::http::{json, query_of, read_body_limited, OrUnavailable};
 use facteur_core::base::query::str_param;
 use facteur_core::config::parse_bool;
 use facteur_core::error::ApiError;
@@ -30,11 +30,6 @@ use facteur_core::store::ports::KeyValueStore;
 const FILTER_BODY_LIMIT: u64 = 64 * 1024;
 /// Archive records read at once.
 const READ_CONCURRENCY: usize = 50;
-
-fn unavailable(what: &str, e: impl std::fmt::Display) -> ApiError {
-    console_error!("replay: {what}: {e}");
-    ApiError::unavailable(what)
-}
 
 /// `?dry_run=true|false` (absent: false), as the dead-letter bulk replay reads it.
 fn dry_run(req: &Request) -> Result<bool, ApiError> {
@@ -79,7 +74,7 @@ pub async fn replay_deliveries(ctx: &Ctx, mut req: Request) -> Result<Response, 
         .log
         .recent(&request.log_query(now), now)
         .await
-        .map_err(|e| unavailable("Log stores", e))?;
+        .or_unavailable("Log stores")?;
     let selection = select(&entries, &request.filter, request.limit);
     drop(entries);
     let found = archives(ctx, &selection.deliveries).await;
@@ -150,8 +145,8 @@ async fn rerouted(
     let (stored, rules) = futures::join!(ctx.stores.load_documents(), ctx.stores.load_rules());
     let docs = ctx
         .settings
-        .documents(&stored.map_err(|e| unavailable("Configuration store", e))?);
-    let rules = rules.map_err(|e| unavailable("Configuration store", e))?;
+        .documents(&stored.or_unavailable("Configuration store")?);
+    let rules = rules.or_unavailable("Configuration store")?;
     // One body per e-mail: the first selected delivery of each e-mail with an archive.
     let mut emails: Vec<(&str, String)> = Vec::new();
     let mut missing = Vec::new();
@@ -209,7 +204,7 @@ async fn rerouted(
         producer
             .store_body(&key, &body)
             .await
-            .map_err(|e| unavailable("Delivery archive", e))?;
+            .or_unavailable("Delivery archive")?;
         let sent: Vec<_> = sends.iter().map(|(p, _)| (*p).clone()).collect();
         let previous: Option<EmailArchive> = ctx
             .stores
@@ -239,4 +234,30 @@ async fn rerouted(
         "count": jobs.len(), "replayed": replayed, "failed": failed,
         "emails": decisions, "unavailable": missing,
     }))
+}
+
+/// `POST /api/deliveries/<delivery_id>/replay`: sends an archived delivery again, with its
+/// payload as it was sent and its own delivery id (receivers drop the repeat if they had it).
+pub async fn replay_one(ctx: &Ctx, req: Request, id: &str) -> Result<Response, ApiError> {
+    ctx.require_admin(&req).await?;
+    let text = ctx
+        .stores
+        .blobs
+        .get(&archive_key(id))
+        .await
+        .or_unavailable("Delivery archive")?;
+    let archived: ArchivedDelivery = text
+        .and_then(|t| serde_json::from_str(&t).ok())
+        .ok_or_else(|| ApiError::no_such("archived delivery (kept 14 days)", id))?;
+    ctx.producer()
+        .replay_archived(&archived)
+        .await
+        .map_err(|e| {
+            console_error!("replay {id}: {e}");
+            ApiError::unavailable("Delivery queue")
+        })?;
+    Ok(json(
+        202,
+        &json!({"success": true, "status": "replayed", "delivery_id": id}),
+    ))
 }

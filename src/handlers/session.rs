@@ -3,12 +3,12 @@
 //! Durable Object keeps the session ids and the failure counters.
 
 use serde_json::{json, Value};
-use worker::{console_error, Request, Response};
+use worker::{Request, Response};
 
 use crate::adapters::console_guard::new_session_id;
 use crate::adapters::net::now_ms;
 use crate::context::{Admin, Ctx};
-use crate::http::{json, read_body_limited};
+use crate::http::{json, read_body_limited, OrUnavailable};
 use facteur_core::base::time::iso_utc;
 use facteur_core::error::{ApiError, ErrorCode};
 use facteur_core::operator::guard::GuardCall;
@@ -23,11 +23,6 @@ fn with_cookie(resp: Response, cookie: &str) -> Response {
     let mut resp = resp;
     let _ = resp.headers_mut().set("Set-Cookie", cookie);
     resp
-}
-
-fn guard_unavailable(e: impl std::fmt::Display) -> ApiError {
-    console_error!("console guard: {e}");
-    ApiError::unavailable("Session store")
 }
 
 /// `POST /api/session` `{"password": …}`: opens a session (cookie, 12 hours). Every failure
@@ -50,7 +45,7 @@ pub async fn sign_in(ctx: &Ctx, mut req: Request) -> Result<Response, ApiError> 
         .ok()
         .flatten()
         .unwrap_or_else(|| "unknown".into());
-    let id = new_session_id().map_err(guard_unavailable)?;
+    let id = new_session_id().or_unavailable("Session store")?;
     let expires = now_ms() + SESSION_TTL_MS;
     let attempt = GuardCall::SignIn {
         client,
@@ -62,7 +57,7 @@ pub async fn sign_in(ctx: &Ctx, mut req: Request) -> Result<Response, ApiError> 
         .guard()
         .call(&attempt)
         .await
-        .map_err(guard_unavailable)?;
+        .or_unavailable("Session store")?;
     if !opened {
         return Err(ApiError::sign_in_failed());
     }
@@ -102,7 +97,7 @@ pub async fn sign_out(ctx: &Ctx, req: Request) -> Result<Response, ApiError> {
             ctx.guard()
                 .call(&GuardCall::SignOut { session_id: s.id })
                 .await
-                .map_err(guard_unavailable)?;
+                .or_unavailable("Session store")?;
             true
         }
         Ok(Admin::Token) => false,

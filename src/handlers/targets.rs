@@ -3,32 +3,25 @@
 //! and `GET /api/alerts` (which alert conditions are firing).
 
 use serde_json::{json, Value};
-use worker::{console_error, Request, Response};
+use worker::{Request, Response};
 
 use crate::adapters::net::now_ms;
 use crate::adapters::targets::TargetCall;
 use crate::context::Ctx;
 use crate::http::json;
+use crate::http::OrUnavailable;
 use facteur_core::base::time::iso_utc;
 use facteur_core::delivery::target_health::{known_target_urls, target_id, TARGET_REGISTRY_PREFIX};
 use facteur_core::error::ApiError;
-use facteur_core::operator::alerts::{AlertStates, ALERT_STATES_KEY};
 use facteur_core::store::ports::{KeyValueStore, StoreError};
-
-fn unavailable(what: &str, e: impl std::fmt::Display) -> ApiError {
-    console_error!("targets: {what}: {e}");
-    ApiError::unavailable(what)
-}
 
 /// The configured targets and the registered ones.
 async fn known(ctx: &Ctx) -> Result<Vec<String>, ApiError> {
     let (docs, rules) = futures::join!(ctx.stores.load_documents(), ctx.stores.load_rules());
-    let docs = docs.map_err(|e| unavailable("Configuration store", e))?;
-    let rules = rules.map_err(|e| unavailable("Configuration store", e))?;
+    let docs = docs.or_unavailable("Configuration store")?;
+    let rules = rules.or_unavailable("Configuration store")?;
     let default_url = ctx.settings.documents(&docs).webhook.webhook_url;
-    let registry = registry(ctx)
-        .await
-        .map_err(|e| unavailable("Target registry", e))?;
+    let registry = registry(ctx).await.or_unavailable("Target registry")?;
     let rule_urls = rules.rules.iter().map(|r| r.actions.webhook_url.as_str());
     Ok(known_target_urls(
         default_url.as_deref().into_iter().chain(rule_urls),
@@ -46,7 +39,7 @@ async fn registry(ctx: &Ctx) -> Result<Vec<String>, StoreError> {
         .limit(1_000)
         .execute()
         .await
-        .map_err(|e| StoreError(e.to_string()))?;
+        .map_err(|e| StoreError::from_runtime(e.to_string()))?;
     let reads = page.keys.iter().map(|k| ctx.stores.blobs.get(&k.name));
     let urls = futures::future::join_all(reads).await;
     Ok(urls.into_iter().filter_map(|u| u.ok().flatten()).collect())
@@ -60,7 +53,7 @@ pub async fn list(ctx: &Ctx, req: Request) -> Result<Response, ApiError> {
     let states = futures::future::join_all(urls.iter().map(|u| objects.state(u))).await;
     let mut targets: Vec<Value> = Vec::new();
     for state in states {
-        let view = state.map_err(|e| unavailable("Target objects", e))?;
+        let view = state.or_unavailable("Target objects")?;
         let mut v = serde_json::to_value(&view).map_err(|_| ApiError::internal())?;
         if let Value::Object(m) = &mut v {
             for (field, ms) in [
@@ -100,40 +93,9 @@ pub async fn act(ctx: &Ctx, req: Request, id: &str, pause: bool) -> Result<Respo
         .targets()
         .call(&url, &call)
         .await
-        .map_err(|e| unavailable("Target objects", e))?;
+        .or_unavailable("Target objects")?;
     Ok(json(
         200,
         &json!({"success": true, "target": reply.view, "at": iso_utc(now_ms())}),
-    ))
-}
-
-/// `GET /api/alerts`
-pub async fn alerts(ctx: &Ctx, req: Request) -> Result<Response, ApiError> {
-    ctx.require_admin(&req).await?;
-    let states: AlertStates = ctx
-        .stores
-        .blobs
-        .get(ALERT_STATES_KEY)
-        .await
-        .map_err(|e| unavailable("Alert states", e))?
-        .and_then(|v| serde_json::from_str(&v).ok())
-        .unwrap_or_default();
-    let t = &ctx.settings.alerts;
-    Ok(json(
-        200,
-        &json!({
-            "success": true,
-            "firing": states.iter().filter(|(_, f)| **f).map(|(c, _)| c.as_str()).collect::<Vec<_>>(),
-            "thresholds": {
-                "success_rate_min_percent": t.success_rate_min_percent,
-                "timeout_rate_max_percent": t.timeout_rate_max_percent,
-                "avg_duration_max_ms": t.avg_duration_max_ms,
-                "redis_down_minutes": t.redis_down_minutes,
-                "no_success_minutes": t.no_success_minutes,
-                "window_minutes": t.window_minutes,
-                "min_attempts": t.min_attempts,
-            },
-            "alert_webhook": ctx.settings.alert_webhook_url.as_deref().map(facteur_core::base::mask::mask_url),
-        }),
     ))
 }

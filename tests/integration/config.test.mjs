@@ -60,7 +60,7 @@ test("main worker: the console's guard and files are bound as the core names the
   assert.ok(cfg.migrations.some((m) => m.new_sqlite_classes?.includes(guard.class_name)), "a migration creates its class");
   const tags = cfg.migrations.map((m) => m.tag);
   assert.equal(new Set(tags).size, tags.length, "migration tags are unique");
-  const src = fs.readFileSync(path.join(ROOT, "src/adapters/console_guard.rs"), "utf8");
+  const src = fs.readFileSync(path.join(ROOT, "src/objects/guard.rs"), "utf8");
   assert.match(src, new RegExp(`pub struct ${guard.class_name}\\b`), "the class is the worker's");
   assert.equal(cfg.assets.binding, b.ASSETS);
   assert.equal(cfg.assets.run_worker_first, true, "the worker decides access and adds the headers");

@@ -14,7 +14,7 @@
 //! e-mail is not accepted (503, the Apps Script retries).
 
 use crate::jobs::process::ProcessJob;
-use crate::store::ports::{Claim, DedupStore, StoreResult};
+use crate::store::ports::{Claim, DedupStore, StoreError, StoreResult};
 
 /// What the ingest answers about an e-mail it was asked to accept.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -31,9 +31,9 @@ pub enum Accepted {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum AcceptError {
     /// The processing queue refused the job; no marker or lock was kept.
-    NotQueued(String),
+    NotQueued(StoreError),
     /// No guard could decide.
-    Unavailable(String),
+    Unavailable(StoreError),
 }
 
 /// The dedup object's one-hop accept.
@@ -48,14 +48,14 @@ pub trait OneHopGuard {
         job: &str,
         lock_ttl_secs: u64,
         processed_ttl_secs: u64,
-    ) -> StoreResult<Result<Claim, String>>;
+    ) -> StoreResult<Result<Claim, StoreError>>;
 }
 
 /// The processing queue, as the worker itself sends to it.
 #[allow(async_fn_in_trait)]
 pub trait JobSender {
     /// Sends one processing job.
-    async fn send_job(&self, job: &str) -> Result<(), String>;
+    async fn send_job(&self, job: &str) -> StoreResult<()>;
 }
 
 /// Accepts `job` exactly once: through the object, else through Redis.
@@ -78,13 +78,15 @@ pub async fn accept_email<G: OneHopGuard, R: DedupStore, Q: JobSender>(
         Err(e) => e,
     };
     let Some(redis) = redis else {
-        return Err(AcceptError::Unavailable(format!(
-            "durable object: {object_err}"
+        return Err(AcceptError::Unavailable(StoreError::new(
+            object_err.kind,
+            format!("durable object: {object_err}"),
         )));
     };
     match redis.claim(id, lock_ttl_secs).await {
-        Err(e) => Err(AcceptError::Unavailable(format!(
-            "durable object: {object_err}; redis: {e}"
+        Err(e) => Err(AcceptError::Unavailable(StoreError::new(
+            e.kind,
+            format!("durable object: {object_err}; redis: {e}"),
         ))),
         Ok(Claim::Acquired) => {
             let flagged = to_text(&job.to_sync_with_object())?;
@@ -113,7 +115,8 @@ fn accepted(claim: Claim, redis_configured: bool) -> Accepted {
 }
 
 fn to_text(job: &ProcessJob) -> Result<String, AcceptError> {
-    serde_json::to_string(job).map_err(|e| AcceptError::NotQueued(e.to_string()))
+    serde_json::to_string(job)
+        .map_err(|e| AcceptError::NotQueued(StoreError::unreadable(e.to_string())))
 }
 
 #[cfg(test)]
@@ -139,9 +142,9 @@ mod tests {
     }
 
     impl JobSender for Queue {
-        async fn send_job(&self, job: &str) -> Result<(), String> {
+        async fn send_job(&self, job: &str) -> StoreResult<()> {
             if self.down.get() {
-                return Err("queue down".into());
+                return Err(StoreError::unreachable("queue down"));
             }
             self.sent.borrow_mut().push(job.to_string());
             Ok(())
@@ -155,7 +158,7 @@ mod tests {
             job: &str,
             lock: u64,
             processed: u64,
-        ) -> StoreResult<Result<Claim, String>> {
+        ) -> StoreResult<Result<Claim, StoreError>> {
             match self.state.claim(id, lock).await? {
                 Claim::Acquired => {}
                 refused => return Ok(Ok(refused)),

@@ -94,7 +94,7 @@ impl<R: DedupStore, D: DedupStore> DualDedup<R, D> {
 
 fn both_failed(r: Option<StoreError>, d: StoreError) -> StoreError {
     match r {
-        Some(r) => StoreError(format!("redis: {r}; durable object: {d}")),
+        Some(r) => StoreError::new(d.kind, format!("redis: {r}; durable object: {d}")),
         None => d,
     }
 }
@@ -187,7 +187,7 @@ pub mod memory {
     impl MemoryDedup {
         fn check(&self) -> StoreResult<()> {
             if self.down.get() {
-                Err(StoreError("down".into()))
+                Err(StoreError::unreachable("down"))
             } else {
                 Ok(())
             }

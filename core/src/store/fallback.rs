@@ -32,10 +32,10 @@ impl<P: LogStore, S: LogStore> LogFallback<P, S> {
         };
         match self.fallback.append(entry).await {
             Ok(()) => Ok(Landed::Fallback),
-            Err(e) => Err(StoreError(match primary_err {
-                Some(p) => format!("redis: {p}; kv: {e}"),
-                None => format!("kv: {e}"),
-            })),
+            Err(e) => Err(match primary_err {
+                Some(p) => StoreError::both(&p, e),
+                None => StoreError::new(e.kind, format!("kv: {e}")),
+            }),
         }
     }
 
@@ -50,7 +50,7 @@ impl<P: LogStore, S: LogStore> LogFallback<P, S> {
         };
         let (p, f) = futures::join!(primary, self.fallback.recent(query, now_ms));
         match (p, f) {
-            (Some(Err(pe)), Err(fe)) => Err(StoreError(format!("redis: {pe}; kv: {fe}"))),
+            (Some(Err(pe)), Err(fe)) => Err(StoreError::both(&pe, fe)),
             (None, Err(fe)) => Err(fe),
             (p, f) => {
                 let sources = vec![
@@ -96,7 +96,7 @@ impl<P: KeyValueStore, S: KeyValueStore> MirroredKv<P, S> {
         };
         let (p, f) = futures::join!(primary, self.fallback.get(key));
         match (p, f) {
-            (Some(Err(pe)), Err(fe)) => Err(StoreError(format!("redis: {pe}; kv: {fe}"))),
+            (Some(Err(pe)), Err(fe)) => Err(StoreError::both(&pe, fe)),
             (None, f) => f,
             (Some(p), f) => {
                 let p = p.ok().flatten();
@@ -137,7 +137,7 @@ impl<P: KeyValueStore, S: KeyValueStore> MirroredKv<P, S> {
         match (p, f) {
             (Some(Ok(())), _) => Ok(Landed::Primary),
             (_, Ok(())) => Ok(Landed::Fallback),
-            (Some(Err(pe)), Err(fe)) => Err(StoreError(format!("redis: {pe}; kv: {fe}"))),
+            (Some(Err(pe)), Err(fe)) => Err(StoreError::both(&pe, fe)),
             (None, Err(fe)) => Err(fe),
         }
     }
@@ -159,7 +159,7 @@ pub mod memory {
     impl MemoryKv {
         fn check(&self) -> StoreResult<()> {
             if self.down.get() {
-                Err(StoreError("down".into()))
+                Err(StoreError::unreachable("down"))
             } else {
                 Ok(())
             }
@@ -192,14 +192,14 @@ pub mod memory {
     impl LogStore for MemoryLog {
         async fn append(&self, entry: &LogEntry) -> StoreResult<()> {
             if self.down.get() {
-                return Err(StoreError("down".into()));
+                return Err(StoreError::unreachable("down"));
             }
             self.entries.borrow_mut().push(entry.clone());
             Ok(())
         }
         async fn recent(&self, _q: &LogQuery, _now: i64) -> StoreResult<Vec<LogEntry>> {
             if self.down.get() {
-                return Err(StoreError("down".into()));
+                return Err(StoreError::unreachable("down"));
             }
             Ok(self.entries.borrow().clone())
         }
@@ -266,7 +266,7 @@ mod tests {
                 .append(&entry("b", 2))
                 .await
                 .unwrap_err()
-                .0
+                .detail
                 .contains("kv"));
         });
     }

@@ -30,33 +30,33 @@ fn reply_of(v: &Value) -> Reply {
 /// Parses the answer to a single command.
 pub fn parse_single(status: u16, body: &str) -> StoreResult<Value> {
     let v: Value = serde_json::from_str(body)
-        .map_err(|_| StoreError(format!("upstash HTTP {status}: not JSON")))?;
+        .map_err(|_| StoreError::unreadable(format!("upstash HTTP {status}: not JSON")))?;
     if !(200..300).contains(&status) {
         let msg = v
             .get("error")
             .and_then(Value::as_str)
             .unwrap_or("no error text");
-        return Err(StoreError(format!("upstash HTTP {status}: {msg}")));
+        return Err(StoreError::refused(format!("upstash HTTP {status}: {msg}")));
     }
-    reply_of(&v).map_err(|e| StoreError(format!("redis error: {e}")))
+    reply_of(&v).map_err(|e| StoreError::refused(format!("redis error: {e}")))
 }
 
 /// Parses the answer to a pipeline or transaction of `n` commands.
 pub fn parse_many(status: u16, body: &str, n: usize) -> StoreResult<Vec<Reply>> {
     let v: Value = serde_json::from_str(body)
-        .map_err(|_| StoreError(format!("upstash HTTP {status}: not JSON")))?;
+        .map_err(|_| StoreError::unreadable(format!("upstash HTTP {status}: not JSON")))?;
     if !(200..300).contains(&status) {
         let msg = v
             .get("error")
             .and_then(Value::as_str)
             .unwrap_or("no error text");
-        return Err(StoreError(format!("upstash HTTP {status}: {msg}")));
+        return Err(StoreError::refused(format!("upstash HTTP {status}: {msg}")));
     }
     let items = v
         .as_array()
-        .ok_or_else(|| StoreError("upstash: pipeline reply is not an array".into()))?;
+        .ok_or_else(|| StoreError::unreadable("upstash: pipeline reply is not an array"))?;
     if items.len() != n {
-        return Err(StoreError(format!(
+        return Err(StoreError::unreadable(format!(
             "upstash: {} replies for {n} commands",
             items.len()
         )));
@@ -90,7 +90,7 @@ impl<T: RestTransport> UpstashStore<T> {
             .await?;
         parse_many(status, &body, n)?
             .into_iter()
-            .map(|r| r.map_err(|e| StoreError(format!("redis error: {e}"))))
+            .map(|r| r.map_err(|e| StoreError::refused(format!("redis error: {e}"))))
             .collect()
     }
 }
@@ -167,7 +167,8 @@ impl<T: RestTransport> KeyValueStore for UpstashStore<T> {
 
 impl<T: RestTransport> LogStore for UpstashStore<T> {
     async fn append(&self, entry: &LogEntry) -> StoreResult<()> {
-        let text = serde_json::to_string(entry).map_err(|e| StoreError(e.to_string()))?;
+        let text =
+            serde_json::to_string(entry).map_err(|e| StoreError::unreadable(e.to_string()))?;
         let cmds = vec![
             json!(["LPUSH", REDIS_LOG_KEY, text]),
             json!(["LTRIM", REDIS_LOG_KEY, 0, self.log_cap.saturating_sub(1)]),
@@ -254,11 +255,11 @@ mod tests {
         assert_eq!(parse_single(200, r#"{"result":null}"#), Ok(Value::Null));
         assert!(parse_single(200, r#"{"error":"WRONGTYPE"}"#)
             .unwrap_err()
-            .0
+            .detail
             .contains("WRONGTYPE"));
         assert!(parse_single(401, r#"{"error":"Unauthorized"}"#)
             .unwrap_err()
-            .0
+            .detail
             .contains("401"));
         assert!(parse_single(502, "<html>").is_err());
     }

@@ -9,9 +9,6 @@
 mod dead_letters;
 mod deliver;
 mod process;
-mod target;
-
-pub use target::TargetObject;
 
 use serde::de::DeserializeOwned;
 use serde_json::Value;

@@ -134,7 +134,9 @@ pub(super) async fn job(ctx: &Ctx, config: &ProcessingConfig, msg: &RawMessage, 
                 // A hold can outlast the spill's lifetime: renew it at every hop.
                 let renewed = match serde_json::to_string(&email) {
                     Ok(text) => ctx.stores.blobs.put(key, &text, Some(SPILL_TTL_SECS)).await,
-                    Err(e) => Err(facteur_core::store::ports::StoreError(e.to_string())),
+                    Err(e) => Err(facteur_core::store::ports::StoreError::unreadable(
+                        e.to_string(),
+                    )),
                 };
                 if let Err(e) = renewed {
                     console_error!("processing {id}: spilled e-mail not renewed ({e}); retried");

@@ -1,0 +1,58 @@
+//! `GET /api/emails/<email_id>`: the timeline of one e-mail, from the delivery log and the
+//! archive; the assembly is the core's (`operator::timeline`).
+
+use serde_json::json;
+use worker::{Request, Response};
+
+use crate::adapters::net::now_ms;
+use crate::context::Ctx;
+use crate::http::{json, OrUnavailable};
+use facteur_core::error::ApiError;
+use facteur_core::operator::timeline::{timeline as compute_timeline, Archived};
+use facteur_core::records::archive::{archive_key, ArchivedDelivery};
+use facteur_core::store::log::{LogQuery, MAX_LOG_LIMIT};
+use facteur_core::store::ports::KeyValueStore as _;
+
+/// `GET /api/emails/<email_id>`: what was decided, every attempt of every delivery and the
+/// payload as sent (from the archive, 14 days).
+pub async fn timeline(ctx: &Ctx, req: Request, email_id: &str) -> Result<Response, ApiError> {
+    ctx.require_admin(&req).await?;
+    let query = LogQuery {
+        days: 30,
+        email_id: Some(email_id.to_string()),
+        limit: MAX_LOG_LIMIT as usize,
+        ..LogQuery::default()
+    };
+    let logs = ctx
+        .stores
+        .log
+        .recent(&query, now_ms())
+        .await
+        .or_unavailable("Log stores")?;
+    let mut ids: Vec<&str> = Vec::new();
+    for id in logs.iter().filter_map(|e| e.delivery_id.as_deref()) {
+        if !ids.contains(&id) {
+            ids.push(id);
+        }
+    }
+    let mut archived = Vec::new();
+    for id in ids {
+        let text = ctx.stores.blobs.get(&archive_key(id)).await.ok().flatten();
+        let Some(record) = text.and_then(|t| serde_json::from_str::<ArchivedDelivery>(&t).ok())
+        else {
+            continue;
+        };
+        let body = ctx.stores.blob_json(&record.body_key).await;
+        archived.push(Archived { record, body });
+    }
+    if logs.is_empty() && archived.is_empty() {
+        return Err(ApiError::no_such(
+            "e-mail in the log (kept 7 days)",
+            email_id,
+        ));
+    }
+    Ok(json(
+        200,
+        &json!({"success": true, "email": compute_timeline(email_id, &logs, archived)}),
+    ))
+}
