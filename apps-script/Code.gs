@@ -76,7 +76,13 @@ function pushMessage_(s, message) {
     var code = res.getResponseCode();
     var result = outcome_(code);
     if (result === 'accepted') return { outcome: result };
-    var reason = 'Facteur answered ' + code + ' for "' + payload.subject + '": ' + res.getContentText().slice(0, 300);
+    var reason =
+      'Facteur answered ' +
+      code +
+      ' for "' +
+      payload.subject +
+      '": ' +
+      res.getContentText().slice(0, 300);
     console.warn(reason);
     return { outcome: result, reason: reason };
   } catch (e) {
@@ -103,12 +109,25 @@ function pushLabelled() {
         if (r.outcome === 'retry') return;
         results.push(r);
       }
-      var rejected = results.filter(function (r) { return r.outcome === 'rejected'; });
+      var rejected = results.filter(function (r) {
+        return r.outcome === 'rejected';
+      });
       if (rejected.length) {
-        var rejectedLabel = GmailApp.getUserLabelByName(s.rejectedLabel) || GmailApp.createLabel(s.rejectedLabel);
+        var rejectedLabel =
+          GmailApp.getUserLabelByName(s.rejectedLabel) || GmailApp.createLabel(s.rejectedLabel);
         thread.addLabel(rejectedLabel);
-        console.error('Thread "' + thread.getFirstMessageSubject() + '" moved to ' + s.rejectedLabel + ': ' +
-          rejected.map(function (r) { return r.reason; }).join(' | '));
+        console.error(
+          'Thread "' +
+            thread.getFirstMessageSubject() +
+            '" moved to ' +
+            s.rejectedLabel +
+            ': ' +
+            rejected
+              .map(function (r) {
+                return r.reason;
+              })
+              .join(' | ')
+        );
       }
       thread.removeLabel(label);
     });

@@ -44,7 +44,11 @@ async function time(input) {
   }
   const floor = Math.min(...base);
   runs.sort((a, b) => a - b);
-  return { median: runs[Math.floor(runs.length / 2)] - floor, max: runs[runs.length - 1] - floor, result };
+  return {
+    median: runs[Math.floor(runs.length / 2)] - floor,
+    max: runs[runs.length - 1] - floor,
+    result,
+  };
 }
 
 const pad = (s, n) => String(s).padEnd(n);
@@ -56,7 +60,9 @@ function row(label, t, extra = "") {
 try {
   const { k } = await call({ pass: "heaviest", body: { kind: "text", bytes: 16 } });
   console.log(`workerd, ${RUNS} runs per figure (median, slowest); bodies of 25,000,000 bytes`);
-  console.log(`\n== routing rules, worst documents the validator accepts (heaviest regex: [a-z]{${k}}[0-9])`);
+  console.log(
+    `\n== routing rules, worst documents the validator accepts (heaviest regex: [a-z]{${k}}[0-9])`,
+  );
   const scenarios = [
     ["regex", "letters", "100 literal-free regexes, body of letters"],
     ["regex", "words", "100 literal-free regexes, 1,000-letter words"],
@@ -70,7 +76,11 @@ try {
     const t = await time({ pass: "route", rules, body: { kind, bytes: MB25 } });
     worst = Math.max(worst, t.max);
     const r = t.result;
-    row(label, t, `${(r.units / 1e6).toFixed(0)}M units${r.exhausted ? ", budget exhausted" : ""}, matched ${r.matched ?? "none"}`);
+    row(
+      label,
+      t,
+      `${(r.units / 1e6).toFixed(0)}M units${r.exhausted ? ", budget exhausted" : ""}, matched ${r.matched ?? "none"}`,
+    );
   }
   console.log(`slowest rule evaluation: ${worst.toFixed(0)} ms (goal: under 1,000 ms)`);
 
@@ -84,11 +94,24 @@ try {
     row(`extract links, ${kind}`, l, `kept ${l.result.kept}, dropped ${l.result.dropped}`);
   }
 
-  console.log("\n== the processing consumer's CPU for one e-mail (analyse, gate, route, payload JSON)");
+  console.log(
+    "\n== the processing consumer's CPU for one e-mail (analyse, gate, route, payload JSON)",
+  );
   const prefs = { exclude_keywords: Array.from({ length: 20 }, (_, i) => `unsubscribe-${i}`) };
-  for (const [kind, rules] of [["html", "mixed"], ["hangul", "fold"], ["links", "regex"]]) {
+  for (const [kind, rules] of [
+    ["html", "mixed"],
+    ["hangul", "fold"],
+    ["links", "regex"],
+  ]) {
     const p = await time({ pass: "plan", rules, prefs, body: { kind, bytes: MB25 } });
-    row(`${kind} body, ${rules} rules, 20 exclude keywords`, p, `${p.result.decision}` + (p.result.payload_bytes ? `, payload ${(p.result.payload_bytes / 1e6).toFixed(1)} MB` : ", no payload"));
+    row(
+      `${kind} body, ${rules} rules, 20 exclude keywords`,
+      p,
+      `${p.result.decision}` +
+        (p.result.payload_bytes
+          ? `, payload ${(p.result.payload_bytes / 1e6).toFixed(1)} MB`
+          : ", no payload"),
+    );
   }
 } finally {
   await mf.dispose();

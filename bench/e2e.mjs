@@ -14,11 +14,18 @@ const withRedis = process.argv.includes("--redis");
 const net = await startNetwork();
 const rec = startReceiver(net);
 let redis, upstash;
-const vars = { WEBHOOK_URL: "https://hooks.receiver.test/e2e", ALLOW_CUSTOM_WEBHOOK_WITHOUT_LINKS: "true" };
+const vars = {
+  WEBHOOK_URL: "https://hooks.receiver.test/e2e",
+  ALLOW_CUSTOM_WEBHOOK_WITHOUT_LINKS: "true",
+};
 if (withRedis) {
   redis = await startRedis();
   upstash = startUpstash({ network: net, redisPort: redis.port });
-  Object.assign(vars, { UPSTASH_REDIS_REST_URL: upstash.url, UPSTASH_REDIS_REST_TOKEN: upstash.token, WEBHOOK_LOG_MAX_ENTRIES: String(N * 2) });
+  Object.assign(vars, {
+    UPSTASH_REDIS_REST_URL: upstash.url,
+    UPSTASH_REDIS_REST_TOKEN: upstash.token,
+    WEBHOOK_LOG_MAX_ENTRIES: String(N * 2),
+  });
 }
 const w = await startWorker({ network: net, vars });
 try {
@@ -33,9 +40,15 @@ try {
   };
   await Promise.all(Array.from({ length: 16 }, client));
   const pushed = Date.now() - started;
-  await eventually(() => rec.requests.length >= N, { timeoutMs: 15 * 60_000, intervalMs: 200, what: `${N} webhooks` });
+  await eventually(() => rec.requests.length >= N, {
+    timeoutMs: 15 * 60_000,
+    intervalMs: 200,
+    what: `${N} webhooks`,
+  });
   const last = Math.max(...rec.requests.map((r) => r.at));
-  console.log(`${N} e-mails (${withRedis ? "Redis + KV" : "KV only, embedded defaults"}): pushed in ${(pushed / 1000).toFixed(1)} s; first push to last webhook ${((last - started) / 1000).toFixed(1)} s (${(N / ((last - started) / 1000)).toFixed(0)} e-mails/s end to end)`);
+  console.log(
+    `${N} e-mails (${withRedis ? "Redis + KV" : "KV only, embedded defaults"}): pushed in ${(pushed / 1000).toFixed(1)} s; first push to last webhook ${((last - started) / 1000).toFixed(1)} s (${(N / ((last - started) / 1000)).toFixed(0)} e-mails/s end to end)`,
+  );
 } finally {
   await w.stop();
   upstash?.stop();

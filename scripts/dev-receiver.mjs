@@ -16,7 +16,10 @@ const received = [];
 /** WEBHOOK_SIGNING_SECRET from .dev.vars (read at each request, so an edit applies at once). */
 function signingSecret() {
   try {
-    const line = fs.readFileSync(path.join(ROOT, ".dev.vars"), "utf8").split("\n").find((l) => l.startsWith("WEBHOOK_SIGNING_SECRET="));
+    const line = fs
+      .readFileSync(path.join(ROOT, ".dev.vars"), "utf8")
+      .split("\n")
+      .find((l) => l.startsWith("WEBHOOK_SIGNING_SECRET="));
     return line?.slice("WEBHOOK_SIGNING_SECRET=".length).trim() || "";
   } catch {
     return "";
@@ -27,24 +30,44 @@ function signingSecret() {
 function checkSignature(headers, body) {
   const secret = signingSecret();
   const signature = headers["webhook-signature"];
-  if (!secret) return signature ? "not checked (no WEBHOOK_SIGNING_SECRET in .dev.vars)" : "unsigned (no WEBHOOK_SIGNING_SECRET)";
+  if (!secret)
+    return signature
+      ? "not checked (no WEBHOOK_SIGNING_SECRET in .dev.vars)"
+      : "unsigned (no WEBHOOK_SIGNING_SECRET)";
   if (!signature) return "MISSING";
-  const key = secret.startsWith("whsec_") ? Buffer.from(secret.slice(6), "base64") : Buffer.from(secret);
-  const expected = crypto.createHmac("sha256", key).update(`${headers["webhook-id"]}.${headers["webhook-timestamp"]}.${body}`).digest("base64");
+  const key = secret.startsWith("whsec_")
+    ? Buffer.from(secret.slice(6), "base64")
+    : Buffer.from(secret);
+  const expected = crypto
+    .createHmac("sha256", key)
+    .update(`${headers["webhook-id"]}.${headers["webhook-timestamp"]}.${body}`)
+    .digest("base64");
   return signature.split(" ").some((s) => s === `v1,${expected}`) ? "valid" : "INVALID";
 }
 
-const esc = (s) => String(s).replace(/[&<>"']/g, (c) => ({ "&": "&amp;", "<": "&lt;", ">": "&gt;", '"': "&quot;", "'": "&#39;" })[c]);
+const esc = (s) =>
+  String(s).replace(
+    /[&<>"']/g,
+    (c) => ({ "&": "&amp;", "<": "&lt;", ">": "&gt;", '"': "&quot;", "'": "&#39;" })[c],
+  );
 
 function page() {
   const items = received
     .map((r) => {
       let pretty = r.body;
-      try { pretty = JSON.stringify(JSON.parse(r.body), null, 2); } catch { /* not JSON */ }
+      try {
+        pretty = JSON.stringify(JSON.parse(r.body), null, 2);
+      } catch {
+        /* not JSON */
+      }
       const ok = r.signature === "valid";
       return `<article><h2>${esc(r.method)} ${esc(r.path)} <small>${esc(r.at)}</small> <span class="${ok ? "ok" : "ko"}">signature: ${esc(r.signature)}</span></h2>
 <p>subject: <b>${esc(r.subject ?? "—")}</b> · delivery <code>${esc(r.headers["x-facteur-delivery-id"] ?? "—")}</code> · attempt ${esc(r.headers["x-facteur-attempt"] ?? "—")}</p>
-<details><summary>Headers</summary><pre>${esc(Object.entries(r.headers).map(([k, v]) => `${k}: ${v}`).join("\n"))}</pre></details>
+<details><summary>Headers</summary><pre>${esc(
+        Object.entries(r.headers)
+          .map(([k, v]) => `${k}: ${v}`)
+          .join("\n"),
+      )}</pre></details>
 <details open><summary>Body</summary><pre>${esc(pretty)}</pre></details></article>`;
     })
     .join("\n");
@@ -64,7 +87,10 @@ const server = http.createServer((req, res) => {
   req.on("end", () => {
     const body = Buffer.concat(chunks).toString("utf8");
     if (req.method === "GET" && req.url === "/") {
-      res.writeHead(200, { "Content-Type": "text/html; charset=utf-8", "Content-Security-Policy": "default-src 'none'; style-src 'unsafe-inline'" });
+      res.writeHead(200, {
+        "Content-Type": "text/html; charset=utf-8",
+        "Content-Security-Policy": "default-src 'none'; style-src 'unsafe-inline'",
+      });
       return res.end(page());
     }
     if (req.method === "GET" && req.url === "/requests.json") {
@@ -72,14 +98,30 @@ const server = http.createServer((req, res) => {
       return res.end(JSON.stringify(received, null, 2));
     }
     let subject;
-    try { subject = JSON.parse(body).subject; } catch { /* not JSON */ }
-    const record = { at: new Date().toISOString(), method: req.method, path: req.url, headers: req.headers, body, subject, signature: checkSignature(req.headers, body) };
+    try {
+      subject = JSON.parse(body).subject;
+    } catch {
+      /* not JSON */
+    }
+    const record = {
+      at: new Date().toISOString(),
+      method: req.method,
+      path: req.url,
+      headers: req.headers,
+      body,
+      subject,
+      signature: checkSignature(req.headers, body),
+    };
     received.unshift(record);
     received.length = Math.min(received.length, KEEP);
-    console.log(`[receiver] ${record.method} ${record.path} ${subject ? `"${subject}" ` : ""}signature: ${record.signature}`);
+    console.log(
+      `[receiver] ${record.method} ${record.path} ${subject ? `"${subject}" ` : ""}signature: ${record.signature}`,
+    );
     res.writeHead(200, { "Content-Type": "application/json" });
     res.end('{"ok":true}');
   });
 });
-server.listen(PORT, "127.0.0.1", () => console.log(`[receiver] listening on http://127.0.0.1:${PORT}/ (open it to see the webhooks)`));
+server.listen(PORT, "127.0.0.1", () =>
+  console.log(`[receiver] listening on http://127.0.0.1:${PORT}/ (open it to see the webhooks)`),
+);
 for (const sig of ["SIGINT", "SIGTERM"]) process.on(sig, () => server.close(() => process.exit(0)));

@@ -18,43 +18,107 @@ const stack = await startStack({
     if (s.includes("Lot 12") && r.attempt === 1) return { status: 503 };
     return { status: 200, delayMs: 40 + (s.length % 7) * 25 };
   },
-  vars: { WEBHOOK_URL: "https://hook.eu2.make.com/abcdef1234567890", WEBHOOK_RETRY_DELAY: "1", WEBHOOK_TIMEOUT_SEC: "5" },
+  vars: {
+    WEBHOOK_URL: "https://hook.eu2.make.com/abcdef1234567890",
+    WEBHOOK_RETRY_DELAY: "1",
+    WEBHOOK_TIMEOUT_SEC: "5",
+  },
 });
 const w = stack.worker;
 const browser = await launchBrowser();
 try {
   await w.api("/api/routing_rules", {
     method: "PUT",
-    body: { rules: [{ id: "studio", name: "Studio lab", conditions: [{ field: "sender", operator: "equals", value: "lab@studio.example" }], actions: { webhook_url: "https://hooks.example.com/studio/9f8e7d6c", priority: "high", stop_processing: true } }] },
+    body: {
+      rules: [
+        {
+          id: "studio",
+          name: "Studio lab",
+          conditions: [{ field: "sender", operator: "equals", value: "lab@studio.example" }],
+          actions: {
+            webhook_url: "https://hooks.example.com/studio/9f8e7d6c",
+            priority: "high",
+            stop_processing: true,
+          },
+        },
+      ],
+    },
   });
-  await w.api("/api/processing_prefs", { method: "PUT", body: { retry_count: 4, exclude_keywords: ["newsletter"] } });
+  await w.api("/api/processing_prefs", {
+    method: "PUT",
+    body: { retry_count: 4, exclude_keywords: ["newsletter"] },
+  });
   const link = (n) => `https://www.dropbox.com/scl/fo/k${n}x7/h?rlkey=r${n}&dl=0`;
   const now = Date.now();
   const emails = [
-    { subject: "Média Solution - Missions Recadrage - Lot 12", sender: "Planning <planning@media-solution.example>", body: `<p>À faire pour 16h30</p><p>${link(1)}</p>` },
-    { subject: "Média Solution - Missions Recadrage - Lot 13 URGENCE", sender: "Planning <planning@media-solution.example>", body: `<p>Photos : ${link(2)}</p>` },
-    { subject: "Nouvelles photos du studio", sender: "Studio <lab@studio.example>", body: `<p>${link(3)}</p><p>https://fromsmash.com/Studio-set-4</p>` },
-    { subject: "Désabonnement journée — tarifs habituels", sender: "Agence <contact@agence.example>", body: "<p>Je souhaite me désabonner de la journée aux tarifs habituels.</p>" },
+    {
+      subject: "Média Solution - Missions Recadrage - Lot 12",
+      sender: "Planning <planning@media-solution.example>",
+      body: `<p>À faire pour 16h30</p><p>${link(1)}</p>`,
+    },
+    {
+      subject: "Média Solution - Missions Recadrage - Lot 13 URGENCE",
+      sender: "Planning <planning@media-solution.example>",
+      body: `<p>Photos : ${link(2)}</p>`,
+    },
+    {
+      subject: "Nouvelles photos du studio",
+      sender: "Studio <lab@studio.example>",
+      body: `<p>${link(3)}</p><p>https://fromsmash.com/Studio-set-4</p>`,
+    },
+    {
+      subject: "Désabonnement journée — tarifs habituels",
+      sender: "Agence <contact@agence.example>",
+      body: "<p>Je souhaite me désabonner de la journée aux tarifs habituels.</p>",
+    },
     { subject: "Facture de mai", sender: "Compta <compta@example.com>", body: `<p>${link(5)}</p>` },
-    { subject: "Séance du 4 mai", sender: "Client <client@example.org>", body: `<p>${link(6)}</p>` },
+    {
+      subject: "Séance du 4 mai",
+      sender: "Client <client@example.org>",
+      body: `<p>${link(6)}</p>`,
+    },
   ].map((e, i) => email({ ...e, date: new Date(now - i * 60_000).toISOString() }));
   const ids = [];
   for (const e of emails) ids.push((await w.push(e)).json.email_id);
-  await eventually(async () => {
-    const logs = await w.logs("days=1");
-    return ids.every((id) => logs.some((l) => l.email_id === id && ["success", "error", "skipped", "held"].includes(l.status)));
-  }, { what: "sample deliveries", timeoutMs: 60_000 });
-  await eventually(async () => (await w.api("/api/dead_letters")).json.count > 0, { what: "a dead letter" });
+  await eventually(
+    async () => {
+      const logs = await w.logs("days=1");
+      return ids.every((id) =>
+        logs.some(
+          (l) => l.email_id === id && ["success", "error", "skipped", "held"].includes(l.status),
+        ),
+      );
+    },
+    { what: "sample deliveries", timeoutMs: 60_000 },
+  );
+  await eventually(async () => (await w.api("/api/dead_letters")).json.count > 0, {
+    what: "a dead letter",
+  });
   // The rule's target paused by hand, then (once consumers see the pause, within 2 s) one of
   // its e-mails parked.
-  const studio = (await w.api("/api/targets")).json.targets.find((t) => t.target === "https://hooks.example.com/***");
+  const studio = (await w.api("/api/targets")).json.targets.find(
+    (t) => t.target === "https://hooks.example.com/***",
+  );
   await w.api(`/api/targets/${studio.id}/pause`, { method: "POST" });
   await new Promise((resolve) => setTimeout(resolve, 2_500));
-  const parked = (await w.push(email({ subject: "Retouches studio, série 2", sender: "Studio <lab@studio.example>", body: `<p>${link(7)}</p>` }))).json.email_id;
-  await eventually(async () => (await w.logs(`email_id=${parked}&status=parked`)).length > 0, { what: "a parked delivery" });
+  const parked = (
+    await w.push(
+      email({
+        subject: "Retouches studio, série 2",
+        sender: "Studio <lab@studio.example>",
+        body: `<p>${link(7)}</p>`,
+      }),
+    )
+  ).json.email_id;
+  await eventually(async () => (await w.logs(`email_id=${parked}&status=parked`)).length > 0, {
+    what: "a parked delivery",
+  });
 
   fs.mkdirSync(OUT, { recursive: true });
-  for (const [width, label] of [[1280, "desktop"], [390, "phone"]]) {
+  for (const [width, label] of [
+    [1280, "desktop"],
+    [390, "phone"],
+  ]) {
     await browser.context.clearCookies();
     const page = await browser.newPage(width);
     await page.emulateMedia({ colorScheme: "light" });

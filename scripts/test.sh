@@ -7,6 +7,8 @@ bash scripts/setup.sh --test
 step() { printf '\n=== %s\n' "$*"; }
 step "cargo fmt --check"
 cargo fmt --all -- --check
+step "prettier --check (console, tests, scripts, bench)"
+npx --no-install prettier --check .
 step "layers (scripts/check-layers.sh)"
 bash scripts/check-layers.sh
 step "cargo clippy (host, every crate, all targets)"

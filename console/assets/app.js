@@ -36,7 +36,11 @@ document.getElementById("test-email").addEventListener("click", async (event) =>
   button.disabled = true;
   try {
     const r = await api("/api/test/email", { method: "POST" });
-    notify(`Test e-mail ${r.status === "queued" ? "queued" : r.status}. `, "ok", emailLink(r.email_id, "Follow it"));
+    notify(
+      `Test e-mail ${r.status === "queued" ? "queued" : r.status}. `,
+      "ok",
+      emailLink(r.email_id, "Follow it"),
+    );
   } catch (e) {
     notify(`Test e-mail not sent: ${e.message}`, "error");
   } finally {
@@ -47,7 +51,12 @@ document.getElementById("test-email").addEventListener("click", async (event) =>
 const main = document.getElementById("main");
 (async () => {
   if (!page) {
-    put(main, h("h1", {}, "Not found"), h("p", {}, "This page does not exist. "), h("a", { href: "/" }, "Back to the overview"));
+    put(
+      main,
+      h("h1", {}, "Not found"),
+      h("p", {}, "This page does not exist. "),
+      h("a", { href: "/" }, "Back to the overview"),
+    );
     return;
   }
   try {
@@ -55,11 +64,23 @@ const main = document.getElementById("main");
     await mod.render(main, { emailId });
   } catch (e) {
     if (e.status === 401) return;
-    put(main, h("div", { class: "notice notice-error", role: "alert" }, `This page could not be loaded: ${e.message}`));
+    put(
+      main,
+      h(
+        "div",
+        { class: "notice notice-error", role: "alert" },
+        `This page could not be loaded: ${e.message}`,
+      ),
+    );
   }
   api("/api/session")
     .then((s) => {
-      const parts = [`Facteur ${s.version}`, s.via === "session" ? `signed in until ${when(s.expires_at)}` : "signed in with the admin token"];
+      const parts = [
+        `Facteur ${s.version}`,
+        s.via === "session"
+          ? `signed in until ${when(s.expires_at)}`
+          : "signed in with the admin token",
+      ];
       if (s.local_development) parts.push("local development (DEV_ALLOW_HTTP_LOOPBACK)");
       put(document.getElementById("foot"), parts.join(" · "));
     })

@@ -1,6 +1,19 @@
 // Dead letters: deliveries and e-mails that will not be retried on their own. Replay one, or
 // every one the filter selects after a confirmation that says how many.
-import { api, badge, card, confirmDialog, emailLink, field, h, notify, params, put, table, when } from "./dom.js";
+import {
+  api,
+  badge,
+  card,
+  confirmDialog,
+  emailLink,
+  field,
+  h,
+  notify,
+  params,
+  put,
+  table,
+  when,
+} from "./dom.js";
 
 const FILTERS = ["kind", "reason", "email_id", "target"];
 
@@ -8,24 +21,60 @@ export async function render(main) {
   const q = params();
   const filter = Object.fromEntries(FILTERS.filter((k) => q.get(k)).map((k) => [k, q.get(k)]));
   const data = await api(`/api/dead_letters?${new URLSearchParams({ limit: "200", ...filter })}`);
-  const text = (name, placeholder) => h("input", { name, value: q.get(name) ?? "", placeholder, autocomplete: "off" });
+  const text = (name, placeholder) =>
+    h("input", { name, value: q.get(name) ?? "", placeholder, autocomplete: "off" });
   const form = h(
     "form",
-    { class: "filters", method: "get", action: "/dead-letters", role: "search", "aria-label": "Filter dead letters" },
+    {
+      class: "filters",
+      method: "get",
+      action: "/dead-letters",
+      role: "search",
+      "aria-label": "Filter dead letters",
+    },
     field(
       "d-kind",
       "Kind",
-      h("select", { name: "kind" }, ["", "delivery", "email", "unreadable"].map((k) => h("option", { value: k, selected: k === (q.get("kind") ?? "") }, k || "any"))),
+      h(
+        "select",
+        { name: "kind" },
+        ["", "delivery", "email", "unreadable"].map((k) =>
+          h("option", { value: k, selected: k === (q.get("kind") ?? "") }, k || "any"),
+        ),
+      ),
     ),
     field("d-reason", "Reason", text("reason", "not_retryable…")),
     field("d-email", "E-mail id", text("email_id", "")),
     field("d-target", "Target", text("target", "host")),
-    h("div", { class: "actions" }, h("button", { class: "btn btn-primary", type: "submit" }, "Filter"), h("a", { class: "btn", href: "/dead-letters" }, "Clear")),
+    h(
+      "div",
+      { class: "actions" },
+      h("button", { class: "btn btn-primary", type: "submit" }, "Filter"),
+      h("a", { class: "btn", href: "/dead-letters" }, "Clear"),
+    ),
   );
-  const replayAll = h("button", { type: "button", class: "btn", id: "replay-all", onclick: () => replayMatching(filter) }, "Replay all matching…");
+  const replayAll = h(
+    "button",
+    { type: "button", class: "btn", id: "replay-all", onclick: () => replayMatching(filter) },
+    "Replay all matching…",
+  );
   put(
     main,
-    h("div", { class: "page-head" }, h("div", {}, h("h1", {}, "Dead letters"), h("p", {}, "Kept 14 days. A replay sends the job again with a fresh attempt count and the same delivery id.")), replayAll),
+    h(
+      "div",
+      { class: "page-head" },
+      h(
+        "div",
+        {},
+        h("h1", {}, "Dead letters"),
+        h(
+          "p",
+          {},
+          "Kept 14 days. A replay sends the job again with a fresh attempt count and the same delivery id.",
+        ),
+      ),
+      replayAll,
+    ),
     card(null, form),
     card(
       null,
@@ -37,10 +86,26 @@ export async function render(main) {
           { label: "Target", cell: (d) => d.webhook_url ?? "—" },
           { label: "Reason", cell: (d) => badge(d.reason) },
           { label: "Error", cell: (d) => d.error ?? "—" },
-          { label: "", cell: (d) => h("button", { type: "button", class: "btn btn-small", "data-replay": d.id, onclick: (e) => replayOne(d, e.currentTarget) }, "Replay") },
+          {
+            label: "",
+            cell: (d) =>
+              h(
+                "button",
+                {
+                  type: "button",
+                  class: "btn btn-small",
+                  "data-replay": d.id,
+                  onclick: (e) => replayOne(d, e.currentTarget),
+                },
+                "Replay",
+              ),
+          },
         ],
         data.dead_letters,
-        { empty: "No dead letter. Everything was delivered or is still being retried.", caption: "Dead letters" },
+        {
+          empty: "No dead letter. Everything was delivered or is still being retried.",
+          caption: "Dead letters",
+        },
       ),
     ),
   );
@@ -60,12 +125,19 @@ async function replayOne(d, button) {
 
 async function replayMatching(filter) {
   try {
-    const dry = await api("/api/dead_letters/replay?dry_run=true", { method: "POST", body: filter });
+    const dry = await api("/api/dead_letters/replay?dry_run=true", {
+      method: "POST",
+      body: filter,
+    });
     if (!dry.count) {
       notify("No dead letter matches this filter.", "info");
       return;
     }
-    const ok = await confirmDialog("Replay dead letters", `Replay ${dry.count} dead letter${dry.count > 1 ? "s" : ""} matching this filter?`, `Replay ${dry.count}`);
+    const ok = await confirmDialog(
+      "Replay dead letters",
+      `Replay ${dry.count} dead letter${dry.count > 1 ? "s" : ""} matching this filter?`,
+      `Replay ${dry.count}`,
+    );
     if (!ok) return;
     let replayed = 0;
     let failed = 0;

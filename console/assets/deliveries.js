@@ -8,22 +8,63 @@ const STATUSES = ["", "success", "error", "retrying", "held", "skipped", "blocke
 export async function render(main) {
   const q = params();
   const offset = Math.max(0, Number(q.get("offset")) || 0);
-  const api_q = new URLSearchParams({ limit: String(PAGE), offset: String(offset), days: q.get("days") || "7" });
-  for (const k of ["status", "detector", "target", "email_id", "delivery_id"]) if (q.get(k)) api_q.set(k, q.get(k));
+  const api_q = new URLSearchParams({
+    limit: String(PAGE),
+    offset: String(offset),
+    days: q.get("days") || "7",
+  });
+  for (const k of ["status", "detector", "target", "email_id", "delivery_id"])
+    if (q.get(k)) api_q.set(k, q.get(k));
   const data = await api(`/api/webhook_logs?${api_q}`);
   const select = (name, options, current) =>
-    h("select", { name }, options.map(([v, label]) => h("option", { value: v, selected: v === current }, label)));
-  const text = (name, placeholder) => h("input", { name, value: q.get(name) ?? "", placeholder, autocomplete: "off" });
+    h(
+      "select",
+      { name },
+      options.map(([v, label]) => h("option", { value: v, selected: v === current }, label)),
+    );
+  const text = (name, placeholder) =>
+    h("input", { name, value: q.get(name) ?? "", placeholder, autocomplete: "off" });
   const form = h(
     "form",
-    { class: "filters", method: "get", action: "/deliveries", role: "search", "aria-label": "Filter deliveries" },
-    field("f-status", "Status", select("status", STATUSES.map((s) => [s, s || "any"]), q.get("status") ?? "")),
-    field("f-days", "Period", select("days", [["1", "1 day"], ["7", "7 days"], ["30", "30 days"]], q.get("days") || "7")),
+    {
+      class: "filters",
+      method: "get",
+      action: "/deliveries",
+      role: "search",
+      "aria-label": "Filter deliveries",
+    },
+    field(
+      "f-status",
+      "Status",
+      select(
+        "status",
+        STATUSES.map((s) => [s, s || "any"]),
+        q.get("status") ?? "",
+      ),
+    ),
+    field(
+      "f-days",
+      "Period",
+      select(
+        "days",
+        [
+          ["1", "1 day"],
+          ["7", "7 days"],
+          ["30", "30 days"],
+        ],
+        q.get("days") || "7",
+      ),
+    ),
     field("f-detector", "Detector", text("detector", "recadrage, none…")),
     field("f-target", "Target", text("target", "host")),
     field("f-email", "E-mail id", text("email_id", "")),
     field("f-delivery", "Delivery id", text("delivery_id", "dlv_…")),
-    h("div", { class: "actions" }, h("button", { class: "btn btn-primary", type: "submit" }, "Filter"), h("a", { class: "btn", href: "/deliveries" }, "Clear")),
+    h(
+      "div",
+      { class: "actions" },
+      h("button", { class: "btn btn-primary", type: "submit" }, "Filter"),
+      h("a", { class: "btn", href: "/deliveries" }, "Clear"),
+    ),
   );
   const page = (o) => {
     const p = params();
@@ -33,13 +74,30 @@ export async function render(main) {
   const pager = h(
     "nav",
     { class: "pager", "aria-label": "Pages" },
-    offset > 0 ? h("a", { class: "btn", href: page(Math.max(0, offset - PAGE)), rel: "prev" }, "← Newer") : h("span"),
+    offset > 0
+      ? h("a", { class: "btn", href: page(Math.max(0, offset - PAGE)), rel: "prev" }, "← Newer")
+      : h("span"),
     h("span", { class: "muted" }, data.count ? `${offset + 1}–${offset + data.count}` : ""),
-    data.next_offset !== null ? h("a", { class: "btn", href: page(data.next_offset), rel: "next" }, "Older →") : h("span"),
+    data.next_offset !== null
+      ? h("a", { class: "btn", href: page(data.next_offset), rel: "next" }, "Older →")
+      : h("span"),
   );
   put(
     main,
-    h("div", { class: "page-head" }, h("div", {}, h("h1", {}, "Deliveries"), h("p", {}, "Every attempt and every decision, newest first. Open an e-mail for its timeline."))),
+    h(
+      "div",
+      { class: "page-head" },
+      h(
+        "div",
+        {},
+        h("h1", {}, "Deliveries"),
+        h(
+          "p",
+          {},
+          "Every attempt and every decision, newest first. Open an e-mail for its timeline.",
+        ),
+      ),
+    ),
     card(null, form),
     card(
       null,

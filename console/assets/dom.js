@@ -15,7 +15,8 @@ function fill(el, props, children) {
   for (const [k, v] of Object.entries(props ?? {})) {
     if (v === undefined || v === null || v === false) continue;
     if (k.startsWith("on") && typeof v === "function") el.addEventListener(k.slice(2), v);
-    else if (k === "class") el.setAttribute("class", Array.isArray(v) ? v.filter(Boolean).join(" ") : v);
+    else if (k === "class")
+      el.setAttribute("class", Array.isArray(v) ? v.filter(Boolean).join(" ") : v);
     else if (k === "value" || k === "checked" || k === "selected" || k === "disabled") el[k] = v;
     else el.setAttribute(k, v === true ? "" : String(v));
   }
@@ -93,13 +94,20 @@ function span(sec) {
 }
 
 /** `97.5 %`, or `—`. */
-export const pct = (r) => (r === null || r === undefined ? "—" : `${(r * 100).toFixed(r >= 0.9995 || r === 0 ? 0 : 1)} %`);
+export const pct = (r) =>
+  r === null || r === undefined ? "—" : `${(r * 100).toFixed(r >= 0.9995 || r === 0 ? 0 : 1)} %`;
 
 /** `120 ms`, `3.4 s`, or `—`. */
-export const ms = (v) => (v === null || v === undefined ? "—" : v < 1000 ? `${Math.round(v)} ms` : `${(v / 1000).toFixed(1)} s`);
+export const ms = (v) =>
+  v === null || v === undefined
+    ? "—"
+    : v < 1000
+      ? `${Math.round(v)} ms`
+      : `${(v / 1000).toFixed(1)} s`;
 
 /** A status badge: success, error, retrying, skipped, held, blocked. */
-export const badge = (status) => h("span", { class: `badge st-${status ?? "none"}` }, status ?? "—");
+export const badge = (status) =>
+  h("span", { class: `badge st-${status ?? "none"}` }, status ?? "—");
 
 /** The link to an e-mail's timeline. */
 export const emailLink = (id, label = id) =>
@@ -109,7 +117,15 @@ export const emailLink = (id, label = id) =>
 export function notify(message, kind = "info", ...extra) {
   const region = document.getElementById("notice");
   if (!region) return;
-  put(region, h("div", { class: `notice notice-${kind}`, role: kind === "error" ? "alert" : "status" }, message, ...extra));
+  put(
+    region,
+    h(
+      "div",
+      { class: `notice notice-${kind}`, role: kind === "error" ? "alert" : "status" },
+      message,
+      ...extra,
+    ),
+  );
 }
 
 /** A labelled field: the input, a hint, and the place for its error. */
@@ -119,7 +135,10 @@ export function field(id, label, input, hint) {
   const parts = [h("label", { for: id }, label), input];
   if (hint) parts.push(h("p", { class: "hint", id: `${id}-hint` }, hint));
   parts.push(err);
-  input.setAttribute("aria-describedby", [hint && `${id}-hint`, `${id}-error`].filter(Boolean).join(" "));
+  input.setAttribute(
+    "aria-describedby",
+    [hint && `${id}-hint`, `${id}-error`].filter(Boolean).join(" "),
+  );
   return h("div", { class: "field" }, parts);
 }
 
@@ -145,7 +164,8 @@ export function clearErrors(root) {
 }
 
 /** A card with a heading. */
-export const card = (title, ...body) => h("section", { class: "card" }, title ? h("h2", {}, title) : null, ...body);
+export const card = (title, ...body) =>
+  h("section", { class: "card" }, title ? h("h2", {}, title) : null, ...body);
 
 /** A table: columns [{label, cell(row) → node|text}], with labels repeated for phone layout. */
 export function table(columns, rows, { empty = "Nothing here yet.", caption } = {}) {
@@ -157,8 +177,28 @@ export function table(columns, rows, { empty = "Nothing here yet.", caption } = 
       "table",
       { class: "data" },
       caption ? h("caption", { class: "sr-only" }, caption) : null,
-      h("thead", {}, h("tr", {}, columns.map((c) => h("th", { scope: "col" }, c.label)))),
-      h("tbody", {}, rows.map((r) => h("tr", {}, columns.map((c) => h("td", { "data-label": c.label, class: c.class }, c.cell(r) ?? "—"))))),
+      h(
+        "thead",
+        {},
+        h(
+          "tr",
+          {},
+          columns.map((c) => h("th", { scope: "col" }, c.label)),
+        ),
+      ),
+      h(
+        "tbody",
+        {},
+        rows.map((r) =>
+          h(
+            "tr",
+            {},
+            columns.map((c) =>
+              h("td", { "data-label": c.label, class: c.class }, c.cell(r) ?? "—"),
+            ),
+          ),
+        ),
+      ),
     ),
   );
 }
@@ -183,7 +223,11 @@ export function confirmDialog(title, message, confirmLabel = "Confirm") {
         "div",
         { class: "actions" },
         h("button", { class: "btn", type: "button", onclick: () => done(false) }, "Cancel"),
-        h("button", { class: "btn btn-primary", type: "button", onclick: () => done(true) }, confirmLabel),
+        h(
+          "button",
+          { class: "btn btn-primary", type: "button", onclick: () => done(true) },
+          confirmLabel,
+        ),
       ),
     );
     dlg.addEventListener("cancel", () => done(false));

@@ -19,16 +19,49 @@ export async function render(main, { emailId }) {
     ["Detector", t.detector ?? "none"],
     ["Delivery time", t.delivery_time ?? "—"],
     ["Routing rule", t.rule ? `${t.rule.name} (${t.rule.id})` : "none matched (default URL)"],
-    ["Links", links.length ? h("ul", { class: "links" }, links.map((l) => h("li", {}, h("span", { class: "badge" }, l.provider ?? "link"), " ", h("code", {}, l.raw_url ?? "")))) : "none"],
+    [
+      "Links",
+      links.length
+        ? h(
+            "ul",
+            { class: "links" },
+            links.map((l) =>
+              h(
+                "li",
+                {},
+                h("span", { class: "badge" }, l.provider ?? "link"),
+                " ",
+                h("code", {}, l.raw_url ?? ""),
+              ),
+            ),
+          )
+        : "none",
+    ],
   ];
   put(
     main,
     h(
       "div",
       { class: "page-head" },
-      h("div", {}, h("p", {}, h("a", { href: "/deliveries" }, "← Deliveries")), h("h1", { class: "subject", id: "subject" }, t.subject ?? "(subject unknown: no delivery archived)")),
+      h(
+        "div",
+        {},
+        h("p", {}, h("a", { href: "/deliveries" }, "← Deliveries")),
+        h(
+          "h1",
+          { class: "subject", id: "subject" },
+          t.subject ?? "(subject unknown: no delivery archived)",
+        ),
+      ),
     ),
-    card("What was decided", h("dl", { class: "facts" }, facts.map(([k, v]) => [h("dt", {}, k), h("dd", {}, v)]))),
+    card(
+      "What was decided",
+      h(
+        "dl",
+        { class: "facts" },
+        facts.map(([k, v]) => [h("dt", {}, k), h("dd", {}, v)]),
+      ),
+    ),
     t.decisions.length
       ? card(
           "Gating",
@@ -36,12 +69,26 @@ export async function render(main, { emailId }) {
             "ol",
             { class: "steps" },
             t.decisions.map((d) =>
-              h("li", { class: `st-${d.status}` }, badge(d.status), " ", when(d.timestamp), " · ", REASONS[d.reason] ?? d.reason ?? "", d.error ? h("span", { class: "muted" }, ` · ${d.error}`) : null),
+              h(
+                "li",
+                { class: `st-${d.status}` },
+                badge(d.status),
+                " ",
+                when(d.timestamp),
+                " · ",
+                REASONS[d.reason] ?? d.reason ?? "",
+                d.error ? h("span", { class: "muted" }, ` · ${d.error}`) : null,
+              ),
             ),
           ),
         )
       : null,
-    card(`Deliveries (${t.deliveries.length})`, t.deliveries.length ? t.deliveries.map(delivery) : h("p", { class: "empty" }, "No delivery: the e-mail was not sent (see above).")),
+    card(
+      `Deliveries (${t.deliveries.length})`,
+      t.deliveries.length
+        ? t.deliveries.map(delivery)
+        : h("p", { class: "empty" }, "No delivery: the e-mail was not sent (see above)."),
+    ),
   );
 }
 
@@ -52,12 +99,16 @@ function delivery(d) {
       type: "button",
       class: "btn btn-small",
       disabled: !d.replayable,
-      title: d.replayable ? "Send again with the same delivery id" : "No longer in the archive (kept 14 days)",
+      title: d.replayable
+        ? "Send again with the same delivery id"
+        : "No longer in the archive (kept 14 days)",
       onclick: async (event) => {
         const button = event.currentTarget;
         button.disabled = true;
         try {
-          await api(`/api/deliveries/${encodeURIComponent(d.delivery_id)}/replay`, { method: "POST" });
+          await api(`/api/deliveries/${encodeURIComponent(d.delivery_id)}/replay`, {
+            method: "POST",
+          });
           notify(`Delivery ${d.delivery_id} queued again with the same delivery id.`, "ok");
         } catch (e) {
           notify(`Replay failed: ${e.message}`, "error");
@@ -73,7 +124,14 @@ function delivery(d) {
     h(
       "div",
       { class: "delivery-head" },
-      h("div", {}, h("strong", {}, d.webhook_url), " ", d.status ? badge(d.status) : badge("pending"), h("div", { class: "muted mono" }, d.delivery_id, d.rule ? ` · rule ${d.rule.name}` : "")),
+      h(
+        "div",
+        {},
+        h("strong", {}, d.webhook_url),
+        " ",
+        d.status ? badge(d.status) : badge("pending"),
+        h("div", { class: "muted mono" }, d.delivery_id, d.rule ? ` · rule ${d.rule.name}` : ""),
+      ),
       replay,
     ),
     d.attempts.length
@@ -88,13 +146,19 @@ function delivery(d) {
               " ",
               badge(a.status),
               ` ${when(a.timestamp)} · ${a.status_code ? `HTTP ${a.status_code}` : "no response"} · ${ms(a.duration_ms)}`,
-              a.error && a.error !== `HTTP ${a.status_code}` ? h("div", { class: "muted" }, a.error) : null,
+              a.error && a.error !== `HTTP ${a.status_code}`
+                ? h("div", { class: "muted" }, a.error)
+                : null,
               a.reason ? h("div", { class: "muted" }, `given up: ${a.reason}`) : null,
-              a.next_retry_at ? h("div", { class: "muted" }, `next attempt at ${when(a.next_retry_at)}`) : null,
+              a.next_retry_at
+                ? h("div", { class: "muted" }, `next attempt at ${when(a.next_retry_at)}`)
+                : null,
             ),
           ),
         )
       : h("p", { class: "muted" }, "No attempt logged yet."),
-    d.payload ? h("details", {}, h("summary", {}, "Payload sent"), jsonBlock(d.payload)) : h("p", { class: "muted" }, "Payload no longer archived."),
+    d.payload
+      ? h("details", {}, h("summary", {}, "Payload sent"), jsonBlock(d.payload))
+      : h("p", { class: "muted" }, "Payload no longer archived."),
   );
 }

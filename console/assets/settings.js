@@ -1,7 +1,18 @@
 // Settings: the three gating documents as forms. Each field shows its effective value and where
 // it comes from; a save sends only the fields changed, and an invalid value is shown beside its
 // field with the API's message (the API saves nothing then).
-import { api, ApiError, card, clearErrors, field, fieldError, h, notify, put, when } from "./dom.js";
+import {
+  api,
+  ApiError,
+  card,
+  clearErrors,
+  field,
+  fieldError,
+  h,
+  notify,
+  put,
+  when,
+} from "./dom.js";
 
 const DOCS = {
   webhook_config: "Webhook and sending window",
@@ -32,13 +43,31 @@ const HINTS = {
 };
 const DAYS = ["monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday"];
 
-const show = (v) => (v === null || v === undefined || v === "" ? "unset" : Array.isArray(v) ? v.join(", ") || "none" : String(v));
+const show = (v) =>
+  v === null || v === undefined || v === ""
+    ? "unset"
+    : Array.isArray(v)
+      ? v.join(", ") || "none"
+      : String(v);
 
 export async function render(main) {
   const data = await api("/api/settings");
   put(
     main,
-    h("div", { class: "page-head" }, h("div", {}, h("h1", {}, "Settings"), h("p", {}, "Stored values win over the environment (wrangler.toml [vars]), which wins over the built-in defaults."))),
+    h(
+      "div",
+      { class: "page-head" },
+      h(
+        "div",
+        {},
+        h("h1", {}, "Settings"),
+        h(
+          "p",
+          {},
+          "Stored values win over the environment (wrangler.toml [vars]), which wins over the built-in defaults.",
+        ),
+      ),
+    ),
     Object.entries(DOCS).map(([doc, title]) => docForm(doc, title, data.documents[doc])),
   );
 }
@@ -47,24 +76,54 @@ function input(doc, f) {
   const kind = f.kind.type;
   const v = f.value;
   if (kind === "boolean") return h("input", { type: "checkbox", checked: v === true });
-  if (kind === "integer") return h("input", { type: "number", inputmode: "numeric", min: f.kind.min, max: f.kind.max, step: 1, value: v ?? "" });
+  if (kind === "integer")
+    return h("input", {
+      type: "number",
+      inputmode: "numeric",
+      min: f.kind.min,
+      max: f.kind.max,
+      step: 1,
+      value: v ?? "",
+    });
   if (kind === "weekdays") {
     return h(
       "fieldset",
       { class: "days", "data-kind": "weekdays" },
       h("legend", { class: "sr-only" }, LABELS[f.name] ?? f.name),
-      DAYS.map((d) => h("span", { class: "check" }, h("input", { type: "checkbox", id: `${doc}-${f.name}-${d}`, value: d, checked: (v ?? []).includes(d) }), h("label", { for: `${doc}-${f.name}-${d}` }, d.slice(0, 3)))),
+      DAYS.map((d) =>
+        h(
+          "span",
+          { class: "check" },
+          h("input", {
+            type: "checkbox",
+            id: `${doc}-${f.name}-${d}`,
+            value: d,
+            checked: (v ?? []).includes(d),
+          }),
+          h("label", { for: `${doc}-${f.name}-${d}` }, d.slice(0, 3)),
+        ),
+      ),
     );
   }
   if (kind === "list") return h("input", { type: "text", value: (v ?? []).join(", ") });
-  return h("input", { type: "text", value: v ?? "", placeholder: kind === "time_of_day" ? "HH:MM" : "", autocomplete: "off", spellcheck: "false" });
+  return h("input", {
+    type: "text",
+    value: v ?? "",
+    placeholder: kind === "time_of_day" ? "HH:MM" : "",
+    autocomplete: "off",
+    spellcheck: "false",
+  });
 }
 
 function read(el, kind) {
   if (kind === "boolean") return el.checked;
   if (kind === "integer") return el.value.trim() === "" ? null : Number(el.value);
   if (kind === "weekdays") return [...el.querySelectorAll("input:checked")].map((c) => c.value);
-  if (kind === "list") return el.value.split(",").map((x) => x.trim()).filter(Boolean);
+  if (kind === "list")
+    return el.value
+      .split(",")
+      .map((x) => x.trim())
+      .filter(Boolean);
   return el.value.trim();
 }
 
@@ -76,19 +135,39 @@ function docForm(doc, title, view) {
     const source = f.source === "environment" ? `environment (${f.env_var})` : f.source;
     const reset =
       f.source === "stored"
-        ? h("button", { type: "button", class: "btn btn-small btn-quiet", "aria-label": `Reset ${LABELS[f.name] ?? f.name} to its default`, onclick: () => save(doc, { [f.name]: null }, form) }, "Reset")
+        ? h(
+            "button",
+            {
+              type: "button",
+              class: "btn btn-small btn-quiet",
+              "aria-label": `Reset ${LABELS[f.name] ?? f.name} to its default`,
+              onclick: () => save(doc, { [f.name]: null }, form),
+            },
+            "Reset",
+          )
         : null;
     const label = LABELS[f.name] ?? f.name;
     const control =
       f.kind.type === "boolean"
-        ? h("div", { class: "field" }, h("div", { class: "check" }, Object.assign(el, { id }), h("label", { for: id }, label)), h("p", { class: "field-error", id: `${id}-error`, hidden: true }))
+        ? h(
+            "div",
+            { class: "field" },
+            h("div", { class: "check" }, Object.assign(el, { id }), h("label", { for: id }, label)),
+            h("p", { class: "field-error", id: `${id}-error`, hidden: true }),
+          )
         : field(id, label, el, HINTS[f.name]);
     if (f.kind.type === "weekdays") el.id = id;
     return h(
       "div",
       { class: "setting", "data-field": f.name },
       control,
-      h("div", { class: "meta" }, h("span", { class: `src src-${f.source}` }, source), f.source === "stored" ? h("span", {}, `default: ${show(f.default)}`) : null, reset),
+      h(
+        "div",
+        { class: "meta" },
+        h("span", { class: `src src-${f.source}` }, source),
+        f.source === "stored" ? h("span", {}, `default: ${show(f.default)}`) : null,
+        reset,
+      ),
     );
   });
   const form = h(
@@ -101,7 +180,18 @@ function docForm(doc, title, view) {
         const update = {};
         for (const f of view.fields) {
           const now = read(inputs[f.name], f.kind.type);
-          if (JSON.stringify(now) !== JSON.stringify(f.value ?? (f.kind.type === "list" || f.kind.type === "weekdays" ? [] : f.kind.type === "boolean" ? false : ""))) update[f.name] = now;
+          if (
+            JSON.stringify(now) !==
+            JSON.stringify(
+              f.value ??
+                (f.kind.type === "list" || f.kind.type === "weekdays"
+                  ? []
+                  : f.kind.type === "boolean"
+                    ? false
+                    : ""),
+            )
+          )
+            update[f.name] = now;
         }
         if (!Object.keys(update).length) {
           notify("Nothing changed.", "info");
@@ -111,9 +201,22 @@ function docForm(doc, title, view) {
       },
     },
     rows,
-    h("div", { class: "actions" }, h("button", { class: "btn btn-primary", type: "submit" }, `Save ${title.toLowerCase()}`)),
+    h(
+      "div",
+      { class: "actions" },
+      h("button", { class: "btn btn-primary", type: "submit" }, `Save ${title.toLowerCase()}`),
+    ),
   );
-  return card(title, h("p", { class: "muted" }, h("code", {}, doc), view._updated_at ? ` · saved ${when(view._updated_at)}` : " · never saved"), form);
+  return card(
+    title,
+    h(
+      "p",
+      { class: "muted" },
+      h("code", {}, doc),
+      view._updated_at ? ` · saved ${when(view._updated_at)}` : " · never saved",
+    ),
+    form,
+  );
 }
 
 async function save(doc, update, form) {

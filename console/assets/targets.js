@@ -6,13 +6,26 @@ const STATE_TEXT = { healthy: "healthy", paused: "paused", draining: "draining" 
 
 export async function render(main) {
   const list = h("div", { id: "targets" });
-  const refresh = h("button", { type: "button", class: "btn", onclick: () => load(list) }, "Refresh");
+  const refresh = h(
+    "button",
+    { type: "button", class: "btn", onclick: () => load(list) },
+    "Refresh",
+  );
   put(
     main,
     h(
       "div",
       { class: "page-head" },
-      h("div", {}, h("h1", {}, "Targets"), h("p", {}, "While a target is paused its deliveries park: kept in order, neither attempted nor dead-lettered, until it is back.")),
+      h(
+        "div",
+        {},
+        h("h1", {}, "Targets"),
+        h(
+          "p",
+          {},
+          "While a target is paused its deliveries park: kept in order, neither attempted nor dead-lettered, until it is back.",
+        ),
+      ),
       refresh,
     ),
     card(null, list),
@@ -27,7 +40,10 @@ async function load(list, focusId) {
     list,
     table(
       [
-        { label: "Target", cell: (t) => h("span", {}, t.target, h("br"), h("span", { class: "muted mono" }, t.id)) },
+        {
+          label: "Target",
+          cell: (t) => h("span", {}, t.target, h("br"), h("span", { class: "muted mono" }, t.id)),
+        },
         { label: "State", cell: state },
         { label: "Failure run", cell: (t) => String(t.failure_run) },
         { label: "Parked", cell: (t) => String(t.parked) },
@@ -37,24 +53,41 @@ async function load(list, focusId) {
         { label: "", cell: (t) => action(t, list), class: "nowrap" },
       ],
       data.targets,
-      { empty: "No target yet: set a webhook URL in Settings, or a rule's URL.", caption: "Targets" },
+      {
+        empty: "No target yet: set a webhook URL in Settings, or a rule's URL.",
+        caption: "Targets",
+      },
     ),
   );
   if (focusId) list.querySelector(`[data-target-action="${focusId}"]`)?.focus();
 }
 
-const moment = (iso, none = "—") => (iso ? h("span", {}, when(iso), h("br"), h("span", { class: "muted" }, ago(iso))) : none);
+const moment = (iso, none = "—") =>
+  iso ? h("span", {}, when(iso), h("br"), h("span", { class: "muted" }, ago(iso))) : none;
 
 function state(t) {
   const parts = [badge(STATE_TEXT[t.state] ?? t.state)];
-  if (t.state === "paused") parts.push(h("br"), h("span", { class: "muted" }, t.manual ? "by an operator" : "after failures"));
-  if (t.since_ms) parts.push(h("br"), h("span", { class: "muted" }, `since ${when(new Date(t.since_ms).toISOString())}`));
+  if (t.state === "paused")
+    parts.push(
+      h("br"),
+      h("span", { class: "muted" }, t.manual ? "by an operator" : "after failures"),
+    );
+  if (t.since_ms)
+    parts.push(
+      h("br"),
+      h("span", { class: "muted" }, `since ${when(new Date(t.since_ms).toISOString())}`),
+    );
   return h("span", { "data-state": t.state }, parts);
 }
 
 function lastError(t) {
   if (!t.last_error) return "—";
-  return h("span", {}, t.last_error, t.last_failure_at ? [h("br"), h("span", { class: "muted" }, when(t.last_failure_at))] : null);
+  return h(
+    "span",
+    {},
+    t.last_error,
+    t.last_failure_at ? [h("br"), h("span", { class: "muted" }, when(t.last_failure_at))] : null,
+  );
 }
 
 function nextProbe(t) {
@@ -92,7 +125,9 @@ async function act(t, pause, button, list) {
   }
   button.disabled = true;
   try {
-    const r = await api(`/api/targets/${encodeURIComponent(t.id)}/${pause ? "pause" : "resume"}`, { method: "POST" });
+    const r = await api(`/api/targets/${encodeURIComponent(t.id)}/${pause ? "pause" : "resume"}`, {
+      method: "POST",
+    });
     const s = r.target?.state ?? (pause ? "paused" : "resumed");
     const parked = r.target?.parked ?? 0;
     notify(

@@ -10,7 +10,9 @@ import { chromium } from "playwright-core";
 export function chromiumPath() {
   if (process.env.CHROMIUM_BIN) return process.env.CHROMIUM_BIN;
   try {
-    return execFileSync("sh", ["-c", "command -v chromium || command -v chromium-browser"], { encoding: "utf8" }).trim();
+    return execFileSync("sh", ["-c", "command -v chromium || command -v chromium-browser"], {
+      encoding: "utf8",
+    }).trim();
   } catch {
     throw new Error("chromium is missing: run `bash scripts/setup.sh --test`, or set CHROMIUM_BIN");
   }

@@ -31,7 +31,14 @@ export function expectedSha256(size, zip = false) {
   return h.digest("hex");
 }
 
-export const PROVIDER_HOSTS = ["www.dropbox.com", "dropbox.com", "fromsmash.com", "www.swisstransfer.com", "dl.dropboxusercontent.com", "www.dropbox.com.evil.test"];
+export const PROVIDER_HOSTS = [
+  "www.dropbox.com",
+  "dropbox.com",
+  "fromsmash.com",
+  "www.swisstransfer.com",
+  "dl.dropboxusercontent.com",
+  "www.dropbox.com.evil.test",
+];
 
 /**
  * Serves files on the provider hosts. `files` maps "host/path" (no query) to a spec:

@@ -22,15 +22,22 @@ export async function startNetwork() {
     });
   });
   server.keepAliveTimeout = 1000;
-  server.on("connection", (s) => { sockets.add(s); s.on("close", () => sockets.delete(s)); });
+  server.on("connection", (s) => {
+    sockets.add(s);
+    s.on("close", () => sockets.delete(s));
+  });
   const port = await freePort();
   await new Promise((r) => server.listen(port, "127.0.0.1", r));
   return {
     port,
     /** Serves `host` with `handler(req, res)`. */
-    route(host, handler) { routes.set(host.toLowerCase(), handler); },
+    route(host, handler) {
+      routes.set(host.toLowerCase(), handler);
+    },
     /** Miniflare `outboundService` that sends everything here. */
-    outbound() { return { external: { address: `127.0.0.1:${port}`, http: {} } }; },
+    outbound() {
+      return { external: { address: `127.0.0.1:${port}`, http: {} } };
+    },
     async stop() {
       for (const s of sockets) s.destroy();
       await new Promise((r) => server.close(r));

@@ -20,7 +20,10 @@ export async function waitForPort(port, timeoutMs = 10_000) {
   while (Date.now() < deadline) {
     const ok = await new Promise((resolve) => {
       const s = net.connect(port, "127.0.0.1");
-      s.once("connect", () => { s.destroy(); resolve(true); });
+      s.once("connect", () => {
+        s.destroy();
+        resolve(true);
+      });
       s.once("error", () => resolve(false));
     });
     if (ok) return;
@@ -33,7 +36,10 @@ export async function waitForPort(port, timeoutMs = 10_000) {
 export const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 
 /** Polls `fn` until it returns a truthy value; throws with `what` after `timeoutMs`. */
-export async function eventually(fn, { timeoutMs = 30_000, intervalMs = 100, what = "condition" } = {}) {
+export async function eventually(
+  fn,
+  { timeoutMs = 30_000, intervalMs = 100, what = "condition" } = {},
+) {
   const deadline = Date.now() + timeoutMs;
   let last;
   while (Date.now() < deadline) {
@@ -41,5 +47,7 @@ export async function eventually(fn, { timeoutMs = 30_000, intervalMs = 100, wha
     if (last) return last;
     await sleep(intervalMs);
   }
-  throw new Error(`timed out after ${timeoutMs} ms waiting for ${what} (last: ${JSON.stringify(last)?.slice(0, 300)})`);
+  throw new Error(
+    `timed out after ${timeoutMs} ms waiting for ${what} (last: ${JSON.stringify(last)?.slice(0, 300)})`,
+  );
 }

@@ -16,7 +16,11 @@ export function startReceiver(network, hosts = ["hooks.receiver.test"]) {
     for await (const chunk of req) chunks.push(chunk);
     const raw = Buffer.concat(chunks).toString("utf8");
     let json = null;
-    try { json = JSON.parse(raw); } catch { /* recorded as raw text */ }
+    try {
+      json = JSON.parse(raw);
+    } catch {
+      /* recorded as raw text */
+    }
     const record = {
       method: req.method,
       path: req.url,
@@ -45,12 +49,20 @@ export function startReceiver(network, hosts = ["hooks.receiver.test"]) {
   return {
     requests,
     /** Sets the plan: (record) => action. */
-    setPlan(fn) { plan = fn; },
+    setPlan(fn) {
+      plan = fn;
+    },
     /** Requests of one path. */
-    to(path) { return requests.filter((r) => r.path === path); },
+    to(path) {
+      return requests.filter((r) => r.path === path);
+    },
     /** Successful (2xx) requests. */
-    delivered() { return requests.filter((r) => !r.action.drop && (r.action.status ?? 200) < 300); },
-    clear() { requests.length = 0; },
+    delivered() {
+      return requests.filter((r) => !r.action.drop && (r.action.status ?? 200) < 300);
+    },
+    clear() {
+      requests.length = 0;
+    },
   };
 }
 

@@ -16,14 +16,34 @@ export class RedisServer {
 
   /** Starts redis-server (again, on the same port after `stop`). */
   async start() {
-    this.proc = spawn("redis-server", [
-      "--port", String(this.port), "--bind", "127.0.0.1", "--save", "", "--dir", this.dir,
-      "--appendonly", "yes", "--appendfsync", "always",
-      "--protected-mode", "yes", "--loglevel", "warning",
-    ], { stdio: ["ignore", "ignore", "inherit"] });
+    this.proc = spawn(
+      "redis-server",
+      [
+        "--port",
+        String(this.port),
+        "--bind",
+        "127.0.0.1",
+        "--save",
+        "",
+        "--dir",
+        this.dir,
+        "--appendonly",
+        "yes",
+        "--appendfsync",
+        "always",
+        "--protected-mode",
+        "yes",
+        "--loglevel",
+        "warning",
+      ],
+      { stdio: ["ignore", "ignore", "inherit"] },
+    );
     const proc = this.proc;
     // A spawn that fails (no redis-server on PATH) emits "error" and maybe no "exit".
-    this.exited = new Promise((resolve) => { proc.once("exit", resolve); proc.once("error", resolve); });
+    this.exited = new Promise((resolve) => {
+      proc.once("exit", resolve);
+      proc.once("error", resolve);
+    });
     await waitForPort(this.port);
     return this;
   }

@@ -2,8 +2,12 @@
 import net from "node:net";
 
 class ReplyParser {
-  constructor() { this.buf = Buffer.alloc(0); }
-  push(chunk) { this.buf = Buffer.concat([this.buf, chunk]); }
+  constructor() {
+    this.buf = Buffer.alloc(0);
+  }
+  push(chunk) {
+    this.buf = Buffer.concat([this.buf, chunk]);
+  }
   /** Returns [value, rest] or undefined when incomplete. Errors are `{error}` objects. */
   next() {
     const r = this.parse(0);
@@ -22,9 +26,12 @@ class ReplyParser {
     if (!l) return null;
     const [text, after] = l;
     switch (type) {
-      case "+": return [text, after];
-      case "-": return [{ error: text }, after];
-      case ":": return [Number(text), after];
+      case "+":
+        return [text, after];
+      case "-":
+        return [{ error: text }, after];
+      case ":":
+        return [Number(text), after];
       case "$": {
         const len = Number(text);
         if (len < 0) return [null, after];
@@ -44,7 +51,8 @@ class ReplyParser {
         }
         return [items, pos];
       }
-      default: throw new Error(`bad RESP type ${type}`);
+      default:
+        throw new Error(`bad RESP type ${type}`);
     }
   }
 }
@@ -70,8 +78,13 @@ export class RespClient {
     if (this.sock) return Promise.resolve();
     return new Promise((resolve, reject) => {
       const sock = net.connect(this.port, "127.0.0.1");
-      sock.once("connect", () => { this.sock = sock; resolve(); });
-      sock.once("error", (e) => { if (!this.sock) reject(e); });
+      sock.once("connect", () => {
+        this.sock = sock;
+        resolve();
+      });
+      sock.once("error", (e) => {
+        if (!this.sock) reject(e);
+      });
       sock.on("data", (chunk) => {
         this.parser.push(chunk);
         let r;
@@ -89,7 +102,9 @@ export class RespClient {
   /** Sends commands in one write; resolves with their replies in order. */
   async send(commands) {
     await this.connect();
-    const replies = commands.map(() => new Promise((resolve, reject) => this.pending.push({ resolve, reject })));
+    const replies = commands.map(
+      () => new Promise((resolve, reject) => this.pending.push({ resolve, reject })),
+    );
     this.sock.write(commands.map(encode).join(""));
     return Promise.all(replies);
   }

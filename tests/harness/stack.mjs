@@ -29,7 +29,15 @@ export const R2_TOKEN = "test-r2-token";
  * throws what failed only once everything was tried. When a start step fails, what was started
  * before it is stopped and the error is thrown.
  */
-export async function startStack({ vars = {}, redis = false, r2 = false, r2Vars = {}, receiverHosts, plan, shared } = {}) {
+export async function startStack({
+  vars = {},
+  redis = false,
+  r2 = false,
+  r2Vars = {},
+  receiverHosts,
+  plan,
+  shared,
+} = {}) {
   const stops = [];
   const stop = async () => {
     const errors = [];
@@ -41,9 +49,19 @@ export async function startStack({ vars = {}, redis = false, r2 = false, r2Vars 
       }
     }
     if (errors.length === 1) throw errors[0];
-    if (errors.length) throw new AggregateError(errors, "several parts of the stack failed to stop");
+    if (errors.length)
+      throw new AggregateError(errors, "several parts of the stack failed to stop");
   };
-  const stack = { network: null, receiver: null, redis: null, upstash: null, files: null, worker: null, r2Fetch: null, stop };
+  const stack = {
+    network: null,
+    receiver: null,
+    redis: null,
+    upstash: null,
+    files: null,
+    worker: null,
+    r2Fetch: null,
+    stop,
+  };
   try {
     const network = (stack.network = await startNetwork());
     stops.push(() => network.stop());
@@ -57,7 +75,10 @@ export async function startStack({ vars = {}, redis = false, r2 = false, r2Vars 
       await server.start();
       const upstash = (stack.upstash = startUpstash({ network, redisPort: server.port }));
       stops.push(() => upstash.stop());
-      Object.assign(stackVars, { UPSTASH_REDIS_REST_URL: upstash.url, UPSTASH_REDIS_REST_TOKEN: upstash.token });
+      Object.assign(stackVars, {
+        UPSTASH_REDIS_REST_URL: upstash.url,
+        UPSTASH_REDIS_REST_TOKEN: upstash.token,
+      });
     }
     if (r2) {
       stack.files = startFileHost(network);
@@ -77,7 +98,10 @@ export async function startStack({ vars = {}, redis = false, r2 = false, r2Vars 
     try {
       await stop();
     } catch (stopError) {
-      throw new AggregateError([e, stopError], `the stack failed to start (${e.message}), then to stop`);
+      throw new AggregateError(
+        [e, stopError],
+        `the stack failed to start (${e.message}), then to stop`,
+      );
     }
     throw e;
   }

@@ -3,9 +3,17 @@
 // Replies {"result": …} or {"error": "…"}; 401 on a bad token; 500 when Redis is unreachable.
 import { RespClient } from "./resp.mjs";
 
-const asReply = (v) => (v && typeof v === "object" && !Array.isArray(v) && "error" in v ? { error: v.error } : { result: v });
+const asReply = (v) =>
+  v && typeof v === "object" && !Array.isArray(v) && "error" in v
+    ? { error: v.error }
+    : { result: v };
 
-export function startUpstash({ network, redisPort, token = "upstash-test-token", host = "upstash.test" }) {
+export function startUpstash({
+  network,
+  redisPort,
+  token = "upstash-test-token",
+  host = "upstash.test",
+}) {
   const client = new RespClient(redisPort);
   const stats = { requests: 0, failures: 0, pings: 0 };
   network.route(host, async (req, res) => {
@@ -14,7 +22,8 @@ export function startUpstash({ network, redisPort, token = "upstash-test-token",
       res.writeHead(status, { "Content-Type": "application/json" });
       res.end(JSON.stringify(body));
     };
-    if (req.headers.authorization !== `Bearer ${token}`) return send(401, { error: "Unauthorized" });
+    if (req.headers.authorization !== `Bearer ${token}`)
+      return send(401, { error: "Unauthorized" });
     if (req.method !== "POST") return send(405, { error: "Method not allowed" });
     const chunks = [];
     for await (const chunk of req) chunks.push(chunk);

@@ -32,19 +32,34 @@ export function workerOptions(dir, { vars = {}, name } = {}) {
     compatibilityDate: cfg.compatibility_date,
     bindings: { ...(cfg.vars ?? {}), ...vars },
   };
-  if (cfg.kv_namespaces) opts.kvNamespaces = Object.fromEntries(cfg.kv_namespaces.map((k) => [k.binding, k.id]));
-  if (cfg.r2_buckets) opts.r2Buckets = Object.fromEntries(cfg.r2_buckets.map((b) => [b.binding, b.bucket_name]));
-  if (cfg.queues?.producers) opts.queueProducers = Object.fromEntries(cfg.queues.producers.map((p) => [p.binding, { queueName: p.queue }]));
+  if (cfg.kv_namespaces)
+    opts.kvNamespaces = Object.fromEntries(cfg.kv_namespaces.map((k) => [k.binding, k.id]));
+  if (cfg.r2_buckets)
+    opts.r2Buckets = Object.fromEntries(cfg.r2_buckets.map((b) => [b.binding, b.bucket_name]));
+  if (cfg.queues?.producers)
+    opts.queueProducers = Object.fromEntries(
+      cfg.queues.producers.map((p) => [p.binding, { queueName: p.queue }]),
+    );
   if (cfg.queues?.consumers) {
-    opts.queueConsumers = Object.fromEntries(cfg.queues.consumers.map((c) => [c.queue, {
-      maxBatchSize: c.max_batch_size,
-      maxBatchTimeout: c.max_batch_timeout,
-      maxRetries: c.max_retries,
-      deadLetterQueue: c.dead_letter_queue,
-    }]));
+    opts.queueConsumers = Object.fromEntries(
+      cfg.queues.consumers.map((c) => [
+        c.queue,
+        {
+          maxBatchSize: c.max_batch_size,
+          maxBatchTimeout: c.max_batch_timeout,
+          maxRetries: c.max_retries,
+          deadLetterQueue: c.dead_letter_queue,
+        },
+      ]),
+    );
   }
   if (cfg.durable_objects?.bindings) {
-    opts.durableObjects = Object.fromEntries(cfg.durable_objects.bindings.map((b) => [b.name, { className: b.class_name, useSQLite: true }]));
+    opts.durableObjects = Object.fromEntries(
+      cfg.durable_objects.bindings.map((b) => [
+        b.name,
+        { className: b.class_name, useSQLite: true },
+      ]),
+    );
   }
   if (cfg.assets) {
     // Workers Static Assets as wrangler maps [assets]: the files, the binding, and the worker
@@ -52,11 +67,18 @@ export function workerOptions(dir, { vars = {}, name } = {}) {
     opts.assets = {
       directory: path.join(ROOT, dir, cfg.assets.directory),
       binding: cfg.assets.binding,
-      routerConfig: { has_user_worker: true, invoke_user_worker_ahead_of_assets: cfg.assets.run_worker_first === true },
-      assetConfig: { html_handling: cfg.assets.html_handling, not_found_handling: cfg.assets.not_found_handling },
+      routerConfig: {
+        has_user_worker: true,
+        invoke_user_worker_ahead_of_assets: cfg.assets.run_worker_first === true,
+      },
+      assetConfig: {
+        html_handling: cfg.assets.html_handling,
+        not_found_handling: cfg.assets.not_found_handling,
+      },
     };
   }
-  if (cfg.services) opts.serviceBindings = Object.fromEntries(cfg.services.map((s) => [s.binding, s.service]));
+  if (cfg.services)
+    opts.serviceBindings = Object.fromEntries(cfg.services.map((s) => [s.binding, s.service]));
   return opts;
 }
 
@@ -64,7 +86,13 @@ export function workerOptions(dir, { vars = {}, name } = {}) {
  * Starts the main worker (and the r2-fetch worker when `withR2Fetch`) with every outbound
  * request sent to the test `network`. `vars` override wrangler.toml vars and add secrets.
  */
-export async function startWorker({ network, vars = {}, withR2Fetch = false, r2Vars = {}, shared = {} } = {}) {
+export async function startWorker({
+  network,
+  vars = {},
+  withR2Fetch = false,
+  r2Vars = {},
+  shared = {},
+} = {}) {
   const main = workerOptions(".", {
     vars: { PROCESS_API_TOKEN: PROCESS_TOKEN, ADMIN_TOKEN, ...vars },
   });
@@ -95,7 +123,10 @@ export async function startWorker({ network, vars = {}, withR2Fetch = false, r2V
      * its own connection: workerd closes a connection whose request body it did not read (an
      * early 400 or 401), and a client reusing it at that moment fails without an answer.
      */
-    async api(pathname, { method = "GET", body, auth = `Bearer ${ADMIN_TOKEN}`, headers = {} } = {}) {
+    async api(
+      pathname,
+      { method = "GET", body, auth = `Bearer ${ADMIN_TOKEN}`, headers = {} } = {},
+    ) {
       const h = { ...headers };
       if (auth) h.Authorization = auth;
       if (body !== undefined && typeof body !== "string") {
@@ -103,19 +134,37 @@ export async function startWorker({ network, vars = {}, withR2Fetch = false, r2V
         body = JSON.stringify(body);
       }
       if (body !== undefined) h["Content-Length"] = String(Buffer.byteLength(body));
-      const { status, text, headers: resHeaders } = await new Promise((resolve, reject) => {
+      const {
+        status,
+        text,
+        headers: resHeaders,
+      } = await new Promise((resolve, reject) => {
         const req = http.request(base + pathname, { method, headers: h, agent: false }, (res) => {
           const chunks = [];
           res.on("data", (c) => chunks.push(c));
           res.on("error", reject);
-          res.on("end", () => resolve({ status: res.statusCode, text: Buffer.concat(chunks).toString("utf8"), headers: res.headers }));
+          res.on("end", () =>
+            resolve({
+              status: res.statusCode,
+              text: Buffer.concat(chunks).toString("utf8"),
+              headers: res.headers,
+            }),
+          );
         });
         req.on("error", reject);
         req.end(body);
       });
       let json = null;
-      try { json = JSON.parse(text); } catch { /* not JSON */ }
-      const answerHeaders = new Headers(Object.entries(resHeaders).flatMap(([k, v]) => (Array.isArray(v) ? v.map((x) => [k, x]) : [[k, v]])));
+      try {
+        json = JSON.parse(text);
+      } catch {
+        /* not JSON */
+      }
+      const answerHeaders = new Headers(
+        Object.entries(resHeaders).flatMap(([k, v]) =>
+          Array.isArray(v) ? v.map((x) => [k, x]) : [[k, v]],
+        ),
+      );
       return { status, json, text, headers: answerHeaders };
     },
     /** Pushes an e-mail to the ingest. */

@@ -10,7 +10,10 @@ import { startStack } from "../harness/stack.mjs";
 import { eventually } from "../harness/ports.mjs";
 
 const SECRET = "whsec_" + Buffer.from("alerts-test-key").toString("base64");
-let stack, rec, w, failing = true;
+let stack,
+  rec,
+  w,
+  failing = true;
 
 before(async () => {
   stack = await startStack({
@@ -31,11 +34,17 @@ after(() => stack?.stop());
 
 async function pushAndSettle(n) {
   const ids = [];
-  for (let i = 0; i < n; i++) ids.push((await w.push(email({ subject: `alerts ${crypto.randomUUID()}` }))).json.email_id);
-  await eventually(async () => {
-    const logs = await w.logs("");
-    return ids.every((id) => logs.some((l) => l.email_id === id && (l.status === "success" || l.status === "error")));
-  }, { what: "the deliveries' final log entries" });
+  for (let i = 0; i < n; i++)
+    ids.push((await w.push(email({ subject: `alerts ${crypto.randomUUID()}` }))).json.email_id);
+  await eventually(
+    async () => {
+      const logs = await w.logs("");
+      return ids.every((id) =>
+        logs.some((l) => l.email_id === id && (l.status === "success" || l.status === "error")),
+      );
+    },
+    { what: "the deliveries' final log entries" },
+  );
 }
 
 const check = async () => (await w.mf.getWorker()).scheduled({ cron: "* * * * *" });
@@ -44,7 +53,9 @@ const alerts = () => rec.requests.filter((r) => r.path === "/alerts");
 test("the success-rate alert fires once, stays quiet while firing, and recovers once", async () => {
   await pushAndSettle(5);
   await check();
-  const fired = await eventually(() => (alerts().length >= 1 ? alerts() : null), { what: "the alert" });
+  const fired = await eventually(() => (alerts().length >= 1 ? alerts() : null), {
+    what: "the alert",
+  });
   assert.equal(fired.length, 1);
   const a = fired[0];
   assert.equal(a.json.alert, "success_rate_low");
@@ -52,19 +63,31 @@ test("the success-rate alert fires once, stays quiet while firing, and recovers 
   assert.equal(a.json.details.threshold, 90);
   assert.equal(a.json.details.value, 0);
   const key = Buffer.from(SECRET.slice(6), "base64");
-  const expected = crypto.createHmac("sha256", key).update(`${a.headers["webhook-id"]}.${a.headers["webhook-timestamp"]}.${a.raw}`).digest("base64");
-  assert.ok(a.headers["webhook-signature"].split(" ").includes(`v1,${expected}`), "signed like webhooks");
+  const expected = crypto
+    .createHmac("sha256", key)
+    .update(`${a.headers["webhook-id"]}.${a.headers["webhook-timestamp"]}.${a.raw}`)
+    .digest("base64");
+  assert.ok(
+    a.headers["webhook-signature"].split(" ").includes(`v1,${expected}`),
+    "signed like webhooks",
+  );
   assert.ok((await w.api("/api/alerts")).json.firing.includes("success_rate_low"));
 
   await check();
   await check();
   await new Promise((r) => setTimeout(r, 1_500));
-  assert.equal(alerts().filter((x) => x.json.alert === "success_rate_low").length, 1, "no second alert while firing");
+  assert.equal(
+    alerts().filter((x) => x.json.alert === "success_rate_low").length,
+    1,
+    "no second alert while firing",
+  );
 
   failing = false;
   await pushAndSettle(50);
   await check();
-  const recovered = await eventually(() => alerts().find((x) => x.json.state === "recovered"), { what: "the recovery" });
+  const recovered = await eventually(() => alerts().find((x) => x.json.state === "recovered"), {
+    what: "the recovery",
+  });
   assert.equal(recovered.json.alert, "success_rate_low");
   assert.deepEqual((await w.api("/api/alerts")).json.firing, []);
   const stats = (await w.api("/api/stats?days=1")).json.stats;

@@ -22,13 +22,14 @@ function gmail(threads, answer) {
     const thread = {
       id: i,
       labels: new Set(["facteur/to-push"]),
-      getMessages: () => subjects.map((subject) => ({
-        getSubject: () => subject,
-        getFrom: () => "Jane <jane@example.com>",
-        getBody: () => "<p>hello</p>",
-        getPlainBody: () => "hello",
-        getDate: () => new Date("2026-01-01T00:00:00Z"),
-      })),
+      getMessages: () =>
+        subjects.map((subject) => ({
+          getSubject: () => subject,
+          getFrom: () => "Jane <jane@example.com>",
+          getBody: () => "<p>hello</p>",
+          getPlainBody: () => "hello",
+          getDate: () => new Date("2026-01-01T00:00:00Z"),
+        })),
       getFirstMessageSubject: () => subjects[0],
       addLabel: (l) => thread.labels.add(l.name),
       removeLabel: (l) => thread.labels.delete(l.name),
@@ -39,9 +40,18 @@ function gmail(threads, answer) {
   const logs = [];
   const context = {
     console: { warn: (m) => logs.push(m), error: (m) => logs.push(m), log: () => {} },
-    PropertiesService: { getScriptProperties: () => ({ getProperty: (k) => ({ FACTEUR_URL: "https://facteur.example/api/ingress/gmail", FACTEUR_TOKEN: "t" })[k] ?? null }) },
+    PropertiesService: {
+      getScriptProperties: () => ({
+        getProperty: (k) =>
+          ({ FACTEUR_URL: "https://facteur.example/api/ingress/gmail", FACTEUR_TOKEN: "t" })[k] ??
+          null,
+      }),
+    },
     LockService: { getScriptLock: () => ({ tryLock: () => true, releaseLock: () => {} }) },
-    ScriptApp: { getProjectTriggers: () => [], newTrigger: () => ({ timeBased: () => ({ everyMinutes: () => ({ create: () => {} }) }) }) },
+    ScriptApp: {
+      getProjectTriggers: () => [],
+      newTrigger: () => ({ timeBased: () => ({ everyMinutes: () => ({ create: () => {} }) }) }),
+    },
     UrlFetchApp: {
       fetch: (url, options) => {
         const subject = JSON.parse(options.payload).subject;
@@ -49,7 +59,10 @@ function gmail(threads, answer) {
         const code = answer(subject);
         if (code === "network") throw new Error("DNS error");
         assert.equal(options.followRedirects, false);
-        return { getResponseCode: () => code, getContentText: () => `{"success":false,"code":"x","message":"answer ${code}"}` };
+        return {
+          getResponseCode: () => code,
+          getContentText: () => `{"success":false,"code":"x","message":"answer ${code}"}`,
+        };
       },
     },
     GmailApp: {
@@ -60,7 +73,14 @@ function gmail(threads, answer) {
   label("facteur/to-push").getThreads = () => made.filter((t) => t.labels.has("facteur/to-push"));
   vm.createContext(context);
   vm.runInContext(CODE, context);
-  return { run: () => vm.runInContext("pushLabelled()", context), threads: made, calls, logs, install: () => vm.runInContext("install()", context), labels };
+  return {
+    run: () => vm.runInContext("pushLabelled()", context),
+    threads: made,
+    calls,
+    logs,
+    install: () => vm.runInContext("install()", context),
+    labels,
+  };
 }
 
 test("accepted threads leave the label; refused ones move to facteur/rejected with the reason", () => {
@@ -73,7 +93,10 @@ test("accepted threads leave the label; refused ones move to facteur/rejected wi
   assert.deepEqual(labelsOf(2), ["facteur/rejected"]);
   assert.deepEqual(labelsOf(3), ["facteur/rejected"]);
   assert.deepEqual(labelsOf(4), ["facteur/rejected"]);
-  assert.ok(g.logs.some((l) => /facteur\/rejected.*413/.test(l)), "the reason is logged");
+  assert.ok(
+    g.logs.some((l) => /facteur\/rejected.*413/.test(l)),
+    "the reason is logged",
+  );
   // Nothing is left to push: the next runs call nothing.
   const before = g.calls.length;
   g.run();

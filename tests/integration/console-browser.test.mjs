@@ -16,14 +16,20 @@ const replayable = new Set();
 function plan(r) {
   const subject = r.json?.subject ?? "";
   if (subject.includes("[503-once]") && r.attempt === 1) return { status: 503 };
-  if (subject.includes("[404-until-replay]") && !replayable.has(r.json.microsoft_graph_email_id)) return { status: 404 };
+  if (subject.includes("[404-until-replay]") && !replayable.has(r.json.microsoft_graph_email_id))
+    return { status: 404 };
   return { status: 200 };
 }
 
 before(async () => {
   stack = await startStack({
     plan,
-    vars: { WEBHOOK_URL: "https://hooks.receiver.test/hook/console", ALLOW_CUSTOM_WEBHOOK_WITHOUT_LINKS: "true", WEBHOOK_RETRY_DELAY: "1", WEBHOOK_TIMEOUT_SEC: "2" },
+    vars: {
+      WEBHOOK_URL: "https://hooks.receiver.test/hook/console",
+      ALLOW_CUSTOM_WEBHOOK_WITHOUT_LINKS: "true",
+      WEBHOOK_RETRY_DELAY: "1",
+      WEBHOOK_TIMEOUT_SEC: "2",
+    },
   });
   ({ receiver: rec, worker: w } = stack);
   browser = await launchBrowser();
@@ -38,7 +44,11 @@ async function delivered(subject, extra = {}) {
   const r = await w.push(email({ subject: `${subject} ${crypto.randomUUID()}`, ...extra }));
   assert.equal(r.json.status, "queued", JSON.stringify(r.json));
   const id = r.json.email_id;
-  await eventually(async () => (await w.logs(`email_id=${id}`)).find((l) => l.status === "success" || l.status === "error"), { what: `final log of ${id}` });
+  await eventually(
+    async () =>
+      (await w.logs(`email_id=${id}`)).find((l) => l.status === "success" || l.status === "error"),
+    { what: `final log of ${id}` },
+  );
   return id;
 }
 
@@ -59,26 +69,42 @@ test("a wrong password is refused, the right one opens the console, signing out 
   assert.equal(cookie.httpOnly, true);
   assert.equal(cookie.secure, true);
   assert.equal(cookie.sameSite, "Strict");
-  assert.equal(await page.evaluate(() => document.cookie.includes("facteur_session")), false, "not readable by scripts");
+  assert.equal(
+    await page.evaluate(() => document.cookie.includes("facteur_session")),
+    false,
+    "not readable by scripts",
+  );
   const header = `facteur_session=${cookie.value}`;
   assert.equal((await fetch(`${w.url}/api/overview`, { headers: { Cookie: header } })).status, 200);
 
   await page.getByRole("button", { name: "Sign out" }).click();
   await page.waitForURL(`${w.url}/login`);
-  assert.equal((await fetch(`${w.url}/api/overview`, { headers: { Cookie: header } })).status, 401, "the old cookie no longer opens the API");
+  assert.equal(
+    (await fetch(`${w.url}/api/overview`, { headers: { Cookie: header } })).status,
+    401,
+    "the old cookie no longer opens the API",
+  );
   await page.goto(`${w.url}/deliveries`);
   assert.equal(new URL(page.url()).pathname, "/login");
   await signIn(page, w.url, ADMIN_TOKEN);
 });
 
 test("an e-mail pushed to the ingest appears in Deliveries with its attempts: the failed first one and its retry", async () => {
-  const id = await delivered("[503-once] browser", { body: "<p>https://www.dropbox.com/scl/fo/abc/f?rlkey=k&dl=0</p>" });
+  const id = await delivered("[503-once] browser", {
+    body: "<p>https://www.dropbox.com/scl/fo/abc/f?rlkey=k&dl=0</p>",
+  });
   await page.goto(`${w.url}/deliveries?email_id=${id}`);
   const rows = page.locator("table.data tbody tr");
   await rows.first().waitFor();
   assert.equal(await rows.count(), 2, "the retrying attempt and the success");
-  assert.deepEqual(await page.locator("table.data tbody tr td:nth-child(2)").allTextContents(), ["success", "retrying"]);
-  await page.getByRole("link", { name: id.slice(0, 10) }).first().click();
+  assert.deepEqual(await page.locator("table.data tbody tr td:nth-child(2)").allTextContents(), [
+    "success",
+    "retrying",
+  ]);
+  await page
+    .getByRole("link", { name: id.slice(0, 10) })
+    .first()
+    .click();
   await page.waitForURL(`${w.url}/emails/${id}`);
   const attempts = page.locator("[data-attempt]");
   await attempts.first().waitFor();
@@ -94,8 +120,15 @@ test("an e-mail pushed to the ingest appears in Deliveries with its attempts: th
   const before = rec.requests.filter((r) => r.json?.microsoft_graph_email_id === id).length;
   await page.getByRole("button", { name: "Replay" }).click();
   await page.locator(".notice-ok").waitFor();
-  const again = await eventually(() => rec.requests.filter((r) => r.json?.microsoft_graph_email_id === id).slice(before)[0], { what: "the replayed delivery" });
-  assert.equal(again.deliveryId, rec.requests.find((r) => r.json?.microsoft_graph_email_id === id).deliveryId, "replayed with the same delivery id");
+  const again = await eventually(
+    () => rec.requests.filter((r) => r.json?.microsoft_graph_email_id === id).slice(before)[0],
+    { what: "the replayed delivery" },
+  );
+  assert.equal(
+    again.deliveryId,
+    rec.requests.find((r) => r.json?.microsoft_graph_email_id === id).deliveryId,
+    "replayed with the same delivery id",
+  );
 });
 
 test("an invalid setting (25:00) is shown beside its field and not saved", async () => {
@@ -112,7 +145,10 @@ test("an invalid setting (25:00) is shown beside its field and not saved", async
   assert.equal(stored.webhook_time_start, null, "nothing saved");
   assert.equal(stored.webhook_time_end, null);
   // The environment's value is shown with its source.
-  assert.match(await page.locator('[data-field="retry_delay_sec"] .src').textContent(), /environment \(WEBHOOK_RETRY_DELAY\)/);
+  assert.match(
+    await page.locator('[data-field="retry_delay_sec"] .src').textContent(),
+    /environment \(WEBHOOK_RETRY_DELAY\)/,
+  );
 });
 
 test("a rule is added, tried in the dry-run panel with the draft, then saved", async () => {
@@ -128,7 +164,11 @@ test("a rule is added, tried in the dry-run panel with the draft, then saved", a
   await result.locator("[data-fact='Matched rule']").waitFor();
   assert.match(await result.locator("[data-fact='Matched rule']").textContent(), /Invoices/);
   assert.match(await result.textContent(), /→ https:\/\/hooks\.receiver\.test\/\*\*\*/);
-  assert.deepEqual((await w.api("/api/routing_rules")).json.config.rules, [], "trying saves nothing");
+  assert.deepEqual(
+    (await w.api("/api/routing_rules")).json.config.rules,
+    [],
+    "trying saves nothing",
+  );
 
   await page.locator("#rules-0-conditions-0-value").fill(" ");
   await page.getByRole("button", { name: "Save rules" }).click();
@@ -143,19 +183,36 @@ test("a rule is added, tried in the dry-run panel with the draft, then saved", a
   assert.equal(saved.length, 1);
   assert.equal(saved[0].name, "Invoices");
   assert.equal(saved[0].actions.webhook_url, "https://hooks.receiver.test/invoices");
-  assert.equal(await page.locator("#rules-0-actions-webhook_url").inputValue(), "https://hooks.receiver.test/***", "shown masked once saved");
+  assert.equal(
+    await page.locator("#rules-0-actions-webhook_url").inputValue(),
+    "https://hooks.receiver.test/***",
+    "shown masked once saved",
+  );
   await w.api("/api/routing_rules", { method: "PUT", body: { rules: [] } });
 });
 
 test("a dead letter replayed from the console reaches the receiver; replay all asks first how many", async () => {
-  const [one, two] = [await delivered("[404-until-replay] one"), await delivered("[404-until-replay] two")];
-  await eventually(async () => (await w.api("/api/dead_letters")).json.dead_letters.filter((d) => [one, two].includes(d.email_id)).length === 2, { what: "two dead letters" });
+  const [one, two] = [
+    await delivered("[404-until-replay] one"),
+    await delivered("[404-until-replay] two"),
+  ];
+  await eventually(
+    async () =>
+      (await w.api("/api/dead_letters")).json.dead_letters.filter((d) =>
+        [one, two].includes(d.email_id),
+      ).length === 2,
+    { what: "two dead letters" },
+  );
   replayable.add(one);
   replayable.add(two);
   await page.goto(`${w.url}/dead-letters?email_id=${one}`);
   await page.locator("[data-replay]").click();
   await page.locator(".notice-ok").waitFor();
-  await eventually(() => rec.requests.find((r) => r.json?.microsoft_graph_email_id === one && r.action.status === 200), { what: "the replayed dead letter" });
+  await eventually(
+    () =>
+      rec.requests.find((r) => r.json?.microsoft_graph_email_id === one && r.action.status === 200),
+    { what: "the replayed dead letter" },
+  );
 
   await page.goto(`${w.url}/dead-letters?email_id=${two}`);
   await page.getByRole("button", { name: "Replay all matching…" }).click();
@@ -163,7 +220,11 @@ test("a dead letter replayed from the console reaches the receiver; replay all a
   await dialog.waitFor();
   assert.match(await dialog.textContent(), /Replay 1 dead letter matching/);
   await dialog.getByRole("button", { name: "Replay 1" }).click();
-  await eventually(() => rec.requests.find((r) => r.json?.microsoft_graph_email_id === two && r.action.status === 200), { what: "the bulk-replayed dead letter" });
+  await eventually(
+    () =>
+      rec.requests.find((r) => r.json?.microsoft_graph_email_id === two && r.action.status === 200),
+    { what: "the bulk-replayed dead letter" },
+  );
 });
 
 test("a target paused from the console parks its deliveries; resumed, it delivers them", async () => {
@@ -174,7 +235,11 @@ test("a target paused from the console parks its deliveries; resumed, it deliver
   const row = page.locator("#targets tbody tr").filter({ hasText: target.id });
   await row.waitFor();
   assert.match(await row.textContent(), /https:\/\/hooks\.receiver\.test\/\*\*\*/);
-  assert.doesNotMatch(await page.locator("main").textContent(), /hook\/console/, "the URL's path is not shown");
+  assert.doesNotMatch(
+    await page.locator("main").textContent(),
+    /hook\/console/,
+    "the URL's path is not shown",
+  );
   assert.equal(await row.locator("[data-state]").getAttribute("data-state"), "healthy");
 
   // By keyboard: Escape cancels the confirmation, Enter on Pause and on the dialog's Pause pauses.
@@ -186,7 +251,11 @@ test("a target paused from the console parks its deliveries; resumed, it deliver
   assert.match(await dialog.textContent(), /will park/);
   await page.keyboard.press("Escape");
   await dialog.waitFor({ state: "detached" });
-  assert.equal((await targets()).find((t) => t.id === target.id).state, "healthy", "cancelled: nothing paused");
+  assert.equal(
+    (await targets()).find((t) => t.id === target.id).state,
+    "healthy",
+    "cancelled: nothing paused",
+  );
   try {
     await pause.focus();
     await page.keyboard.press("Enter");
@@ -194,7 +263,11 @@ test("a target paused from the console parks its deliveries; resumed, it deliver
     await page.locator(".notice-ok").filter({ hasText: "paused" }).waitFor();
     await row.locator('[data-state="paused"]').waitFor();
     assert.equal((await targets()).find((t) => t.id === target.id).state, "paused");
-    assert.equal(await page.evaluate(() => document.activeElement.textContent), "Resume", "focus stays on the target's button");
+    assert.equal(
+      await page.evaluate(() => document.activeElement.textContent),
+      "Resume",
+      "focus stays on the target's button",
+    );
 
     // Consumers learn a pause within 2 s (README: Receivers that fail for hours): past that, a
     // pushed e-mail parks.
@@ -202,24 +275,52 @@ test("a target paused from the console parks its deliveries; resumed, it deliver
     const r = await w.push(email({ subject: `parked while paused ${crypto.randomUUID()}` }));
     assert.equal(r.json.status, "queued", r.text);
     const id = r.json.email_id;
-    await eventually(async () => (await w.logs(`email_id=${id}&status=parked`)).length >= 1, { what: "the delivery parked" });
-    await eventually(async () => (await targets()).find((t) => t.id === target.id).parked >= 1, { what: "the parked count" });
-    assert.equal(rec.requests.filter((q) => q.json?.microsoft_graph_email_id === id).length, 0, "not attempted while paused");
-    assert.equal((await w.api("/api/dead_letters")).json.dead_letters.filter((d) => d.email_id === id).length, 0, "not dead-lettered");
+    await eventually(async () => (await w.logs(`email_id=${id}&status=parked`)).length >= 1, {
+      what: "the delivery parked",
+    });
+    await eventually(async () => (await targets()).find((t) => t.id === target.id).parked >= 1, {
+      what: "the parked count",
+    });
+    assert.equal(
+      rec.requests.filter((q) => q.json?.microsoft_graph_email_id === id).length,
+      0,
+      "not attempted while paused",
+    );
+    assert.equal(
+      (await w.api("/api/dead_letters")).json.dead_letters.filter((d) => d.email_id === id).length,
+      0,
+      "not dead-lettered",
+    );
     await page.getByRole("button", { name: "Refresh" }).click();
-    await eventually(async () => (await row.locator('td[data-label="Parked"]').textContent()) === "1", { what: "the parked delivery counted in the list" });
+    await eventually(
+      async () => (await row.locator('td[data-label="Parked"]').textContent()) === "1",
+      { what: "the parked delivery counted in the list" },
+    );
 
     await row.getByRole("button", { name: /^Resume / }).click();
     await page.locator(".notice-ok").filter({ hasText: "resumed" }).waitFor();
-    const got = await eventually(() => rec.requests.find((q) => q.json?.microsoft_graph_email_id === id && q.action.status === 200), { what: "the parked e-mail delivered after resume" });
+    const got = await eventually(
+      () =>
+        rec.requests.find(
+          (q) => q.json?.microsoft_graph_email_id === id && q.action.status === 200,
+        ),
+      { what: "the parked e-mail delivered after resume" },
+    );
     assert.equal(got.path, "/hook/console");
-    await eventually(async () => (await targets()).find((t) => t.id === target.id && t.state === "healthy" && t.parked === 0), { what: "the target healthy again" });
+    await eventually(
+      async () =>
+        (await targets()).find(
+          (t) => t.id === target.id && t.state === "healthy" && t.parked === 0,
+        ),
+      { what: "the target healthy again" },
+    );
     await page.getByRole("button", { name: "Refresh" }).click();
     await row.locator('[data-state="healthy"]').waitFor();
     assert.deepEqual(page.errors, []);
   } finally {
     // Whatever failed above, the next tests need the target delivering.
-    if ((await targets()).find((t) => t.id === target.id)?.state === "paused") await w.api(`/api/targets/${target.id}/resume`, { method: "POST" });
+    if ((await targets()).find((t) => t.id === target.id)?.state === "paused")
+      await w.api(`/api/targets/${target.id}/resume`, { method: "POST" });
   }
 });
 
@@ -229,24 +330,43 @@ test("send a test e-mail: one click, and the receiver gets it", async () => {
   await page.locator(".notice-ok").waitFor();
   const link = page.getByRole("link", { name: "Follow it" });
   const id = (await link.getAttribute("href")).split("/").pop();
-  const got = await eventually(() => rec.requests.find((r) => r.json?.microsoft_graph_email_id === id), { what: "the test e-mail" });
+  const got = await eventually(
+    () => rec.requests.find((r) => r.json?.microsoft_graph_email_id === id),
+    { what: "the test e-mail" },
+  );
   assert.match(got.json.subject, /^Facteur test e-mail/);
 });
 
 test("an e-mail carrying <script> and <img onerror> is shown as text and no script runs", async () => {
   const hostile = `<script>window.__pwned = 1</script><img src=x onerror="window.__pwned = 2">`;
-  const id = await delivered(`Bonjour ${hostile}`, { body: `<p>${hostile}</p><p>https://www.dropbox.com/scl/fo/xss/f?rlkey=k&dl=0&x="><img src=y onerror=window.__pwned=3></p>` });
+  const id = await delivered(`Bonjour ${hostile}`, {
+    body: `<p>${hostile}</p><p>https://www.dropbox.com/scl/fo/xss/f?rlkey=k&dl=0&x="><img src=y onerror=window.__pwned=3></p>`,
+  });
   for (const path of [`/emails/${id}`, `/deliveries?email_id=${id}`]) {
     await page.goto(`${w.url}${path}`);
     await page.locator("main h1").waitFor();
     await page.waitForLoadState("networkidle");
-    assert.equal(await page.evaluate(() => window.__pwned), undefined, `${path}: no injected script ran`);
-    assert.equal(await page.locator("main script, main img").count(), 0, `${path}: no element made from the e-mail`);
+    assert.equal(
+      await page.evaluate(() => window.__pwned),
+      undefined,
+      `${path}: no injected script ran`,
+    );
+    assert.equal(
+      await page.locator("main script, main img").count(),
+      0,
+      `${path}: no element made from the e-mail`,
+    );
   }
   await page.goto(`${w.url}/emails/${id}`);
-  assert.ok((await page.locator("#subject").textContent()).includes(hostile), "the subject shown as text");
+  assert.ok(
+    (await page.locator("#subject").textContent()).includes(hostile),
+    "the subject shown as text",
+  );
   await page.getByText("Payload sent").click();
-  assert.ok((await page.locator("pre.json").textContent()).includes("onerror"), "the body shown as text");
+  assert.ok(
+    (await page.locator("pre.json").textContent()).includes("onerror"),
+    "the body shown as text",
+  );
   assert.equal(await page.evaluate(() => window.__pwned), undefined);
 
   await page.goto(`${w.url}/rules`);
@@ -276,13 +396,15 @@ test("every page works by keyboard and fits a 390-px phone screen", async () => 
 
   const phone = await browser.newPage(390);
   try {
-      for (const path of ["/", "/deliveries", "/dead-letters", "/targets", "/settings", "/rules"]) {
-        await phone.goto(`${w.url}${path}`);
-        await phone.locator("main h1").waitFor();
-        const overflow = await phone.evaluate(() => document.documentElement.scrollWidth - window.innerWidth);
-        assert.ok(overflow <= 0, `${path}: ${overflow} px wider than the screen`);
-      }
-      assert.deepEqual(phone.errors, []);
+    for (const path of ["/", "/deliveries", "/dead-letters", "/targets", "/settings", "/rules"]) {
+      await phone.goto(`${w.url}${path}`);
+      await phone.locator("main h1").waitFor();
+      const overflow = await phone.evaluate(
+        () => document.documentElement.scrollWidth - window.innerWidth,
+      );
+      assert.ok(overflow <= 0, `${path}: ${overflow} px wider than the screen`);
+    }
+    assert.deepEqual(phone.errors, []);
   } finally {
     await phone.close();
   }

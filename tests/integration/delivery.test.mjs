@@ -45,20 +45,45 @@ async function pushAndId(subject, extra = {}) {
   return r.json.email_id;
 }
 const requestsOf = (id) => rec.requests.filter((r) => r.json?.microsoft_graph_email_id === id);
-const finalLog = async (id) => (await w.logs(`email_id=${id}`)).find((l) => l.status === "success" || l.status === "error");
+const finalLog = async (id) =>
+  (await w.logs(`email_id=${id}`)).find((l) => l.status === "success" || l.status === "error");
 
 test("a 2xx delivers once, with the payload, headers and a valid signature", async () => {
   const id = await pushAndId("plain");
-  const [req] = await eventually(() => { const r = requestsOf(id); return r.length ? r : null; }, { what: "delivery" });
+  const [req] = await eventually(
+    () => {
+      const r = requestsOf(id);
+      return r.length ? r : null;
+    },
+    { what: "delivery" },
+  );
   assert.equal(req.headers["content-type"], "application/json");
   assert.match(req.headers["user-agent"], /^Facteur\//);
   assert.equal(req.headers["x-source"], "facteur");
   assert.match(req.deliveryId, /^dlv_[0-9a-f]{24}$/);
   assert.equal(req.headers["webhook-id"], req.deliveryId);
   const key = Buffer.from(SECRET.slice(6), "base64");
-  const expected = crypto.createHmac("sha256", key).update(`${req.headers["webhook-id"]}.${req.headers["webhook-timestamp"]}.${req.raw}`).digest("base64");
+  const expected = crypto
+    .createHmac("sha256", key)
+    .update(`${req.headers["webhook-id"]}.${req.headers["webhook-timestamp"]}.${req.raw}`)
+    .digest("base64");
   assert.equal(req.headers["webhook-signature"], `v1,${expected}`);
-  for (const k of ["microsoft_graph_email_id", "subject", "receivedDateTime", "sender_address", "sender_email", "bodyPreview", "email_content", "source", "delivery_links", "first_direct_download_url", "dropbox_urls", "dropbox_first_url", "webhooks_time_start", "webhooks_time_end"]) {
+  for (const k of [
+    "microsoft_graph_email_id",
+    "subject",
+    "receivedDateTime",
+    "sender_address",
+    "sender_email",
+    "bodyPreview",
+    "email_content",
+    "source",
+    "delivery_links",
+    "first_direct_download_url",
+    "dropbox_urls",
+    "dropbox_first_url",
+    "webhooks_time_start",
+    "webhooks_time_end",
+  ]) {
     assert.ok(k in req.json, `payload lacks ${k}`);
   }
   assert.equal(req.json.source, "gmail_push");
@@ -77,7 +102,10 @@ test("a 4xx receiver is not retried: one request, an error log, a dead letter", 
   assert.equal(log.reason, "not_retryable");
   await new Promise((r) => setTimeout(r, 2_500));
   assert.equal(requestsOf(id).length, 1, "never retried");
-  const dead = await eventually(async () => (await w.api("/api/dead_letters")).json.dead_letters.find((d) => d.email_id === id), { what: "dead letter" });
+  const dead = await eventually(
+    async () => (await w.api("/api/dead_letters")).json.dead_letters.find((d) => d.email_id === id),
+    { what: "dead letter" },
+  );
   assert.equal(dead.reason, "not_retryable");
   assert.equal(dead.webhook_url, "https://hooks.receiver.test/***");
 });
@@ -103,7 +131,11 @@ test("a dropped connection is retried", async () => {
   const log = await eventually(() => finalLog(id), { what: "final log" });
   assert.equal(log.status, "success");
   const retrying = (await w.logs(`email_id=${id}&status=retrying`))[0];
-  assert.match(retrying.error, /^network error/, "a dropped connection is a network error, not a status");
+  assert.match(
+    retrying.error,
+    /^network error/,
+    "a dropped connection is a network error, not a status",
+  );
   assert.equal(retrying.status_code, null);
 });
 
@@ -129,7 +161,10 @@ test("delays grow between attempts and retries stop at retry_count, into the dea
   assert.ok(gaps[0] >= 900 && gaps[1] >= 1_900 && gaps[2] >= 3_900, `gaps ${gaps}`);
   const retries = await w.logs(`email_id=${id}&status=retrying`);
   assert.deepEqual(retries.map((l) => l.next_retry_in_sec).sort(), [1, 2, 4]);
-  const dead = await eventually(async () => (await w.api("/api/dead_letters")).json.dead_letters.find((d) => d.email_id === id), { what: "dead letter" });
+  const dead = await eventually(
+    async () => (await w.api("/api/dead_letters")).json.dead_letters.find((d) => d.email_id === id),
+    { what: "dead letter" },
+  );
   assert.equal(dead.attempts, 4);
 
   // Replay once the receiver is healthy again.
@@ -137,8 +172,14 @@ test("delays grow between attempts and retries stop at retry_count, into the dea
   try {
     const replay = await w.api(`/api/dead_letters/${dead.id}/replay`, { method: "POST" });
     assert.equal(replay.status, 202);
-    await eventually(async () => (await w.logs(`email_id=${id}&status=success`)).length === 1, { what: "replayed delivery" });
-    assert.equal(requestsOf(id).at(-1).deliveryId, reqs[0].deliveryId, "the replay keeps the delivery id");
+    await eventually(async () => (await w.logs(`email_id=${id}&status=success`)).length === 1, {
+      what: "replayed delivery",
+    });
+    assert.equal(
+      requestsOf(id).at(-1).deliveryId,
+      reqs[0].deliveryId,
+      "the replay keeps the delivery id",
+    );
     const gone = await w.api(`/api/dead_letters/${dead.id}/replay`, { method: "POST" });
     assert.equal(gone.status, 404);
   } finally {
@@ -165,7 +206,13 @@ test("a redirect is not followed and not retried", async () => {
 test("a payload larger than a queue message still delivers, byte for byte", async () => {
   const body = "<p>" + "é".repeat(200_000) + "</p>";
   const id = await pushAndId("big", { body });
-  const [req] = await eventually(() => { const r = requestsOf(id); return r.length ? r : null; }, { what: "delivery" });
+  const [req] = await eventually(
+    () => {
+      const r = requestsOf(id);
+      return r.length ? r : null;
+    },
+    { what: "delivery" },
+  );
   assert.equal(req.json.email_content.length, body.length);
   assert.ok(req.json.email_content === body, "email_content differs from the pushed body");
   assert.ok(req.raw.length > 128 * 1024);
@@ -175,17 +222,34 @@ test("a payload larger than a queue message still delivers, byte for byte", asyn
 test("an archived delivery replays with its delivery id and the body it was sent with, small or large", async () => {
   for (const body of ["<p>small</p>", "<p>" + "ü".repeat(100_000) + "</p>"]) {
     const id = await pushAndId("replay", { body });
-    const [first] = await eventually(() => { const r = requestsOf(id); return r.length ? r : null; }, { what: "delivery" });
+    const [first] = await eventually(
+      () => {
+        const r = requestsOf(id);
+        return r.length ? r : null;
+      },
+      { what: "delivery" },
+    );
     const r = await w.api(`/api/deliveries/${first.deliveryId}/replay`, { method: "POST" });
     assert.equal(r.status, 202, r.text);
     assert.equal(r.json.delivery_id, first.deliveryId);
-    const [, again] = await eventually(() => { const rs = requestsOf(id); return rs.length >= 2 ? rs : null; }, { what: "replayed delivery" });
+    const [, again] = await eventually(
+      () => {
+        const rs = requestsOf(id);
+        return rs.length >= 2 ? rs : null;
+      },
+      { what: "replayed delivery" },
+    );
     assert.equal(again.deliveryId, first.deliveryId, "same delivery id: receivers drop the repeat");
     assert.equal(again.attempt, 1, "attempts count afresh");
     assert.ok(again.raw === first.raw, "the body is byte for byte the one first sent");
   }
-  const unknown = await w.api("/api/deliveries/dlv_000000000000000000000000/replay", { method: "POST" });
+  const unknown = await w.api("/api/deliveries/dlv_000000000000000000000000/replay", {
+    method: "POST",
+  });
   assert.equal(unknown.status, 404);
   assert.equal(unknown.json.code, "not_found");
-  assert.equal((await w.api("/api/deliveries/dlv_x/replay", { method: "POST", auth: "Bearer wrong" })).status, 401);
+  assert.equal(
+    (await w.api("/api/deliveries/dlv_x/replay", { method: "POST", auth: "Bearer wrong" })).status,
+    401,
+  );
 });

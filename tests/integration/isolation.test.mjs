@@ -28,7 +28,9 @@ const requestsOf = (id) => rec.requests.filter((r) => r.json?.microsoft_graph_em
 
 test("an e-mail that crashes the worker is isolated and dead-lettered; its batch-mates are delivered", async () => {
   const run = crypto.randomUUID();
-  const subjects = Array.from({ length: 10 }, (_, i) => (i === 4 ? `bad ${MARKER} ${run}` : `good ${i} ${run}`));
+  const subjects = Array.from({ length: 10 }, (_, i) =>
+    i === 4 ? `bad ${MARKER} ${run}` : `good ${i} ${run}`,
+  );
   // Pushed together, so that they share processing batches.
   const answers = await Promise.all(subjects.map((subject) => w.push(email({ subject }))));
   for (const a of answers) assert.equal(a.json?.status, "queued", a.text);
@@ -36,14 +38,23 @@ test("an e-mail that crashes the worker is isolated and dead-lettered; its batch
   const bad = ids[4];
   const good = ids.filter((id) => id !== bad);
 
-  await eventually(() => good.every((id) => requestsOf(id).length > 0), { what: "every good e-mail delivered", timeoutMs: 60_000 });
-  const crashed = await eventually(async () => (await w.logs(`email_id=${bad}`)).find((l) => l.reason === "crashed"), { what: "the crash log entry", timeoutMs: 60_000 });
+  await eventually(() => good.every((id) => requestsOf(id).length > 0), {
+    what: "every good e-mail delivered",
+    timeoutMs: 60_000,
+  });
+  const crashed = await eventually(
+    async () => (await w.logs(`email_id=${bad}`)).find((l) => l.reason === "crashed"),
+    { what: "the crash log entry", timeoutMs: 60_000 },
+  );
   assert.equal(crashed.status, "error");
   assert.match(crashed.error, /crashed .* 2 times/);
-  const dead = await eventually(async () => {
-    const r = await w.api("/api/dead_letters");
-    return r.json.dead_letters.find((d) => d.email_id === bad);
-  }, { what: "the dead letter" });
+  const dead = await eventually(
+    async () => {
+      const r = await w.api("/api/dead_letters");
+      return r.json.dead_letters.find((d) => d.email_id === bad);
+    },
+    { what: "the dead letter" },
+  );
   assert.equal(dead.reason, "crashed");
   assert.equal(requestsOf(bad).length, 0, "the bad e-mail never reached the receiver");
   for (const id of good) {
@@ -53,5 +64,7 @@ test("an e-mail that crashes the worker is isolated and dead-lettered; its batch
 
   // The worker is healthy afterwards.
   const after = await w.push(email({ subject: `after ${run}` }));
-  await eventually(() => requestsOf(after.json.email_id).length > 0, { what: "a delivery after the crash" });
+  await eventually(() => requestsOf(after.json.email_id).length > 0, {
+    what: "a delivery after the crash",
+  });
 });

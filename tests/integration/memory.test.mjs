@@ -17,9 +17,20 @@ const SECOND = "https://hooks.receiver.test/second";
 let stack, rec, w;
 
 before(async () => {
-  stack = await startStack({ vars: { WEBHOOK_URL: MAIN, ALLOW_CUSTOM_WEBHOOK_WITHOUT_LINKS: "true" } });
+  stack = await startStack({
+    vars: { WEBHOOK_URL: MAIN, ALLOW_CUSTOM_WEBHOOK_WITHOUT_LINKS: "true" },
+  });
   ({ receiver: rec, worker: w } = stack);
-  const rules = { rules: [{ id: "all", name: "everyone", conditions: [{ field: "sender", operator: "contains", value: "@" }], actions: { webhook_url: SECOND, priority: "normal", stop_processing: false } }] };
+  const rules = {
+    rules: [
+      {
+        id: "all",
+        name: "everyone",
+        conditions: [{ field: "sender", operator: "contains", value: "@" }],
+        actions: { webhook_url: SECOND, priority: "normal", stop_processing: false },
+      },
+    ],
+  };
   assert.equal((await w.api("/api/routing_rules", { method: "PUT", body: rules })).status, 200);
 });
 after(() => stack?.stop());
@@ -40,23 +51,43 @@ async function memory() {
   return (await w.api("/api/runtime")).json.wasm_memory_bytes;
 }
 
-test("a 25 MB ASCII e-mail and a Hangul body at the size limit, two targets each, stay under the memory budget", { timeout: 10 * 60_000 }, async () => {
-  const before = await memory();
-  const figures = [`start ${(before / 2 ** 20).toFixed(1)} MiB`];
-  for (const [unit, label] of [["lorem ipsum dolor sit amet, ", "ascii"], ["한국어 ", "hangul"]]) {
-    const e = atTheLimit(unit, label);
-    const r = await w.push(e);
-    assert.equal(r.json?.status, "queued", r.text);
-    const id = r.json.email_id;
-    const got = await eventually(() => {
-      const reqs = rec.requests.filter((q) => q.path && q.json?.microsoft_graph_email_id === id);
-      return reqs.length >= 2 ? reqs : null;
-    }, { timeoutMs: 5 * 60_000, intervalMs: 500, what: `${label} delivered to both targets` });
-    assert.deepEqual(new Set(got.map((q) => q.path)), new Set(["/main", "/second"]));
-    for (const q of got) assert.ok(q.json.email_content === e.body, `${label}: body delivered intact`);
-    const high = await memory();
-    figures.push(`${label} ${(Buffer.byteLength(JSON.stringify(e)) / 1e6).toFixed(1)} MB → high-water ${(high / 2 ** 20).toFixed(1)} MiB`);
-    assert.ok(high <= BUDGET_BYTES, `${label}: wasm memory ${high} over the ${BUDGET_BYTES} budget`);
-  }
-  console.log(`# figures: wasm memory, ingest + processing + two deliveries each: ${figures.join("; ")} (budget ${BUDGET_BYTES / 2 ** 20} MiB)`);
-});
+test(
+  "a 25 MB ASCII e-mail and a Hangul body at the size limit, two targets each, stay under the memory budget",
+  { timeout: 10 * 60_000 },
+  async () => {
+    const before = await memory();
+    const figures = [`start ${(before / 2 ** 20).toFixed(1)} MiB`];
+    for (const [unit, label] of [
+      ["lorem ipsum dolor sit amet, ", "ascii"],
+      ["한국어 ", "hangul"],
+    ]) {
+      const e = atTheLimit(unit, label);
+      const r = await w.push(e);
+      assert.equal(r.json?.status, "queued", r.text);
+      const id = r.json.email_id;
+      const got = await eventually(
+        () => {
+          const reqs = rec.requests.filter(
+            (q) => q.path && q.json?.microsoft_graph_email_id === id,
+          );
+          return reqs.length >= 2 ? reqs : null;
+        },
+        { timeoutMs: 5 * 60_000, intervalMs: 500, what: `${label} delivered to both targets` },
+      );
+      assert.deepEqual(new Set(got.map((q) => q.path)), new Set(["/main", "/second"]));
+      for (const q of got)
+        assert.ok(q.json.email_content === e.body, `${label}: body delivered intact`);
+      const high = await memory();
+      figures.push(
+        `${label} ${(Buffer.byteLength(JSON.stringify(e)) / 1e6).toFixed(1)} MB → high-water ${(high / 2 ** 20).toFixed(1)} MiB`,
+      );
+      assert.ok(
+        high <= BUDGET_BYTES,
+        `${label}: wasm memory ${high} over the ${BUDGET_BYTES} budget`,
+      );
+    }
+    console.log(
+      `# figures: wasm memory, ingest + processing + two deliveries each: ${figures.join("; ")} (budget ${BUDGET_BYTES / 2 ** 20} MiB)`,
+    );
+  },
+);

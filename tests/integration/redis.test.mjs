@@ -34,11 +34,21 @@ test("markers, the log list and config documents live in Redis with their TTLs",
   const r = await w.push(email());
   const id = r.json.email_id;
   assert.equal(r.json.status, "queued");
-  const [exists, ttl, inflight] = await upstash.redis([["EXISTS", `r:ss:processed_email:${id}`], ["TTL", `r:ss:processed_email:${id}`], ["EXISTS", `r:ss:inflight_email:${id}`]]);
+  const [exists, ttl, inflight] = await upstash.redis([
+    ["EXISTS", `r:ss:processed_email:${id}`],
+    ["TTL", `r:ss:processed_email:${id}`],
+    ["EXISTS", `r:ss:inflight_email:${id}`],
+  ]);
   assert.equal(exists, 1);
   assert.ok(ttl > 29 * 86400 && ttl <= 30 * 86400, `ttl ${ttl}`);
   assert.equal(inflight, 0, "the lock is released once the e-mail is queued");
-  await eventually(async () => (await upstash.redis([["LRANGE", LOG_KEY, 0, -1]]))[0].some((s) => JSON.parse(s).email_id === id), { what: "log entry in Redis" });
+  await eventually(
+    async () =>
+      (await upstash.redis([["LRANGE", LOG_KEY, 0, -1]]))[0].some(
+        (s) => JSON.parse(s).email_id === id,
+      ),
+    { what: "log entry in Redis" },
+  );
   const [logTtl] = await upstash.redis([["TTL", LOG_KEY]]);
   assert.ok(logTtl > 6 * 86400 && logTtl <= 7 * 86400, `log ttl ${logTtl}`);
 
@@ -59,22 +69,42 @@ test("a Redis outage in the middle of a run loses no delivery and no log entry",
     ids.push(r.json.email_id);
   };
   for (let i = 0; i < n / 2; i++) await pushOne(i);
-  await eventually(() => ids.every((id) => rec.requests.some((r) => r.json?.microsoft_graph_email_id === id)), { what: "first half delivered" });
+  await eventually(
+    () => ids.every((id) => rec.requests.some((r) => r.json?.microsoft_graph_email_id === id)),
+    { what: "first half delivered" },
+  );
   // An attempt is logged just after the receiver answers: wait for the log lines too.
-  const redisIds = async () => new Set((await upstash.redis([["LRANGE", LOG_KEY, 0, -1]]))[0].map((s) => JSON.parse(s).email_id));
-  await eventually(async () => { const logged = await redisIds(); return ids.every((id) => logged.has(id)); }, { what: "first half logged in Redis" });
+  const redisIds = async () =>
+    new Set(
+      (await upstash.redis([["LRANGE", LOG_KEY, 0, -1]]))[0].map((s) => JSON.parse(s).email_id),
+    );
+  await eventually(
+    async () => {
+      const logged = await redisIds();
+      return ids.every((id) => logged.has(id));
+    },
+    { what: "first half logged in Redis" },
+  );
   const before = (await upstash.redis([["LLEN", LOG_KEY]]))[0];
 
   await redis.stop();
   // /health reuses what it found for 5 s (it does not call Upstash on every hit).
-  await eventually(async () => (await w.api("/health")).json.redis === "unavailable", { what: "/health sees the outage" });
+  await eventually(async () => (await w.api("/health")).json.redis === "unavailable", {
+    what: "/health sees the outage",
+  });
   for (let i = n / 2; i < n; i++) await pushOne(i);
-  await eventually(() => ids.every((id) => rec.requests.some((r) => r.json?.microsoft_graph_email_id === id)), { what: "second half delivered during the outage", timeoutMs: 60_000 });
+  await eventually(
+    () => ids.every((id) => rec.requests.some((r) => r.json?.microsoft_graph_email_id === id)),
+    { what: "second half delivered during the outage", timeoutMs: 60_000 },
+  );
   // Both halves readable while Redis is down (the second half from KV).
-  await eventually(async () => {
-    const logs = await w.logs("status=success");
-    return ids.slice(n / 2).every((id) => logs.some((l) => l.email_id === id));
-  }, { what: "outage-half logs in KV" });
+  await eventually(
+    async () => {
+      const logs = await w.logs("status=success");
+      return ids.slice(n / 2).every((id) => logs.some((l) => l.email_id === id));
+    },
+    { what: "outage-half logs in KV" },
+  );
 
   await redis.start();
   await sleep(2_500); // the worker's circuit breaker retries Redis after its cool-down
@@ -83,8 +113,14 @@ test("a Redis outage in the middle of a run loses no delivery and no log entry",
   assert.deepEqual(missing, [], "every e-mail has its success log");
   const inRedis = await redisIds();
   assert.ok(before >= n / 2, "the first half was written to Redis");
-  assert.ok(ids.slice(0, n / 2).every((id) => inRedis.has(id)), "the first half is in Redis");
-  assert.ok(ids.slice(n / 2).every((id) => !inRedis.has(id)), "entries written during the outage went to KV, not Redis");
+  assert.ok(
+    ids.slice(0, n / 2).every((id) => inRedis.has(id)),
+    "the first half is in Redis",
+  );
+  assert.ok(
+    ids.slice(n / 2).every((id) => !inRedis.has(id)),
+    "entries written during the outage went to KV, not Redis",
+  );
   assert.equal(upstash.stats.failures > 0, true, "the fixture saw the outage");
 });
 
@@ -98,7 +134,11 @@ test("row 7: a sender outside the allowlist is skipped, marked processed and log
   assert.equal(skipped.length, 1);
   assert.equal(skipped[0].status, "skipped");
   assert.equal(skipped[0].reason, "sender_not_allowed");
-  assert.equal((await w.push(email({ sender: "OTHER@example.com" }))).json.status, "queued", "exact lowercase match");
+  assert.equal(
+    (await w.push(email({ sender: "OTHER@example.com" }))).json.status,
+    "queued",
+    "exact lowercase match",
+  );
 });
 
 async function duplicates(label) {
@@ -107,9 +147,15 @@ async function duplicates(label) {
   const statuses = answers.map((a) => a.json?.status ?? a.status);
   assert.equal(statuses.filter((s) => s === "queued").length, 1, statuses.join(","));
   const id = answers.find((a) => a.json.status === "queued").json.email_id;
-  await eventually(() => rec.requests.some((r) => r.json?.microsoft_graph_email_id === id), { what: "the delivery" });
+  await eventually(() => rec.requests.some((r) => r.json?.microsoft_graph_email_id === id), {
+    what: "the delivery",
+  });
   await sleep(2_500);
-  assert.equal(rec.requests.filter((r) => r.json?.microsoft_graph_email_id === id).length, 1, "exactly one delivery");
+  assert.equal(
+    rec.requests.filter((r) => r.json?.microsoft_graph_email_id === id).length,
+    1,
+    "exactly one delivery",
+  );
   // Pushed again later: still one.
   assert.equal((await w.push(e)).json.status, "already_processed");
   return id;

@@ -14,7 +14,8 @@ const OLD = "whsec_" + Buffer.from("facteur-rotation-old-key").toString("base64"
 const NEW = "whsec_" + Buffer.from("facteur-rotation-new-key!").toString("base64");
 const RAW = "a-raw-secret,-not-base64";
 
-const keyOf = (secret) => (secret.startsWith("whsec_") ? Buffer.from(secret.slice(6), "base64") : Buffer.from(secret));
+const keyOf = (secret) =>
+  secret.startsWith("whsec_") ? Buffer.from(secret.slice(6), "base64") : Buffer.from(secret);
 
 /** A receiver's check, as the Standard Webhooks libraries do it: any signature of the header
  * that verifies with any secret the receiver knows, and a fresh timestamp. */
@@ -24,7 +25,13 @@ function verifies(req, secrets) {
   const header = req.headers["webhook-signature"];
   if (!id || !ts || !header) return false;
   if (Math.abs(Date.now() / 1000 - Number(ts)) > 300) return false;
-  const expected = secrets.map((s) => crypto.createHmac("sha256", keyOf(s)).update(`${id}.${ts}.`).update(Buffer.from(req.raw, "utf8")).digest());
+  const expected = secrets.map((s) =>
+    crypto
+      .createHmac("sha256", keyOf(s))
+      .update(`${id}.${ts}.`)
+      .update(Buffer.from(req.raw, "utf8"))
+      .digest(),
+  );
   return header.split(" ").some((part) => {
     const [version, sig] = part.split(",");
     if (version !== "v1" || !sig) return false;
@@ -63,7 +70,13 @@ async function deliverSome(n) {
     const r = await w.push(email({ subject: `rotation ${crypto.randomUUID()}` }));
     assert.equal(r.json.status, "queued", r.text);
     const id = r.json.email_id;
-    const log = await eventually(async () => (await w.logs(`email_id=${id}`)).find((l) => l.status === "success" || l.status === "error"), { what: `final log of ${id}` });
+    const log = await eventually(
+      async () =>
+        (await w.logs(`email_id=${id}`)).find(
+          (l) => l.status === "success" || l.status === "error",
+        ),
+      { what: `final log of ${id}` },
+    );
     const req = stack.receiver.requests.find((q) => q.json?.microsoft_graph_email_id === id);
     out.push([log, req]);
   }
@@ -72,7 +85,11 @@ async function deliverSome(n) {
 
 function assertAllVerified(results, what) {
   for (const [log, req] of results) {
-    assert.equal(req.action.status, 200, `${what}: the receiver refused the signature ${req.headers["webhook-signature"]}`);
+    assert.equal(
+      req.action.status,
+      200,
+      `${what}: the receiver refused the signature ${req.headers["webhook-signature"]}`,
+    );
     assert.equal(log.status, "success", `${what}: ${JSON.stringify(log)}`);
   }
 }
@@ -92,7 +109,10 @@ test("step 2, old and new together: receivers on the old, on the new, or on eith
   assertAllVerified(onOld, "receiver still on the old secret");
   const header = onOld[0][1].headers["webhook-signature"];
   assert.equal(header.split(" ").length, 2, header);
-  assert.ok(header.split(" ").every((p) => p.startsWith("v1,")), header);
+  assert.ok(
+    header.split(" ").every((p) => p.startsWith("v1,")),
+    header,
+  );
   receiverSecrets = [NEW];
   assertAllVerified(await deliverSome(3), "receiver moved to the new secret");
   receiverSecrets = [OLD, NEW];
@@ -122,5 +142,8 @@ test("a raw secret can be rotated in too, and a whsec_ secret that is not base64
   assert.equal(health.status, 500);
   assert.equal(health.json.code, "misconfigured");
   assert.match(health.json.message, /WEBHOOK_SIGNING_SECRET: secret 2 of 2/);
-  assert.ok(!health.text.includes("%%%") && !health.text.includes(NEW.slice(6)), "no secret in the answer");
+  assert.ok(
+    !health.text.includes("%%%") && !health.text.includes(NEW.slice(6)),
+    "no secret in the answer",
+  );
 });
