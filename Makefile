@@ -1,6 +1,7 @@
 # The two commands a fresh machine needs (see README.md):
 #   make dev    build both workers and run them locally (local KV, Queues, R2; no account, no Redis)
-#   make test   every check and test: fmt, clippy, host tests, both workers built, integration tests
+#   make test   every check and test: fmt (cargo, prettier), clippy, host tests, both workers built,
+#               integration tests
 .PHONY: dev test setup build bench size screenshots
 
 dev:

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# All the figures of README.md, measured in one run on this machine.
+# All the figures of docs/figures.md, measured in one run on this machine.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 . scripts/env.sh

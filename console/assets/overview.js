@@ -15,7 +15,8 @@ const STORE_TEXT = {
   kv_only: "KV only (Redis not configured)",
 };
 const SERIES = ["success", "error", "retrying", "held"];
-// The cron's alert conditions (README: Alerts), with their thresholds as /api/alerts gives them.
+// The cron's alert conditions (docs/flow.md: Alerts), with their thresholds as /api/alerts gives
+// them.
 const CONDITIONS = {
   success_rate_low: [
     "Success rate low",

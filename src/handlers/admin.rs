@@ -294,7 +294,7 @@ pub async fn stats(ctx: &Ctx, req: Request) -> Result<Response, ApiError> {
 }
 
 /// `GET /api/runtime`: the isolate's wasm memory, whose size is the high-water mark of all it
-/// processed (the memory figures of README come from it).
+/// processed (the memory figures of docs/figures.md come from it).
 pub async fn runtime(ctx: &Ctx, req: Request) -> Result<Response, ApiError> {
     ctx.require_admin(&req).await?;
     Ok(json(

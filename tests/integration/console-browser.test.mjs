@@ -269,8 +269,8 @@ test("a target paused from the console parks its deliveries; resumed, it deliver
       "focus stays on the target's button",
     );
 
-    // Consumers learn a pause within 2 s (README: Receivers that fail for hours): past that, a
-    // pushed e-mail parks.
+    // Consumers learn a pause within 2 s (docs/flow.md: Receivers that fail for hours): past that,
+    // a pushed e-mail parks.
     await new Promise((resolve) => setTimeout(resolve, 2_500));
     const r = await w.push(email({ subject: `parked while paused ${crypto.randomUUID()}` }));
     assert.equal(r.json.status, "queued", r.text);

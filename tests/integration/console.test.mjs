@@ -1,4 +1,4 @@
-// The operator console's HTTP side (README: The console): pages and files behind a session,
+// The operator console's HTTP side (docs/console.md): pages and files behind a session,
 // security headers, sign-in and sign-out, the CSRF check, the wrong-password limit, the views
 // the pages read (overview, timeline, settings, log pages, dead letters) and what the console
 // never sees (webhook URLs unmasked). The browser flows are in console-browser.test.mjs.

@@ -9,7 +9,7 @@ import { email } from "../harness/worker.mjs";
 import { startStack } from "../harness/stack.mjs";
 import { eventually } from "../harness/ports.mjs";
 
-/** The figure the worker must stay under (README, "Bounds"); the isolate limit is 128 MB. */
+/** The figure the worker must stay under (docs/flow.md, "Bounds"); the isolate limit is 128 MB. */
 const BUDGET_BYTES = 64 * 1024 * 1024;
 const LIMIT = 25_000_000; // max_email_size_mb = 25, in request bytes
 const MAIN = "https://hooks.receiver.test/main";
