@@ -92,6 +92,15 @@ export async function render(main, { emailId }) {
   );
 }
 
+/** Why an attempt ended as it did, in words. */
+function reasonText(a) {
+  if (a.status === "parked")
+    return a.reason === "retries_exhausted"
+      ? `parked after ${a.attempt} attempt${a.attempt > 1 ? "s" : ""}: the target parks until it answers again`
+      : "parked: its target is paused";
+  return `given up: ${a.reason}`;
+}
+
 function delivery(d) {
   const replay = h(
     "button",
@@ -131,6 +140,15 @@ function delivery(d) {
         " ",
         d.status ? badge(d.status) : badge("pending"),
         h("div", { class: "muted mono" }, d.delivery_id, d.rule ? ` · rule ${d.rule.name}` : ""),
+        d.status === "parked"
+          ? h(
+              "div",
+              { class: "muted", "data-next-probe": d.next_probe_at ?? "" },
+              d.next_probe_at
+                ? `Waits at its target; next probe at ${when(d.next_probe_at)}, then it is delivered in order.`
+                : "Waits at its target until it is back (paused by an operator: resumed by hand).",
+            )
+          : null,
       ),
       replay,
     ),
@@ -149,7 +167,7 @@ function delivery(d) {
               a.error && a.error !== `HTTP ${a.status_code}`
                 ? h("div", { class: "muted" }, a.error)
                 : null,
-              a.reason ? h("div", { class: "muted" }, `given up: ${a.reason}`) : null,
+              a.reason ? h("div", { class: "muted" }, reasonText(a)) : null,
               a.next_retry_at
                 ? h("div", { class: "muted" }, `next attempt at ${when(a.next_retry_at)}`)
                 : null,

@@ -70,7 +70,11 @@ function state(t) {
   if (t.state === "paused")
     parts.push(
       h("br"),
-      h("span", { class: "muted" }, t.manual ? "by an operator" : "after failures"),
+      h(
+        "span",
+        { class: "muted", "data-pause-cause": "" },
+        t.manual ? "by an operator" : (t.pause_cause ?? "after failures"),
+      ),
     );
   if (t.since_ms)
     parts.push(

@@ -21,9 +21,13 @@ pub enum TargetCall {
         error: Option<String>,
     },
     /// Keep a delivery until the target is healthy (answered `parked: false` when the target
-    /// does not park: the caller attempts it).
+    /// does not park: the caller attempts it). With `exhausted`, the delivery ran out of its
+    /// retries (after that many attempts, on `error`): the target parks from now on, and the
+    /// delivery is always kept.
     Park {
         job: Box<DeliveryJob>,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        exhausted: Option<Exhausted>,
     },
     State {
         target_url: String,
@@ -38,6 +42,13 @@ pub enum TargetCall {
     Erase {
         email_ids: Vec<String>,
     },
+}
+
+/// How a delivery ran out of its retries.
+#[derive(Debug, Serialize, Deserialize)]
+pub struct Exhausted {
+    pub attempts: u32,
+    pub error: String,
 }
 
 /// A target object's answer.
@@ -111,6 +122,23 @@ impl Targets<'_> {
     pub async fn park(&self, job: &DeliveryJob) -> StoreResult<bool> {
         let call = TargetCall::Park {
             job: Box::new(job.clone()),
+            exhausted: None,
+        };
+        Ok(self.call(&job.target_url, &call).await?.parked)
+    }
+
+    /// Parks a delivery whose retries ran out after `attempts` attempts on `error`; the
+    /// target parks from now on. `false` when the receiver took other deliveries since this
+    /// one was made: it refuses this one and is not down (give it up instead).
+    pub async fn park_exhausted(
+        &self,
+        job: &DeliveryJob,
+        attempts: u32,
+        error: String,
+    ) -> StoreResult<bool> {
+        let call = TargetCall::Park {
+            job: Box::new(job.clone()),
+            exhausted: Some(Exhausted { attempts, error }),
         };
         Ok(self.call(&job.target_url, &call).await?.parked)
     }

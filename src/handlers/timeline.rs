@@ -45,14 +45,28 @@ pub async fn timeline(ctx: &Ctx, req: Request, email_id: &str) -> Result<Respons
         let body = ctx.stores.blob_json(&record.body_key).await;
         archived.push(Archived { record, body });
     }
+    let targets: Vec<(String, String)> = archived
+        .iter()
+        .map(|a| (a.record.delivery_id.clone(), a.record.target_url.clone()))
+        .collect();
     if logs.is_empty() && archived.is_empty() {
         return Err(ApiError::no_such(
             "e-mail in the log (kept 7 days)",
             email_id,
         ));
     }
-    Ok(json(
-        200,
-        &json!({"success": true, "email": compute_timeline(email_id, &logs, archived)}),
-    ))
+    let mut email = compute_timeline(email_id, &logs, archived);
+    // A parked delivery waits for its target's next probe: ask the target's object when.
+    let parked: Vec<String> = email.parked().map(str::to_string).collect();
+    for id in parked {
+        let Some((_, url)) = targets.iter().find(|(d, _)| *d == id) else {
+            continue;
+        };
+        if let Ok(view) = ctx.targets().state(url).await {
+            if let Some(at) = view.next_probe_ms {
+                email.set_next_probe(&id, at);
+            }
+        }
+    }
+    Ok(json(200, &json!({"success": true, "email": email})))
 }

@@ -12,13 +12,13 @@ use worker::{
 
 use crate::adapters::net::now_ms;
 use crate::adapters::outbound;
-use crate::adapters::targets::{TargetCall, TargetReply};
+use crate::adapters::targets::{Exhausted, TargetCall, TargetReply};
 use crate::context::Ctx;
 use facteur_core::base::mask::mask_url;
 use facteur_core::delivery::outcome::Decision;
 use facteur_core::delivery::target_health::{
-    parked_key, parking_key, target_id, target_registry_key, TargetHealth, TargetState, TargetView,
-    Transition, PARKED_PREFIX,
+    parked_key, parking_key, target_id, target_registry_key, HealthPolicy, TargetHealth,
+    TargetState, TargetView, Transition, MAX_REFUSALS, PARKED_PREFIX,
 };
 use facteur_core::jobs::blob::Blob;
 use facteur_core::jobs::delivery::DeliveryJob;
@@ -34,6 +34,9 @@ const URL: &str = "url";
 const SEQ: &str = "seq";
 const COUNT: &str = "parked";
 const NEXT_PROBE: &str = "next_probe";
+/// Reason logged and kept on the dead letter of a parked delivery set aside after
+/// [`MAX_REFUSALS`] failures while its receiver took other deliveries.
+const REFUSED: &str = "refused_by_receiver";
 /// A parked delivery older than this is dead-lettered (reason `parked_too_long`) before the
 /// body it points to expires: nothing is dropped silently.
 const PARK_MAX_MS: i64 = (ARCHIVE_TTL_SECS as i64 - 86_400) * 1000;
@@ -58,7 +61,7 @@ impl DurableObject for TargetObject {
                 success,
                 error,
             } => self.report(&target_url, success, error).await?,
-            TargetCall::Park { job } => self.park(*job).await?,
+            TargetCall::Park { job, exhausted } => self.park(*job, exhausted).await?,
             TargetCall::State { target_url } => self.reply(&target_url).await?,
             TargetCall::Pause { target_url } => {
                 let mut h = self.health().await?;
@@ -164,13 +167,22 @@ impl TargetObject {
     }
 
     async fn wake_in(&self, secs: u32) -> Result<()> {
+        self.wake_at(now_ms() + i64::from(secs) * 1000).await
+    }
+
+    /// Sets the alarm (the next probe or drain step) for `at_ms`.
+    async fn wake_at(&self, at_ms: i64) -> Result<()> {
         let storage = self.state.storage();
-        storage
-            .set_alarm(Duration::from_millis(u64::from(secs) * 1000))
-            .await?;
-        storage
-            .put(NEXT_PROBE, now_ms() + i64::from(secs) * 1000)
-            .await
+        let wait = (at_ms - now_ms()).max(0) as u64;
+        storage.set_alarm(Duration::from_millis(wait)).await?;
+        storage.put(NEXT_PROBE, at_ms).await
+    }
+
+    /// The health policy (`TARGET_*`), or the defaults when the settings cannot be read.
+    fn policy(&self) -> HealthPolicy {
+        Ctx::load(self.env.clone(), None)
+            .map(|ctx| ctx.settings.health)
+            .unwrap_or_default()
     }
 
     async fn report(&self, url: &str, success: bool, error: Option<String>) -> Result<TargetReply> {
@@ -202,26 +214,45 @@ impl TargetObject {
     }
 
     /// Parks a delivery unless the target is healthy with nothing parked (then the caller
-    /// attempts it). Attempts count afresh when it is drained.
-    async fn park(&self, job: DeliveryJob) -> Result<TargetReply> {
-        let h = self.health().await?;
+    /// attempts it); a delivery out of retries is always kept, and the target parks from then
+    /// on. Attempts count afresh when it is drained. A delivery arriving while the target is
+    /// probed brings the next probe closer (see `TargetHealth::probe_sooner`).
+    async fn park(&self, job: DeliveryJob, exhausted: Option<Exhausted>) -> Result<TargetReply> {
+        let mut h = self.health().await?;
         let count = self.count().await?;
-        if !h.parks() && count == 0 {
+        let storage = self.state.storage();
+        if let Some(Exhausted { attempts, error }) = &exhausted {
+            if h.answered_since(job.created_at_ms) {
+                // The receiver took other deliveries since this one was made: it refuses this
+                // one, it is not down. Parking would hold the others behind it: the caller
+                // gives it up (a dead letter, replayable).
+                return Ok(TargetReply::default());
+            }
+            let t = h.retries_exhausted(*attempts, error, now_ms());
+            self.save(&job.target_url, &h).await?;
+            if t == Transition::Paused {
+                self.wake_in(self.policy().probe_delay_secs(0)).await?;
+            }
+            self.announce(&job.target_url, t, error).await;
+        } else if !h.parks() && count == 0 {
             return Ok(TargetReply::default());
         }
-        let storage = self.state.storage();
         let seq: u64 = storage.get(SEQ).await?.unwrap_or(0);
         let parked = ParkedDelivery {
             job: job.replayed(),
             parked_at_ms: now_ms(),
+            refusals: 0,
         };
         storage
             .put(&parked_key(job.acceptance_ms(), seq), &parked)
             .await?;
         storage.put(SEQ, seq + 1).await?;
         storage.put(COUNT, count + 1).await?;
+        let next_probe = storage.get::<i64>(NEXT_PROBE).await?;
         if storage.get_alarm().await?.is_none() {
             self.wake_in(if h.probing() { 1 } else { 0 }).await?;
+        } else if let Some(due) = h.probe_sooner(&self.policy(), next_probe, now_ms()) {
+            self.wake_at(due).await?;
         }
         Ok(TargetReply {
             parked: true,
@@ -263,31 +294,44 @@ impl TargetObject {
         storage.put(COUNT, count.saturating_sub(1)).await
     }
 
-    /// Tries the oldest parked delivery; the first success resumes the target.
+    /// Tries the oldest parked delivery; the first success resumes the target. When the oldest
+    /// fails, the next one is tried too: if the receiver takes it, it is up and refuses only the
+    /// oldest (counted, see [`Self::refused`]), which must not hold the others.
     async fn probe(&self, ctx: &Ctx, url: &str, mut h: TargetHealth) -> Result<()> {
-        let Some((key, parked)) = self.oldest(1).await?.into_iter().next() else {
+        let mut oldest = self.oldest(2).await?.into_iter();
+        let Some((key, parked)) = oldest.next() else {
             // Nothing to probe with: the next parked delivery will be.
             return self.wake_in(ctx.settings.health.probe_max_secs).await;
         };
-        let now = now_ms();
-        match self.attempt(ctx, &key, parked).await? {
-            Tried::Answered => {
-                let t = h.record_success(now);
-                self.save(url, &h).await?;
-                self.announce(url, t, "the probe was answered").await;
-                self.wake_in(0).await
-            }
-            Tried::Failed(error) => {
-                h.probe_failed(&error, now);
-                self.save(url, &h).await?;
-                let delay = ctx.settings.health.probe_delay_secs(h.failed_probes);
-                self.wake_in(delay).await
+        let (mut answered, error) = match self.attempt(ctx, &key, parked.clone()).await? {
+            Tried::Answered => (true, String::new()),
+            Tried::Failed(error) => (false, error),
+        };
+        if !answered {
+            if let Some((next_key, next)) = oldest.next() {
+                if let Tried::Answered = self.attempt(ctx, &next_key, next).await? {
+                    answered = true;
+                    self.refused(ctx, &key, parked).await?;
+                }
             }
         }
+        let now = now_ms();
+        if answered {
+            let t = h.record_success(now);
+            self.save(url, &h).await?;
+            self.announce(url, t, "the probe was answered").await;
+            return self.wake_in(0).await;
+        }
+        h.probe_failed(&error, now);
+        self.save(url, &h).await?;
+        let delay = ctx.settings.health.probe_delay_secs(h.failed_probes);
+        self.wake_in(delay).await
     }
 
     /// Sends up to `drain_per_sec` parked deliveries in order, then comes back a second later;
-    /// healthy again once none is left.
+    /// healthy again once none is left. A delivery that fails while draining (the receiver
+    /// answered the probe just before) counts a refusal: once set aside the drain goes on,
+    /// else the target pauses again and is probed.
     async fn drain(&self, ctx: &Ctx, url: &str, mut h: TargetHealth) -> Result<()> {
         let started = now_ms();
         let batch = self
@@ -300,7 +344,10 @@ impl TargetObject {
             return Ok(());
         }
         for (key, parked) in batch {
-            if let Tried::Failed(error) = self.attempt(ctx, &key, parked).await? {
+            if let Tried::Failed(error) = self.attempt(ctx, &key, parked.clone()).await? {
+                if self.refused(ctx, &key, parked).await? {
+                    continue;
+                }
                 let t = h.record_failure(&ctx.settings.health, &error, now_ms());
                 self.save(url, &h).await?;
                 self.announce(url, t, &error).await;
@@ -312,6 +359,29 @@ impl TargetObject {
             .storage()
             .set_alarm(Duration::from_millis((1_000 - elapsed).max(0) as u64))
             .await
+    }
+
+    /// A parked delivery failed while its receiver answered others: one more refusal. At
+    /// [`MAX_REFUSALS`] it is set aside in the dead letters (logged, replayable) so it holds
+    /// nobody; `true` then.
+    async fn refused(&self, ctx: &Ctx, key: &str, mut parked: ParkedDelivery) -> Result<bool> {
+        parked.refusals += 1;
+        if parked.refusals < MAX_REFUSALS {
+            self.state.storage().put(key, &parked).await?;
+            return Ok(false);
+        }
+        let now = now_ms();
+        let job = parked.job;
+        let mut entry = LogEntry::parked(&job, None, now);
+        entry.status = facteur_core::store::log::LogStatus::Error;
+        entry.reason = Some(REFUSED.into());
+        entry.error = Some(format!(
+            "failed {MAX_REFUSALS} times while its receiver took other deliveries; set aside as a dead letter so it holds nobody"
+        ));
+        ctx.stores.log(&entry).await;
+        self.dead_letter(ctx, job, REFUSED, entry.error, now).await;
+        self.remove(key).await?;
+        Ok(true)
     }
 
     /// One attempt of a parked delivery: on an answer (2xx, or a refusal that is not the

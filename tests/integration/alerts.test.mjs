@@ -22,10 +22,14 @@ before(async () => {
     vars: {
       WEBHOOK_URL: "https://hooks.receiver.test/hook",
       ALLOW_CUSTOM_WEBHOOK_WITHOUT_LINKS: "true",
-      WEBHOOK_RETRY_COUNT: "0",
+      WEBHOOK_RETRY_COUNT: "3",
+      WEBHOOK_RETRY_DELAY: "1",
       ALERT_WEBHOOK_URL: "https://alerts.receiver.test/alerts",
       ALERT_MIN_ATTEMPTS: "4",
       WEBHOOK_SIGNING_SECRET: SECRET,
+      // A delivery out of retries parks its target; it is probed within a second or two.
+      TARGET_PROBE_BASE_SECS: "1",
+      TARGET_PROBE_MAX_SECS: "2",
     },
   });
   ({ receiver: rec, worker: w } = stack);
@@ -40,7 +44,11 @@ async function pushAndSettle(n) {
     async () => {
       const logs = await w.logs("");
       return ids.every((id) =>
-        logs.some((l) => l.email_id === id && (l.status === "success" || l.status === "error")),
+        logs.some(
+          (l) =>
+            l.email_id === id &&
+            (l.status === "success" || l.status === "error" || l.status === "parked"),
+        ),
       );
     },
     { what: "the deliveries' final log entries" },
@@ -48,7 +56,8 @@ async function pushAndSettle(n) {
 }
 
 const check = async () => (await w.mf.getWorker()).scheduled({ cron: "* * * * *" });
-const alerts = () => rec.requests.filter((r) => r.path === "/alerts");
+const alerts = () =>
+  rec.requests.filter((r) => r.path === "/alerts" && !r.json.alert.startsWith("target_"));
 
 test("the success-rate alert fires once, stays quiet while firing, and recovers once", async () => {
   await pushAndSettle(5);
@@ -84,6 +93,11 @@ test("the success-rate alert fires once, stays quiet while firing, and recovers 
 
   failing = false;
   await pushAndSettle(50);
+  // The five parked during the failure are delivered too, once the target is probed.
+  await eventually(
+    async () => (await w.api("/api/stats?days=1")).json.stats.overall.delivered >= 55 || null,
+    { what: "the parked deliveries drained" },
+  );
   await check();
   const recovered = await eventually(() => alerts().find((x) => x.json.state === "recovered"), {
     what: "the recovery",
@@ -91,5 +105,7 @@ test("the success-rate alert fires once, stays quiet while firing, and recovers 
   assert.equal(recovered.json.alert, "success_rate_low");
   assert.deepEqual((await w.api("/api/alerts")).json.firing, []);
   const stats = (await w.api("/api/stats?days=1")).json.stats;
-  assert.equal(stats.overall.delivered, 50, "alerts' own deliveries are not counted");
+  assert.equal(stats.overall.delivered, 55, "alerts' own deliveries are not counted");
+  // The first to run out of retries parked the target; the others parked behind it.
+  assert.ok(stats.overall.parked >= 1, JSON.stringify(stats.overall));
 });

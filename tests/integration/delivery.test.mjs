@@ -1,5 +1,5 @@
 // SPEC §7: delivery through the queues, outcome classification, retries with growing delays,
-// dead letters, and what the receiver sees.
+// parking when they run out, dead letters, and what the receiver sees.
 import { test, before, after } from "node:test";
 import assert from "node:assert/strict";
 import crypto from "node:crypto";
@@ -18,6 +18,7 @@ function plan(r) {
   if (subject.includes("[drop-once]") && r.attempt === 1) return { drop: true };
   if (subject.includes("[429-2s]") && r.attempt === 1) return { status: 429, retryAfter: 2 };
   if (subject.includes("[always-503]")) return { status: 503 };
+  if (subject.includes("[poison]")) return { status: 500 };
   if (subject.includes("[500-twice]") && r.attempt <= 2) return { status: 500 };
   if (subject.includes("[redirect]")) return { status: 302 };
   return { status: 200 };
@@ -33,6 +34,9 @@ before(async () => {
       WEBHOOK_RETRY_COUNT: "3",
       WEBHOOK_TIMEOUT_SEC: "1",
       WEBHOOK_SIGNING_SECRET: SECRET,
+      // Probes within a second or two (the default waits 30 s first).
+      TARGET_PROBE_BASE_SECS: "1",
+      TARGET_PROBE_MAX_SECS: "2",
     },
   });
   ({ receiver: rec, worker: w } = stack);
@@ -149,42 +153,101 @@ test("Retry-After from a 429 sets the wait before the next attempt", async () =>
   assert.equal(retrying.status_code, 429);
 });
 
-test("delays grow between attempts and retries stop at retry_count, into the dead letters", async () => {
+test("delays grow between attempts; out of retries the delivery parks, and is delivered when the receiver answers", async () => {
   const id = await pushAndId("[always-503]");
-  const log = await eventually(() => finalLog(id), { what: "final log", timeoutMs: 40_000 });
-  assert.equal(log.status, "error");
-  assert.equal(log.reason, "retries_exhausted");
-  assert.equal(log.attempt, 4, "1 attempt + 3 retries");
+  const parked = await eventually(
+    async () => (await w.logs(`email_id=${id}&status=parked`)).find((l) => l.attempt === 4),
+    { what: "the delivery parked after its last retry", timeoutMs: 40_000 },
+  );
+  assert.equal(parked.reason, "retries_exhausted");
+  assert.equal(parked.error, "HTTP 503");
+  assert.equal(parked.status_code, 503);
   const reqs = requestsOf(id).sort((a, b) => a.attempt - b.attempt);
-  assert.equal(reqs.length, 4);
+  assert.equal(reqs.length, 4, "1 attempt + 3 retries, then parked");
   const gaps = reqs.slice(1).map((r, i) => r.at - reqs[i].at);
   assert.ok(gaps[0] >= 900 && gaps[1] >= 1_900 && gaps[2] >= 3_900, `gaps ${gaps}`);
   const retries = await w.logs(`email_id=${id}&status=retrying`);
   assert.deepEqual(retries.map((l) => l.next_retry_in_sec).sort(), [1, 2, 4]);
-  const dead = await eventually(
-    async () => (await w.api("/api/dead_letters")).json.dead_letters.find((d) => d.email_id === id),
-    { what: "dead letter" },
-  );
-  assert.equal(dead.attempts, 4);
+  assert.equal(await finalLog(id), undefined, "neither delivered nor given up");
+  const dead = (await w.api("/api/dead_letters")).json.dead_letters;
+  assert.ok(!dead.some((d) => d.email_id === id), "not in the dead letters");
+  const target = (await w.api("/api/targets")).json.targets.find((t) => t.parked > 0);
+  assert.equal(target.state, "paused", "the target parks from then on");
+  assert.match(target.pause_cause, /4 attempts/);
 
-  // Replay once the receiver is healthy again.
+  // The receiver answers again: the next probe delivers it, same delivery id, fresh count.
   rec.setPlan((r) => (r.json?.microsoft_graph_email_id === id ? { status: 200 } : plan(r)));
   try {
-    const replay = await w.api(`/api/dead_letters/${dead.id}/replay`, { method: "POST" });
-    assert.equal(replay.status, 202);
-    await eventually(async () => (await w.logs(`email_id=${id}&status=success`)).length === 1, {
-      what: "replayed delivery",
-    });
-    assert.equal(
-      requestsOf(id).at(-1).deliveryId,
-      reqs[0].deliveryId,
-      "the replay keeps the delivery id",
+    const log = await eventually(() => finalLog(id), { what: "delivered after the probe" });
+    assert.equal(log.status, "success");
+    const last = requestsOf(id).at(-1);
+    assert.equal(last.deliveryId, reqs[0].deliveryId, "same delivery id");
+    assert.equal(last.attempt, 1, "attempts count afresh once parked");
+    await eventually(
+      async () =>
+        (await w.api("/api/targets")).json.targets.every((t) => t.state === "healthy") || null,
+      { what: "the target healthy again" },
     );
-    const gone = await w.api(`/api/dead_letters/${dead.id}/replay`, { method: "POST" });
-    assert.equal(gone.status, 404);
   } finally {
     rec.setPlan(plan);
   }
+});
+
+test("a receiver that refuses one e-mail but takes the others: that one is set aside, the others are not held", async () => {
+  const poison = await pushAndId("[poison]");
+  await eventually(
+    async () => (await w.logs(`email_id=${poison}&status=parked`)).find((l) => l.attempt === 4),
+    { what: "the refused e-mail parked", timeoutMs: 40_000 },
+  );
+  // E-mails behind it park, the probes find the receiver up, and the refused one is set aside
+  // after three refusals; the others are delivered in order.
+  const others = [];
+  for (let i = 0; i < 3; i++) others.push(await pushAndId(`behind the poison ${i}`));
+  const dead = await eventually(
+    async () =>
+      (await w.api("/api/dead_letters")).json.dead_letters.find((d) => d.email_id === poison),
+    { what: "the refused e-mail in the dead letters", timeoutMs: 60_000 },
+  );
+  assert.equal(dead.reason, "refused_by_receiver");
+  for (const id of others) {
+    const log = await eventually(() => finalLog(id), { what: `e-mail ${id} delivered` });
+    assert.equal(log.status, "success");
+  }
+  const arrivals = others.map((id) => requestsOf(id).find((r) => r.action.status === 200).at);
+  assert.deepEqual(
+    arrivals,
+    [...arrivals].sort((a, b) => a - b),
+    "in acceptance order",
+  );
+  await eventually(
+    async () =>
+      (await w.api("/api/targets")).json.targets.every((t) => t.state === "healthy") || null,
+    { what: "the target healthy again" },
+  );
+});
+
+test("out of retries while the receiver takes other e-mails: given up at once, nothing held", async () => {
+  const poison = await pushAndId("[poison] while others pass");
+  // Another e-mail delivered while the refused one is still being retried.
+  await new Promise((r) => setTimeout(r, 500));
+  const other = await pushAndId("passes meanwhile");
+  assert.equal(
+    (await eventually(() => finalLog(other), { what: "the other e-mail" })).status,
+    "success",
+  );
+  const log = await eventually(() => finalLog(poison), {
+    what: "the refused e-mail given up",
+    timeoutMs: 40_000,
+  });
+  assert.equal(log.status, "error");
+  assert.equal(log.reason, "retries_exhausted");
+  const target = (await w.api("/api/targets")).json.targets[0];
+  assert.equal(target.state, "healthy", "the target never parked");
+  await eventually(
+    async () =>
+      (await w.api("/api/dead_letters")).json.dead_letters.find((d) => d.email_id === poison),
+    { what: "its dead letter" },
+  );
 });
 
 test("5xx twice then success: three attempts, one success log", async () => {

@@ -67,8 +67,20 @@ pub enum Decision {
     Ack,
     /// Schedule attempt `next_attempt` after `delay_secs`.
     Retry { next_attempt: u32, delay_secs: u32 },
+    /// The retries ran out on a retryable failure: the receiver may come back, so the delivery
+    /// waits at its target (which starts parking at once) to be probed and drained in order.
+    Park { after_attempts: u32 },
     /// Stop: log as `error` and keep in the dead-letter queue.
     GiveUp { reason: GiveUpReason },
+}
+
+/// What ends a delivery whose retries ran out on a retryable failure.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum WhenExhausted {
+    /// Park at its target (webhooks: the receiver may come back, SPEC §7).
+    Park,
+    /// Give up (operator alerts: they have no target health to wait on).
+    GiveUp,
 }
 
 /// Why a delivery was given up.
@@ -90,12 +102,14 @@ impl GiveUpReason {
     }
 }
 
-/// Decides what happens after attempt `attempt` (1-based) produced `outcome`.
+/// Decides what happens after attempt `attempt` (1-based) produced `outcome`: the retry
+/// schedule of `policy` first (a hiccup is retried quickly), then `exhausted`.
 pub fn decide(
     outcome: &AttemptOutcome,
     attempt: u32,
     policy: &RetryPolicy,
     jitter_seed: u64,
+    exhausted: WhenExhausted,
 ) -> Decision {
     if outcome.is_success() {
         return Decision::Ack;
@@ -106,8 +120,13 @@ pub fn decide(
         };
     }
     if !policy.may_retry_after(attempt) {
-        return Decision::GiveUp {
-            reason: GiveUpReason::RetriesExhausted,
+        return match exhausted {
+            WhenExhausted::Park => Decision::Park {
+                after_attempts: attempt,
+            },
+            WhenExhausted::GiveUp => Decision::GiveUp {
+                reason: GiveUpReason::RetriesExhausted,
+            },
         };
     }
     let retry_after = match outcome {
@@ -158,31 +177,52 @@ mod tests {
             retry_delay_sec: 5,
             timeout_sec: 30,
         };
-        assert_eq!(decide(&status(204), 1, &p, 0), Decision::Ack);
         assert_eq!(
-            decide(&status(404), 1, &p, 0),
+            decide(&status(204), 1, &p, 0, WhenExhausted::GiveUp),
+            Decision::Ack
+        );
+        assert_eq!(
+            decide(&status(404), 1, &p, 0, WhenExhausted::GiveUp),
             Decision::GiveUp {
                 reason: GiveUpReason::NotRetryable
             }
         );
         assert_eq!(
-            decide(&status(503), 1, &p, 0),
+            decide(&status(503), 1, &p, 0, WhenExhausted::GiveUp),
             Decision::Retry {
                 next_attempt: 2,
                 delay_secs: 5
             }
         );
         assert_eq!(
-            decide(&AttemptOutcome::Timeout, 2, &p, 0),
+            decide(&AttemptOutcome::Timeout, 2, &p, 0, WhenExhausted::GiveUp),
             Decision::Retry {
                 next_attempt: 3,
                 delay_secs: 10
             }
         );
         assert_eq!(
-            decide(&AttemptOutcome::Timeout, 3, &p, 0),
+            decide(&AttemptOutcome::Timeout, 3, &p, 0, WhenExhausted::GiveUp),
             Decision::GiveUp {
                 reason: GiveUpReason::RetriesExhausted
+            }
+        );
+        // A webhook whose retries ran out parks; a permanent refusal still gives up at once.
+        assert_eq!(
+            decide(&AttemptOutcome::Timeout, 3, &p, 0, WhenExhausted::Park),
+            Decision::Park { after_attempts: 3 }
+        );
+        assert_eq!(
+            decide(&status(400), 3, &p, 0, WhenExhausted::Park),
+            Decision::GiveUp {
+                reason: GiveUpReason::NotRetryable
+            }
+        );
+        assert_eq!(
+            decide(&status(503), 1, &p, 0, WhenExhausted::Park),
+            Decision::Retry {
+                next_attempt: 2,
+                delay_secs: 5
             }
         );
         let throttled = AttemptOutcome::Status {
@@ -190,7 +230,7 @@ mod tests {
             retry_after_secs: Some(120),
         };
         assert_eq!(
-            decide(&throttled, 1, &p, 0),
+            decide(&throttled, 1, &p, 0, WhenExhausted::GiveUp),
             Decision::Retry {
                 next_attempt: 2,
                 delay_secs: 120

@@ -1,16 +1,25 @@
 //! Receivers that fail for hours: each target URL's health, as a state machine.
 //!
-//! A target is `healthy` until a run of consecutive failures (retryable ones: network errors,
-//! timeouts, 408, 425, 429, 5xx) reaches [`HealthPolicy::pause_after_failures`] **and** spans
-//! at least [`HealthPolicy::pause_min_span_ms`]: it is then **paused**. While a target is
+//! A target is `healthy` until a delivery to it runs out of its retries on a retryable failure
+//! (network errors, timeouts, 408, 425, 429, 5xx), or until a run of consecutive such failures
+//! reaches [`HealthPolicy::pause_after_failures`] **and** spans at least
+//! [`HealthPolicy::pause_min_span_ms`] (many deliveries failing at once): it is then **paused**. While a target is
 //! paused its deliveries are **parked** (kept in the order they were accepted, neither
 //! attempted nor dead-lettered, their retries not burnt) and the oldest one is tried as a
-//! **probe** on a growing interval. The first success **resumes** it: the target **drains**
+//! **probe** on a growing interval, and sooner when a new delivery arrives (at most once per
+//! [`HealthPolicy::probe_base_secs`]): under traffic a receiver that is back is found within
+//! seconds, without it the wait grows to [`HealthPolicy::probe_max_secs`]. The first success **resumes** it: the target **drains**
 //! its parked deliveries in order, at a bounded rate, each with its own delivery id and a
 //! fresh attempt count, and becomes healthy again once none is left. An operator can pause and
 //! resume a target; a manual pause is not probed.
 
 use serde::{Deserialize, Serialize};
+
+/// Failures of one parked delivery while its target answered others, before it is set aside
+/// in the dead letters: a receiver that refuses one payload (a 500 on that e-mail only) must not
+/// hold the deliveries behind it. Three, so a receiver that flaps while it comes back does not
+/// set aside a delivery it would have taken a minute later.
+pub const MAX_REFUSALS: u32 = 3;
 
 /// How targets are paused, probed and drained (settings `TARGET_*`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -78,6 +87,9 @@ pub struct TargetHealth {
     pub last_error: Option<String>,
     /// Probes that failed since the target was paused.
     pub failed_probes: u32,
+    /// Why the target was last paused, in words (for the console).
+    #[serde(default)]
+    pub pause_cause: Option<String>,
 }
 
 impl Default for TargetHealth {
@@ -90,6 +102,7 @@ impl Default for TargetHealth {
             last_failure_ms: None,
             last_error: None,
             failed_probes: 0,
+            pause_cause: None,
         }
     }
 }
@@ -117,11 +130,61 @@ impl TargetHealth {
                 if self.failure_run >= policy.pause_after_failures
                     && now_ms - started >= policy.pause_min_span_ms =>
             {
-                self.pause_now(false, now_ms)
+                let cause = format!(
+                    "{} failures in a row over {} s",
+                    self.failure_run,
+                    (now_ms - started) / 1000
+                );
+                self.pause_now(false, &cause, now_ms)
             }
             // A failure while draining: back to paused, probing again from the start.
-            TargetState::Draining { .. } => self.pause_now(false, now_ms),
+            TargetState::Draining { .. } => {
+                self.pause_now(false, "a parked delivery failed while draining", now_ms)
+            }
             _ => Transition::None,
+        }
+    }
+
+    /// A delivery ran out of its retries on a retryable failure after `attempts` attempts: it
+    /// is parked, and the target parks from now on (unless it already does), so the deliveries
+    /// behind it wait in acceptance order instead of burning their own retries.
+    pub fn retries_exhausted(&mut self, attempts: u32, error: &str, now_ms: i64) -> Transition {
+        self.failure_run = self.failure_run.saturating_add(1);
+        self.run_started_ms.get_or_insert(now_ms);
+        self.last_failure_ms = Some(now_ms);
+        self.last_error = Some(error.chars().take(300).collect());
+        match self.state {
+            TargetState::Paused { .. } => Transition::None,
+            TargetState::Healthy | TargetState::Draining { .. } => {
+                let cause = format!("a delivery failed {attempts} attempts ({error})");
+                self.pause_now(false, &cause, now_ms)
+            }
+        }
+    }
+
+    /// True when the receiver answered a delivery at or after `since_ms`: a delivery that ran
+    /// out of its retries meanwhile was refused by a live receiver, not left without one.
+    pub fn answered_since(&self, since_ms: i64) -> bool {
+        self.last_success_ms.is_some_and(|s| s >= since_ms)
+    }
+
+    /// When a delivery that just arrived at a probing target should make the next probe
+    /// happen sooner than `next_probe_ms`: a base interval after the last try, never in the
+    /// past. `None`: keep the schedule.
+    pub fn probe_sooner(
+        &self,
+        policy: &HealthPolicy,
+        next_probe_ms: Option<i64>,
+        now_ms: i64,
+    ) -> Option<i64> {
+        if !self.probing() {
+            return None;
+        }
+        let since = self.last_failure_ms.unwrap_or(now_ms);
+        let due = (since + i64::from(policy.probe_base_secs) * 1000).max(now_ms);
+        match next_probe_ms {
+            Some(next) if next <= due => None,
+            _ => Some(due),
         }
     }
 
@@ -149,7 +212,7 @@ impl TargetHealth {
 
     /// An operator pauses the target.
     pub fn pause(&mut self, now_ms: i64) -> Transition {
-        self.pause_now(true, now_ms)
+        self.pause_now(true, "paused by an operator", now_ms)
     }
 
     /// An operator resumes the target: its parked deliveries drain.
@@ -179,13 +242,14 @@ impl TargetHealth {
         matches!(self.state, TargetState::Paused { manual: false, .. })
     }
 
-    fn pause_now(&mut self, manual: bool, now_ms: i64) -> Transition {
+    fn pause_now(&mut self, manual: bool, cause: &str, now_ms: i64) -> Transition {
         let was_paused = matches!(self.state, TargetState::Paused { .. });
         self.state = TargetState::Paused {
             manual,
             since_ms: now_ms,
         };
         self.failed_probes = 0;
+        self.pause_cause = Some(cause.chars().take(300).collect());
         if was_paused {
             Transition::None
         } else {
@@ -208,6 +272,8 @@ pub struct TargetView {
     pub last_success_ms: Option<i64>,
     pub last_failure_ms: Option<i64>,
     pub last_error: Option<String>,
+    /// Why the target was last paused.
+    pub pause_cause: Option<String>,
     pub next_probe_ms: Option<i64>,
 }
 
@@ -223,6 +289,7 @@ impl TargetView {
             last_success_ms: h.last_success_ms,
             last_failure_ms: h.last_failure_ms,
             last_error: h.last_error.clone(),
+            pause_cause: h.pause_cause.clone().filter(|_| h.parks()),
             // Only a pause after failures is probed; the object's alarm may still be set for a
             // drain or a pause by hand, which is not a probe.
             next_probe_ms: next_probe_ms.filter(|_| h.probing()),
@@ -362,6 +429,61 @@ mod tests {
         assert_eq!(h.resume(8), Transition::None);
         h.drained();
         assert_eq!(h.state, TargetState::Healthy);
+    }
+
+    #[test]
+    fn a_delivery_out_of_retries_parks_the_target_at_once() {
+        let mut h = TargetHealth::default();
+        // One failure: far from the run that pauses a target on its own.
+        assert_eq!(h.record_failure(&policy(), "HTTP 503", 0), Transition::None);
+        assert_eq!(
+            h.retries_exhausted(4, "HTTP 503", 35_000),
+            Transition::Paused
+        );
+        assert!(h.parks() && h.probing());
+        assert_eq!(h.failure_run, 2);
+        assert!(h.pause_cause.as_deref().unwrap().contains("4 attempts"));
+        // Others running out while it is paused change nothing (one alert).
+        assert_eq!(h.retries_exhausted(4, "timeout", 36_000), Transition::None);
+        // While draining, it pauses again.
+        h.record_success(40_000);
+        assert_eq!(
+            h.retries_exhausted(2, "HTTP 502", 41_000),
+            Transition::Paused
+        );
+        // Paused by hand stays paused by hand.
+        let mut manual = TargetHealth::default();
+        manual.pause(0);
+        assert_eq!(manual.retries_exhausted(4, "x", 1), Transition::None);
+        assert!(!manual.probing());
+    }
+
+    #[test]
+    fn a_success_after_a_delivery_was_made_means_the_receiver_is_up() {
+        let mut h = TargetHealth::default();
+        assert!(!h.answered_since(0));
+        h.record_success(5_000);
+        assert!(h.answered_since(5_000) && h.answered_since(1_000));
+        assert!(!h.answered_since(6_000));
+    }
+
+    #[test]
+    fn a_new_delivery_brings_the_next_probe_closer() {
+        let p = policy(); // probes from 2 s
+        let mut h = TargetHealth::default();
+        assert_eq!(h.probe_sooner(&p, None, 0), None, "healthy: no probe");
+        h.retries_exhausted(4, "HTTP 503", 10_000);
+        // A probe scheduled far away (after failed probes) comes to 2 s after the last try.
+        assert_eq!(h.probe_sooner(&p, Some(600_000), 10_500), Some(12_000));
+        // Never in the past, never later than what is scheduled.
+        assert_eq!(h.probe_sooner(&p, Some(600_000), 50_000), Some(50_000));
+        assert_eq!(h.probe_sooner(&p, Some(11_000), 10_500), None);
+        h.pause(60_000);
+        assert_eq!(
+            h.probe_sooner(&p, Some(600_000), 70_000),
+            None,
+            "manual: no probe"
+        );
     }
 
     #[test]

@@ -85,6 +85,10 @@ impl JobKind {
 pub struct ParkedDelivery {
     pub job: DeliveryJob,
     pub parked_at_ms: i64,
+    /// Times it failed while its target answered other deliveries (see
+    /// `crate::delivery::target_health::MAX_REFUSALS`).
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub refusals: u32,
 }
 
 impl DeliveryJob {

@@ -111,10 +111,7 @@ pub fn read_conditions(entries: &[LogEntry], t: &AlertThresholds, c: Context) ->
         .filter(|e| is_webhook_attempt(e) && e.unix_ms() >= since)
         .collect();
     let enough = attempts.len() as u32 >= t.min_attempts.max(1);
-    let ended: Vec<&&LogEntry> = attempts
-        .iter()
-        .filter(|e| matches!(e.status, LogStatus::Success | LogStatus::Error))
-        .collect();
+    let ended: Vec<&&LogEntry> = attempts.iter().filter(|e| e.ends_retries()).collect();
     let successes = ended
         .iter()
         .filter(|e| e.status == LogStatus::Success)
@@ -185,13 +182,10 @@ fn round2(x: f64) -> f64 {
 
 /// A webhook attempt of the log (not a decision about an e-mail, not an alert's delivery).
 fn is_webhook_attempt(e: &LogEntry) -> bool {
-    e.delivery_id
-        .as_deref()
-        .is_some_and(|d| !d.starts_with(ALERT_ID_PREFIX))
-        && matches!(
-            e.status,
-            LogStatus::Success | LogStatus::Retrying | LogStatus::Error
-        )
+    e.is_attempt()
+        && e.delivery_id
+            .as_deref()
+            .is_some_and(|d| !d.starts_with(ALERT_ID_PREFIX))
 }
 
 /// Which conditions are firing now (kept in KV between checks).

@@ -18,9 +18,12 @@ pub struct Figures {
     pub delivered: u64,
     /// Deliveries that ended in error.
     pub failed: u64,
-    /// `delivered / (delivered + failed)`; null when nothing ended.
+    /// Deliveries whose retries ran out while their target was down: parked at the target,
+    /// delivered in order once it answers again.
+    pub parked: u64,
+    /// `delivered / (delivered + failed + parked)`; null when nothing ended its retries.
     pub success_rate: Option<f64>,
-    /// `failed / (delivered + failed)`.
+    /// `failed / (delivered + failed + parked)`.
     pub error_rate: Option<f64>,
     /// Attempts that timed out, over all attempts.
     pub timeout_rate: Option<f64>,
@@ -51,12 +54,7 @@ impl Figures {
         {
             return;
         }
-        let is_attempt = e.delivery_id.is_some()
-            && matches!(
-                e.status,
-                LogStatus::Success | LogStatus::Retrying | LogStatus::Error
-            );
-        if is_attempt {
+        if e.is_attempt() {
             self.attempts += 1;
             self.duration_sum += e.duration_ms;
             self.durations.push(e.duration_ms);
@@ -73,12 +71,13 @@ impl Figures {
             LogStatus::Skipped => self.skipped += 1,
             LogStatus::Held => self.held += 1,
             LogStatus::Blocked => self.blocked += 1,
+            LogStatus::Parked if e.ends_retries() => self.parked += 1,
             LogStatus::Retrying | LogStatus::Parked => {}
         }
     }
 
     fn finish(mut self) -> Self {
-        let ended = self.delivered + self.failed;
+        let ended = self.delivered + self.failed + self.parked;
         let ratio =
             |n: u64, d: u64| (d > 0).then(|| (n as f64 / d as f64 * 10_000.0).round() / 10_000.0);
         self.success_rate = ratio(self.delivered, ended);
@@ -188,6 +187,20 @@ mod tests {
         assert_eq!(s.by_detector["recadrage"].success_rate, Some(1.0));
         assert_eq!(s.by_detector["none"].failed, 1);
         assert_eq!(s.last_success_at.as_deref(), Some(iso_utc(5).as_str()));
+    }
+
+    #[test]
+    fn parked_deliveries_count_as_ended_attempts_not_as_errors() {
+        let mut exhausted = entry("parked", None, Some("HTTP 503"), 40, 3);
+        exhausted.reason = Some("retries_exhausted".into());
+        let mut behind = entry("parked", None, None, 0, 4);
+        behind.reason = Some("target_paused".into());
+        let entries = vec![entry("success", None, None, 10, 1), exhausted, behind];
+        let s = compute(&entries);
+        assert_eq!(s.overall.attempts, 2, "parked on arrival is not an attempt");
+        assert_eq!((s.overall.delivered, s.overall.failed, s.overall.parked), (1, 0, 1));
+        assert_eq!(s.overall.success_rate, Some(0.5));
+        assert_eq!(s.overall.error_rate, Some(0.0));
     }
 
     #[test]

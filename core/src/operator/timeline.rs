@@ -52,6 +52,8 @@ pub struct Delivery {
     pub payload: Option<Value>,
     /// True when the archive still holds the delivery, so it can be replayed.
     pub replayable: bool,
+    /// For a delivery parked at its target: when the target is probed next (from its object).
+    pub next_probe_at: Option<String>,
 }
 
 impl Delivery {
@@ -65,6 +67,7 @@ impl Delivery {
             attempts: Vec::new(),
             payload: None,
             replayable: false,
+            next_probe_at: None,
         }
     }
 }
@@ -84,6 +87,27 @@ pub struct Timeline {
     /// Decisions about the whole e-mail, oldest first.
     pub decisions: Vec<Decision>,
     pub deliveries: Vec<Delivery>,
+}
+
+impl Timeline {
+    /// The deliveries whose newest attempt parked them at their target.
+    pub fn parked(&self) -> impl Iterator<Item = &str> {
+        self.deliveries
+            .iter()
+            .filter(|d| d.status == Some(LogStatus::Parked))
+            .map(|d| d.delivery_id.as_str())
+    }
+
+    /// Records when the target of a parked delivery is probed next.
+    pub fn set_next_probe(&mut self, delivery_id: &str, at_ms: i64) {
+        if let Some(d) = self
+            .deliveries
+            .iter_mut()
+            .find(|d| d.delivery_id == delivery_id)
+        {
+            d.next_probe_at = Some(iso_utc(at_ms));
+        }
+    }
 }
 
 /// One archived delivery and its body, as read from the store.

@@ -8,15 +8,15 @@ use crate::analysis::payload::Analysis;
 use crate::base::ids::log_entry_id;
 use crate::base::time::iso_utc;
 use crate::delivery::isolation::CRASHED;
-use crate::delivery::outcome::{decide, AttemptOutcome, Decision};
+use crate::delivery::outcome::{decide, AttemptOutcome, Decision, WhenExhausted};
 use crate::delivery::retry::jitter_seed;
 use crate::gating::{HoldReason, SkipReason};
 use crate::jobs::dead_letter::DeadJob;
 use crate::jobs::dead_letter::DeadLetter;
 use crate::jobs::dead_letter::QUEUE_EXHAUSTED;
-use crate::jobs::delivery::DeliveryJob;
+use crate::jobs::delivery::{DeliveryJob, JobKind};
 use crate::jobs::queued::MAX_SPILL_MISSES;
-use crate::store::log::{LogEntry, LogStatus};
+use crate::store::log::{LogEntry, LogStatus, PARKED_AFTER_RETRIES};
 
 /// Reason logged when no webhook URL is configured at all.
 pub const NO_WEBHOOK_URL: &str = "no_webhook_url";
@@ -99,6 +99,7 @@ impl LogEntry {
         let (status, next_retry, reason) = match decided {
             Decision::Ack => (LogStatus::Success, None, None),
             Decision::Retry { delay_secs, .. } => (LogStatus::Retrying, Some(*delay_secs), None),
+            Decision::Park { .. } => (LogStatus::Parked, None, Some(PARKED_AFTER_RETRIES)),
             Decision::GiveUp { reason } => (LogStatus::Error, None, Some(reason.as_str())),
         };
         let id = log_entry_id(&[&job.delivery_id, &job.attempt.to_string(), status.as_str()]);
@@ -151,7 +152,11 @@ impl LogEntry {
         now_ms: i64,
     ) -> (Decision, Self) {
         let seed = jitter_seed(&job.delivery_id, job.attempt);
-        let decided = decide(outcome, job.attempt, &job.policy, seed);
+        let exhausted = match job.kind {
+            JobKind::Webhook => WhenExhausted::Park,
+            JobKind::Alert => WhenExhausted::GiveUp,
+        };
+        let decided = decide(outcome, job.attempt, &job.policy, seed, exhausted);
         let entry = LogEntry::attempt(job, outcome, duration_ms, &decided, now_ms);
         (decided, entry)
     }

@@ -17,6 +17,8 @@ pub const REDIS_LOG_KEY: &str = "r:ss:webhook_logs:v1";
 pub const LOG_TTL_SECS: u64 = 7 * 86_400;
 /// Redis keeps the newest 1,000 entries by default (SPEC §8).
 pub const DEFAULT_REDIS_LOG_CAP: u64 = 1_000;
+/// Reason of a delivery parked when its retries ran out (its target then parks too).
+pub const PARKED_AFTER_RETRIES: &str = "retries_exhausted";
 
 /// What happened to an e-mail or one delivery attempt.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -159,6 +161,27 @@ impl LogEntry {
         self.delivery_links_count = links_count;
         self.attempt = attempt;
         self
+    }
+
+    /// True for an attempt of a delivery: a success, a retry, an error, or a parking after a
+    /// failed attempt (its error says how it failed; a delivery parked on arrival has none).
+    pub fn is_attempt(&self) -> bool {
+        self.delivery_id.is_some()
+            && match self.status {
+                LogStatus::Success | LogStatus::Retrying | LogStatus::Error => true,
+                LogStatus::Parked => self.error.is_some(),
+                _ => false,
+            }
+    }
+
+    /// True for an attempt that ended the delivery's retries: delivered, given up, or parked
+    /// at its target when its retries ran out (the success rate counts these).
+    pub fn ends_retries(&self) -> bool {
+        match self.status {
+            LogStatus::Success | LogStatus::Error => true,
+            LogStatus::Parked => self.reason.as_deref() == Some(PARKED_AFTER_RETRIES),
+            _ => false,
+        }
     }
 
     /// The entry's time in unix milliseconds (0 when unparsable, so it sorts last).

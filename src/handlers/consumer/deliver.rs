@@ -12,7 +12,7 @@ use crate::adapters::net::now_ms;
 use crate::adapters::outbound;
 use crate::context::Ctx;
 use facteur_core::delivery::inline::RecentFailures;
-use facteur_core::delivery::outcome::{AttemptOutcome, Decision};
+use facteur_core::delivery::outcome::{AttemptOutcome, Decision, GiveUpReason};
 use facteur_core::delivery::target_health::target_id;
 use facteur_core::jobs::delivery::DeliveryJob;
 use facteur_core::jobs::delivery::JobKind;
@@ -90,6 +90,56 @@ async fn park(ctx: &Ctx, job: &DeliveryJob, attempted: Option<(&AttemptOutcome, 
     }
 }
 
+/// Parks a delivery whose retries ran out (its log entry says so once it is kept). A receiver
+/// that took other deliveries meanwhile refuses this one and is not down: it is given up (a
+/// dead letter). Without its object the delivery cannot wait anywhere: the message comes back
+/// later and the attempt is made again (nothing is dropped).
+async fn park_exhausted(
+    ctx: &Ctx,
+    job: DeliveryJob,
+    attempts: u32,
+    outcome: &AttemptOutcome,
+    duration_ms: u64,
+    entry: LogEntry,
+) -> Result<(), NotCarried> {
+    let error = entry.error.clone().unwrap_or_default();
+    match ctx.targets().park_exhausted(&job, attempts, error).await {
+        Ok(true) => {
+            ctx.stores.log(&entry).await;
+            remember(&job.target_url, true, true);
+            Ok(())
+        }
+        Ok(false) => {
+            let now = now_ms();
+            let reason = GiveUpReason::RetriesExhausted;
+            let entry = LogEntry::attempt(
+                &job,
+                outcome,
+                duration_ms,
+                &Decision::GiveUp { reason },
+                now,
+            );
+            ctx.stores.log(&entry).await;
+            let dead = job.into_dead(reason.as_str(), entry.error, now);
+            ctx.producer().send_dead_letter(&dead).await.map_err(|e| {
+                console_error!("dead letter {} not sent ({e})", dead.job.id());
+                NotCarried {
+                    delay_secs: INFRA_RETRY_SECS,
+                }
+            })
+        }
+        Err(e) => {
+            console_error!(
+                "delivery {}: out of retries, not parked ({e}); tried again later",
+                job.delivery_id
+            );
+            Err(NotCarried {
+                delay_secs: INFRA_RETRY_SECS,
+            })
+        }
+    }
+}
+
 /// True when the first attempt to `target` may be made inline now.
 pub(super) fn inline_ok(target: &str) -> bool {
     RECENT_FAILURES.with(|r| r.borrow().inline_ok(target, now_ms()))
@@ -122,6 +172,11 @@ pub(super) async fn attempt(ctx: &Ctx, job: DeliveryJob, body: &str) -> Result<(
         r.borrow_mut()
             .record(&job.target_url, outcome.is_success(), now)
     });
+    let (decided, entry) = LogEntry::judge(&job, &outcome, duration_ms, now);
+    if let Decision::Park { after_attempts } = decided {
+        // Out of retries: the delivery waits at its target, which parks from now on.
+        return park_exhausted(ctx, job, after_attempts, &outcome, duration_ms, entry).await;
+    }
     if webhook && outcome.is_retryable() {
         // The target's object counts the failure; if the target is (now) paused, the delivery
         // waits there instead of burning its retries.
@@ -140,7 +195,6 @@ pub(super) async fn attempt(ctx: &Ctx, job: DeliveryJob, body: &str) -> Result<(
             remember(&job.target_url, view.parks(), false);
         }
     }
-    let (decided, entry) = LogEntry::judge(&job, &outcome, duration_ms, now);
     ctx.stores.log(&entry).await;
     match decided {
         Decision::Ack => Ok(()),
@@ -160,6 +214,8 @@ pub(super) async fn attempt(ctx: &Ctx, job: DeliveryJob, body: &str) -> Result<(
                     }
                 })
         }
+        // Handled above, before the target is told of the failure.
+        Decision::Park { .. } => Ok(()),
         Decision::GiveUp { reason } => {
             let dead = job.into_dead(reason.as_str(), entry.error, now);
             ctx.producer().send_dead_letter(&dead).await.map_err(|e| {
