@@ -8,19 +8,29 @@ use worker::{
     event, Context, Env, MessageBatch, Request, Response, Result, ScheduleContext, ScheduledEvent,
 };
 
+use crate::adapters::ledger::Invocation;
 use crate::context::Ctx;
 use crate::handlers::{
     admin, alerts, console, consumer, dead_letters, erasure, health, ingest, media, overview,
     replay, scheduled, session, targets, timeline,
 };
 use crate::http::{error, with_security_headers};
+use facteur_core::base::mask::truncate;
 use facteur_core::error::ApiError;
 use facteur_core::http::routes::{route, Route};
 use facteur_core::operator::console::dev_host_refusal;
 
 #[event(fetch)]
 async fn fetch(req: Request, env: Env, ctx: Context) -> Result<Response> {
-    Ok(handle(req, env, ctx).await)
+    let invocation = Invocation::begin(true);
+    let what = format!(
+        "fetch {} {}",
+        req.method().as_ref(),
+        truncate(&req.path(), 80)
+    );
+    let resp = handle(req, env, ctx).await;
+    invocation.close(&what);
+    Ok(resp)
 }
 
 /// The queue entry point, written out instead of `#[event(queue)]` so that the consumer can
@@ -46,17 +56,22 @@ pub async fn queue(
                 .collect()
         })
         .unwrap_or_default();
+    let invocation = Invocation::begin(true);
     let batch: MessageBatch<Value> = MessageBatch::from(batch);
+    let what = format!("queue {} ({} messages)", batch.queue(), attempts.len());
     consumer::handle_batch(batch, &attempts, env, Context::new(ctx)).await;
+    invocation.close(&what);
     Ok(JsValue::UNDEFINED)
 }
 
 #[event(scheduled)]
 async fn scheduled(event: ScheduledEvent, env: Env, _ctx: ScheduleContext) {
+    let invocation = Invocation::begin(true);
     match Ctx::load(env, None) {
         Ok(ctx) => scheduled::run(&ctx, &event.cron()).await,
         Err(e) => worker::console_error!("scheduled {}: cannot start: {e}", event.cron()),
     }
+    invocation.close(&format!("cron {}", event.cron()));
 }
 
 /// Serves one HTTP request. Never fails: every error becomes a JSON response. Every response

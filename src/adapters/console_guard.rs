@@ -4,6 +4,7 @@
 use wasm_bindgen::JsCast as _;
 use worker::{Env, Method, Request, RequestInit};
 
+use super::ledger::count;
 use facteur_core::operator::guard::GuardCall;
 use facteur_core::store::ports::{StoreError, StoreResult};
 
@@ -35,6 +36,7 @@ impl Guard<'_> {
             .with_body(Some(call.encode().into()));
         let req = Request::new_with_init("https://guard.internal/", &init)
             .map_err(|e| err("request", e))?;
+        count(|o| o.do_requests += 1);
         let mut resp = stub
             .fetch_with_request(req)
             .await

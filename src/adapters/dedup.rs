@@ -6,6 +6,7 @@
 use serde::{Deserialize, Serialize};
 use worker::{Env, Method, Request, RequestInit, Stub};
 
+use super::ledger::count;
 use facteur_core::intake::accept::OneHopGuard;
 use facteur_core::store::dedup::shard_name;
 use facteur_core::store::ports::{Claim, DedupStore, StoreError, StoreResult};
@@ -82,6 +83,7 @@ impl DurableDedup {
         init.with_method(Method::Post).with_body(Some(body.into()));
         let req = Request::new_with_init(&format!("https://dedup.internal/{op}"), &init)
             .map_err(|e| StoreError::unreachable(e.to_string()))?;
+        count(|o| o.do_requests += 1);
         let mut resp = self
             .stub(email_id)?
             .fetch_with_request(req)

@@ -2,6 +2,7 @@
 
 use worker::kv::KvStore;
 
+use super::ledger::count;
 use facteur_core::base::time::DAY_MS;
 use facteur_core::store::log::{
     kv_log_key, LogEntry, LogQuery, KV_LOG_PREFIX, LOG_TTL_SECS, MAX_LOG_READ,
@@ -25,6 +26,7 @@ impl KeyValueStore for Kv {
         // As bytes: a JS string with a non-ASCII character near its start is copied into wasm
         // memory through a buffer three times its length (wasm-bindgen's worst case for UTF-8),
         // 75 MB for a 25 MB e-mail; bytes are copied once.
+        count(|o| o.kv_reads += 1);
         let bytes = self.0.get(key).bytes().await.map_err(kv_err)?;
         bytes
             .map(|b| String::from_utf8(b).map_err(|_| kv_err("value is not UTF-8")))
@@ -33,6 +35,7 @@ impl KeyValueStore for Kv {
     async fn put(&self, key: &str, value: &str, ttl_secs: Option<u64>) -> StoreResult<()> {
         // As bytes: `put(&str)` goes through serde and reads the whole value back into wasm
         // memory to check its type, a second copy of a part that can be 25 MB.
+        count(|o| o.kv_writes += 1);
         let mut put = self.0.put_bytes(key, value.as_bytes()).map_err(kv_err)?;
         if let Some(ttl) = ttl_secs {
             put = put.expiration_ttl(ttl.max(KV_MIN_TTL_SECS));
@@ -40,6 +43,7 @@ impl KeyValueStore for Kv {
         put.execute().await.map_err(kv_err)
     }
     async fn delete(&self, key: &str) -> StoreResult<()> {
+        count(|o| o.kv_deletes += 1);
         self.0.delete(key).await.map_err(kv_err)
     }
 }
@@ -73,6 +77,7 @@ impl Kv {
             if let Some(c) = cursor.take() {
                 list = list.cursor(c);
             }
+            count(|o| o.kv_lists += 1);
             let page = list.execute().await.map_err(kv_err)?;
             for key in page.keys {
                 if keep(&key.name, key.metadata.as_ref()) {
@@ -93,6 +98,7 @@ impl Kv {
     /// Deletes `key`; answers whether it existed. Looked up by listing, so a large value (a
     /// 25 MB body) is never read just to be deleted.
     pub async fn remove(&self, key: &str) -> StoreResult<bool> {
+        count(|o| o.kv_lists += 1);
         let page = self
             .0
             .list()
@@ -103,6 +109,7 @@ impl Kv {
             .map_err(kv_err)?;
         let existed = page.keys.iter().any(|k| k.name == key);
         if existed {
+            count(|o| o.kv_deletes += 1);
             self.0.delete(key).await.map_err(kv_err)?;
         }
         Ok(existed)
@@ -117,6 +124,7 @@ impl Kv {
         metadata: &str,
         ttl_secs: u64,
     ) -> StoreResult<()> {
+        count(|o| o.kv_writes += 1);
         self.0
             .put(key, value)
             .map_err(kv_err)?
@@ -137,6 +145,7 @@ impl LogStore for KvLog {
     async fn append(&self, entry: &LogEntry) -> StoreResult<()> {
         let text = serde_json::to_string(entry).map_err(kv_err)?;
         let key = kv_log_key(entry.unix_ms(), &entry.id);
+        count(|o| o.kv_writes += 1);
         let mut put = self
             .0
             .put(&key, text.as_str())
@@ -212,6 +221,7 @@ impl KvLog {
             if let Some(c) = cursor.take() {
                 list = list.cursor(c);
             }
+            count(|o| o.kv_lists += 1);
             let page = list.execute().await.map_err(kv_err)?;
             for key in page.keys {
                 scanned += 1;
@@ -220,13 +230,19 @@ impl KvLog {
                 }
                 let entry: Option<LogEntry> = match key.metadata {
                     Some(meta) => serde_json::from_value(meta).ok(),
-                    None => self.0.get(&key.name).json().await.map_err(kv_err)?,
+                    None => {
+                        count(|o| o.kv_reads += 1);
+                        self.0.get(&key.name).json().await.map_err(kv_err)?
+                    }
                 };
                 let Some(entry) = entry else { continue };
                 match visit(entry) {
                     Visit::Next => {}
                     Visit::Stop => return Ok(()),
-                    Visit::Delete => self.0.delete(&key.name).await.map_err(kv_err)?,
+                    Visit::Delete => {
+                        count(|o| o.kv_deletes += 1);
+                        self.0.delete(&key.name).await.map_err(kv_err)?
+                    }
                 }
             }
             match page.cursor {

@@ -5,6 +5,7 @@
 pub mod console_guard;
 pub mod dedup;
 pub mod kv;
+pub mod ledger;
 pub mod net;
 pub mod offload;
 pub mod outbound;

@@ -8,6 +8,7 @@ use futures::future::{select, Either};
 use serde_json::{json, Value};
 use worker::{console_warn, web_sys, AbortController, Delay, Fetcher, Request, Response};
 
+use super::ledger::count;
 use super::stores::DocStore;
 use facteur_core::analysis::offload::{
     apply, link_pair_key, plan_offload, OffloadRequest, Offloaded, OFFLOAD_CONCURRENCY,
@@ -34,6 +35,10 @@ impl R2Fetch<'_> {
     /// Proxies `GET /media/<key>` to r2-fetch (local development: objects downloadable without a
     /// public R2 domain).
     pub async fn media(&self, key: &str) -> worker::Result<Response> {
+        count(|o| {
+            o.service_calls += 1;
+            o.r2_class_b += 1;
+        });
         self.fetcher
             .fetch(format!("{R2_FETCH_ORIGIN}/media/{key}"), None)
             .await
@@ -66,8 +71,11 @@ impl R2Fetch<'_> {
                 return Some(done);
             }
         }
+        count(|o| o.service_calls += 1);
         match call(&self.fetcher, &self.settings.r2_fetch_token, &plan).await {
             Ok(done) => {
+                // r2-fetch stored the file: one R2 write (class A).
+                count(|o| o.r2_class_a += 1);
                 let ttl = u64::from(self.settings.r2_retention_hours) * 3_600;
                 if let Ok(text) = serde_json::to_string(&done) {
                     if let Err(e) = self.pairs.put(&pair_key, &text, Some(ttl)).await {
@@ -183,6 +191,7 @@ async fn post_json(
     init.set_body(&wasm_bindgen::JsValue::from_str(&body.to_string()));
     let raw = web_sys::Request::new_with_str_and_init(&format!("{R2_FETCH_ORIGIN}{path}"), &init)
         .map_err(|_| "request")?;
+    count(|o| o.service_calls += 1);
     let mut resp = fetcher
         .fetch_request(Request::from(raw))
         .await

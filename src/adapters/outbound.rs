@@ -3,6 +3,7 @@
 
 use worker::{Headers, Method, Request, RequestInit, RequestRedirect};
 
+use super::ledger::count;
 use super::net::{fetch_with_timeout, now_ms, NetError};
 use facteur_core::base::mask::{redact, truncate};
 use facteur_core::delivery::outcome::{parse_retry_after, AttemptOutcome};
@@ -45,6 +46,7 @@ pub async fn attempt(
     signing_secret: Option<&str>,
 ) -> (AttemptOutcome, u64) {
     let started = now_ms();
+    count(|o| o.subrequests += 1);
     let outcome = match build(job, body, signing_secret) {
         Err(e) => AttemptOutcome::Network(format!(
             "request not built: {}",

@@ -3,6 +3,7 @@
 use worker::{console_warn, BatchMessageBuilder, Env, MessageBuilder, Queue, QueueContentType};
 
 use super::kv::Kv;
+use super::ledger::count;
 use facteur_core::analysis::pipeline::PlannedDelivery;
 use facteur_core::config::bindings;
 use facteur_core::intake::accept::JobSender;
@@ -21,6 +22,7 @@ use facteur_core::records::archive::sender_key;
 use facteur_core::records::archive::ArchivedDelivery;
 use facteur_core::records::archive::EmailArchive;
 use facteur_core::records::archive::ARCHIVE_TTL_SECS;
+use facteur_core::store::ops::queue_units;
 use facteur_core::store::ports::{KeyValueStore, StoreError, StoreResult};
 
 impl JobSender for Producer<'_> {
@@ -99,6 +101,8 @@ impl Producer<'_> {
                 text.len()
             ))));
         }
+        let units = queue_units(text.len());
+        count(|o| o.queue_writes += units);
         let mut msg = MessageBuilder::new(text).content_type(QueueContentType::Text);
         if delay_secs > 0 {
             msg = msg.delay_seconds(delay_secs);
@@ -235,6 +239,8 @@ impl Producer<'_> {
             let messages: StoreResult<Vec<String>> = texts.iter().cloned().collect();
             let sent = match (messages, self.queue(bindings::DELIVERY_QUEUE)) {
                 (Ok(m), Ok(queue)) => {
+                    let units: u64 = m.iter().map(|t| queue_units(t.len())).sum();
+                    count(|o| o.queue_writes += units);
                     let batch = BatchMessageBuilder::new().messages(m.into_iter().map(|t| {
                         MessageBuilder::new(t)
                             .content_type(QueueContentType::Text)

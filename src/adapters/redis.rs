@@ -5,6 +5,7 @@ use std::cell::Cell;
 
 use worker::{Headers, Method, Request, RequestInit};
 
+use super::ledger::count;
 use super::net::{fetch_with_timeout, now_ms, NetError};
 use facteur_core::base::mask::{redact, truncate};
 use facteur_core::settings::UpstashSettings;
@@ -39,6 +40,17 @@ impl RestTransport for FetchTransport {
                 "redis skipped after a recent failure",
             ));
         }
+        // Upstash bills every command, one per element of a pipeline.
+        let commands = match path {
+            "/" => 1,
+            _ => {
+                serde_json::from_str::<Vec<serde_json::Value>>(&body).map_or(1, |c| c.len() as u64)
+            }
+        };
+        count(|o| {
+            o.subrequests += 1;
+            o.redis_commands += commands;
+        });
         let result = self.call(path, body).await;
         match &result {
             Ok((status, _)) if *status < 500 && *status != 401 => {}

@@ -5,6 +5,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use worker::{Env, Method, Request, RequestInit, Stub};
 
+use super::ledger::count;
 use facteur_core::config::bindings;
 use facteur_core::delivery::target_health::{target_id, TargetView};
 use facteur_core::jobs::delivery::DeliveryJob;
@@ -86,6 +87,7 @@ impl Targets<'_> {
         init.with_method(Method::Post).with_body(Some(body.into()));
         let req = Request::new_with_init("https://target.internal/", &init)
             .map_err(|e| StoreError::unreachable(e.to_string()))?;
+        count(|o| o.do_requests += 1);
         let mut resp = self
             .stub(url)?
             .fetch_with_request(req)

@@ -16,6 +16,7 @@ use worker::{
 };
 
 use crate::adapters::dedup::{claim_name, DedupCall, DedupReply};
+use crate::adapters::ledger::{count, Invocation, Rows};
 use crate::adapters::net::now_ms;
 use facteur_core::config::bindings;
 use facteur_core::store::dedup::DedupRecord;
@@ -35,11 +36,15 @@ pub struct DedupShard {
 }
 
 impl DedupShard {
+    /// This object's storage, counting the rows it reads and writes.
+    fn rows(&self) -> Rows {
+        Rows(self.state.storage())
+    }
+
     /// The stored marker combined with the in-memory lock.
     async fn record(&self, key: &str, email_id: &str) -> Result<DedupRecord> {
         let stored = self
-            .state
-            .storage()
+            .rows()
             .get::<DedupRecord>(key)
             .await?
             .unwrap_or_default();
@@ -93,8 +98,7 @@ impl DedupShard {
             return Ok(reply(claim, Some(e)));
         }
         let marked = self
-            .state
-            .storage()
+            .rows()
             .put(key, DedupRecord::complete(now, call.processed_ttl_secs))
             .await;
         // Queued either way. Without the marker the lock is kept until it expires, so a
@@ -108,9 +112,8 @@ impl DedupShard {
 
     async fn ensure_sweep(&self) -> Result<()> {
         if !self.sweep_scheduled.get() {
-            if self.state.storage().get_alarm().await?.is_none() {
-                self.state
-                    .storage()
+            if self.rows().get_alarm().await?.is_none() {
+                self.rows()
                     .set_alarm(std::time::Duration::from_millis(SWEEP_EVERY_MS as u64))
                     .await?;
             }
@@ -131,63 +134,76 @@ impl worker::DurableObject for DedupShard {
     }
 
     async fn fetch(&self, mut req: Request) -> Result<Response> {
-        let call: DedupCall = req.json().await?;
-        let key = format!("d:{}", call.email_id);
-        let now = now_ms();
-        let storage = self.state.storage();
-        let reply = match req.path().as_str() {
-            "/is_processed" => DedupReply {
-                processed: self.record(&key, &call.email_id).await?.is_processed(now),
-                ..Default::default()
-            },
-            "/claim" => {
-                let claim = self.claim(&key, &call, now).await?;
-                DedupReply {
-                    processed: claim == Claim::Processed,
-                    claim: Some(claim_name(claim).into()),
+        let invocation = Invocation::begin(false);
+        let resp: Result<Response> = async {
+            let call: DedupCall = req.json().await?;
+            let key = format!("d:{}", call.email_id);
+            let now = now_ms();
+            let storage = self.rows();
+            let reply = match req.path().as_str() {
+                "/is_processed" => DedupReply {
+                    processed: self.record(&key, &call.email_id).await?.is_processed(now),
                     ..Default::default()
+                },
+                "/claim" => {
+                    let claim = self.claim(&key, &call, now).await?;
+                    DedupReply {
+                        processed: claim == Claim::Processed,
+                        claim: Some(claim_name(claim).into()),
+                        ..Default::default()
+                    }
                 }
-            }
-            "/accept" => self.accept(&key, &call, now).await?,
-            "/complete" => {
-                storage
-                    .put(&key, DedupRecord::complete(now, call.ttl_secs))
-                    .await?;
-                self.locks.borrow_mut().remove(&call.email_id);
-                self.ensure_sweep().await?;
-                DedupReply {
-                    processed: true,
-                    ..Default::default()
+                "/accept" => self.accept(&key, &call, now).await?,
+                "/complete" => {
+                    storage
+                        .put(&key, DedupRecord::complete(now, call.ttl_secs))
+                        .await?;
+                    self.locks.borrow_mut().remove(&call.email_id);
+                    self.ensure_sweep().await?;
+                    DedupReply {
+                        processed: true,
+                        ..Default::default()
+                    }
                 }
-            }
-            "/release" => {
-                self.locks.borrow_mut().remove(&call.email_id);
-                DedupReply::default()
-            }
-            other => return Response::error(format!("unknown dedup call {other}"), 404),
-        };
-        Response::from_json(&reply)
+                "/release" => {
+                    self.locks.borrow_mut().remove(&call.email_id);
+                    DedupReply::default()
+                }
+                other => return Response::error(format!("unknown dedup call {other}"), 404),
+            };
+            Response::from_json(&reply)
+        }
+        .await;
+        invocation.close("object dedup (call)");
+        resp
     }
 
     async fn alarm(&self) -> Result<Response> {
-        let storage = self.state.storage();
-        let now = now_ms();
-        let all = storage.list().await?;
-        let mut expired: Vec<String> = Vec::new();
-        for entry in all.entries() {
-            let pair: js_sys::Array = entry?.into();
-            let key = pair.get(0).as_string().unwrap_or_default();
-            let rec: Option<DedupRecord> = serde_wasm_bindgen::from_value(pair.get(1)).ok();
-            if rec.is_none_or(|r| r.expired(now)) {
-                expired.push(key);
+        let invocation = Invocation::begin(false);
+        count(|o| o.do_requests += 1);
+        let resp: Result<Response> = async {
+            let storage = self.rows();
+            let now = now_ms();
+            let all = storage.list().await?;
+            let mut expired: Vec<String> = Vec::new();
+            for entry in all.entries() {
+                let pair: js_sys::Array = entry?.into();
+                let key = pair.get(0).as_string().unwrap_or_default();
+                let rec: Option<DedupRecord> = serde_wasm_bindgen::from_value(pair.get(1)).ok();
+                if rec.is_none_or(|r| r.expired(now)) {
+                    expired.push(key);
+                }
             }
+            for chunk in expired.chunks(128) {
+                storage.delete_multiple(chunk.to_vec()).await?;
+            }
+            storage
+                .set_alarm(std::time::Duration::from_millis(SWEEP_EVERY_MS as u64))
+                .await?;
+            Response::ok("swept")
         }
-        for chunk in expired.chunks(128) {
-            storage.delete_multiple(chunk.to_vec()).await?;
-        }
-        storage
-            .set_alarm(std::time::Duration::from_millis(SWEEP_EVERY_MS as u64))
-            .await?;
-        Response::ok("swept")
+        .await;
+        invocation.close("object dedup (alarm)");
+        resp
     }
 }

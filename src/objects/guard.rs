@@ -5,6 +5,7 @@
 
 use worker::{durable_object, Env, Request, Response, Result, State};
 
+use crate::adapters::ledger::{Invocation, Rows};
 use crate::adapters::net::now_ms;
 use facteur_core::operator::guard::{Book, GuardCall};
 
@@ -23,15 +24,21 @@ impl worker::DurableObject for ConsoleGuard {
     }
 
     async fn fetch(&self, mut req: Request) -> Result<Response> {
-        let Some(call) = GuardCall::decode(&req.text().await?) else {
-            return Response::error("unknown guard call", 400);
-        };
-        let storage = self.state.storage();
-        let mut book = Book::parse(&storage.get::<String>(BOOK_KEY).await?.unwrap_or_default());
-        let ok = book.apply(&call, now_ms());
-        if !matches!(call, GuardCall::Check { .. }) {
-            storage.put(BOOK_KEY, book.to_text()).await?;
+        let invocation = Invocation::begin(false);
+        let resp: Result<Response> = async {
+            let Some(call) = GuardCall::decode(&req.text().await?) else {
+                return Response::error("unknown guard call", 400);
+            };
+            let storage = Rows(self.state.storage());
+            let mut book = Book::parse(&storage.get::<String>(BOOK_KEY).await?.unwrap_or_default());
+            let ok = book.apply(&call, now_ms());
+            if !matches!(call, GuardCall::Check { .. }) {
+                storage.put(BOOK_KEY, book.to_text()).await?;
+            }
+            Response::ok(if ok { "1" } else { "0" })
         }
-        Response::ok(if ok { "1" } else { "0" })
+        .await;
+        invocation.close("object guard (call)");
+        resp
     }
 }

@@ -10,6 +10,7 @@ use worker::{
     State,
 };
 
+use crate::adapters::ledger::{count, Invocation, Rows};
 use crate::adapters::net::now_ms;
 use crate::adapters::outbound;
 use crate::adapters::targets::{Exhausted, TargetCall, TargetReply};
@@ -54,70 +55,88 @@ impl DurableObject for TargetObject {
     }
 
     async fn fetch(&self, mut req: Request) -> Result<Response> {
-        let call: TargetCall = req.json().await?;
-        let reply = match call {
-            TargetCall::Report {
-                target_url,
-                success,
-                error,
-            } => self.report(&target_url, success, error).await?,
-            TargetCall::Park { job, exhausted } => self.park(*job, exhausted).await?,
-            TargetCall::State { target_url } => self.reply(&target_url).await?,
-            TargetCall::Pause { target_url } => {
-                let mut h = self.health().await?;
-                let t = h.pause(now_ms());
-                self.save(&target_url, &h).await?;
-                self.state.storage().delete_alarm().await?;
-                self.announce(&target_url, t, "paused by an operator").await;
-                self.reply(&target_url).await?
-            }
-            TargetCall::Resume { target_url } => {
-                let mut h = self.health().await?;
-                let t = h.resume(now_ms());
-                self.save(&target_url, &h).await?;
-                self.wake_in(0).await?;
-                self.announce(&target_url, t, "resumed by an operator")
-                    .await;
-                self.reply(&target_url).await?
-            }
-            TargetCall::Erase { email_ids } => TargetReply {
-                erased: self.erase(&email_ids).await?,
-                ..TargetReply::default()
-            },
-        };
-        Response::from_json(&reply)
+        let invocation = Invocation::begin(false);
+        let resp: Result<Response> = async {
+            let call: TargetCall = req.json().await?;
+            let reply = match call {
+                TargetCall::Report {
+                    target_url,
+                    success,
+                    error,
+                } => self.report(&target_url, success, error).await?,
+                TargetCall::Park { job, exhausted } => self.park(*job, exhausted).await?,
+                TargetCall::State { target_url } => self.reply(&target_url).await?,
+                TargetCall::Pause { target_url } => {
+                    let mut h = self.health().await?;
+                    let t = h.pause(now_ms());
+                    self.save(&target_url, &h).await?;
+                    self.rows().delete_alarm().await?;
+                    self.announce(&target_url, t, "paused by an operator").await;
+                    self.reply(&target_url).await?
+                }
+                TargetCall::Resume { target_url } => {
+                    let mut h = self.health().await?;
+                    let t = h.resume(now_ms());
+                    self.save(&target_url, &h).await?;
+                    self.wake_in(0).await?;
+                    self.announce(&target_url, t, "resumed by an operator")
+                        .await;
+                    self.reply(&target_url).await?
+                }
+                TargetCall::Erase { email_ids } => TargetReply {
+                    erased: self.erase(&email_ids).await?,
+                    ..TargetReply::default()
+                },
+            };
+            Response::from_json(&reply)
+        }
+        .await;
+        invocation.close("object target (call)");
+        resp
     }
 
     async fn alarm(&self) -> Result<Response> {
-        let Some(url) = self.state.storage().get::<String>(URL).await? else {
-            return Response::ok("no target");
-        };
-        let ctx = match Ctx::load(self.env.clone(), None) {
-            Ok(ctx) => ctx,
-            Err(e) => {
-                console_error!("target {}: cannot start ({e})", target_id(&url));
-                self.wake_in(60).await?;
-                return Response::ok("retry");
+        let invocation = Invocation::begin(false);
+        count(|o| o.do_requests += 1);
+        let resp: Result<Response> = async {
+            let Some(url) = self.rows().get::<String>(URL).await? else {
+                return Response::ok("no target");
+            };
+            let ctx = match Ctx::load(self.env.clone(), None) {
+                Ok(ctx) => ctx,
+                Err(e) => {
+                    console_error!("target {}: cannot start ({e})", target_id(&url));
+                    self.wake_in(60).await?;
+                    return Response::ok("retry");
+                }
+            };
+            let h = self.health().await?;
+            match h.state {
+                TargetState::Paused { manual: false, .. } => self.probe(&ctx, &url, h).await?,
+                TargetState::Draining { .. } => self.drain(&ctx, &url, h).await?,
+                // Healthy, or paused by an operator: nothing to do until a call comes.
+                _ => {}
             }
-        };
-        let h = self.health().await?;
-        match h.state {
-            TargetState::Paused { manual: false, .. } => self.probe(&ctx, &url, h).await?,
-            TargetState::Draining { .. } => self.drain(&ctx, &url, h).await?,
-            // Healthy, or paused by an operator: nothing to do until a call comes.
-            _ => {}
+            Response::ok("done")
         }
-        Response::ok("done")
+        .await;
+        invocation.close("object target (alarm)");
+        resp
     }
 }
 
 impl TargetObject {
+    /// This object's storage, counting the rows it reads and writes.
+    fn rows(&self) -> Rows {
+        Rows(self.state.storage())
+    }
+
     async fn health(&self) -> Result<TargetHealth> {
-        Ok(self.state.storage().get(HEALTH).await?.unwrap_or_default())
+        Ok(self.rows().get(HEALTH).await?.unwrap_or_default())
     }
 
     async fn save(&self, url: &str, h: &TargetHealth) -> Result<()> {
-        let storage = self.state.storage();
+        let storage = self.rows();
         let before = self.health().await?;
         storage.put(HEALTH, h).await?;
         if before.parks() != h.parks() {
@@ -154,12 +173,12 @@ impl TargetObject {
     }
 
     async fn count(&self) -> Result<u64> {
-        Ok(self.state.storage().get(COUNT).await?.unwrap_or(0))
+        Ok(self.rows().get(COUNT).await?.unwrap_or(0))
     }
 
     async fn reply(&self, url: &str) -> Result<TargetReply> {
         let h = self.health().await?;
-        let next_probe = self.state.storage().get::<i64>(NEXT_PROBE).await?;
+        let next_probe = self.rows().get::<i64>(NEXT_PROBE).await?;
         Ok(TargetReply {
             view: Some(TargetView::of(url, &h, self.count().await?, next_probe)),
             ..TargetReply::default()
@@ -172,7 +191,7 @@ impl TargetObject {
 
     /// Sets the alarm (the next probe or drain step) for `at_ms`.
     async fn wake_at(&self, at_ms: i64) -> Result<()> {
-        let storage = self.state.storage();
+        let storage = self.rows();
         let wait = (at_ms - now_ms()).max(0) as u64;
         storage.set_alarm(Duration::from_millis(wait)).await?;
         storage.put(NEXT_PROBE, at_ms).await
@@ -220,7 +239,7 @@ impl TargetObject {
     async fn park(&self, job: DeliveryJob, exhausted: Option<Exhausted>) -> Result<TargetReply> {
         let mut h = self.health().await?;
         let count = self.count().await?;
-        let storage = self.state.storage();
+        let storage = self.rows();
         if let Some(Exhausted { attempts, error }) = &exhausted {
             if h.answered_since(job.created_at_ms) {
                 // The receiver took other deliveries since this one was made: it refuses this
@@ -275,7 +294,7 @@ impl TargetObject {
             .prefix(PARKED_PREFIX)
             .start(start)
             .limit(limit);
-        let map = self.state.storage().list_with_options(opts).await?;
+        let map = self.rows().list_with_options(opts).await?;
         let mut out = Vec::new();
         for entry in map.entries() {
             let pair: js_sys::Array = entry?.into();
@@ -288,7 +307,7 @@ impl TargetObject {
     }
 
     async fn remove(&self, key: &str) -> Result<()> {
-        let storage = self.state.storage();
+        let storage = self.rows();
         storage.delete(key).await?;
         let count = self.count().await?;
         storage.put(COUNT, count.saturating_sub(1)).await
@@ -340,7 +359,7 @@ impl TargetObject {
         if batch.is_empty() {
             h.drained();
             self.save(url, &h).await?;
-            self.state.storage().delete(NEXT_PROBE).await?;
+            self.rows().delete(NEXT_PROBE).await?;
             return Ok(());
         }
         for (key, parked) in batch {
@@ -355,8 +374,7 @@ impl TargetObject {
             }
         }
         let elapsed = (now_ms() - started).max(0);
-        self.state
-            .storage()
+        self.rows()
             .set_alarm(Duration::from_millis((1_000 - elapsed).max(0) as u64))
             .await
     }
@@ -367,7 +385,7 @@ impl TargetObject {
     async fn refused(&self, ctx: &Ctx, key: &str, mut parked: ParkedDelivery) -> Result<bool> {
         parked.refusals += 1;
         if parked.refusals < MAX_REFUSALS {
-            self.state.storage().put(key, &parked).await?;
+            self.rows().put(key, &parked).await?;
             return Ok(false);
         }
         let now = now_ms();

@@ -4,6 +4,7 @@
 
 pub mod alerts;
 pub mod console;
+pub mod costs;
 pub mod dead_letters;
 pub mod guard;
 pub mod overview;

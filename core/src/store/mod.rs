@@ -5,5 +5,6 @@
 pub mod dedup;
 pub mod fallback;
 pub mod log;
+pub mod ops;
 pub mod ports;
 pub mod upstash;

@@ -16,6 +16,7 @@ use worker::{
     console_error, Context, Env, MessageBatch, MessageExt, QueueRetryOptionsBuilder, RawMessage,
 };
 
+use crate::adapters::ledger::count;
 use crate::adapters::net::now_ms;
 use crate::context::Ctx;
 use facteur_core::config::bindings;
@@ -30,6 +31,7 @@ use facteur_core::jobs::queued::QueuedJob;
 use facteur_core::records::spill::part_read;
 use facteur_core::records::spill::PartRead;
 use facteur_core::store::log::LogEntry;
+use facteur_core::store::ops::queue_units;
 use facteur_core::store::ports::KeyValueStore;
 
 /// Wait before retrying after an infrastructure failure (queue, stores).
@@ -91,14 +93,22 @@ pub async fn handle_batch(
     }
 }
 
+/// The text of a message received (read once per message: counted as the message's read and,
+/// as every message ends acked or retried, its delete).
 fn text_of(msg: &RawMessage) -> String {
     let body = msg.body();
-    body.as_string().unwrap_or_else(|| {
+    let text = body.as_string().unwrap_or_else(|| {
         js_sys::JSON::stringify(&body)
             .ok()
             .and_then(|s| s.as_string())
             .unwrap_or_default()
-    })
+    });
+    let units = queue_units(text.len());
+    count(|o| {
+        o.queue_reads += units;
+        o.queue_deletes += units;
+    });
+    text
 }
 
 /// Runs a batch with crash isolation (see `facteur_core::delivery::isolation`): unreadable messages are
