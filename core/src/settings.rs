@@ -208,7 +208,7 @@ impl Settings {
                 pause_min_span_ms: num(vars::TARGET_PAUSE_MIN_SECS, 300, 0, 7 * 86_400)? as i64
                     * 1000,
                 probe_base_secs: num(vars::TARGET_PROBE_BASE_SECS, 30, 1, 3_600)? as u32,
-                probe_max_secs: num(vars::TARGET_PROBE_MAX_SECS, 600, 1, 86_400)? as u32,
+                probe_max_secs: num(vars::TARGET_PROBE_MAX_SECS, 120, 1, 86_400)? as u32,
                 drain_per_sec: num(vars::TARGET_DRAIN_PER_SEC, 10, 1, 1_000)? as u32,
             },
             fault_panic_marker: get(vars::FAULT_INJECT_PANIC_MARKER),

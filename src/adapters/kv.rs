@@ -139,7 +139,22 @@ impl Kv {
 
 /// The delivery log in KV: one key per entry (newest first by key order), the entry repeated
 /// in the key's metadata so a listing reads it without a `get` per key.
+///
+/// KV is the fallback of the primary log (Redis, or the journal): it is written only while the
+/// primary fails. A write there also sets [`FALLBACK_MARK`] (at most every
+/// [`MARK_EVERY_MS`] per isolate), and a read lists the KV log only when the mark says it was
+/// written within the log's lifetime: the console and the alert check cost no KV list (the Free
+/// plan allows 1,000 a day) while nothing fell back.
 pub struct KvLog(pub KvStore);
+
+/// Key saying when the KV log was last written (outside the log's prefix: never listed with it).
+pub const FALLBACK_MARK: &str = "logmark:fallback";
+/// How often an isolate renews the mark while it writes to the KV log.
+pub const MARK_EVERY_MS: i64 = 10 * 60_000;
+
+thread_local! {
+    static MARKED_AT: std::cell::Cell<i64> = const { std::cell::Cell::new(0) };
+}
 
 impl LogStore for KvLog {
     async fn append(&self, entry: &LogEntry) -> StoreResult<()> {
@@ -154,13 +169,31 @@ impl LogStore for KvLog {
         if text.len() <= KV_METADATA_MAX {
             put = put.metadata(entry).map_err(kv_err)?;
         }
-        put.execute().await.map_err(kv_err)
+        put.execute().await.map_err(kv_err)?;
+        let now = entry.unix_ms().max(super::net::now_ms());
+        if now - MARKED_AT.with(std::cell::Cell::get) >= MARK_EVERY_MS {
+            count(|o| o.kv_writes += 1);
+            let mark = self.0.put(FALLBACK_MARK, now.to_string()).map_err(kv_err)?;
+            mark.expiration_ttl(LOG_TTL_SECS)
+                .execute()
+                .await
+                .map_err(kv_err)?;
+            MARKED_AT.with(|m| m.set(now));
+        }
+        Ok(())
     }
 
     /// The matching entries among the newest [`MAX_LOG_READ`] keys (a filtered query does not
     /// page through a week of fallback entries).
     async fn recent(&self, query: &LogQuery, now_ms: i64) -> StoreResult<Vec<LogEntry>> {
         let cutoff = now_ms - query.days as i64 * DAY_MS;
+        // Nothing fell back since the cut-off: no listing (see `FALLBACK_MARK`).
+        count(|o| o.kv_reads += 1);
+        let mark = self.0.get(FALLBACK_MARK).text().await.map_err(kv_err)?;
+        let last = mark.and_then(|m| m.parse::<i64>().ok());
+        if last.is_none_or(|at| at < cutoff) {
+            return Ok(Vec::new());
+        }
         let mut out = Vec::new();
         self.scan(MAX_LOG_READ, |entry| {
             if entry.unix_ms() < cutoff {

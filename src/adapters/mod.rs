@@ -4,6 +4,7 @@
 
 pub mod console_guard;
 pub mod dedup;
+pub mod journal;
 pub mod kv;
 pub mod ledger;
 pub mod net;

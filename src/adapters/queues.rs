@@ -1,10 +1,9 @@
 //! Producing queue messages: large parts are spilled to KV first, then the message is sent.
 
-use worker::{console_warn, BatchMessageBuilder, Env, MessageBuilder, Queue, QueueContentType};
+use worker::{BatchMessageBuilder, Env, MessageBuilder, Queue, QueueContentType};
 
 use super::kv::Kv;
 use super::ledger::count;
-use facteur_core::analysis::pipeline::PlannedDelivery;
 use facteur_core::config::bindings;
 use facteur_core::intake::accept::JobSender;
 use facteur_core::jobs::blob::batches;
@@ -14,13 +13,8 @@ use facteur_core::jobs::blob::MAX_MESSAGE_BYTES;
 use facteur_core::jobs::blob::SPILL_TTL_SECS;
 use facteur_core::jobs::dead_letter::DeadLetter;
 use facteur_core::jobs::delivery::DeliveryJob;
-use facteur_core::jobs::delivery::DeliveryMeta;
 use facteur_core::jobs::process::ProcessJob;
-use facteur_core::records::archive::archive_key;
-use facteur_core::records::archive::email_archive_key;
-use facteur_core::records::archive::sender_key;
 use facteur_core::records::archive::ArchivedDelivery;
-use facteur_core::records::archive::EmailArchive;
 use facteur_core::records::archive::ARCHIVE_TTL_SECS;
 use facteur_core::store::ops::queue_units;
 use facteur_core::store::ports::{KeyValueStore, StoreError, StoreResult};
@@ -135,80 +129,10 @@ impl Producer<'_> {
             .await
     }
 
-    /// Stores a payload body (by content, see `body_key`) for the archive's lifetime.
+    /// Stores a payload body too large to travel inline (by content, see `body_key`) for the
+    /// archive's lifetime; the journal keeps the others.
     pub async fn store_body(&self, key: &str, body: &str) -> Result<(), StoreError> {
         self.blobs.put(key, body, Some(ARCHIVE_TTL_SECS)).await
-    }
-
-    /// Writes the archive record of each delivery (for replay); a failed write is logged and
-    /// holds nothing back.
-    /// Also writes the e-mail's own archive record, its sender's key as the record's metadata
-    /// (see `EmailArchive`).
-    pub async fn archive(
-        &self,
-        deliveries: &[PlannedDelivery],
-        meta: &DeliveryMeta,
-        key: &str,
-        sender_email: &str,
-    ) {
-        self.archive_after(deliveries, meta, key, sender_email, None)
-            .await
-    }
-
-    /// [`Producer::archive`], the e-mail's record keeping the deliveries of `previous` (a
-    /// re-routing).
-    pub async fn archive_after(
-        &self,
-        deliveries: &[PlannedDelivery],
-        meta: &DeliveryMeta,
-        key: &str,
-        sender_email: &str,
-        previous: Option<&EmailArchive>,
-    ) {
-        let email = EmailArchive {
-            email_id: meta.email_id.clone(),
-            sender_key: sender_key(sender_email),
-            delivery_ids: deliveries.iter().map(|p| p.delivery_id.clone()).collect(),
-            target_urls: deliveries.iter().map(|p| p.target_url.clone()).collect(),
-            body_key: key.to_string(),
-            created_at_ms: meta.created_at_ms,
-        };
-        let email = match previous {
-            Some(p) => email.after(p),
-            None => email,
-        };
-        let email_record = async {
-            let record_key = email_archive_key(&email.email_id);
-            let text = serde_json::to_string(&email).unwrap_or_default();
-            // The sender's key rides as the record's metadata: one write, and a listing finds
-            // a sender's e-mails (erasure by sender).
-            let written = self
-                .blobs
-                .put_with_metadata(&record_key, &text, &email.sender_key, ARCHIVE_TTL_SECS)
-                .await;
-            if let Err(e) = written {
-                console_warn!(
-                    "e-mail {}: archive record not written ({e})",
-                    email.email_id
-                );
-            }
-        };
-        let records = deliveries.iter().map(|p| {
-            let record = serde_json::to_string(&ArchivedDelivery::of(p, key, meta));
-            async move {
-                let written = match record {
-                    Ok(r) => {
-                        let k = archive_key(&p.delivery_id);
-                        self.blobs.put(&k, &r, Some(ARCHIVE_TTL_SECS)).await
-                    }
-                    Err(e) => Err(StoreError::unreadable(e.to_string())),
-                };
-                if let Err(e) = written {
-                    console_warn!("delivery {}: not archived for replay ({e})", p.delivery_id);
-                }
-            }
-        });
-        futures::join!(email_record, futures::future::join_all(records));
     }
 
     /// Sends an archived delivery again, as a first attempt under its own delivery id.

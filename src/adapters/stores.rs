@@ -1,5 +1,6 @@
-//! Assembly of the stores from the environment: Redis first, KV and the dedup Durable Object
-//! behind it.
+//! Assembly of the stores from the environment: the delivery log in Redis when configured, else
+//! in the journal object, KV behind either; the archive in the journal (large bodies in KV);
+//! configuration in Redis and KV; the dedup guard in Redis and the dedup Durable Object.
 
 use std::cell::RefCell;
 
@@ -7,19 +8,26 @@ use serde_json::{Map, Value};
 use worker::{console_error, console_warn, Env};
 
 use super::dedup::DurableDedup;
+use super::journal::{Journal, JournalCall};
 use super::kv::{Kv, KvLog};
 use super::net::now_ms;
 use super::redis::{upstash_store, Redis};
+use facteur_core::analysis::pipeline::PlannedDelivery;
 use facteur_core::analysis::routing::{validate_rules_for, RoutingRules};
 use facteur_core::base::time::iso_utc;
 use facteur_core::config::ConfigDoc;
 use facteur_core::config::{bindings, DocMaps, TargetPolicy};
-use facteur_core::delivery::target_health::PARKING_PREFIX;
+use facteur_core::delivery::target_health::parking_key;
+use facteur_core::jobs::blob::INLINE_LIMIT_BYTES;
+use facteur_core::jobs::delivery::DeliveryMeta;
+use facteur_core::records::archive::{
+    archive_key, email_archive_key, sender_key, ArchivedDelivery, EmailArchive, BODY_KEY_PREFIX,
+};
 use facteur_core::settings::Settings;
 use facteur_core::store::dedup::DualDedup;
 use facteur_core::store::fallback::{updated_at, Landed, LogFallback, MirroredKv};
-use facteur_core::store::log::LogEntry;
-use facteur_core::store::ports::{KeyValueStore as _, StoreError, StoreResult};
+use facteur_core::store::log::{LogEntry, LogQuery};
+use facteur_core::store::ports::{KeyValueStore as _, LogStore, StoreError, StoreResult};
 
 /// Configuration documents and link pairs: written to Redis and KV, read freshest.
 pub type DocStore = MirroredKv<Redis, Kv>;
@@ -31,7 +39,8 @@ const CONFIG_CACHE_MS: i64 = 2_000;
 
 thread_local! {
     static DOCS_CACHE: RefCell<Option<(i64, DocMaps)>> = const { RefCell::new(None) };
-    static PARKING_CACHE: RefCell<Option<(i64, Vec<String>)>> = const { RefCell::new(None) };
+    static PARKING_CACHE: RefCell<std::collections::HashMap<String, (i64, bool)>> =
+        RefCell::new(std::collections::HashMap::new());
 }
 
 /// What an isolate cache holds, when it was filled less than [`CONFIG_CACHE_MS`] ago.
@@ -42,10 +51,36 @@ fn fresh<T: Clone>(cell: &RefCell<Option<(i64, T)>>, now: i64) -> Option<T> {
         .map(|(_, v)| v.clone())
 }
 
+/// The primary delivery log: Redis when configured, else the journal object.
+pub enum PrimaryLog {
+    Redis(Redis),
+    Journal(Journal),
+}
+
+impl LogStore for PrimaryLog {
+    async fn append(&self, entry: &LogEntry) -> StoreResult<()> {
+        match self {
+            PrimaryLog::Redis(r) => r.append(entry).await,
+            PrimaryLog::Journal(j) => j.append(entry).await,
+        }
+    }
+    async fn recent(&self, query: &LogQuery, now_ms: i64) -> StoreResult<Vec<LogEntry>> {
+        match self {
+            PrimaryLog::Redis(r) => r.recent(query, now_ms).await,
+            PrimaryLog::Journal(j) => j.recent(query, now_ms).await,
+        }
+    }
+}
+
 /// Every store the worker uses.
 pub struct Stores {
-    /// The delivery log (Redis, else KV; reads merge both).
-    pub log: LogFallback<Redis, KvLog>,
+    /// The delivery log (Redis when configured, else the journal; KV behind either; reads
+    /// merge both).
+    pub log: LogFallback<PrimaryLog, KvLog>,
+    /// Redis, when configured (the log's primary then, and the health checks' subject).
+    pub redis: Option<Redis>,
+    /// The journal object: the embedded default's log, the archive, the day's costs.
+    pub journal: Journal,
     /// Configuration documents and link pairs (written to both, read freshest).
     pub docs: DocStore,
     /// Exactly-once guard (Redis and the Durable Object, both written).
@@ -67,11 +102,18 @@ impl Stores {
             )
         };
         let kv = || env.kv(bindings::KV);
+        let journal = Journal { env: env.clone() };
+        let primary = match redis() {
+            Some(r) => PrimaryLog::Redis(r),
+            None => PrimaryLog::Journal(journal.clone()),
+        };
         Ok(Stores {
             log: LogFallback {
-                primary: redis(),
+                primary: Some(primary),
                 fallback: KvLog(kv()?),
             },
+            redis: redis(),
+            journal,
             docs: MirroredKv {
                 primary: redis(),
                 fallback: Kv(kv()?),
@@ -93,14 +135,15 @@ impl Stores {
     pub async fn log(&self, entry: &LogEntry) {
         match self.log.append(entry).await {
             Ok(Landed::Primary) => {}
-            Ok(Landed::Fallback) => {
-                if self.log.primary.is_some() {
-                    console_warn!(
-                        "delivery log: redis unavailable, entry {} written to KV",
-                        entry.id
-                    );
-                }
-            }
+            Ok(Landed::Fallback) => console_warn!(
+                "delivery log: {} unavailable, entry {} written to KV",
+                if self.redis.is_some() {
+                    "redis"
+                } else {
+                    "the journal"
+                },
+                entry.id
+            ),
             Err(e) => console_error!(
                 "delivery log: both stores failed ({e}); entry kept here: {}",
                 serde_json::to_string(entry).unwrap_or_default()
@@ -113,6 +156,120 @@ impl Stores {
     pub async fn blob_json(&self, key: &str) -> Option<Value> {
         let text = self.blobs.get(key).await.ok().flatten()?;
         serde_json::from_str(&text).ok()
+    }
+
+    /// Archives the deliveries of an e-mail (for replay, the timeline and erasure) with their
+    /// payload body `key` (`body`: given when small enough for the journal; a larger one is in
+    /// KV already, spilled for its messages). The e-mail's record keeps the deliveries of
+    /// `previous` (a re-routing). A failed write is logged and holds nothing back.
+    pub async fn archive(
+        &self,
+        deliveries: &[PlannedDelivery],
+        meta: &DeliveryMeta,
+        key: &str,
+        body: Option<&str>,
+        sender_email: &str,
+        previous: Option<&EmailArchive>,
+    ) {
+        let email = EmailArchive {
+            email_id: meta.email_id.clone(),
+            sender_key: sender_key(sender_email),
+            delivery_ids: deliveries.iter().map(|p| p.delivery_id.clone()).collect(),
+            target_urls: deliveries.iter().map(|p| p.target_url.clone()).collect(),
+            body_key: key.to_string(),
+            created_at_ms: meta.created_at_ms,
+        };
+        let email = match previous {
+            Some(p) => email.after(p),
+            None => email,
+        };
+        let call = JournalCall::Archive {
+            deliveries: deliveries
+                .iter()
+                .map(|p| ArchivedDelivery::of(p, key, meta))
+                .collect(),
+            bodies: body
+                .filter(|b| b.len() <= INLINE_LIMIT_BYTES)
+                .map(|b| vec![(key.to_string(), b.to_string())])
+                .unwrap_or_default(),
+            email,
+        };
+        if let Err(e) = self.journal.call(call).await {
+            console_warn!("e-mail {}: not archived ({e})", meta.email_id);
+        }
+    }
+
+    /// The archive record of a delivery.
+    pub async fn archived_delivery(
+        &self,
+        delivery_id: &str,
+    ) -> StoreResult<Option<ArchivedDelivery>> {
+        let found = self.archived_deliveries(&[delivery_id.to_string()]).await?;
+        Ok(found.into_iter().next().flatten())
+    }
+
+    /// The archive records of deliveries, in one journal call (KV for those archived before
+    /// the archive moved to the journal).
+    pub async fn archived_deliveries(
+        &self,
+        delivery_ids: &[String],
+    ) -> StoreResult<Vec<Option<ArchivedDelivery>>> {
+        let call = JournalCall::Deliveries {
+            delivery_ids: delivery_ids.to_vec(),
+        };
+        let mut found = self.journal.call(call).await?.deliveries;
+        found.resize(delivery_ids.len(), None);
+        for (id, record) in delivery_ids.iter().zip(found.iter_mut()) {
+            if record.is_none() {
+                *record = self
+                    .blobs
+                    .get(&archive_key(id))
+                    .await?
+                    .and_then(|t| serde_json::from_str(&t).ok());
+            }
+        }
+        Ok(found)
+    }
+
+    /// The archive record of an e-mail (KV for those archived before the move).
+    pub async fn archived_email(&self, email_id: &str) -> StoreResult<Option<EmailArchive>> {
+        let call = JournalCall::Email {
+            email_id: email_id.to_string(),
+        };
+        match self.journal.call(call).await?.email {
+            Some(record) => Ok(Some(record)),
+            None => Ok(self
+                .blobs
+                .get(&email_archive_key(email_id))
+                .await?
+                .and_then(|t| serde_json::from_str(&t).ok())),
+        }
+    }
+
+    /// A spilled message part: KV holds spilled e-mails and large payloads; a replayed
+    /// delivery names its archived body, which the journal keeps when it is small.
+    pub async fn part(&self, key: &str) -> StoreResult<Option<String>> {
+        match self.blobs.get(key).await? {
+            Some(part) => Ok(Some(part)),
+            None if key.starts_with(BODY_KEY_PREFIX) => {
+                let call = JournalCall::Body {
+                    key: key.to_string(),
+                };
+                Ok(self.journal.call(call).await?.body)
+            }
+            None => Ok(None),
+        }
+    }
+
+    /// A payload body by its key: the journal keeps the small ones, KV the large ones.
+    pub async fn body(&self, key: &str) -> StoreResult<Option<String>> {
+        let call = JournalCall::Body {
+            key: key.to_string(),
+        };
+        match self.journal.call(call).await?.body {
+            Some(body) => Ok(Some(body)),
+            None => self.blobs.get(key).await,
+        }
     }
 
     /// Loads the stored gating documents (absent documents are empty maps), reusing this
@@ -136,35 +293,37 @@ impl Stores {
         Ok(docs)
     }
 
-    /// The ids of the targets that park (paused or draining), from their parking keys, reused
-    /// by this isolate for [`CONFIG_CACHE_MS`]. Empty when KV cannot be listed (deliveries
-    /// then go as usual; a failure still reaches the target's object).
-    pub async fn parking_targets(&self) -> Vec<String> {
+    /// True when the target `id` parks (paused or draining), from its parking key, which its
+    /// object writes when it pauses and removes when it is healthy again; this isolate reuses
+    /// the answer for [`CONFIG_CACHE_MS`]. One KV read a target (never a listing: the Free plan
+    /// allows 100,000 reads but only 1,000 lists a day). False when KV cannot be read
+    /// (deliveries then go as usual; a failure still reaches the target's object).
+    pub async fn target_parks(&self, id: &str) -> bool {
         let now = now_ms();
-        if let Some(ids) = PARKING_CACHE.with(|c| fresh(c, now)) {
-            return ids;
+        let cached = PARKING_CACHE.with(|c| {
+            c.borrow()
+                .get(id)
+                .filter(|(at, _)| now - at < CONFIG_CACHE_MS)
+                .map(|(_, parks)| *parks)
+        });
+        if let Some(parks) = cached {
+            return parks;
         }
-        let listed = self
-            .blobs
-            .0
-            .list()
-            .prefix(PARKING_PREFIX.to_string())
-            .limit(1_000)
-            .execute()
-            .await;
-        let ids: Vec<String> = match listed {
-            Ok(page) => page
-                .keys
-                .iter()
-                .filter_map(|k| k.name.strip_prefix(PARKING_PREFIX).map(str::to_string))
-                .collect(),
+        let parks = match self.blobs.get(&parking_key(id)).await {
+            Ok(found) => found.is_some(),
             Err(e) => {
-                console_warn!("parking targets unreadable ({e})");
-                Vec::new()
+                console_warn!("parking key of {id} unreadable ({e})");
+                false
             }
         };
-        PARKING_CACHE.with(|c| *c.borrow_mut() = Some((now, ids.clone())));
-        ids
+        PARKING_CACHE.with(|c| {
+            let mut c = c.borrow_mut();
+            if c.len() >= 1_000 {
+                c.clear();
+            }
+            c.insert(id.to_string(), (now, parks));
+        });
+        parks
     }
 
     /// Loads one stored document as a JSON object (empty when never saved).

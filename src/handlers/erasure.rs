@@ -1,13 +1,15 @@
 //! Erasure: `DELETE /api/emails/<email_id>` and `DELETE /api/senders/<address>` remove
-//! everything stored about the e-mails (log entries in Redis and KV, archive records and
-//! bodies, dead letters, spilled parts, parked deliveries, R2 copies of their links and the
-//! link pairs), answer what was removed, and leave an audit entry
-//! (`GET /api/audit`). Which keys to look at, and what the audit keeps, is the core's
+//! everything stored about the e-mails (log entries in the journal, Redis and KV, archive
+//! records and bodies in the journal and KV, dead letters, spilled parts, parked deliveries, R2
+//! copies of their links and the link pairs), answer what was removed, and leave an audit entry
+//! (`GET /api/audit`). KV still holds the archive records written before the archive moved to
+//! the journal (they expire within 14 days): they are looked for too. Which keys to look at, and what the audit keeps, is the core's
 //! (`facteur_core::records::erasure`).
 
 use serde_json::{json, Value};
 use worker::{console_error, console_warn, Request, Response};
 
+use crate::adapters::journal::JournalCall;
 use crate::adapters::net::now_ms;
 use crate::adapters::targets::TargetCall;
 use crate::context::{Admin, Ctx};
@@ -27,7 +29,7 @@ use facteur_core::records::erasure::{
     email_of_sender, in_flight, link_keys, parse_email_id, parse_sender, AuditEntry, ErasureKind,
     Found, Removed, AUDIT_PREFIX, AUDIT_TTL_SECS,
 };
-use facteur_core::store::log::LogEntry;
+use facteur_core::store::log::{LogEntry, LogQuery, MAX_LOG_LIMIT};
 use facteur_core::store::ports::KeyValueStore;
 
 /// Who the audit names: the kind of credential, never a person or a token.
@@ -90,8 +92,17 @@ pub async fn erase_sender(ctx: &Ctx, req: Request, raw: &str) -> Result<Response
     let mut tally = Tally::default();
     let key = sender_key(&address);
     let mut ids: Vec<String> = Vec::new();
+    let call = JournalCall::SenderEmails {
+        sender_key: key.clone(),
+        max: MAX_SENDER_EMAILS + 1,
+    };
+    match ctx.stores.journal.call(call).await {
+        Ok(reply) => ids.extend(reply.email_ids),
+        Err(e) => tally.fail("journal", e),
+    }
     let mut listed_all = true;
-    // Every e-mail record names its sender's key in its metadata: the listing reads no value.
+    // Records written to KV before the archive moved to the journal name their sender's key in
+    // their metadata: the listing reads no value.
     let found = ctx
         .stores
         .blobs
@@ -105,11 +116,14 @@ pub async fn erase_sender(ctx: &Ctx, req: Request, raw: &str) -> Result<Response
     match found {
         Ok((keys, complete)) => {
             listed_all = complete;
-            ids.extend(
-                keys.iter()
-                    .filter_map(|(k, meta)| email_of_sender(k, meta.as_ref(), &key))
-                    .map(str::to_string),
-            );
+            for id in keys
+                .iter()
+                .filter_map(|(k, meta)| email_of_sender(k, meta.as_ref(), &key))
+            {
+                if !ids.iter().any(|i| i == id) {
+                    ids.push(id.to_string());
+                }
+            }
         }
         Err(e) => tally.fail("e-mail records", e),
     }
@@ -190,6 +204,10 @@ async fn erase(ctx: &Ctx, email_ids: Vec<String>, tally: &mut Tally) -> Vec<Stri
     // Keys that name what else to erase and could not be read stay for the next run.
     let mut keep: Vec<String> = Vec::new();
     for id in &found.email_ids {
+        match ctx.stores.archived_email(id).await {
+            Ok(record) => found.archives.extend(record),
+            Err(e) => tally.fail("journal", e),
+        }
         let key = email_archive_key(id);
         match read(ctx, &key, tally).await {
             Ok(text) => found
@@ -214,6 +232,12 @@ async fn erase(ctx: &Ctx, email_ids: Vec<String>, tally: &mut Tally) -> Vec<Stri
     // The bodies are named by the e-mail records and by each delivery's record (a re-routed
     // e-mail has several); each body names the links (R2 copies, link pairs).
     let mut bodies: Vec<String> = found.archives.iter().map(|a| a.body_key.clone()).collect();
+    for id in found.delivery_ids() {
+        match ctx.stores.archived_delivery(&id).await {
+            Ok(record) => bodies.extend(record.map(|a| a.body_key)),
+            Err(e) => tally.fail("journal", e),
+        }
+    }
     for key in found.delivery_archive_keys() {
         match read(ctx, &key, tally).await {
             Ok(text) => bodies.extend(
@@ -228,7 +252,12 @@ async fn erase(ctx: &Ctx, email_ids: Vec<String>, tally: &mut Tally) -> Vec<Stri
         if bodies[..i].contains(key) {
             continue;
         }
-        match read(ctx, key, tally).await {
+        match ctx
+            .stores
+            .body(key)
+            .await
+            .map_err(|e| tally.fail("bodies", e))
+        {
             Ok(Some(text)) => {
                 let (o, p) = link_keys(&text);
                 for (all, new) in [(&mut objects, o), (&mut pairs, p)] {
@@ -249,6 +278,20 @@ async fn erase(ctx: &Ctx, email_ids: Vec<String>, tally: &mut Tally) -> Vec<Stri
         // The bodies are the only record of the links: kept until their copies are gone.
         keep.extend(bodies.iter().cloned());
     }
+    if keep.is_empty() {
+        // The journal's log entries were counted when read; its records and bodies are
+        // counted here.
+        let call = JournalCall::Erase {
+            email_ids: found.email_ids.clone(),
+        };
+        match ctx.stores.journal.call(call).await {
+            Ok(reply) => {
+                tally.removed.archives += reply.erased["archive_records"].as_u64().unwrap_or(0);
+                tally.removed.bodies += reply.erased["bodies"].as_u64().unwrap_or(0);
+            }
+            Err(e) => tally.fail("journal", e),
+        }
+    }
     for (key, what) in found.kv_keys(&bodies) {
         if keep.contains(&key) {
             continue;
@@ -268,11 +311,28 @@ async fn erase(ctx: &Ctx, email_ids: Vec<String>, tally: &mut Tally) -> Vec<Stri
     warnings
 }
 
-/// Log entries of the e-mails, from Redis (LREM of the exact values) and from KV.
+/// Log entries of the e-mails, from the journal (read here, removed with the e-mails' records),
+/// Redis (LREM of the exact values) and KV.
 async fn erase_log(ctx: &Ctx, email_ids: &[String], tally: &mut Tally) -> Vec<LogEntry> {
     let doomed = |e: &LogEntry| email_ids.contains(&e.email_id);
     let mut entries = Vec::new();
-    if let Some(redis) = &ctx.stores.log.primary {
+    for id in email_ids {
+        let query = LogQuery {
+            days: 30,
+            email_id: Some(id.clone()),
+            limit: MAX_LOG_LIMIT as usize,
+            ..LogQuery::default()
+        };
+        let call = JournalCall::Recent {
+            query,
+            now_ms: now_ms(),
+        };
+        match ctx.stores.journal.call(call).await {
+            Ok(reply) => entries.extend(reply.entries),
+            Err(e) => tally.fail("journal", e),
+        }
+    }
+    if let Some(redis) = &ctx.stores.redis {
         match redis.remove_log_entries(doomed).await {
             Ok(found) => entries.extend(found),
             Err(e) => tally.fail("redis log", e),

@@ -37,13 +37,13 @@ pub async fn health(ctx: &Ctx) -> Response {
     });
     if let Some(mut body) = cached {
         // A failure seen since (the store's circuit breaker) is news: no need to wait it out.
-        if ctx.stores.log.primary.is_some() && breaker_open() {
+        if ctx.stores.redis.is_some() && breaker_open() {
             body["redis"] = "unavailable".into();
         }
         return json(200, &body);
     }
     // The transport skips Redis while its circuit breaker is open: no call then either.
-    let redis = match &ctx.stores.log.primary {
+    let redis = match &ctx.stores.redis {
         None => "not_configured",
         Some(r) => match r.transport.post("/", "[\"PING\"]".into()).await {
             Ok((status, text)) if parse_single(status, &text).is_ok() => "ok",

@@ -24,7 +24,7 @@ async fn read_logs(ctx: &Ctx, query: &LogQuery) -> Result<Vec<LogEntry>, ApiErro
 }
 
 async fn redis_health(ctx: &Ctx) -> (RedisHealth, Option<String>) {
-    match &ctx.stores.log.primary {
+    match &ctx.stores.redis {
         None => (RedisHealth::NotConfigured, None),
         Some(r) => match r.transport.post("/", "[\"PING\"]".into()).await {
             Ok((200, _)) => (RedisHealth::Ok, None),

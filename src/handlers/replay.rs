@@ -15,21 +15,16 @@ use facteur_core::error::ApiError;
 use facteur_core::jobs::blob::Blob;
 use facteur_core::jobs::delivery::DeliveryJob;
 use facteur_core::jobs::delivery::DeliveryMeta;
-use facteur_core::records::archive::archive_key;
 use facteur_core::records::archive::body_key;
-use facteur_core::records::archive::email_archive_key;
 use facteur_core::records::archive::ArchivedDelivery;
 use facteur_core::records::archive::EmailArchive;
 use facteur_core::records::replay::{
     reroute, reroute_item, reroute_sends, select, ReplayRequest, Rerouted, SelectedDelivery,
     Selection,
 };
-use facteur_core::store::ports::KeyValueStore;
 
 /// Largest filter body.
 const FILTER_BODY_LIMIT: u64 = 64 * 1024;
-/// Archive records read at once.
-const READ_CONCURRENCY: usize = 50;
 
 /// `?dry_run=true|false` (absent: false), as the dead-letter bulk replay reads it.
 fn dry_run(req: &Request) -> Result<bool, ApiError> {
@@ -42,18 +37,15 @@ fn dry_run(req: &Request) -> Result<bool, ApiError> {
 }
 
 /// The archive record of each selected delivery (`None`: expired, or unreadable).
-async fn archives(ctx: &Ctx, selected: &[SelectedDelivery]) -> Vec<Option<ArchivedDelivery>> {
-    let mut out = Vec::with_capacity(selected.len());
-    for chunk in selected.chunks(READ_CONCURRENCY) {
-        let reads = chunk.iter().map(|s| async {
-            let text = ctx.stores.blobs.get(&archive_key(&s.delivery_id)).await;
-            text.ok()
-                .flatten()
-                .and_then(|t| serde_json::from_str(&t).ok())
-        });
-        out.extend(futures::future::join_all(reads).await);
-    }
-    out
+async fn archives(
+    ctx: &Ctx,
+    selected: &[SelectedDelivery],
+) -> Result<Vec<Option<ArchivedDelivery>>, ApiError> {
+    let ids: Vec<String> = selected.iter().map(|s| s.delivery_id.clone()).collect();
+    ctx.stores
+        .archived_deliveries(&ids)
+        .await
+        .or_unavailable("Delivery archive")
 }
 
 fn expired(s: &SelectedDelivery) -> Value {
@@ -77,7 +69,7 @@ pub async fn replay_deliveries(ctx: &Ctx, mut req: Request) -> Result<Response, 
         .or_unavailable("Log stores")?;
     let selection = select(&entries, &request.filter, request.limit);
     drop(entries);
-    let found = archives(ctx, &selection.deliveries).await;
+    let found = archives(ctx, &selection.deliveries).await?;
     let mut answer = if request.reroute {
         rerouted(ctx, &selection, found, dry_run, now).await?
     } else {
@@ -162,7 +154,7 @@ async fn rerouted(
     let (mut items, mut decisions, mut jobs) = (Vec::new(), Vec::new(), Vec::new());
     let producer = ctx.producer();
     for (email_id, key) in emails {
-        let text = ctx.stores.blobs.get(&key).await.ok().flatten();
+        let text = ctx.stores.body(&key).await.ok().flatten();
         let (planned, rule) = match text
             .and_then(|t| reroute(&t, &docs, &rules, now, ctx.settings.timezone))
         {
@@ -200,25 +192,24 @@ async fn rerouted(
             // A re-routed replay parks behind what its target already holds.
             accepted_at_ms: now,
         };
-        // The body is stored before any message points to it; the archive follows the new plan.
-        producer
-            .store_body(&key, &body)
-            .await
-            .or_unavailable("Delivery archive")?;
-        let sent: Vec<_> = sends.iter().map(|(p, _)| (*p).clone()).collect();
-        let previous: Option<EmailArchive> = ctx
-            .stores
-            .blobs
-            .get(&email_archive_key(email_id))
-            .await
-            .ok()
-            .flatten()
-            .and_then(|t| serde_json::from_str(&t).ok());
-        let sender = &planned.payload.sender_email;
-        producer
-            .archive_after(&sent, &meta, &key, sender, previous.as_ref())
-            .await;
+        // A body too large to travel inline is stored before any message points to it; the
+        // journal keeps the others with the archive, which follows the new plan.
         let part = Blob::for_payload(&body, &key);
+        let spilled = matches!(part, Blob::Spilled { .. });
+        if spilled {
+            producer
+                .store_body(&key, &body)
+                .await
+                .or_unavailable("Delivery archive")?;
+        }
+        let sent: Vec<_> = sends.iter().map(|(p, _)| (*p).clone()).collect();
+        let previous: Option<EmailArchive> =
+            ctx.stores.archived_email(email_id).await.ok().flatten();
+        let sender = &planned.payload.sender_email;
+        let inline_body = (!spilled).then_some(body.as_str());
+        ctx.stores
+            .archive(&sent, &meta, &key, inline_body, sender, previous.as_ref())
+            .await;
         jobs.extend(
             sent.iter()
                 .map(|p| DeliveryJob::first(p, part.clone(), &meta)),
@@ -240,14 +231,11 @@ async fn rerouted(
 /// payload as it was sent and its own delivery id (receivers drop the repeat if they had it).
 pub async fn replay_one(ctx: &Ctx, req: Request, id: &str) -> Result<Response, ApiError> {
     ctx.require_admin(&req).await?;
-    let text = ctx
+    let archived: ArchivedDelivery = ctx
         .stores
-        .blobs
-        .get(&archive_key(id))
+        .archived_delivery(id)
         .await
-        .or_unavailable("Delivery archive")?;
-    let archived: ArchivedDelivery = text
-        .and_then(|t| serde_json::from_str(&t).ok())
+        .or_unavailable("Delivery archive")?
         .ok_or_else(|| ApiError::no_such("archived delivery (kept 14 days)", id))?;
     ctx.producer()
         .replay_archived(&archived)

@@ -110,7 +110,7 @@ pub async fn alert_check(ctx: &Ctx) {
 /// Since when Redis has been failing (`None` when it answers or is not configured), as the
 /// successive checks saw it.
 async fn redis_down_since(ctx: &Ctx, now: i64) -> Option<i64> {
-    let redis = ctx.stores.log.primary.as_ref()?;
+    let redis = ctx.stores.redis.as_ref()?;
     let up = matches!(
         redis.transport.post("/", "[\"PING\"]".into()).await,
         Ok((200, _))

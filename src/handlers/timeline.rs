@@ -9,9 +9,7 @@ use crate::context::Ctx;
 use crate::http::{json, OrUnavailable};
 use facteur_core::error::ApiError;
 use facteur_core::operator::timeline::{timeline as compute_timeline, Archived};
-use facteur_core::records::archive::{archive_key, ArchivedDelivery};
 use facteur_core::store::log::{LogQuery, MAX_LOG_LIMIT};
-use facteur_core::store::ports::KeyValueStore as _;
 
 /// `GET /api/emails/<email_id>`: what was decided, every attempt of every delivery and the
 /// payload as sent (from the archive, 14 days).
@@ -35,14 +33,21 @@ pub async fn timeline(ctx: &Ctx, req: Request, email_id: &str) -> Result<Respons
             ids.push(id);
         }
     }
+    let ids: Vec<String> = ids.into_iter().map(str::to_string).collect();
+    let records = ctx
+        .stores
+        .archived_deliveries(&ids)
+        .await
+        .unwrap_or_default();
     let mut archived = Vec::new();
-    for id in ids {
-        let text = ctx.stores.blobs.get(&archive_key(id)).await.ok().flatten();
-        let Some(record) = text.and_then(|t| serde_json::from_str::<ArchivedDelivery>(&t).ok())
-        else {
-            continue;
-        };
-        let body = ctx.stores.blob_json(&record.body_key).await;
+    for record in records.into_iter().flatten() {
+        let body = ctx
+            .stores
+            .body(&record.body_key)
+            .await
+            .ok()
+            .flatten()
+            .and_then(|t| serde_json::from_str(&t).ok());
         archived.push(Archived { record, body });
     }
     let targets: Vec<(String, String)> = archived

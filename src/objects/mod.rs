@@ -6,4 +6,5 @@
 
 pub mod dedup;
 pub mod guard;
+pub mod journal;
 pub mod target;

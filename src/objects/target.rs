@@ -422,7 +422,7 @@ impl TargetObject {
         }
         let body = match &job.payload {
             Blob::Inline { data } => Some(data.clone()),
-            Blob::Spilled { key } => match ctx.stores.blobs.get(key).await {
+            Blob::Spilled { key } => match ctx.stores.part(key).await {
                 Ok(found) => found,
                 Err(e) => return Ok(Tried::Failed(format!("store unavailable: {e}"))),
             },

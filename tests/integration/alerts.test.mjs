@@ -55,7 +55,7 @@ async function pushAndSettle(n) {
   );
 }
 
-const check = async () => (await w.mf.getWorker()).scheduled({ cron: "* * * * *" });
+const check = async () => (await w.mf.getWorker()).scheduled({ cron: "*/5 * * * *" });
 const alerts = () =>
   rec.requests.filter((r) => r.path === "/alerts" && !r.json.alert.startsWith("target_"));
 

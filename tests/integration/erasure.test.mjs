@@ -1,9 +1,9 @@
 // Erasure (issue #13): DELETE /api/senders/<address> and DELETE /api/emails/<id> remove what
-// every store holds about the e-mails (the delivery log in Redis and KV, archive records and
-// bodies, dead letters, spilled parts, R2 copies and link pairs; a sender's e-mails are found by
-// the sender key their records carry as KV metadata), answer what
-// was removed, and leave an audit entry without personal data. The stores are then read
-// directly, not only through the API.
+// every store holds about the e-mails (the delivery log in Redis, the journal and KV, archive
+// records and bodies in the journal and KV, dead letters, spilled parts, R2 copies and link
+// pairs; a sender's e-mails are found by the sender key their records carry), answer what was
+// removed, and leave an audit entry without personal data. Redis, KV and R2 are then read
+// directly, the journal through its own calls, not only through the API.
 import { test, before, after } from "node:test";
 import assert from "node:assert/strict";
 import crypto from "node:crypto";
@@ -43,6 +43,18 @@ const setTarget = async (url) =>
     200,
   );
 const received = (id) => rec.requests.filter((r) => r.json?.microsoft_graph_email_id === id);
+/** One call to the journal object, as the worker makes it (src/adapters/journal.rs). */
+async function journal(call) {
+  const ns = await w.mf.getDurableObjectNamespace("JOURNAL");
+  const stub = ns.get(ns.idFromName("journal"));
+  const res = await stub.fetch("https://journal.internal/", {
+    method: "POST",
+    body: JSON.stringify({ call, now_ms: Date.now() }),
+  });
+  assert.equal(res.status, 200);
+  return res.json();
+}
+const byEmail = (id) => ({ days: 7, email_id: id, limit: 100, offset: 0 });
 const sha256 = (s) => crypto.createHash("sha256").update(s).digest("hex");
 
 async function push(sender, subject, body = "<p>Bonjour</p>") {
@@ -202,8 +214,16 @@ test(
     for (const id of jane) assert.deepEqual(await w.logs(`email_id=${id}`), []);
     const dead = (await w.api("/api/dead_letters")).json.dead_letters;
     assert.ok(!dead.some((d) => jane.includes(d.email_id)));
+    // The journal, asked directly: nothing of hers (log, archive records, bodies).
+    for (const id of jane) {
+      assert.equal((await journal({ op: "email", email_id: id })).email, null, id);
+      assert.deepEqual(
+        (await journal({ op: "recent", query: byEmail(id), now_ms: Date.now() })).entries,
+        [],
+      );
+    }
     // Bob is untouched.
-    assert.ok(await kv.get(`archive:email:${bob}`));
+    assert.ok((await journal({ op: "email", email_id: bob })).email, "Bob's archive record");
     assert.ok((await w.logs(`email_id=${bob}`)).length >= 1);
     // The dedup markers stay: the same e-mail pushed again is still not delivered twice.
     const first = received(jane[0])[0].json;
@@ -253,10 +273,14 @@ test("erasing one e-mail by id, and refusals", async () => {
     "no sender index: the record carries the sender key",
   );
   assert.ok(res.json.removed.log_entries >= 1);
-  assert.equal(await kv.get(`archive:${log.delivery_id}`), null);
-  assert.equal(await kv.get(`archive:email:${gone}`), null);
+  const archived = await journal({ op: "deliveries", delivery_ids: [log.delivery_id] });
+  assert.deepEqual(archived.deliveries, [null]);
+  assert.equal((await journal({ op: "email", email_id: gone })).email, null);
   assert.deepEqual(await w.logs(`email_id=${gone}`), []);
-  assert.ok(await kv.get(`archive:email:${keep}`), "another e-mail of the same sender stays");
+  assert.ok(
+    (await journal({ op: "email", email_id: keep })).email,
+    "another e-mail of the same sender stays",
+  );
   const [entry] = (await w.api("/api/audit")).json.entries;
   assert.equal(entry.what.kind, "email");
   assert.equal(entry.what.subject_hash, sha256(`email:${gone}`).slice(0, 12));
@@ -278,5 +302,8 @@ test("erasing one e-mail by id, and refusals", async () => {
     401,
   );
   assert.equal((await w.api("/api/audit?limit=0")).status, 400);
-  assert.ok(await kv.get(`archive:email:${keep}`), "refused requests erased nothing");
+  assert.ok(
+    (await journal({ op: "email", email_id: keep })).email,
+    "refused requests erased nothing",
+  );
 });

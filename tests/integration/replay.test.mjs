@@ -11,7 +11,7 @@ import { eventually, sleep } from "../harness/ports.mjs";
 
 const HOOK = "https://hooks.receiver.test/replay-hook";
 const OTHER = "https://other.receiver.test/rerouted";
-let stack, rec, w, kv;
+let stack, rec, w;
 let failing = true;
 // Subjects marked [fails] get a 404 (an error at once) while `failing` is on.
 const plan = (r) =>
@@ -29,7 +29,6 @@ before(async () => {
     },
   });
   ({ receiver: rec, worker: w } = stack);
-  kv = await w.mf.getKVNamespace("FACTEUR_KV");
 });
 after(() => stack?.stop());
 
@@ -136,19 +135,32 @@ test("filters: e-mail id, detector, time window, limit with more", async () => {
 });
 
 test("an expired archive is not counted, in the dry run as in the replay", async () => {
-  const x = await delivered("expired");
-  await kv.delete(`archive:${x.log.delivery_id}`);
-  const dry = await replay({ email_id: x.id }, true);
+  // A delivery the log still shows but the archive no longer holds (the archive's day tables
+  // expire on their own): its log entry is written straight into Redis.
+  const id = crypto.randomBytes(16).toString("hex");
+  const deliveryId = `dlv_${crypto.randomBytes(12).toString("hex")}`;
+  const entry = {
+    id: `expired-${id}`,
+    timestamp: new Date().toISOString(),
+    status: "success",
+    email_id: id,
+    delivery_id: deliveryId,
+    webhook_url: "https://hooks.receiver.test/***",
+    target_url: "https://hooks.receiver.test/replay-hook",
+    attempt: 1,
+  };
+  await stack.upstash.redis([["LPUSH", "r:ss:webhook_logs:v1", JSON.stringify(entry)]]);
+  const dry = await replay({ email_id: id }, true);
   assert.equal(dry.json.count, 0);
   assert.deepEqual(dry.json.unavailable, [
-    { delivery_id: x.log.delivery_id, email_id: x.id, reason: "archive_expired" },
+    { delivery_id: deliveryId, email_id: id, reason: "archive_expired" },
   ]);
-  const real = await replay({ email_id: x.id });
+  const real = await replay({ email_id: id });
   assert.equal(real.status, 202);
   assert.equal(real.json.count, 0);
   assert.equal(real.json.unavailable.length, 1);
   await sleep(500);
-  assert.equal(received(x.id).length, 1);
+  assert.equal(received(id).length, 0);
 });
 
 test("reroute: the e-mail planned again with the current rules; unchanged targets keep their delivery id", async () => {

@@ -62,6 +62,9 @@ pub mod bindings {
     pub const DEDUP: &str = "DEDUP";
     pub const TARGETS: &str = "TARGETS";
     pub const R2_FETCH: &str = "R2_FETCH";
+    /// The delivery log (embedded default), the archive and the day's costs (Durable Object
+    /// `JournalObject`, one instance).
+    pub const JOURNAL: &str = "JOURNAL";
     /// The console's sessions and wrong-password counters (Durable Object `ConsoleGuard`).
     pub const CONSOLE_GUARD: &str = "CONSOLE_GUARD";
     /// The console's static files (Workers Static Assets, `[assets]` in wrangler.toml).

@@ -42,7 +42,7 @@ impl Default for HealthPolicy {
             pause_after_failures: 10,
             pause_min_span_ms: 5 * 60_000,
             probe_base_secs: 30,
-            probe_max_secs: 600,
+            probe_max_secs: 120,
             drain_per_sec: 10,
         }
     }

@@ -132,10 +132,17 @@ pub fn archive_key(delivery_id: &str) -> String {
     format!("archive:{delivery_id}")
 }
 
-/// KV key of a payload body, by its content: the targets of one e-mail share one stored body,
-/// which serves both as the spilled part of large delivery messages and as the archive.
+/// Prefix of the payload bodies' keys.
+pub const BODY_KEY_PREFIX: &str = "body:";
+
+/// Key of a payload body, by its content: the targets of one e-mail share one stored body,
+/// which serves both as the spilled part of large delivery messages (in KV) and as the archive
+/// (in the journal when small).
 pub fn body_key(body: &str) -> String {
-    format!("body:{}", &crate::base::ids::sha256_hex(body)[..32])
+    format!(
+        "{BODY_KEY_PREFIX}{}",
+        &crate::base::ids::sha256_hex(body)[..32]
+    )
 }
 
 #[cfg(test)]

@@ -190,8 +190,8 @@ impl LogEntry {
     }
 }
 
-/// A validated `GET /api/webhook_logs` query.
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// A validated `GET /api/webhook_logs` query (sent as is to the journal object).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct LogQuery {
     /// Only entries newer than this many days.
     pub days: u64,

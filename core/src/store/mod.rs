@@ -4,6 +4,7 @@
 
 pub mod dedup;
 pub mod fallback;
+pub mod journal;
 pub mod log;
 pub mod ops;
 pub mod ports;

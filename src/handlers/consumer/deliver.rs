@@ -157,11 +157,7 @@ pub(super) async fn attempt(ctx: &Ctx, job: DeliveryJob, body: &str) -> Result<(
     let webhook = job.kind == JobKind::Webhook;
     let parks = webhook
         && (seen(&job.target_url).is_some_and(|s| s.parks && now_ms() - s.at_ms < SEEN_FOR_MS)
-            || ctx
-                .stores
-                .parking_targets()
-                .await
-                .contains(&target_id(&job.target_url)));
+            || ctx.stores.target_parks(&target_id(&job.target_url)).await);
     if parks && park(ctx, &job, None).await {
         return Ok(());
     }

@@ -218,7 +218,7 @@ async fn unreadable(ctx: &Ctx, msg: &RawMessage, text: String, queue: &str) {
 async fn read_part<J: QueuedJob>(ctx: &Ctx, msg: &RawMessage, job: &J) -> Option<String> {
     let found = match job.part() {
         Blob::Inline { data } => Some(data.clone()),
-        Blob::Spilled { key } => match ctx.stores.blobs.get(key).await {
+        Blob::Spilled { key } => match ctx.stores.part(key).await {
             Ok(found) => found,
             Err(e) => {
                 console_error!("part {key} unreadable ({e}); message retried");

@@ -31,12 +31,7 @@ pub(super) struct ProcessingConfig {
 
 /// Reads the configuration documents and rules (`None`: unreadable, the batch is retried).
 pub(super) async fn load_config(ctx: &Ctx) -> Option<ProcessingConfig> {
-    // The parking targets are read alongside (cached), so the first attempts need no read.
-    let (docs, rules, _) = futures::join!(
-        ctx.stores.load_documents(),
-        ctx.stores.load_rules(),
-        ctx.stores.parking_targets()
-    );
+    let (docs, rules) = futures::join!(ctx.stores.load_documents(), ctx.stores.load_rules());
     match (docs, rules) {
         (Ok(docs), Ok(rules)) => Some(ProcessingConfig {
             docs: ctx.settings.documents(&docs),
@@ -196,16 +191,15 @@ async fn first_attempts(
             });
         }
     }
-    let archive = async {
-        if !spilled {
-            if let Err(e) = producer.store_body(&key, &body).await {
-                console_warn!("e-mail {}: payload not archived ({e})", meta.email_id);
-            }
-        }
-        producer
-            .archive(&planned.deliveries, meta, &key, sender_email)
-            .await;
-    };
+    // The journal keeps the body when it travels inline; a spilled one is in KV already.
+    let archive = ctx.stores.archive(
+        &planned.deliveries,
+        meta,
+        &key,
+        (!spilled).then_some(body.as_str()),
+        sender_email,
+        None,
+    );
     let producer = &producer;
     let attempts = planned.deliveries.iter().map(|p| {
         let job = DeliveryJob::first(p, part.clone(), meta);
