@@ -68,7 +68,10 @@ pub async fn queue(
 async fn scheduled(event: ScheduledEvent, env: Env, _ctx: ScheduleContext) {
     let invocation = Invocation::begin(true);
     match Ctx::load(env, None) {
-        Ok(ctx) => scheduled::run(&ctx, &event.cron()).await,
+        Ok(ctx) => {
+            scheduled::run(&ctx, &event.cron()).await;
+            ctx.stores.journal.flush_if_due().await;
+        }
         Err(e) => worker::console_error!("scheduled {}: cannot start: {e}", event.cron()),
     }
     invocation.close(&format!("cron {}", event.cron()));
@@ -91,6 +94,7 @@ async fn dispatch(
     let path = req.path();
     let route = route(req.method().as_ref(), &path)?;
     let ctx = Ctx::load(env, Some(background))?;
+    ctx.flush_costs();
     if let Some(refusal) = dev_host_refusal(ctx.settings.dev_http_loopback, &req.inner().url()) {
         return Err(refusal);
     }

@@ -36,6 +36,8 @@ pub struct Ctx {
     pub stores: Stores,
     /// The invocation's `waitUntil`, for work that must finish but not before the answer.
     background: Option<Context>,
+    /// The isolate's counts when the invocation started (see [`Ctx::subrequests_left`]).
+    started: facteur_core::store::ops::Ops,
 }
 
 impl Ctx {
@@ -61,7 +63,21 @@ impl Ctx {
             settings,
             stores,
             background,
+            started: crate::adapters::ledger::snapshot(),
         })
+    }
+
+    /// Subrequests left in this invocation's budget (`SUBREQUEST_BUDGET`), from the isolate's
+    /// counts since it started: invocations running at once in the isolate share them, so the
+    /// figure errs on the safe side.
+    pub fn subrequests_left(&self) -> u64 {
+        let spent = facteur_core::store::ops::difference(
+            &crate::adapters::ledger::snapshot(),
+            &self.started,
+        );
+        self.settings
+            .subrequest_budget
+            .saturating_sub(spent.all_subrequests())
     }
 
     /// Runs `work` after the answer (the invocation lives until it ends); inline-spawned when
@@ -71,6 +87,13 @@ impl Ctx {
             Some(c) => c.wait_until(work),
             None => wasm_bindgen_futures::spawn_local(work),
         }
+    }
+
+    /// Sends the isolate's counts to the journal after the answer, when they waited a minute
+    /// for a journal call (see `adapters::ledger`).
+    pub fn flush_costs(&self) {
+        let journal = self.stores.journal.clone();
+        self.in_background(async move { journal.flush_if_due().await });
     }
 
     /// A Redis store of its own (for background work that outlives a borrow of the context).

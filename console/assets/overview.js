@@ -29,6 +29,10 @@ const CONDITIONS = {
     (t) => `failing for more than ${t.redis_down_minutes} min`,
   ],
   no_success: ["No success", (t) => `none for ${t.no_success_minutes} min`],
+  daily_limit_reached: [
+    "Daily limit reached",
+    () => "a store refused work for the rest of the day (UTC)",
+  ],
 };
 
 export async function render(main) {
@@ -67,7 +71,9 @@ export async function render(main) {
     h("h2", { class: "sr-only" }, "Alerts"),
     h("div", { class: "grid", id: "alerts" }, o.alerts.map(alertTile)),
     firing(alerts),
+    limitsReached(data.costs?.limits_reached ?? []),
     health(data.health),
+    costs(data.costs?.today),
     body,
   );
   select("day");
@@ -125,9 +131,50 @@ function firing(a) {
     h(
       "p",
       { class: "muted" },
-      `Checked every minute over the last ${t.window_minutes} min (the tiles above: 24 hours). Alert webhook: `,
+      `Checked every 5 minutes over the last ${t.window_minutes} min (the tiles above: 24 hours). Alert webhook: `,
       sink,
       ".",
+    ),
+  );
+}
+
+/** A banner while a daily limit of the plan was reached today: what it stops, until when. */
+function limitsReached(limits) {
+  if (!limits.length) return null;
+  return h(
+    "div",
+    { class: "banner error", role: "alert", id: "limits-reached" },
+    h("strong", {}, "Daily limit reached: "),
+    limits.map((l) => `${l.store} at ${when(new Date(l.at_ms).toISOString())}`).join(", "),
+    ". What needs it fails until 00:00 UTC (entries that could not be stored are in the worker's log); deliveries go on. See docs/costs.md.",
+  );
+}
+
+/** What one e-mail spent today, the Free plan's ceiling, and the Paid price. */
+function costs(c) {
+  if (!c)
+    return card("What today cost", h("p", { class: "muted" }, "No e-mail accepted yet today."));
+  const ceiling = c.free.emails_per_day
+    ? `${c.free.emails_per_day.toLocaleString("en")} e-mails a day (first limit: ${c.free.binds})`
+    : "no daily limit binds";
+  return card(
+    "What today cost",
+    h(
+      "div",
+      { id: "costs" },
+      h(
+        "p",
+        {},
+        `${c.emails} e-mail${c.emails > 1 ? "s" : ""} accepted today. Workers Free plan: ${ceiling}. Workers Paid: $${c.paid_per_million.toFixed(2)} per million e-mails past the included usage (prices of ${c.prices_read_on}).`,
+      ),
+      table(
+        [
+          { label: "Operation", cell: ([name]) => name },
+          { label: "Per e-mail", cell: ([, n]) => String(n) },
+        ],
+        c.per_email,
+        { caption: "Billed operations per e-mail, today" },
+      ),
     ),
   );
 }

@@ -29,6 +29,9 @@ pub struct Settings {
     pub sender_allowlist: Vec<String>,
     pub timezone: Zone,
     pub inflight_ttl_secs: u64,
+    /// Subrequests one invocation may make (`SUBREQUEST_BUDGET`: 50 on the Free plan, 1,000 on
+    /// Paid; see `crate::delivery::budget`).
+    pub subrequest_budget: u64,
     pub redis_log_cap: u64,
     pub redis_timeout_ms: u32,
     /// A held e-mail is gated again at least this often, so a configuration change (window
@@ -163,6 +166,7 @@ impl Settings {
                 .unwrap_or_default(),
             timezone,
             inflight_ttl_secs: num(vars::INFLIGHT_LOCK_TTL_SEC, 900, 10, 86_400)?,
+            subrequest_budget: num(vars::SUBREQUEST_BUDGET, 50, 10, 1_000)?,
             redis_log_cap: num(
                 vars::WEBHOOK_LOG_MAX_ENTRIES,
                 DEFAULT_REDIS_LOG_CAP,

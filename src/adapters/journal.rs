@@ -7,7 +7,9 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use worker::{Env, Method, Request, RequestInit, Stub};
 
-use super::ledger::{count, restore_unflushed, take_unflushed};
+use super::ledger::{
+    count, flush_due, limit_hit, restore_limits, restore_unflushed, take_limits, take_unflushed,
+};
 use facteur_core::config::bindings;
 use facteur_core::records::archive::{ArchivedDelivery, EmailArchive};
 use facteur_core::store::log::{LogEntry, LogQuery};
@@ -41,8 +43,10 @@ pub enum JournalCall {
     SenderEmails { sender_key: String, max: usize },
     /// Erases everything kept about these e-mails (log, archive, bodies).
     Erase { email_ids: Vec<String> },
-    /// The billed operations of the last `days` days.
+    /// The billed operations of the last `days` days, and the daily limits reached.
     Days { days: u32 },
+    /// Only the daily limits reached in the last `days` days.
+    Limits { days: u32 },
     /// Only the operations that ride with every call.
     Count,
     /// A store reached a daily limit (kept once per store and day).
@@ -56,6 +60,9 @@ pub struct JournalRequest {
     #[serde(default)]
     pub ops: Ops,
     pub now_ms: i64,
+    /// Daily limits reached, seen by the caller's isolate (limit, detail).
+    #[serde(default)]
+    pub limits: Vec<(String, String)>,
 }
 
 /// A daily limit a store reached, as kept.
@@ -115,10 +122,15 @@ impl Journal {
             call,
             ops,
             now_ms: super::net::now_ms(),
+            limits: take_limits(),
         };
         let result = self.send(&request).await;
-        if result.is_err() {
+        if let Err(e) = &result {
             restore_unflushed(&ops);
+            restore_limits(request.limits);
+            if e.is_limit() {
+                limit_hit("Durable Objects", &e.detail);
+            }
         }
         result
     }
@@ -146,6 +158,27 @@ impl Journal {
         resp.json()
             .await
             .map_err(|e| StoreError::unreadable(format!("journal reply: {e}")))
+    }
+}
+
+impl Journal {
+    /// Sends the isolate's counts with a call of their own when they waited a minute for one
+    /// (an isolate that only ingests, say, calls the journal for nothing else).
+    pub async fn flush_if_due(&self) {
+        if flush_due() {
+            if let Err(e) = self.call(JournalCall::Count).await {
+                worker::console_warn!("costs not counted yet ({e}); kept for the next call");
+            }
+        }
+    }
+}
+
+/// From a Durable Object: sends its isolate's counts to the journal after its answer, when they
+/// waited a minute for a journal call.
+pub fn flush_costs(state: &worker::State, env: &Env) {
+    if flush_due() {
+        let journal = Journal { env: env.clone() };
+        state.wait_until(async move { journal.flush_if_due().await });
     }
 }
 

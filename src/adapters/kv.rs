@@ -2,7 +2,7 @@
 
 use worker::kv::KvStore;
 
-use super::ledger::count;
+use super::ledger::{count, limit_hit};
 use facteur_core::base::time::DAY_MS;
 use facteur_core::store::log::{
     kv_log_key, LogEntry, LogQuery, KV_LOG_PREFIX, LOG_TTL_SECS, MAX_LOG_READ,
@@ -15,7 +15,26 @@ const KV_MIN_TTL_SECS: u64 = 60;
 const KV_METADATA_MAX: usize = 1_000;
 
 fn kv_err(e: impl std::fmt::Display) -> StoreError {
-    StoreError::from_runtime(format!("kv: {e}"))
+    let err = StoreError::from_runtime(format!("kv: {e}"));
+    if err.is_limit() {
+        limit_hit(kv_limit(&err.detail), &err.detail);
+    }
+    err
+}
+
+/// Which KV daily limit an error names (the runtime says `KV put() limit exceeded for the day`).
+fn kv_limit(detail: &str) -> &'static str {
+    if detail.contains("put(") {
+        "KV writes"
+    } else if detail.contains("list(") {
+        "KV lists"
+    } else if detail.contains("delete(") {
+        "KV deletes"
+    } else if detail.contains("get(") {
+        "KV reads"
+    } else {
+        "KV"
+    }
 }
 
 /// Workers KV as a [`KeyValueStore`].

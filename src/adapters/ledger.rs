@@ -11,7 +11,7 @@
 
 use std::cell::{Cell, RefCell};
 
-use worker::console_log;
+use worker::{console_error, console_log};
 
 use super::net::now_ms;
 use facteur_core::store::ops::Ops;
@@ -25,6 +25,46 @@ thread_local! {
     static RUNNING: Cell<u32> = const { Cell::new(0) };
     /// Invocations that started while another was running, since the oldest running one.
     static OVERLAPS: Cell<u64> = const { Cell::new(0) };
+}
+
+/// The daily limits this isolate saw reached: the day, the limits seen that day, and those not
+/// yet told to the journal (limit, detail).
+type Limits = (u32, Vec<String>, Vec<(String, String)>);
+
+thread_local! {
+    static LIMITS: RefCell<Limits> = const { RefCell::new((0, Vec::new(), Vec::new())) };
+}
+
+/// A store refused an operation because the plan's daily limit `limit` (`KV writes`, …) was
+/// reached: said once per isolate and day in the worker's log (Workers Logs) at error level,
+/// and told to the journal with its next call (kept once per limit and day; the alert check
+/// sends `daily_limit_reached`, and the console's overview shows it). Deliveries go on.
+pub fn limit_hit(limit: &str, detail: &str) {
+    let day = facteur_core::store::journal::day_of(now_ms());
+    LIMITS.with(|l| {
+        let mut l = l.borrow_mut();
+        if l.0 != day {
+            *l = (day, Vec::new(), Vec::new());
+        }
+        if l.1.iter().any(|s| s == limit) {
+            return;
+        }
+        l.1.push(limit.to_string());
+        l.2.push((limit.to_string(), detail.to_string()));
+        console_error!(
+            "DAILY LIMIT REACHED: {limit} ({detail}); what needs it fails until 00:00 UTC, deliveries go on"
+        );
+    });
+}
+
+/// Takes the limits reached not yet told to the journal.
+pub fn take_limits() -> Vec<(String, String)> {
+    LIMITS.with(|l| std::mem::take(&mut l.borrow_mut().2))
+}
+
+/// Puts back limits a journal call could not deliver.
+pub fn restore_limits(limits: Vec<(String, String)>) {
+    LIMITS.with(|l| l.borrow_mut().2.extend(limits));
 }
 
 /// How long counts may wait for a journal call before they get one of their own.
@@ -42,6 +82,11 @@ pub fn count(add: impl FnOnce(&mut Ops)) {
         }
         u.0.add(&delta);
     });
+}
+
+/// Everything counted in this isolate so far.
+pub fn snapshot() -> Ops {
+    TOTAL.with(|t| *t.borrow())
 }
 
 /// Takes the counts not yet in the day's totals (to send them with a journal call).

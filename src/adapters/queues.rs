@@ -3,7 +3,7 @@
 use worker::{BatchMessageBuilder, Env, MessageBuilder, Queue, QueueContentType};
 
 use super::kv::Kv;
-use super::ledger::count;
+use super::ledger::{count, limit_hit};
 use facteur_core::config::bindings;
 use facteur_core::intake::accept::JobSender;
 use facteur_core::jobs::blob::batches;
@@ -25,6 +25,16 @@ impl JobSender for Producer<'_> {
             .await
             .map_err(SendError::into_store_error)
     }
+}
+
+/// A queue's refusal; a daily limit (Queues on the Free plan) is said once (see
+/// `ledger::limit_hit`).
+fn queue_err(e: worker::Error) -> StoreError {
+    let err = StoreError::from_runtime(e.to_string());
+    if err.is_limit() {
+        limit_hit("Queues operations", &err.detail);
+    }
+    err
 }
 
 /// Why a message could not be produced.
@@ -104,7 +114,7 @@ impl Producer<'_> {
         self.queue(binding)?
             .send(msg.build())
             .await
-            .map_err(|e| SendError::Queue(StoreError::from_runtime(e.to_string())))
+            .map_err(|e| SendError::Queue(queue_err(e)))
     }
 
     /// The processing job of an accepted e-mail: the push request's own text, stored first
@@ -170,10 +180,7 @@ impl Producer<'_> {
                             .content_type(QueueContentType::Text)
                             .build()
                     }));
-                    queue
-                        .send_batch(batch.build())
-                        .await
-                        .map_err(|e| StoreError::from_runtime(e.to_string()))
+                    queue.send_batch(batch.build()).await.map_err(queue_err)
                 }
                 (Err(e), _) => Err(e),
                 (_, Err(e)) => Err(e.into_store_error()),

@@ -5,7 +5,7 @@ use std::cell::Cell;
 
 use worker::{Headers, Method, Request, RequestInit};
 
-use super::ledger::count;
+use super::ledger::{count, limit_hit};
 use super::net::{fetch_with_timeout, now_ms, NetError};
 use facteur_core::base::mask::{redact, truncate};
 use facteur_core::settings::UpstashSettings;
@@ -52,6 +52,15 @@ impl RestTransport for FetchTransport {
             o.redis_commands += commands;
         });
         let result = self.call(path, body).await;
+        // Upstash answers an exhausted quota with an error naming its limit.
+        if let Ok((status, text)) = &result {
+            if *status >= 400 && text.to_ascii_lowercase().contains("limit") {
+                limit_hit(
+                    "Upstash commands",
+                    &facteur_core::base::mask::truncate(text, 200),
+                );
+            }
+        }
         match &result {
             Ok((status, _)) if *status < 500 && *status != 401 => {}
             _ => REDIS_SKIP_UNTIL.with(|c| c.set(now_ms() + BREAKER_COOL_DOWN_MS)),

@@ -4,6 +4,7 @@
 use serde_json::json;
 use worker::{Request, Response};
 
+use crate::adapters::journal::JournalCall;
 use crate::adapters::net::now_ms;
 use crate::context::Ctx;
 use crate::http::json;
@@ -11,8 +12,10 @@ use crate::http::OrUnavailable;
 use facteur_core::analysis::offload::LAST_CLEANUP_KEY;
 use facteur_core::base::time::iso_utc;
 use facteur_core::error::ApiError;
+use facteur_core::operator::costs::cost_view;
 use facteur_core::operator::overview::{overview as compute_overview, RedisHealth};
 use facteur_core::store::log::{LogEntry, LogQuery, MAX_LOG_LIMIT};
+use facteur_core::store::ops::Ops;
 use facteur_core::store::upstash::RestTransport as _;
 
 async fn read_logs(ctx: &Ctx, query: &LogQuery) -> Result<Vec<LogEntry>, ApiError> {
@@ -48,8 +51,21 @@ pub async fn overview(ctx: &Ctx, req: Request) -> Result<Response, ApiError> {
             false => None,
         }
     };
-    let (logs, (redis, redis_error), last_cleanup) =
-        futures::join!(read_logs(ctx, &query), redis_health(ctx), cleanup);
+    let days = ctx.stores.journal.call(JournalCall::Days { days: 1 });
+    let (logs, (redis, redis_error), last_cleanup, days) =
+        futures::join!(read_logs(ctx, &query), redis_health(ctx), cleanup, days);
+    // What today's e-mails spent, and the daily limits reached (an unreadable journal leaves
+    // them out, the overview still answers).
+    let (cost, limits) = match days {
+        Ok(reply) => {
+            let today = reply.days.first().map(|(_, ops)| *ops).unwrap_or_default();
+            (cost_view(&today, &Ops::default()), reply.limits)
+        }
+        Err(e) => {
+            worker::console_warn!("overview: costs unreadable ({e})");
+            (None, Vec::new())
+        }
+    };
     let now = now_ms();
     let figures = compute_overview(&logs?, now, redis, &ctx.settings.alerts);
     Ok(json(
@@ -67,6 +83,7 @@ pub async fn overview(ctx: &Ctx, req: Request) -> Result<Response, ApiError> {
                 "version": env!("CARGO_PKG_VERSION"),
             },
             "overview": figures,
+            "costs": {"today": cost, "limits_reached": limits},
         }),
     ))
 }

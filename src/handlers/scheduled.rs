@@ -3,14 +3,16 @@
 use serde_json::json;
 use worker::{console_error, console_log, console_warn};
 
+use crate::adapters::journal::JournalCall;
 use crate::adapters::net::now_ms;
 use crate::context::Ctx;
 use facteur_core::analysis::offload::{cleanup_cutoff, LAST_CLEANUP_KEY};
 use facteur_core::base::time::iso_utc;
 use facteur_core::operator::alerts::{
-    read_conditions, transitions, AlertStates, Context as AlertContext, ALERT_STATES_KEY,
-    REDIS_DOWN_SINCE_KEY,
+    daily_limit_reading, read_conditions, transitions, AlertStates, Context as AlertContext,
+    ALERT_STATES_KEY, REDIS_DOWN_SINCE_KEY,
 };
+use facteur_core::store::journal::day_of;
 use facteur_core::store::log::{LogQuery, MAX_LOG_LIMIT};
 use facteur_core::store::ports::KeyValueStore;
 use facteur_core::store::upstash::RestTransport as _;
@@ -71,7 +73,7 @@ pub async fn alert_check(ctx: &Ctx) {
         Ok(e) => e,
         Err(e) => return console_error!("alert check: log unreadable: {e}"),
     };
-    let readings = read_conditions(
+    let mut readings = read_conditions(
         &entries,
         t,
         AlertContext {
@@ -79,6 +81,24 @@ pub async fn alert_check(ctx: &Ctx) {
             redis_down_since_ms: redis_down_since,
         },
     );
+    match ctx
+        .stores
+        .journal
+        .call(JournalCall::Limits { days: 1 })
+        .await
+    {
+        Ok(reply) => {
+            let today = day_of(now);
+            let hit: Vec<String> = reply
+                .limits
+                .into_iter()
+                .filter(|l| l.day == today)
+                .map(|l| l.store)
+                .collect();
+            readings.push(daily_limit_reading(&hit));
+        }
+        Err(e) => console_error!("alert check: daily limits unreadable: {e}"),
+    }
     let states: AlertStates = match ctx.stores.blobs.get(ALERT_STATES_KEY).await {
         Ok(v) => v
             .and_then(|v| serde_json::from_str(&v).ok())

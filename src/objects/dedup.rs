@@ -16,6 +16,7 @@ use worker::{
 };
 
 use crate::adapters::dedup::{claim_name, DedupCall, DedupReply};
+use crate::adapters::journal::flush_costs;
 use crate::adapters::ledger::{count, Invocation, Rows};
 use crate::adapters::net::now_ms;
 use facteur_core::config::bindings;
@@ -175,6 +176,7 @@ impl worker::DurableObject for DedupShard {
         }
         .await;
         invocation.close("object dedup (call)");
+        flush_costs(&self.state, &self.env);
         resp
     }
 

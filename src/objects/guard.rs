@@ -5,6 +5,7 @@
 
 use worker::{durable_object, Env, Request, Response, Result, State};
 
+use crate::adapters::journal::flush_costs;
 use crate::adapters::ledger::{Invocation, Rows};
 use crate::adapters::net::now_ms;
 use facteur_core::operator::guard::{Book, GuardCall};
@@ -16,11 +17,12 @@ const BOOK_KEY: &str = "book";
 #[durable_object(fetch)]
 pub struct ConsoleGuard {
     state: State,
+    env: Env,
 }
 
 impl worker::DurableObject for ConsoleGuard {
-    fn new(state: State, _env: Env) -> Self {
-        Self { state }
+    fn new(state: State, env: Env) -> Self {
+        Self { state, env }
     }
 
     async fn fetch(&self, mut req: Request) -> Result<Response> {
@@ -39,6 +41,7 @@ impl worker::DurableObject for ConsoleGuard {
         }
         .await;
         invocation.close("object guard (call)");
+        flush_costs(&self.state, &self.env);
         resp
     }
 }

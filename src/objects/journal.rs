@@ -149,6 +149,17 @@ impl JournalObject {
                 Value::String(serde_json::to_string(&ops).unwrap_or_default())
             }
         };
+        for (store, detail) in &request.limits {
+            self.run(
+                "INSERT OR IGNORE INTO limits (day, store, at, detail) VALUES (?, ?, ?, ?)",
+                vec![
+                    Value::Integer(i64::from(today)),
+                    Value::String(store.clone()),
+                    Value::Integer(now),
+                    Value::String(detail.clone()),
+                ],
+            )?;
+        }
         let mut reply = JournalReply::default();
         match request.call {
             JournalCall::Append { entries } => {
@@ -251,8 +262,10 @@ impl JournalObject {
             JournalCall::Erase { email_ids } => {
                 reply.erased = self.erase(&email_ids, now)?;
             }
-            JournalCall::Days { days } => {
-                reply.days = self.days(now, days)?;
+            JournalCall::Days { days } | JournalCall::Limits { days } => {
+                if matches!(request.call, JournalCall::Days { .. }) {
+                    reply.days = self.days(now, days)?;
+                }
                 let oldest = i64::from(today) - i64::from(days.max(1)) + 1;
                 reply.limits = self
                     .rows(

@@ -34,10 +34,15 @@ const PREVIEW_EXTENSIONS: [&str; 5] = [".png", ".jpg", ".jpeg", ".webp", ".gif"]
 /// Base-name prefixes of the Dropbox preview assets that are dropped.
 const PREVIEW_PREFIXES: [&str; 4] = ["ms", "logo", "avatar", "profile"];
 
-/// Links kept per e-mail (the first distinct ones, in order). Each kept link can cost an R2
-/// offload (a sub-request, and store reads and writes) and grows every payload; real e-mails
-/// carry a few dozen at most. The others are counted in [`ExtractedLinks::dropped`].
-pub const MAX_LINKS_PER_EMAIL: usize = 50;
+/// Links kept per e-mail (the first distinct ones, in order): every link the replaced system
+/// would send, up to a bound that keeps one e-mail's payload and CPU in check (1,000 links of
+/// at most [`MAX_LINK_BYTES`], and at most [`MAX_LINKS_TEXT_BYTES`] of link text in all).
+/// Offloading them to R2 is bounded apart, by the invocation's subrequest budget
+/// (`crate::analysis::offload::offload_count`). The others are counted in
+/// [`ExtractedLinks::dropped`].
+pub const MAX_LINKS_PER_EMAIL: usize = 1_000;
+/// Link text kept per e-mail, in bytes (each link goes three times into every payload).
+pub const MAX_LINKS_TEXT_BYTES: usize = 1 << 20;
 /// Longest link kept, in bytes once cleaned: browsers and providers refuse longer URLs, and
 /// three copies of each link go into every payload.
 pub const MAX_LINK_BYTES: usize = 2_048;
@@ -136,8 +141,8 @@ pub struct ExtractedLinks {
     /// Distinct links in order of appearance, at most [`MAX_LINKS_PER_EMAIL`].
     pub links: Vec<DeliveryLink>,
     /// Provider links left out: every occurrence after the first [`MAX_LINKS_PER_EMAIL`]
-    /// distinct links (repeats of a kept link are not counted), and links longer than
-    /// [`MAX_LINK_BYTES`].
+    /// distinct links or [`MAX_LINKS_TEXT_BYTES`] of link text (repeats of a kept link are not
+    /// counted), and links longer than [`MAX_LINK_BYTES`].
     pub dropped: u32,
 }
 
@@ -147,6 +152,7 @@ pub struct ExtractedLinks {
 pub fn extract_links(body: &str) -> ExtractedLinks {
     let mut seen: HashSet<String> = HashSet::new();
     let mut out = ExtractedLinks::default();
+    let mut text_bytes = 0usize;
     for m in provider_links(body) {
         let Some(url) = clean_url(m) else {
             continue;
@@ -160,11 +166,15 @@ pub fn extract_links(body: &str) -> ExtractedLinks {
         if seen.contains(url.as_ref()) {
             continue;
         }
-        if url.len() > MAX_LINK_BYTES || out.links.len() >= MAX_LINKS_PER_EMAIL {
+        if url.len() > MAX_LINK_BYTES
+            || out.links.len() >= MAX_LINKS_PER_EMAIL
+            || text_bytes + url.len() > MAX_LINKS_TEXT_BYTES
+        {
             // Not remembered: the set stays as small as the kept links, whatever the body.
             out.dropped = out.dropped.saturating_add(1);
             continue;
         }
+        text_bytes += url.len();
         let url = url.into_owned();
         seen.insert(url.clone());
         let direct_url = if provider == "dropbox" {
@@ -474,7 +484,8 @@ mod tests {
             .map(|i| format!("https://fromsmash.com/L{i} "))
             .collect();
         // Repeats of a kept link are not cut, repeats of a cut one are counted each time.
-        let body = format!("{body} https://fromsmash.com/L0 https://fromsmash.com/L60");
+        let cut = MAX_LINKS_PER_EMAIL + 10;
+        let body = format!("{body} https://fromsmash.com/L0 https://fromsmash.com/L{cut}");
         let got = extract_links(&body);
         assert_eq!(got.links.len(), MAX_LINKS_PER_EMAIL);
         assert_eq!(got.links[0].raw_url, "https://fromsmash.com/L0");
@@ -483,6 +494,26 @@ mod tests {
             Some(format!("https://fromsmash.com/L{}", MAX_LINKS_PER_EMAIL - 1).as_str())
         );
         assert_eq!(got.dropped, 31);
+    }
+
+    #[test]
+    fn four_hundred_dropbox_links_all_travel() {
+        let body: String = (0..400)
+            .map(|i| format!("<a href=\"https://www.dropbox.com/scl/fi/f{i}/doc{i}.pdf?rlkey=k{i}&dl=0\">f</a>"))
+            .collect();
+        let got = extract_links(&body);
+        assert_eq!((got.links.len(), got.dropped), (400, 0));
+    }
+
+    #[test]
+    fn link_text_is_bounded_in_all() {
+        // 600 links of 2,000 bytes: 1 MiB holds 524 of them.
+        let body: String = (0..600)
+            .map(|i| format!("https://fromsmash.com/{i:04}{} ", "x".repeat(1_974)))
+            .collect();
+        let got = extract_links(&body);
+        assert_eq!(got.links.len(), MAX_LINKS_TEXT_BYTES / 2_000);
+        assert_eq!(got.dropped as usize, 600 - MAX_LINKS_TEXT_BYTES / 2_000);
     }
 
     #[test]

@@ -24,6 +24,8 @@ pub mod vars {
     pub const GMAIL_SENDER_ALLOWLIST: &str = "GMAIL_SENDER_ALLOWLIST";
     pub const POLLING_TIMEZONE: &str = "POLLING_TIMEZONE";
     pub const INFLIGHT_LOCK_TTL_SEC: &str = "INFLIGHT_LOCK_TTL_SEC";
+    /// Subrequests one invocation may make (50 on the Workers Free plan, 1,000 on Paid).
+    pub const SUBREQUEST_BUDGET: &str = "SUBREQUEST_BUDGET";
     pub const WEBHOOK_LOG_MAX_ENTRIES: &str = "WEBHOOK_LOG_MAX_ENTRIES";
     pub const REDIS_TIMEOUT_MS: &str = "REDIS_TIMEOUT_MS";
     pub const HOLD_RECHECK_MAX_SEC: &str = "HOLD_RECHECK_MAX_SEC";

@@ -3,6 +3,7 @@
 //! health of each target (pause, probe, drain), which first attempts run inline, and crash
 //! isolation of queue batches.
 
+pub mod budget;
 pub mod inline;
 pub mod isolation;
 pub mod outcome;

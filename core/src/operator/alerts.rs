@@ -61,16 +61,19 @@ pub enum Condition {
     SlowDeliveries,
     RedisUnavailable,
     NoSuccess,
+    /// A store refused an operation because a daily limit of the plan was reached.
+    DailyLimitReached,
 }
 
 impl Condition {
     /// Every condition the cron evaluates.
-    pub const ALL: [Condition; 5] = [
+    pub const ALL: [Condition; 6] = [
         Condition::SuccessRateLow,
         Condition::TimeoutRateHigh,
         Condition::SlowDeliveries,
         Condition::RedisUnavailable,
         Condition::NoSuccess,
+        Condition::DailyLimitReached,
     ];
 
     /// Wire name.
@@ -81,6 +84,7 @@ impl Condition {
             Condition::SlowDeliveries => "slow_deliveries",
             Condition::RedisUnavailable => "redis_unavailable",
             Condition::NoSuccess => "no_success",
+            Condition::DailyLimitReached => "daily_limit_reached",
         }
     }
 }
@@ -174,6 +178,17 @@ pub fn read_conditions(entries: &[LogEntry], t: &AlertThresholds, c: Context) ->
         });
     }
     readings
+}
+
+/// The daily-limit condition: firing while a store reached a daily limit of the plan today
+/// (`hit`: the limits reached, as the journal keeps them); it recovers on the next day.
+pub fn daily_limit_reading(hit: &[String]) -> Reading {
+    Reading {
+        condition: Condition::DailyLimitReached,
+        firing: Some(!hit.is_empty()),
+        value: json!(hit),
+        threshold: json!("a daily limit of the plan"),
+    }
 }
 
 fn round2(x: f64) -> f64 {
@@ -411,6 +426,19 @@ mod tests {
         };
         let r = read_conditions(&vec![e; 20], &t(), c);
         assert_eq!(firing(&r, Condition::SuccessRateLow), None);
+    }
+
+    #[test]
+    fn a_daily_limit_fires_once_and_recovers_the_next_day() {
+        let hit = vec!["KV writes".to_string()];
+        let states = AlertStates::new();
+        let (states, events) = transitions(&states, &[daily_limit_reading(&hit)]);
+        assert_eq!(events.len(), 1);
+        assert_eq!(events[0].name, "daily_limit_reached");
+        let (states, events) = transitions(&states, &[daily_limit_reading(&hit)]);
+        assert!(events.is_empty(), "once while it lasts");
+        let (_, events) = transitions(&states, &[daily_limit_reading(&[])]);
+        assert_eq!((events.len(), events[0].firing), (1, false));
     }
 
     #[test]

@@ -20,6 +20,7 @@ use crate::adapters::ledger::count;
 use crate::adapters::net::now_ms;
 use crate::context::Ctx;
 use facteur_core::config::bindings;
+use facteur_core::delivery::budget::{admit, delivery_job_cost, process_job_cost};
 use facteur_core::delivery::isolation::{
     alone_verdict, crash_key, plan_batch, AloneVerdict, CRASHED, CRASH_MARKER_TTL_SECS,
 };
@@ -65,7 +66,22 @@ pub async fn handle_batch(
             return;
         }
     };
-    let messages: Vec<RawMessage> = batch.raw_iter().collect();
+    ctx.flush_costs();
+    let mut messages: Vec<RawMessage> = batch.raw_iter().collect();
+    // The subrequest budget carries so many jobs; the others come back at once, in the next
+    // batch (see `facteur_core::delivery::budget`).
+    let redis = ctx.stores.redis.is_some();
+    let cost = match batch.queue().as_str() {
+        bindings::PROCESS_QUEUE_NAME => Some(process_job_cost(redis)),
+        bindings::DELIVERY_QUEUE_NAME => Some(delivery_job_cost(redis)),
+        _ => None,
+    };
+    if let Some(cost) = cost {
+        let admitted = admit(messages.len(), cost, ctx.subrequests_left());
+        for m in messages.drain(admitted..) {
+            retry_later(&m, 0);
+        }
+    }
     match batch.queue().as_str() {
         bindings::PROCESS_QUEUE_NAME => {
             let Some(config) = process::load_config(&ctx).await else {

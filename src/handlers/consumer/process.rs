@@ -11,6 +11,7 @@ use crate::context::Ctx;
 use facteur_core::analysis::pipeline::{deliveries, plan, Plan, PlannedDeliveries};
 use facteur_core::analysis::routing::RoutingRules;
 use facteur_core::config::Documents;
+use facteur_core::delivery::budget::{offload_cost, offloads, process_job_cost};
 use facteur_core::gating::hold_delay_secs;
 use facteur_core::intake::ingest::email_from_request;
 use facteur_core::jobs::blob::Blob;
@@ -93,7 +94,19 @@ pub(super) async fn job(ctx: &Ctx, config: &ProcessingConfig, msg: &RawMessage, 
             route,
         } => {
             if let Some(r2) = ctx.r2_fetch() {
-                r2.enrich(&mut analysis.links).await;
+                // Links past the subrequest budget go with their original URLs (and are
+                // offloaded when an e-mail names them again, from a later invocation).
+                let redis = ctx.stores.redis.is_some();
+                let (reserve, each) = (process_job_cost(redis), offload_cost(redis));
+                let n = offloads(analysis.links.len(), ctx.subrequests_left(), reserve, each);
+                if n < analysis.links.len() {
+                    console_warn!(
+                        "e-mail {id}: {} of {} links offloaded (subrequest budget)",
+                        n,
+                        analysis.links.len()
+                    );
+                }
+                r2.enrich(&mut analysis.links[..n]).await;
             }
             let meta = DeliveryMeta {
                 email_id: id.clone(),
