@@ -113,6 +113,17 @@ try {
           : ", no payload"),
     );
   }
+  console.log(
+    "\n== a typical e-mail: the consumer's CPU (Workers Free allows 10 ms of CPU an invocation)",
+  );
+  for (const bytes of [50_000, 200_000]) {
+    const p = await time({ pass: "plan", rules: null, body: { kind: "html", bytes } });
+    row(
+      `HTML e-mail of ${bytes / 1000} KB, ${p.result.links ?? 0} links, no rule`,
+      p,
+      `${p.result.decision}`,
+    );
+  }
 } finally {
   await mf.dispose();
 }

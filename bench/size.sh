@@ -19,3 +19,8 @@ for f in $console; do
   raw=$(( raw + $(stat -c %s "$f") )); gz=$(( gz + $(gzip -9 -c "$f" | wc -c) ))
 done
 printf '%-18s %8d bytes raw  %8d bytes gzipped (%d KB), %d files; goal <= 100 KB\n' console "$raw" "$gz" $(( gz / 1024 )) $(echo $console | wc -w)
+
+# Start-up CPU of the main worker, as wrangler measures it locally (goal: under 20 ms).
+. scripts/env.sh
+npx --no-install wrangler check startup --outfile "${TMPDIR:-/tmp}/facteur-startup.cpuprofile" 2>&1 \
+  | grep -iE 'startup|active|bundle|size' | grep -v '^\s*$' || echo "wrangler check startup printed nothing"

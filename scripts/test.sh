@@ -20,5 +20,7 @@ cargo test --workspace
 step "build both workers"
 bash scripts/build.sh .
 bash scripts/build.sh r2-fetch
+step "bundle size guard (scripts/check-size.sh)"
+bash scripts/check-size.sh
 step "integration tests (workerd through Miniflare, redis-server, receivers)"
 node --test --test-concurrency=1 tests/integration/*.test.mjs

@@ -16,11 +16,11 @@
 //! | [`config`] | variable and binding names, the config documents and their schema |
 //! | [`gating`] | absence, the sending window, flags, holds (SPEC §6) |
 //! | [`analysis`] | one e-mail: detection, links, routing, payload, offload, its plan |
-//! | [`store`] | the delivery log, the store ports, Redis first with KV fallback, dedup |
+//! | [`store`] | the delivery log, the store ports, Redis or the journal with KV fallback, dedup, billed operations |
 //! | [`jobs`] | queue messages: spilled parts, jobs, dead letters |
 //! | [`records`] | the log entry of every decision, the archive, replay, erasure |
 //! | [`intake`] | the ingest request and its answers, accepting an e-mail once |
-//! | [`operator`] | the console: sessions, statistics, alerts, the operator's views |
+//! | [`operator`] | the console: sessions, statistics, alerts, costs, the operator's views |
 //! | [`http`] | the route table |
 //! | [`settings`] | the one typed configuration, read once per invocation |
 

@@ -3,6 +3,7 @@
 
 use worker::{console_error, console_warn, Request, Response};
 
+use crate::adapters::ledger::count;
 use crate::adapters::net::now_ms;
 use crate::context::Ctx;
 use crate::http::{json, read_body_limited, OrUnavailable};
@@ -90,6 +91,7 @@ pub async fn handle(ctx: &Ctx, mut req: Request) -> Result<Response, ApiError> {
     .await;
     match accepted {
         Ok(Accepted::Queued { mirror }) => {
+            count(|o| o.emails += 1);
             if mirror {
                 ctx.in_background(mirror_marker(ctx, id.clone()));
             }

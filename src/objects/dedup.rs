@@ -83,6 +83,8 @@ impl DedupShard {
             return Ok(reply(claim, None));
         }
         let job = call.job.clone().unwrap_or_default();
+        let units = facteur_core::store::ops::queue_units(job.len());
+        count(|o| o.queue_writes += units);
         let sent = match self.env.queue(bindings::PROCESS_QUEUE) {
             Ok(q) => q
                 .send(

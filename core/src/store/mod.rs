@@ -1,6 +1,8 @@
 //! What is stored and how: the delivery log's entries and queries (SPEC §8), the store traits
 //! the adapters implement ([`ports`]), the Redis-first stores with their KV fallback, the
-//! Upstash REST protocol, and the dedup markers of SPEC §2.
+//! Upstash REST protocol, the journal's day tables (the embedded default's log and the archive
+//! in one Durable Object's SQLite), the dedup markers of SPEC §2, and the billed operations the
+//! stores count ([`ops`]).
 
 pub mod dedup;
 pub mod fallback;
