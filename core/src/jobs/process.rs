@@ -27,7 +27,7 @@ pub struct ProcessJob {
 
 impl ProcessJob {
     /// The job of a freshly accepted e-mail; `part` holds the push request as received (read
-    /// back with `crate::intake::ingest::parse_ingest`, which also reads an [`EmailRecord`]).
+    /// back with `crate::intake::ingest::parse_ingest`, which also reads an [`EmailRecord`](crate::analysis::email::EmailRecord)).
     pub fn accepted(email_id: &str, part: Blob, now_ms: i64) -> ProcessJob {
         ProcessJob {
             email_id: email_id.to_string(),
