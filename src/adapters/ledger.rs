@@ -21,9 +21,9 @@ thread_local! {
     static TOTAL: RefCell<Ops> = RefCell::new(Ops::default());
     /// What is not yet in the day's totals, and since when.
     static UNFLUSHED: RefCell<(Ops, i64)> = RefCell::new((Ops::default(), 0));
-    /// Invocations running now.
+    /// Worker invocations running now (a Durable Object's call runs inside its caller's).
     static RUNNING: Cell<u32> = const { Cell::new(0) };
-    /// Invocations that started while another was running, since the oldest running one.
+    /// Worker invocations that started while another was running.
     static OVERLAPS: Cell<u64> = const { Cell::new(0) };
 }
 
@@ -117,6 +117,7 @@ pub fn flush_due() -> bool {
 pub struct Invocation {
     start: Ops,
     overlaps_at_start: u64,
+    worker: bool,
 }
 
 impl Invocation {
@@ -124,19 +125,21 @@ impl Invocation {
     /// or alarm). A worker invocation (`worker_request`) is one billed request; a Durable
     /// Object's call is counted by its caller, and its alarm by the object (one request).
     pub fn begin(worker_request: bool) -> Invocation {
+        let start = TOTAL.with(|t| *t.borrow());
         if worker_request {
             count(|o| o.invocations += 1);
-        }
-        let running = RUNNING.with(|r| {
-            r.set(r.get() + 1);
-            r.get()
-        });
-        if running > 1 {
-            OVERLAPS.with(|o| o.set(o.get() + 1));
+            let running = RUNNING.with(|r| {
+                r.set(r.get() + 1);
+                r.get()
+            });
+            if running > 1 {
+                OVERLAPS.with(|o| o.set(o.get() + 1));
+            }
         }
         Invocation {
-            start: TOTAL.with(|t| *t.borrow()),
+            start,
             overlaps_at_start: OVERLAPS.with(Cell::get),
+            worker: worker_request,
         }
     }
 
@@ -144,9 +147,11 @@ impl Invocation {
     /// `queue facteur-process`, …) as one JSON line, `{"facteur_ops": …}`.
     pub fn close(self, what: &str) {
         let now_total = TOTAL.with(|t| *t.borrow());
-        let overlapped =
-            OVERLAPS.with(Cell::get) != self.overlaps_at_start || RUNNING.with(Cell::get) > 1;
-        RUNNING.with(|r| r.set(r.get().saturating_sub(1)));
+        let others = RUNNING.with(Cell::get) > u32::from(self.worker);
+        let overlapped = OVERLAPS.with(Cell::get) != self.overlaps_at_start || others;
+        if self.worker {
+            RUNNING.with(|r| r.set(r.get().saturating_sub(1)));
+        }
         let spent = facteur_core::store::ops::difference(&now_total, &self.start);
         let line = serde_json::json!({
             "facteur_ops": spent,

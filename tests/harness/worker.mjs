@@ -3,6 +3,7 @@
 import path from "node:path";
 import fs from "node:fs";
 import http from "node:http";
+import readline from "node:readline";
 import { fileURLToPath } from "node:url";
 import { Miniflare } from "miniflare";
 import { parse as parseToml } from "smol-toml";
@@ -105,7 +106,35 @@ export async function startWorker({
   } else {
     delete main.serviceBindings;
   }
-  const mf = new Miniflare({ workers, host: "127.0.0.1", port: 0, ...shared });
+  // The worker logs one `{"facteur_ops": …}` line per invocation (docs/costs.md): kept here for
+  // the tests that read them, and left out of the test output (FACTEUR_SHOW_OPS=1 shows them).
+  const ops = [];
+  const handleRuntimeStdio = (stdout, stderr) => {
+    for (const [stream, sink] of [
+      [stdout, process.stdout],
+      [stderr, process.stderr],
+    ]) {
+      readline.createInterface({ input: stream }).on("line", (line) => {
+        const at = line.indexOf('{"facteur_ops"');
+        if (at >= 0) {
+          try {
+            ops.push(JSON.parse(line.slice(at)));
+          } catch {
+            /* not one of ours after all */
+          }
+          if (!process.env.FACTEUR_SHOW_OPS) return;
+        }
+        sink.write(`${line}\n`);
+      });
+    }
+  };
+  const mf = new Miniflare({
+    workers,
+    host: "127.0.0.1",
+    port: 0,
+    handleRuntimeStdio,
+    ...shared,
+  });
   let url;
   try {
     url = await mf.ready;
@@ -118,6 +147,8 @@ export async function startWorker({
   return {
     mf,
     url: base,
+    /** The `{"facteur_ops": …}` lines the worker logged so far, oldest first. */
+    ops,
     /**
      * One request to the worker, with the admin token unless `auth` is given. Each request has
      * its own connection: workerd closes a connection whose request body it did not read (an

@@ -5,15 +5,15 @@
 //! in the next batch), and offloads only the links the budget left after the webhooks.
 
 /// Subrequests a processing job may need besides its offloads: its webhook attempts (one per
-/// target; two targets is the common case with a rule), and its Redis calls when Redis is
-/// configured (log entries, the dedup marker).
+/// target; two targets is the common case with a rule), and its log entry's call to Upstash
+/// when Redis is configured (the configuration is read once a batch).
 pub fn process_job_cost(redis: bool) -> u64 {
-    2 + if redis { 3 } else { 0 }
+    2 + u64::from(redis)
 }
 
 /// Subrequests a delivery job may need: its attempt, and its log entry in Redis when configured.
 pub fn delivery_job_cost(redis: bool) -> u64 {
-    1 + if redis { 2 } else { 0 }
+    1 + u64::from(redis)
 }
 
 /// How many of `jobs` jobs of `cost` subrequests each fit in `left` (at least one, so a batch
@@ -43,8 +43,8 @@ mod tests {
     fn the_free_plan_budget_admits_what_it_carries() {
         // 20 e-mails of a batch, KV only: 25 fit in 50 subrequests, so all 20.
         assert_eq!(admit(20, process_job_cost(false), 50), 20);
-        // With Redis: 5 each, 10 fit.
-        assert_eq!(admit(20, process_job_cost(true), 50), 10);
+        // With Redis: 3 each, 16 fit (the queues' batches hold 16).
+        assert_eq!(admit(20, process_job_cost(true), 50), 16);
         // Never none: one job always runs.
         assert_eq!(admit(20, 80, 50), 1);
         assert_eq!(admit(0, 5, 50), 0);
@@ -55,7 +55,7 @@ mod tests {
     fn offloads_take_what_the_webhooks_leave() {
         assert_eq!(offloads(10, 50, 2, offload_cost(false)), 10);
         assert_eq!(offloads(400, 50, 2, offload_cost(false)), 48);
-        assert_eq!(offloads(400, 50, 5, offload_cost(true)), 15);
+        assert_eq!(offloads(400, 50, 3, offload_cost(true)), 15);
         assert_eq!(offloads(400, 1_000, 5, 1), 400);
         assert_eq!(offloads(5, 1, 2, 1), 0);
     }

@@ -89,6 +89,15 @@ pub trait KeyValueStore {
     async fn put(&self, key: &str, value: &str, ttl_secs: Option<u64>) -> StoreResult<()>;
     /// Deletes a key (absent keys are not an error).
     async fn delete(&self, key: &str) -> StoreResult<()>;
+    /// Reads several keys, in order (a store that can do it in one call, Redis's `MGET`, says
+    /// so; the others read one key after the other).
+    async fn get_many(&self, keys: &[&str]) -> StoreResult<Vec<Option<String>>> {
+        let mut out = Vec::with_capacity(keys.len());
+        for key in keys {
+            out.push(self.get(key).await?);
+        }
+        Ok(out)
+    }
 }
 
 /// An append-only delivery log.

@@ -32,13 +32,12 @@ pub(super) struct ProcessingConfig {
 
 /// Reads the configuration documents and rules (`None`: unreadable, the batch is retried).
 pub(super) async fn load_config(ctx: &Ctx) -> Option<ProcessingConfig> {
-    let (docs, rules) = futures::join!(ctx.stores.load_documents(), ctx.stores.load_rules());
-    match (docs, rules) {
-        (Ok(docs), Ok(rules)) => Some(ProcessingConfig {
+    match ctx.stores.load_config(true).await {
+        Ok((docs, rules)) => Some(ProcessingConfig {
             docs: ctx.settings.documents(&docs),
-            rules,
+            rules: rules.unwrap_or_default(),
         }),
-        (Err(e), _) | (_, Err(e)) => {
+        Err(e) => {
             console_error!("processing: configuration unreadable ({e}); batch retried");
             None
         }
