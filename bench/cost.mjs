@@ -103,7 +103,9 @@ async function day(redis) {
     await eventually(
       () => {
         const got = new Set(
-          rec.requests.filter((q) => q.action.status === 200).map((q) => q.json?.microsoft_graph_email_id),
+          rec.requests
+            .filter((q) => q.action.status === 200)
+            .map((q) => q.json?.microsoft_graph_email_id),
         );
         return expected.every((id) => got.has(id));
       },
@@ -117,7 +119,10 @@ async function day(redis) {
 }
 
 async function idle(redis) {
-  const stack = await startStack({ redis, vars: { WEBHOOK_URL: "https://hooks.receiver.test/idle" } });
+  const stack = await startStack({
+    redis,
+    vars: { WEBHOOK_URL: "https://hooks.receiver.test/idle" },
+  });
   const w = stack.worker;
   try {
     // One hour of the alert cron (every 5 minutes), and one daily R2 cleanup; an hour of
@@ -160,7 +165,8 @@ function report(label, run, idleDay) {
   console.log(
     `Workers Paid: $${n2(paid)} per million e-mails past the plan's inclusions (CPU apart: bench/core.mjs)`,
   );
-  if (run.limits.length) console.log(`daily limits reached in the run: ${JSON.stringify(run.limits)}`);
+  if (run.limits.length)
+    console.log(`daily limits reached in the run: ${JSON.stringify(run.limits)}`);
 }
 
 function reportIdle(label, idleDay) {
@@ -168,7 +174,9 @@ function reportIdle(label, idleDay) {
   for (const [name, count, free] of METERS) {
     const n = count(idleDay);
     if (!free || n === 0) continue;
-    console.log(`  ${name.padEnd(42)} ${String(n).padStart(8)} a day  ${((n * 100) / free).toFixed(2)} %`);
+    console.log(
+      `  ${name.padEnd(42)} ${String(n).padStart(8)} a day  ${((n * 100) / free).toFixed(2)} %`,
+    );
   }
 }
 
