@@ -17,3 +17,5 @@ echo "== end to end"; node bench/e2e.mjs 2000; node bench/e2e.mjs 2000 --redis
 echo "== per-e-mail CPU in workerd: rules (worst accepted documents), detection, links"; node bench/core.mjs 3
 echo "== pure pipeline (native)"; cargo bench -p facteur-core --bench pipeline 2>/dev/null | grep -v "^$" | tail -n 12
 echo "== routing rules, worst accepted documents (native)"; cargo bench -p facteur-core --bench rules 2>/dev/null | grep -v "^$" | tail -n 5
+echo "== what a day of mail costs (billed operations, Free plan ceiling, Paid price)"; node bench/cost.mjs 500
+echo "== receivers down for minutes (about 13 minutes)"; node bench/outage.mjs

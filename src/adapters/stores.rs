@@ -39,6 +39,7 @@ const CONFIG_CACHE_MS: i64 = 2_000;
 
 thread_local! {
     static DOCS_CACHE: RefCell<Option<(i64, DocMaps)>> = const { RefCell::new(None) };
+    static RULES_CACHE: RefCell<Option<(i64, RoutingRules)>> = const { RefCell::new(None) };
     static PARKING_CACHE: RefCell<std::collections::HashMap<String, (i64, bool)>> =
         RefCell::new(std::collections::HashMap::new());
 }
@@ -298,9 +299,12 @@ impl Stores {
     /// (the processing consumer needs both: one `MGET` in Redis instead of four `GET`s).
     pub async fn load_config(&self, rules: bool) -> StoreResult<(DocMaps, Option<RoutingRules>)> {
         let now = now_ms();
-        if !rules {
-            if let Some(docs) = DOCS_CACHE.with(|c| fresh(c, now)) {
+        if let Some(docs) = DOCS_CACHE.with(|c| fresh(c, now)) {
+            if !rules {
                 return Ok((docs, None));
+            }
+            if let Some(r) = RULES_CACHE.with(|c| fresh(c, now)) {
+                return Ok((docs, Some(r)));
             }
         }
         let mut keys = vec![
@@ -325,6 +329,9 @@ impl Stores {
         };
         DOCS_CACHE.with(|c| *c.borrow_mut() = Some((now, docs.clone())));
         let rules = rules.then(|| self.rules_of(raw.next().flatten()));
+        if let Some(r) = &rules {
+            RULES_CACHE.with(|c| *c.borrow_mut() = Some((now, r.clone())));
+        }
         Ok((docs, rules))
     }
 
@@ -399,9 +406,13 @@ impl Stores {
         map.insert("_updated_at".into(), Value::String(iso_utc(now_ms())));
         let text =
             serde_json::to_string(&map).map_err(|e| StoreError::unreadable(e.to_string()))?;
-        DOCS_CACHE.with(|c| *c.borrow_mut() = None);
+        let forget = || {
+            DOCS_CACHE.with(|c| *c.borrow_mut() = None);
+            RULES_CACHE.with(|c| *c.borrow_mut() = None);
+        };
+        forget();
         self.docs.put(&doc.store_key(), &text, None).await?;
-        DOCS_CACHE.with(|c| *c.borrow_mut() = None);
+        forget();
         Ok(map)
     }
 }

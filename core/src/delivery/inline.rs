@@ -1,12 +1,28 @@
 //! Which first attempts the processing consumer makes itself.
 //!
 //! A delivery's first attempt is made inline, as soon as the e-mail is processed, so a lone
-//! e-mail reaches its receiver without waiting for a second queue hop. A receiver that just
-//! failed is not tried inline for [`INLINE_COOL_DOWN_MS`]: its deliveries go through the
-//! delivery queue, so a slow or dead receiver never holds up the processing of other e-mails.
-//! Each isolate keeps its own memory of this (losing it only costs one inline attempt).
+//! e-mail reaches its receiver without waiting for a second queue hop. A receiver whose last
+//! failure held the attempt ([`held_up`]: a timeout, or an answer slower than
+//! [`SLOW_FAILURE_MS`]) is not tried inline for [`INLINE_COOL_DOWN_MS`]: its deliveries go
+//! through the delivery queue, so a slow or dead receiver never holds up the processing of
+//! other e-mails. A fast refusal (a 503 in milliseconds, a connection refused) holds nothing
+//! up: the next e-mail still goes inline (sending it through the queue would cost three queue
+//! operations for nothing). Each isolate keeps its own memory of this (losing it only costs one
+//! inline attempt).
 
 use std::collections::HashMap;
+
+use crate::delivery::outcome::AttemptOutcome;
+
+/// A failed attempt slower than this held the processing consumer up.
+pub const SLOW_FAILURE_MS: u64 = 1_000;
+
+/// True when an attempt that produced `outcome` in `duration_ms` held the consumer up: a
+/// timeout, or a failure slower than [`SLOW_FAILURE_MS`].
+pub fn held_up(outcome: &AttemptOutcome, duration_ms: u64) -> bool {
+    !outcome.is_success()
+        && (matches!(outcome, AttemptOutcome::Timeout) || duration_ms > SLOW_FAILURE_MS)
+}
 
 /// How long a target that failed is kept off the inline path.
 pub const INLINE_COOL_DOWN_MS: i64 = 60_000;
@@ -25,9 +41,10 @@ impl RecentFailures {
         self.until.get(target).is_none_or(|&t| t <= now_ms)
     }
 
-    /// Remembers the outcome of an attempt to `target`.
-    pub fn record(&mut self, target: &str, succeeded: bool, now_ms: i64) {
-        if succeeded {
+    /// Remembers an attempt to `target`: `cleared` when it held nothing up (a success, a fast
+    /// refusal: see [`held_up`]), which clears the target; else it cools down.
+    pub fn record(&mut self, target: &str, cleared: bool, now_ms: i64) {
+        if cleared {
             self.until.remove(target);
             return;
         }
@@ -65,6 +82,19 @@ mod tests {
         r.record("https://a", false, 2_000);
         r.record("https://a", true, 2_001);
         assert!(r.inline_ok("https://a", 2_002), "a success clears it");
+    }
+
+    #[test]
+    fn only_a_failure_that_held_the_consumer_up_counts() {
+        let status = |code| AttemptOutcome::Status {
+            code,
+            retry_after_secs: None,
+        };
+        assert!(held_up(&AttemptOutcome::Timeout, 30_000));
+        assert!(held_up(&status(503), 2_500), "a slow 503");
+        assert!(!held_up(&status(503), 12), "a fast 503 held nothing up");
+        assert!(!held_up(&AttemptOutcome::Network("refused".into()), 3));
+        assert!(!held_up(&status(200), 5_000), "a slow success is a success");
     }
 
     #[test]

@@ -11,7 +11,7 @@ use super::{read_part, retry_later, INFRA_RETRY_SECS};
 use crate::adapters::net::now_ms;
 use crate::adapters::outbound;
 use crate::context::Ctx;
-use facteur_core::delivery::inline::RecentFailures;
+use facteur_core::delivery::inline::{held_up, RecentFailures};
 use facteur_core::delivery::outcome::{AttemptOutcome, Decision, GiveUpReason};
 use facteur_core::delivery::target_health::target_id;
 use facteur_core::jobs::delivery::DeliveryJob;
@@ -164,10 +164,9 @@ pub(super) async fn attempt(ctx: &Ctx, job: DeliveryJob, body: &str) -> Result<(
     let (outcome, duration_ms) =
         outbound::attempt(&job, body, ctx.settings.signing_secret.as_deref()).await;
     let now = now_ms();
-    RECENT_FAILURES.with(|r| {
-        r.borrow_mut()
-            .record(&job.target_url, outcome.is_success(), now)
-    });
+    // Only a failure that held the attempt up keeps the target off the inline path.
+    let clear = !held_up(&outcome, duration_ms);
+    RECENT_FAILURES.with(|r| r.borrow_mut().record(&job.target_url, clear, now));
     let (decided, entry) = LogEntry::judge(&job, &outcome, duration_ms, now);
     if let Decision::Park { after_attempts } = decided {
         // Out of retries: the delivery waits at its target, which parks from now on.
