@@ -280,11 +280,15 @@ test("retry settings come from processing_prefs at the time of the e-mail", asyn
   await put("processing_prefs", { retry_count: 1, retry_delay_sec: 1, webhook_timeout_sec: 5 });
   try {
     const r = await w.push(email({ subject: `[503] ${crypto.randomUUID()}`, body: LINK }));
-    const err = await eventually(
-      async () => (await w.logs(`email_id=${r.json.email_id}&status=error`))[0],
-      { what: "final error", timeoutMs: 20_000 },
+    // Out of retries on a retryable failure: parked at its target (SPEC §7), after two attempts.
+    const last = await eventually(
+      async () =>
+        (await w.logs(`email_id=${r.json.email_id}&status=parked`)).find(
+          (l) => l.reason === "retries_exhausted",
+        ),
+      { what: "the last attempt", timeoutMs: 20_000 },
     );
-    assert.equal(err.attempt, 2, "retry_count 1: two attempts");
+    assert.equal(last.attempt, 2, "retry_count 1: two attempts");
     assert.equal(received(r.json.email_id).length, 2);
   } finally {
     await put("processing_prefs", {
