@@ -32,6 +32,9 @@ pub struct Settings {
     /// Subrequests one invocation may make (`SUBREQUEST_BUDGET`: 50 on the Free plan, 1,000 on
     /// Paid; see `crate::delivery::budget`).
     pub subrequest_budget: u64,
+    /// CPU milliseconds the processing consumer admits in one invocation (`CPU_BUDGET_MS`; 0,
+    /// the default, admits by subrequests only: see `crate::delivery::budget`).
+    pub cpu_budget_ms: u64,
     pub redis_log_cap: u64,
     pub redis_timeout_ms: u32,
     /// A held e-mail is gated again at least this often, so a configuration change (window
@@ -167,6 +170,7 @@ impl Settings {
             timezone,
             inflight_ttl_secs: num(vars::INFLIGHT_LOCK_TTL_SEC, 900, 10, 86_400)?,
             subrequest_budget: num(vars::SUBREQUEST_BUDGET, 50, 10, 1_000)?,
+            cpu_budget_ms: num(vars::CPU_BUDGET_MS, 0, 0, 300_000)?,
             redis_log_cap: num(
                 vars::WEBHOOK_LOG_MAX_ENTRIES,
                 DEFAULT_REDIS_LOG_CAP,

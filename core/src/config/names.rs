@@ -26,6 +26,8 @@ pub mod vars {
     pub const INFLIGHT_LOCK_TTL_SEC: &str = "INFLIGHT_LOCK_TTL_SEC";
     /// Subrequests one invocation may make (50 on the Workers Free plan, 1,000 on Paid).
     pub const SUBREQUEST_BUDGET: &str = "SUBREQUEST_BUDGET";
+    /// CPU milliseconds the processing consumer admits in one invocation (0: no CPU admission).
+    pub const CPU_BUDGET_MS: &str = "CPU_BUDGET_MS";
     pub const WEBHOOK_LOG_MAX_ENTRIES: &str = "WEBHOOK_LOG_MAX_ENTRIES";
     pub const REDIS_TIMEOUT_MS: &str = "REDIS_TIMEOUT_MS";
     pub const HOLD_RECHECK_MAX_SEC: &str = "HOLD_RECHECK_MAX_SEC";

@@ -20,7 +20,9 @@ use crate::adapters::ledger::count;
 use crate::adapters::net::now_ms;
 use crate::context::Ctx;
 use facteur_core::config::bindings;
-use facteur_core::delivery::budget::{admit, delivery_job_cost, process_job_cost};
+use facteur_core::delivery::budget::{
+    admit, admit_cpu, cpu_ms_estimate, delivery_job_cost, process_job_cost,
+};
 use facteur_core::delivery::isolation::{
     alone_verdict, crash_key, plan_batch, AloneVerdict, CRASHED, CRASH_MARKER_TTL_SECS,
 };
@@ -77,7 +79,17 @@ pub async fn handle_batch(
         _ => None,
     };
     if let Some(cost) = cost {
-        let admitted = admit(messages.len(), cost, ctx.subrequests_left());
+        let mut admitted = admit(messages.len(), cost, ctx.subrequests_left());
+        if batch.queue() == bindings::PROCESS_QUEUE_NAME {
+            let estimates: Vec<u64> = messages
+                .iter()
+                .map(|m| {
+                    let text = m.body().as_string().unwrap_or_default();
+                    cpu_ms_estimate(text.len(), text.contains("\"spilled\""))
+                })
+                .collect();
+            admitted = admitted.min(admit_cpu(&estimates, ctx.settings.cpu_budget_ms));
+        }
         for m in messages.drain(admitted..) {
             retry_later(&m, 0);
         }
