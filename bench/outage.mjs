@@ -184,7 +184,7 @@ for (const [label, s] of [
   const c = schedule(vars, s);
   console.log(
     c.parks
-      ? `  ${label.padEnd(10)} parked after ${c.exhausted} s of retries; ${c.probes} probes; the next probe, which delivers, comes ${c.wait} s after the receiver is back (the probe interval then: ${c.lastGap} s)`
+      ? `  ${label.padEnd(10)} parked after ${c.exhausted} s of retries; ${c.probes} probes; the next probe, which delivers, comes ${c.wait} s after the receiver is back for an outage of exactly this length (at worst ${c.lastGap} s, the probe interval then)`
       : `  ${label.padEnd(10)} covered by the retries (${c.exhausted} s): nothing parks`,
   );
 }
