@@ -8,8 +8,10 @@ import { Miniflare } from "miniflare";
 import { parse as parseToml } from "smol-toml";
 
 export const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "../..");
-export const PROCESS_TOKEN = "test-process-token";
-export const ADMIN_TOKEN = "test-admin-token";
+// Strong enough for the worker's rules (docs/security.md): at least 24 characters, not a
+// pattern; a weak token makes the worker answer every request `misconfigured`.
+export const PROCESS_TOKEN = "test-process-Q7b2Xk9mPz4vLc8R";
+export const ADMIN_TOKEN = "test-admin-Wd5nG8hJt2Ks6Yp3";
 
 /** wrangler.toml of a worker, parsed. */
 export function wranglerConfig(dir = ".") {
@@ -77,6 +79,13 @@ export function workerOptions(dir, { vars = {}, name } = {}) {
       },
     };
   }
+  if (cfg.ratelimits)
+    opts.ratelimits = Object.fromEntries(
+      cfg.ratelimits.map((r) => [
+        r.name,
+        { namespace_id: String(r.namespace_id), simple: r.simple },
+      ]),
+    );
   if (cfg.services)
     opts.serviceBindings = Object.fromEntries(cfg.services.map((s) => [s.binding, s.service]));
   return opts;
