@@ -17,6 +17,7 @@ use crate::adapters::targets::Targets;
 use facteur_core::base::auth::{authorized_bearer, presents_credential, CredentialPath};
 use facteur_core::base::client::{client_address, client_key};
 use facteur_core::config::bindings;
+use facteur_core::delivery::replay_budget::{allot, wanted, Allotment};
 use facteur_core::error::ApiError;
 use facteur_core::operator::guard::GuardCall;
 use facteur_core::operator::session::{
@@ -257,6 +258,25 @@ impl Ctx {
                 Err(e)
             }
         }
+    }
+
+    /// Which of these replays (each by its target; `None`: not budgeted) the targets' replay
+    /// budgets let through now (`delivery::replay_budget`); 503 when a target object cannot
+    /// say (nothing is sent unbudgeted).
+    pub async fn replay_allotment(&self, targets: &[Option<&str>]) -> Result<Allotment, ApiError> {
+        let wanted = wanted(targets);
+        let grants = if wanted.is_empty() {
+            Vec::new()
+        } else {
+            self.targets()
+                .replay_grants(&wanted, self.settings.replay_per_minute)
+                .await
+                .map_err(|e| {
+                    console_error!("replay budget: {e}");
+                    ApiError::unavailable("Replay budget")
+                })?
+        };
+        Ok(allot(targets, &grants))
     }
 
     /// The audit trail, to read.

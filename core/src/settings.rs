@@ -266,6 +266,7 @@ impl Settings {
             attempts: AttemptPolicy {
                 per_client: num(vars::AUTH_CLIENT_FAILURE_LIMIT, 5, 1, 1_000)? as u32,
                 global: num(vars::AUTH_GLOBAL_FAILURE_LIMIT, 100, 1, 100_000)? as u32,
+                quiet_ms: num(vars::AUTH_BURST_QUIET_SECS, 600, 1, 86_400)? as i64 * 1000,
             },
             replay_per_minute: num(
                 vars::REPLAY_BUDGET_PER_MINUTE,

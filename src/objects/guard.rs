@@ -88,15 +88,16 @@ impl worker::DurableObject for ConsoleGuard {
         let Some(mut burst) = self.load::<Burst>(BURST_ROW).await? else {
             return Response::ok("no burst");
         };
-        match burst.step(now) {
+        let policy = self.policy();
+        match burst.step(&policy, now) {
             BurstStep::Nothing => {
-                self.arm(burst.next_check_ms(), now).await?;
+                self.arm(burst.next_check_ms(&policy), now).await?;
             }
             BurstStep::Summarise(summary) => {
                 self.write_audit(summary).await;
                 self.save(BURST_ROW, &burst).await?;
                 self.prune_clients(now).await?;
-                self.arm(burst.next_check_ms(), now).await?;
+                self.arm(burst.next_check_ms(&policy), now).await?;
             }
             BurstStep::Close {
                 summary,
@@ -202,7 +203,7 @@ impl ConsoleGuard {
         Ok(yes(opened))
     }
 
-    /// The policy (`AUTH_*_FAILURE_LIMIT`), or the defaults when the settings cannot be read.
+    /// The policy (`AUTH_*`), or the defaults when the settings cannot be read.
     fn policy(&self) -> AttemptPolicy {
         Ctx::load(self.env.clone(), None)
             .map(|ctx| ctx.settings.attempts)
@@ -229,7 +230,7 @@ impl ConsoleGuard {
             return Ok(yes(true));
         }
         // A right credential refused while the client is limited: part of the burst.
-        self.count(client, path, true, false, now).await?;
+        self.count(client, path, false, true, false, now).await?;
         Ok(limited(answer))
     }
 
@@ -256,7 +257,7 @@ impl ConsoleGuard {
         self.save(GLOBAL_ROW, &global).await?;
         let spent = global.spent_for(&policy, now).is_some();
         let refused = answer != Admission::Allowed;
-        self.count(client, path, refused, spent, now).await?;
+        self.count(client, path, true, refused, spent, now).await?;
         if shed > 0 {
             self.shed(shed, now).await?;
         }
@@ -269,6 +270,7 @@ impl ConsoleGuard {
         &self,
         client: &str,
         path: CredentialPath,
+        failed: bool,
         refused: bool,
         budget_spent: bool,
         now: i64,
@@ -276,12 +278,12 @@ impl ConsoleGuard {
         let existing = self.load::<Burst>(BURST_ROW).await?;
         let new = existing.is_none();
         let mut burst = existing.unwrap_or_else(|| Burst::begin(now));
-        burst.record(client, path, refused, now);
+        burst.record(client, path, failed, refused, now);
         let flood_begins = budget_spent && !burst.flood;
         burst.flood |= budget_spent;
         self.save(BURST_ROW, &burst).await?;
         if new {
-            self.arm(burst.next_check_ms(), now).await?;
+            self.arm(burst.next_check_ms(&self.policy()), now).await?;
         }
         if flood_begins {
             self.alert(true, &burst).await;

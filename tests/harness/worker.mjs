@@ -176,9 +176,9 @@ export async function startWorker({
       );
       return { status, json, text, headers: answerHeaders };
     },
-    /** Pushes an e-mail to the ingest. */
-    push(email, { auth = `Bearer ${PROCESS_TOKEN}` } = {}) {
-      return this.api("/api/ingress/gmail", { method: "POST", body: email, auth });
+    /** Pushes an e-mail to the ingest (`headers`: CF-Connecting-IP, to send as another client). */
+    push(email, { auth = `Bearer ${PROCESS_TOKEN}`, headers = {} } = {}) {
+      return this.api("/api/ingress/gmail", { method: "POST", body: email, auth, headers });
     },
     /** All log entries matching a query string. */
     async logs(query = "") {
@@ -193,6 +193,17 @@ export async function startWorker({
 }
 
 let counter = 0;
+let guesser = 0;
+/**
+ * Headers sending a request from a client address of its own (CF-Connecting-IP, in 198.18.0.0/15,
+ * the benchmarking range): tests that present wrong credentials on purpose use one each, so the
+ * failed-attempt limit (5 per client) never refuses the suite's own right credentials.
+ */
+export function asGuesser() {
+  guesser += 1;
+  return { "CF-Connecting-IP": `198.18.${(guesser >> 8) & 255}.${guesser & 255}` };
+}
+
 /** A unique e-mail for tests. */
 export function email(overrides = {}) {
   counter += 1;

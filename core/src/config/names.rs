@@ -56,6 +56,8 @@ pub mod vars {
     /// Failed credentials allowed from everyone within 10 minutes, before unknown clients are
     /// refused.
     pub const AUTH_GLOBAL_FAILURE_LIMIT: &str = "AUTH_GLOBAL_FAILURE_LIMIT";
+    /// Seconds without a failed credential that end a burst (its audit summary is then written).
+    pub const AUTH_BURST_QUIET_SECS: &str = "AUTH_BURST_QUIET_SECS";
     /// Replays a minute per target.
     pub const REPLAY_BUDGET_PER_MINUTE: &str = "REPLAY_BUDGET_PER_MINUTE";
 }

@@ -10,6 +10,9 @@
 
 use serde::{Deserialize, Serialize};
 
+use crate::base::mask::mask_url;
+use crate::delivery::target_health::target_id;
+
 /// The default budget (`REPLAY_BUDGET_PER_MINUTE`).
 pub const DEFAULT_PER_MINUTE: u32 = 100;
 
@@ -94,6 +97,100 @@ impl ReplayBudget {
     }
 }
 
+/// Replays asked of each target, in the order targets first appear (`None`: a replay with no
+/// target, such as an e-mail processed again, which the budget does not count).
+pub fn wanted(targets: &[Option<&str>]) -> Vec<(String, u32)> {
+    let mut out: Vec<(String, u32)> = Vec::new();
+    for t in targets.iter().flatten() {
+        match out.iter_mut().find(|(u, _)| u == t) {
+            Some((_, n)) => *n += 1,
+            None => out.push((t.to_string(), 1)),
+        }
+    }
+    out
+}
+
+/// What the budget allows of one target, as the answers show it (URL masked).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TargetAllotment {
+    pub target_id: String,
+    pub target: String,
+    pub sent: u32,
+    pub refused: u32,
+    /// When to try the refused ones again.
+    pub retry_after_secs: Option<u64>,
+    pub budget: BudgetView,
+}
+
+/// Which replays are sent, and each target's part.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Allotment {
+    /// One per replay, in the order given: sent (or refused).
+    pub send: Vec<bool>,
+    pub per_target: Vec<TargetAllotment>,
+}
+
+impl Allotment {
+    /// Replays refused.
+    pub fn refused(&self) -> u64 {
+        self.send.iter().filter(|s| !**s).count() as u64
+    }
+
+    /// Replays sent.
+    pub fn sent(&self) -> u64 {
+        self.send.iter().filter(|s| **s).count() as u64
+    }
+
+    /// When the first refused replay can go (the soonest of the targets that refused).
+    pub fn retry_after_secs(&self) -> Option<u64> {
+        self.per_target
+            .iter()
+            .filter_map(|t| t.retry_after_secs)
+            .min()
+    }
+}
+
+/// Sends the first replays of each target its grant allows (`grants` answers [`wanted`]);
+/// replays without a target are always sent.
+pub fn allot(targets: &[Option<&str>], grants: &[(String, Grant)]) -> Allotment {
+    let mut left: Vec<(&str, u32)> = grants
+        .iter()
+        .map(|(u, g)| (u.as_str(), g.granted))
+        .collect();
+    let mut per_target: Vec<TargetAllotment> = grants
+        .iter()
+        .map(|(u, g)| TargetAllotment {
+            target_id: target_id(u),
+            target: mask_url(u),
+            sent: 0,
+            refused: 0,
+            retry_after_secs: None,
+            budget: g.budget,
+        })
+        .collect();
+    let send = targets
+        .iter()
+        .map(|t| {
+            let Some(t) = t else { return true };
+            let Some(i) = left.iter().position(|(u, _)| u == t) else {
+                // Not asked of the budget: refused rather than sent unbudgeted.
+                return false;
+            };
+            if left[i].1 > 0 {
+                left[i].1 -= 1;
+                per_target[i].sent += 1;
+                true
+            } else {
+                per_target[i].refused += 1;
+                let ms = grants[i].1.retry_after_ms.unwrap_or(60_000);
+                per_target[i].retry_after_secs = Some((ms.max(1) as u64).div_ceil(1000));
+                false
+            }
+        })
+        .collect();
+    Allotment { send, per_target }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -122,6 +219,34 @@ mod tests {
         // Never more than the bucket holds, however long it waited.
         assert_eq!(b.view(100, t0 + 86_400_000).available, 100);
         assert_eq!(b.view(100, t0 + 86_400_000).full_at_ms, None);
+    }
+
+    #[test]
+    fn a_bulk_replay_is_allotted_per_target_in_order() {
+        let a = "https://a.example/hook/secret";
+        let b = "https://b.example/x";
+        let targets = [Some(a), Some(b), Some(a), None, Some(a), Some(b)];
+        assert_eq!(
+            wanted(&targets),
+            vec![(a.to_string(), 3), (b.to_string(), 2)]
+        );
+        let mut ba = ReplayBudget::full(2, 0);
+        let mut bb = ReplayBudget::full(5, 0);
+        let grants = vec![
+            (a.to_string(), ba.take(2, 3, 0)),
+            (b.to_string(), bb.take(5, 2, 0)),
+        ];
+        let allotment = allot(&targets, &grants);
+        assert_eq!(allotment.send, [true, true, true, true, false, true]);
+        assert_eq!((allotment.sent(), allotment.refused()), (5, 1));
+        assert_eq!(allotment.retry_after_secs(), Some(30));
+        let first = &allotment.per_target[0];
+        assert_eq!((first.sent, first.refused), (2, 1));
+        assert_eq!(first.target, "https://a.example/***", "masked");
+        assert_eq!(first.target_id, target_id(a));
+        assert_eq!(allotment.per_target[1].retry_after_secs, None);
+        // A target nobody asked the budget for is refused, never sent unbudgeted.
+        assert_eq!(allot(&[Some("https://c.example/")], &[]).send, [false]);
     }
 
     #[test]

@@ -25,7 +25,7 @@ use crate::records::audit::{AuditEvent, ClientFailures, PathCounts};
 
 /// The window failures are counted over: 10 minutes.
 pub const WINDOW_MS: i64 = 10 * 60_000;
-/// A burst ends after this long without a failure.
+/// A burst ends after this long without a failure, by default (`AUTH_BURST_QUIET_SECS`).
 pub const QUIET_MS: i64 = 10 * 60_000;
 /// A burst still going is summarised at least this often.
 pub const SUMMARY_EVERY_MS: i64 = 3_600_000;
@@ -43,11 +43,13 @@ const MAX_BURST_CLIENTS: usize = 50;
 const TOP_CLIENTS: usize = 5;
 
 /// Failures allowed before the 429s (settings `AUTH_CLIENT_FAILURE_LIMIT`,
-/// `AUTH_GLOBAL_FAILURE_LIMIT`), each within [`WINDOW_MS`].
+/// `AUTH_GLOBAL_FAILURE_LIMIT`), each within [`WINDOW_MS`], and the quiet that ends a burst
+/// (`AUTH_BURST_QUIET_SECS`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct AttemptPolicy {
     pub per_client: u32,
     pub global: u32,
+    pub quiet_ms: i64,
 }
 
 impl Default for AttemptPolicy {
@@ -55,6 +57,7 @@ impl Default for AttemptPolicy {
         AttemptPolicy {
             per_client: 5,
             global: 100,
+            quiet_ms: QUIET_MS,
         }
     }
 }
@@ -168,8 +171,8 @@ impl GlobalRecord {
         for &(m, n) in &recent.minutes {
             left -= u64::from(n);
             if left < budget {
-                // That minute leaves the window when it is WINDOW_MS old.
-                return Some(((m + 1) * 60_000 + WINDOW_MS - now_ms).max(1));
+                // That minute's count leaves the window once its start is WINDOW_MS old.
+                return Some((m * 60_000 + WINDOW_MS - now_ms).max(1));
             }
         }
         Some(WINDOW_MS)
@@ -257,12 +260,14 @@ pub struct Burst {
     /// Since when the failures below are counted (the end of the previous summary, or the
     /// start).
     pub since_ms: i64,
+    /// Wrong credentials.
     pub failures: u64,
-    /// Attempts answered 429 (counted by the guard, or refused by the platform's limiter
-    /// before reaching it).
+    /// Attempts answered 429, wrong or right (counted by the guard, or refused by the
+    /// platform's limiter before reaching it).
     pub refused: u64,
+    /// Attempts that reached the guard, wrong or refused, per credential path.
     pub by_path: PathCounts,
-    /// Failures per client (the largest kept).
+    /// Attempts per client (the largest kept).
     pub clients: Vec<(String, u64)>,
     /// Clients seen (including those no longer in `clients`).
     pub distinct_clients: u64,
@@ -294,10 +299,18 @@ impl Burst {
         }
     }
 
-    /// Counts one failure (`refused`: answered 429).
-    pub fn record(&mut self, client: &str, path: CredentialPath, refused: bool, now_ms: i64) {
+    /// Counts one attempt: a wrong credential (`failed`), a refused one (`refused`: answered
+    /// 429, a right credential from a limited client included), or both.
+    pub fn record(
+        &mut self,
+        client: &str,
+        path: CredentialPath,
+        failed: bool,
+        refused: bool,
+        now_ms: i64,
+    ) {
         self.last_ms = self.last_ms.max(now_ms);
-        self.failures += 1;
+        self.failures += u64::from(failed);
         self.refused += u64::from(refused);
         self.by_path.add(path);
         match self.clients.iter_mut().find(|(c, _)| c == client) {
@@ -339,7 +352,7 @@ impl Burst {
             top: top
                 .into_iter()
                 .take(TOP_CLIENTS)
-                .map(|(client, failures)| ClientFailures { client, failures })
+                .map(|(client, attempts)| ClientFailures { client, attempts })
                 .collect(),
             flood: self.flood,
         }
@@ -347,14 +360,14 @@ impl Burst {
 
     /// When the guard should look at the burst again: its end if no failure comes, or its
     /// next hourly summary, whichever is first.
-    pub fn next_check_ms(&self) -> i64 {
-        (self.last_ms + QUIET_MS).min(self.since_ms + SUMMARY_EVERY_MS)
+    pub fn next_check_ms(&self, policy: &AttemptPolicy) -> i64 {
+        (self.last_ms + policy.quiet_ms).min(self.since_ms + SUMMARY_EVERY_MS)
     }
 
     /// What is due at `now_ms`: the summary of a burst that ended, or of an hour of one still
     /// going (its counts then start again).
-    pub fn step(&mut self, now_ms: i64) -> BurstStep {
-        if now_ms >= self.last_ms + QUIET_MS {
+    pub fn step(&mut self, policy: &AttemptPolicy, now_ms: i64) -> BurstStep {
+        if now_ms >= self.last_ms + policy.quiet_ms {
             return BurstStep::Close {
                 summary: self.summary(self.last_ms),
                 flood_ended: self.flood,
@@ -382,6 +395,7 @@ mod tests {
     const P: AttemptPolicy = AttemptPolicy {
         per_client: 5,
         global: 20,
+        quiet_ms: QUIET_MS,
     };
 
     #[test]
@@ -458,13 +472,11 @@ mod tests {
         }
         assert_eq!(g.count(14 * 60_000 + 10), 20, "the last 10 minutes");
         assert!(g.minutes.len() <= 10, "{:?}", g.minutes);
-        let policy = AttemptPolicy {
-            per_client: 5,
-            global: 15,
-        };
+        let policy = AttemptPolicy { global: 15, ..P };
         // 20 in the window, budget 15: the 3 oldest minutes (6 failures) must leave it.
         let ms = g.spent_for(&policy, 14 * 60_000 + 10).unwrap();
-        assert_eq!(14 * 60_000 + 10 + ms, 8 * 60_000 + WINDOW_MS);
+        assert_eq!(14 * 60_000 + 10 + ms, 7 * 60_000 + WINDOW_MS);
+        assert!(ms <= WINDOW_MS, "never longer than the window");
     }
 
     #[test]
@@ -494,15 +506,15 @@ mod tests {
             } else {
                 CredentialPath::AdminBearer
             };
-            b.record(&client, path, i >= 5, t0 + i * 1_000);
+            b.record(&client, path, true, i >= 5, t0 + i * 1_000);
         }
         b.shed(100, t0 + 30_000);
-        assert_eq!(b.step(t0 + 60_000), BurstStep::Nothing);
-        assert_eq!(b.next_check_ms(), t0 + 30_000 + QUIET_MS);
+        assert_eq!(b.step(&P, t0 + 60_000), BurstStep::Nothing);
+        assert_eq!(b.next_check_ms(&P), t0 + 30_000 + QUIET_MS);
         let BurstStep::Close {
             summary,
             flood_ended,
-        } = b.step(t0 + 30_000 + QUIET_MS)
+        } = b.step(&P, t0 + 30_000 + QUIET_MS)
         else {
             panic!("the burst is over")
         };
@@ -523,7 +535,7 @@ mod tests {
         assert_eq!((failures, refused, clients), (30, 125, 7));
         assert_eq!((by_path.sign_in, by_path.admin_bearer), (10, 20));
         assert_eq!(top.len(), 5);
-        assert_eq!(top[0].failures, 5, "the busiest first");
+        assert_eq!(top[0].attempts, 5, "the busiest first");
         assert_eq!(from, iso_utc(t0));
         assert_eq!(to, iso_utc(t0 + 30_000), "up to the last failure");
 
@@ -533,8 +545,8 @@ mod tests {
         let mut summaries = 0;
         for minute in 0..180 {
             let now = t0 + minute * 60_000;
-            long.record("203.0.113.9", CredentialPath::IngestBearer, true, now);
-            if let BurstStep::Summarise(_) = long.step(now) {
+            long.record("203.0.113.9", CredentialPath::IngestBearer, true, true, now);
+            if let BurstStep::Summarise(_) = long.step(&P, now) {
                 summaries += 1;
             }
         }
@@ -547,9 +559,14 @@ mod tests {
     fn a_burst_keeps_its_largest_clients() {
         let mut b = Burst::begin(0);
         for i in 0..(MAX_BURST_CLIENTS + 20) {
-            b.record(&format!("c{i}"), CredentialPath::SignIn, false, 1);
+            b.record(&format!("c{i}"), CredentialPath::SignIn, true, false, 1);
         }
-        b.record("c60", CredentialPath::SignIn, false, 2);
+        b.record("c60", CredentialPath::SignIn, false, true, 2);
+        assert_eq!(
+            (b.failures, b.refused),
+            (70, 1),
+            "a right credential refused is no failure"
+        );
         assert_eq!(b.clients.len(), MAX_BURST_CLIENTS);
         assert_eq!(b.distinct_clients, (MAX_BURST_CLIENTS + 20) as u64);
         assert!(b.clients.iter().any(|(c, n)| c == "c60" && *n == 2));

@@ -123,7 +123,7 @@ pub struct FieldChange {
     pub after: Option<String>,
 }
 
-/// Failures per credential path, in a burst.
+/// Attempts per credential path, in a burst.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct PathCounts {
     pub admin_bearer: u64,
@@ -141,11 +141,11 @@ impl PathCounts {
     }
 }
 
-/// A client of a burst, with its failures.
+/// A client of a burst, with its attempts (wrong or refused).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ClientFailures {
     pub client: String,
-    pub failures: u64,
+    pub attempts: u64,
 }
 
 /// Every kind of change the audit records: one variant each, its fields the entry's
