@@ -291,14 +291,18 @@ impl ConsoleGuard {
         Ok(())
     }
 
-    /// Attempts the platform's limiter refused, counted in the burst.
+    /// Attempts the platform's limiter refused, counted in the burst (one begins if none is
+    /// going: a flood the limiter refuses whole still gets its summary).
     async fn shed(&self, count: u32, now: i64) -> Result<()> {
-        let Some(mut burst) = self.load::<Burst>(BURST_ROW).await? else {
-            // No burst: the limiter refuses only past failures the guard saw; nothing to add to.
-            return Ok(());
-        };
+        let existing = self.load::<Burst>(BURST_ROW).await?;
+        let new = existing.is_none();
+        let mut burst = existing.unwrap_or_else(|| Burst::begin(now));
         burst.shed(u64::from(count), now);
-        self.save(BURST_ROW, &burst).await
+        self.save(BURST_ROW, &burst).await?;
+        if new {
+            self.arm(burst.next_check_ms(&self.policy()), now).await?;
+        }
+        Ok(())
     }
 
     /// Drops the rows of clients whose failures no longer count.
