@@ -15,7 +15,8 @@
  * and is pushed again at the next run (Facteur's dedup makes that safe), so no thread is pushed
  * forever for a reason that cannot change.
  *
- * Script properties: FACTEUR_URL (…/api/ingress/gmail), FACTEUR_TOKEN (PROCESS_API_TOKEN),
+ * Script properties: FACTEUR_URL (https://…/api/ingress/gmail: an http:// URL is refused, the
+ * token would travel in clear), FACTEUR_TOKEN (PROCESS_API_TOKEN),
  * optional FACTEUR_LABEL, FACTEUR_REJECTED_LABEL, FACTEUR_BATCH (threads per run, default 20).
  * Run install() once.
  */
@@ -25,6 +26,10 @@ function settings_() {
   var url = props.getProperty('FACTEUR_URL');
   var token = props.getProperty('FACTEUR_TOKEN');
   if (!url || !token) throw new Error('Set the script properties FACTEUR_URL and FACTEUR_TOKEN');
+  // The token travels with every push: never over plain http, where anyone on the way reads it.
+  if (!/^https:\/\//i.test(String(url).trim())) {
+    throw new Error('FACTEUR_URL must start with https:// (the token would travel in clear)');
+  }
   return {
     url: url,
     token: token,

@@ -1,7 +1,9 @@
 // A webhook receiver for local development (`make dev` starts it): records every request on
 // 127.0.0.1:${RECEIVER_PORT:-8790} and shows them at http://127.0.0.1:8790/ (headers, body, and the
 // Standard Webhooks signature checked against WEBHOOK_SIGNING_SECRET from .dev.vars).
-// Only node built-ins; nothing leaves the machine.
+// Only node built-ins; nothing leaves the machine. It answers loopback names only (a request
+// whose Host is anything but 127.0.0.1, localhost or [::1] is refused: a web page that
+// rebinds its own name to 127.0.0.1 cannot read what arrived), and caps bodies at MAX_BODY.
 import http from "node:http";
 import crypto from "node:crypto";
 import fs from "node:fs";
@@ -11,7 +13,20 @@ import { fileURLToPath } from "node:url";
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "..");
 const PORT = Number(process.env.RECEIVER_PORT || 8790);
 const KEEP = 100;
+/** Largest body taken (a webhook carries an e-mail of at most 25 MB, escaped in JSON). */
+const MAX_BODY = Number(process.env.RECEIVER_MAX_BODY || 64 * 1024 * 1024);
+/** Body characters kept per request for the page (the newest KEEP requests are kept). */
+const KEEP_BODY = 256 * 1024;
 const received = [];
+
+/** True for a Host header naming this machine's loopback (with or without the port). */
+function loopbackHost(host) {
+  const name = String(host ?? "")
+    .trim()
+    .toLowerCase()
+    .replace(/:\d+$/, "");
+  return ["127.0.0.1", "localhost", "[::1]"].includes(name);
+}
 
 /** WEBHOOK_SIGNING_SECRET from .dev.vars (read at each request, so an edit applies at once). */
 function signingSecret() {
@@ -82,10 +97,31 @@ ${items || "<p>Nothing received yet. Push the README's example e-mail, or use â€
 }
 
 const server = http.createServer((req, res) => {
+  if (!loopbackHost(req.headers.host)) {
+    // DNS rebinding: a page of another site, its name now pointing here.
+    res.writeHead(403, { "Content-Type": "application/json", Connection: "close" });
+    res.end('{"ok":false,"error":"this receiver answers loopback hosts only"}');
+    req.destroy();
+    return;
+  }
+  const declared = Number(req.headers["content-length"] ?? 0);
+  const tooLarge = () => {
+    if (res.headersSent) return;
+    res.writeHead(413, { "Content-Type": "application/json", Connection: "close" });
+    res.end(`{"ok":false,"error":"body over ${MAX_BODY} bytes"}`);
+    req.destroy();
+  };
+  if (declared > MAX_BODY) return tooLarge();
   const chunks = [];
-  req.on("data", (c) => chunks.push(c));
+  let size = 0;
+  req.on("data", (c) => {
+    size += c.length;
+    if (size > MAX_BODY) return tooLarge();
+    chunks.push(c);
+  });
   req.on("end", () => {
-    const body = Buffer.concat(chunks).toString("utf8");
+    if (size > MAX_BODY) return;
+    const full = Buffer.concat(chunks).toString("utf8");
     if (req.method === "GET" && req.url === "/") {
       res.writeHead(200, {
         "Content-Type": "text/html; charset=utf-8",
@@ -99,10 +135,14 @@ const server = http.createServer((req, res) => {
     }
     let subject;
     try {
-      subject = JSON.parse(body).subject;
+      subject = JSON.parse(full).subject;
     } catch {
       /* not JSON */
     }
+    const body =
+      full.length > KEEP_BODY
+        ? `${full.slice(0, KEEP_BODY)}â€¦ (${full.length} characters, the rest not kept)`
+        : full;
     const record = {
       at: new Date().toISOString(),
       method: req.method,
@@ -110,7 +150,7 @@ const server = http.createServer((req, res) => {
       headers: req.headers,
       body,
       subject,
-      signature: checkSignature(req.headers, body),
+      signature: checkSignature(req.headers, full),
     };
     received.unshift(record);
     received.length = Math.min(received.length, KEEP);

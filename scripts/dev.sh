@@ -13,6 +13,9 @@ bash scripts/setup.sh
 if ! grep -q '^DEV_ALLOW_HTTP_LOOPBACK=true' .dev.vars; then
   echo "[dev] note: .dev.vars predates the local receiver; copy WEBHOOK_URL, DEV_ALLOW_HTTP_LOOPBACK and WEBHOOK_SIGNING_SECRET from .dev.vars.example to deliver to it"
 fi
+if grep -Eq '^(PROCESS_API_TOKEN|ADMIN_TOKEN)=dev-(process|admin)-token$' .dev.vars; then
+  echo "[dev] note: .dev.vars has the old short example tokens, which the worker now refuses (misconfigured); copy PROCESS_API_TOKEN and ADMIN_TOKEN from .dev.vars.example"
+fi
 bash scripts/build.sh .
 bash scripts/build.sh r2-fetch
 RECEIVER_PORT="${RECEIVER_PORT:-8790}" node scripts/dev-receiver.mjs &

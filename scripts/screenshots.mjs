@@ -1,7 +1,8 @@
 // Regenerates the console's screenshots in docs/: every page at 1280 px (desktop) and 390 px
 // (phone), against the built worker in workerd with sample deliveries (a retried one, a failed
 // one kept as a dead letter, detected e-mails with links, a routing rule, a target paused by
-// hand with a delivery parked). `make screenshots`.
+// hand with a delivery parked, a burst of failed sign-ins and the changes in the audit).
+// `make screenshots`.
 import fs from "node:fs";
 import path from "node:path";
 import { email, ADMIN_TOKEN, ROOT } from "../tests/harness/worker.mjs";
@@ -22,6 +23,8 @@ const stack = await startStack({
     WEBHOOK_URL: "https://hook.eu2.make.com/abcdef1234567890",
     WEBHOOK_RETRY_DELAY: "1",
     WEBHOOK_TIMEOUT_SEC: "5",
+    // A burst of failures is summarised 2 s after the last one (10 minutes by default).
+    AUTH_BURST_QUIET_SECS: "2",
   },
 });
 const w = stack.worker;
@@ -114,6 +117,23 @@ try {
     what: "a parked delivery",
   });
 
+  // A burst of wrong passwords from three addresses, for the Audit page: one summary entry.
+  for (const [ip, n] of [
+    ["203.0.113.66", 7],
+    ["198.51.100.23", 3],
+    ["2001:db8:4:2::17", 2],
+  ]) {
+    for (let i = 0; i < n; i++)
+      await fetch(`${w.url}/api/session`, {
+        method: "POST",
+        headers: { "Content-Type": "application/json", "CF-Connecting-IP": ip },
+        body: JSON.stringify({ password: `guess-${i}` }),
+      });
+  }
+  await eventually(async () => (await w.api("/api/audit?action=failed_attempts")).json.count > 0, {
+    what: "the burst's summary",
+  });
+
   fs.mkdirSync(OUT, { recursive: true });
   for (const [width, label] of [
     [1280, "desktop"],
@@ -149,6 +169,12 @@ try {
       await p.locator("#try-body").fill(`<p>${link(3)}</p>`);
       await p.getByRole("button", { name: "Try with the draft rules" }).click();
       await p.locator("#try-result [data-fact='Matched rule']").waitFor();
+    });
+    await shot("audit", "/audit", async (p) => {
+      await p.locator("table.data tbody tr").first().waitFor();
+      // The burst's details open, as an operator would look at them.
+      const burst = p.locator("tr", { hasText: "Failed attempts" }).locator("summary").first();
+      await burst.click();
     });
     await page.close();
   }

@@ -11,14 +11,14 @@ use worker::{
 use crate::adapters::ledger::Invocation;
 use crate::context::Ctx;
 use crate::handlers::{
-    admin, alerts, console, consumer, dead_letters, erasure, health, ingest, media, overview,
-    replay, scheduled, session, targets, timeline,
+    admin, alerts, audit, console, consumer, dead_letters, erasure, health, ingest, media,
+    overview, replay, scheduled, session, targets, timeline,
 };
-use crate::http::{error, with_security_headers};
+use crate::http::{error, with_headers, with_security_headers};
 use facteur_core::base::mask::truncate;
 use facteur_core::error::ApiError;
 use facteur_core::http::routes::{route, Route};
-use facteur_core::operator::console::dev_host_refusal;
+use facteur_core::operator::console::{dev_host_refusal, never_cached, NO_STORE};
 
 #[event(fetch)]
 async fn fetch(req: Request, env: Env, ctx: Context) -> Result<Response> {
@@ -78,12 +78,19 @@ async fn scheduled(event: ScheduledEvent, env: Env, _ctx: ScheduleContext) {
 }
 
 /// Serves one HTTP request. Never fails: every error becomes a JSON response. Every response
-/// carries the security headers (CSP, nosniff, no referrer, no framing).
+/// carries the security headers (CSP, HSTS, nosniff, no referrer, no framing), and every API
+/// answer `Cache-Control: no-store` (they carry e-mail data).
 pub async fn handle(req: Request, env: Env, background: Context) -> Response {
-    with_security_headers(match dispatch(req, env, background).await {
+    let api = never_cached(&req.path());
+    let resp = with_security_headers(match dispatch(req, env, background).await {
         Ok(resp) => resp,
         Err(e) => error(&e),
-    })
+    });
+    if api {
+        with_headers(resp, &[NO_STORE])
+    } else {
+        resp
+    }
 }
 
 async fn dispatch(
@@ -111,7 +118,7 @@ async fn dispatch(
         Route::DeliveriesReplay => replay::replay_deliveries(&ctx, req).await,
         Route::EraseEmail(id) => erasure::erase_email(&ctx, req, &id).await,
         Route::EraseSender(address) => erasure::erase_sender(&ctx, req, &address).await,
-        Route::Audit => erasure::audit(&ctx, req).await,
+        Route::Audit => audit::list(&ctx, req).await,
         Route::DryRun => admin::dry_run(&ctx, req).await,
         Route::Stats => admin::stats(&ctx, req).await,
         Route::Runtime => admin::runtime(&ctx, req).await,
@@ -129,8 +136,9 @@ async fn dispatch(
         Route::Asset(name) => console::asset(&ctx, req, &name).await,
         Route::TestEmail => {
             // The sample e-mail goes through the ingest itself: same answers, same guarantees.
-            ctx.require_admin(&req).await?;
-            ingest::handle(&ctx, console::test_email_request(&ctx)?).await
+            let admin = ctx.require_admin(&req).await?;
+            let sent = ingest::handle(&ctx, console::test_email_request(&ctx, &req)?).await;
+            console::audit_test_email(&ctx, &req, &admin, sent).await
         }
     }
 }

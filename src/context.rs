@@ -3,22 +3,41 @@
 
 use worker::{console_error, Context, Env, Fetcher, Request};
 
-use crate::adapters::console_guard::Guard;
+use crate::adapters::audit::AuditLog;
+use crate::adapters::console_guard::{
+    count_shed, forget_admitted, recently_admitted, remember_admitted, take_shed, Guard,
+};
+use crate::adapters::limiter::Limiters;
 use crate::adapters::net::now_ms;
 use crate::adapters::offload::R2Fetch;
 use crate::adapters::queues::Producer;
 use crate::adapters::redis::{upstash_store, Redis};
 use crate::adapters::stores::Stores;
 use crate::adapters::targets::Targets;
-use facteur_core::base::auth::authorized_bearer;
+use facteur_core::base::auth::{authorized_bearer, presents_credential, CredentialPath};
+use facteur_core::base::client::{client_address, client_key};
 use facteur_core::config::bindings;
+use facteur_core::delivery::replay_budget::{allot, wanted, Allotment};
 use facteur_core::error::ApiError;
 use facteur_core::operator::guard::GuardCall;
 use facteur_core::operator::session::{
-    changes_state, console_password, cookie_value, same_origin, verify, Session, SessionKey,
-    COOKIE_NAME,
+    changes_state, console_password, same_origin, verified_sessions, Session, SessionKey,
 };
+use facteur_core::records::audit::{Actor, AuditEntry, AuditEvent};
 use facteur_core::settings::Settings;
+use facteur_core::store::ports::StoreResult;
+
+/// The period of the platform's limiters (`[[ratelimits]]`, 60 s): the `Retry-After` of an
+/// attempt they refuse.
+const LIMITER_PERIOD_SECS: u64 = 60;
+
+/// Reports attempts the platform's limiter refused to the guard's burst.
+async fn report_shed((env, binding): (Env, &'static str), count: u32) {
+    let guard = Guard { env: &env, binding };
+    if let Err(e) = guard.call(&GuardCall::Shed { count }).await {
+        console_error!("console guard: refused attempts not reported: {e}");
+    }
+}
 
 /// Who is making an admin call.
 pub enum Admin {
@@ -106,11 +125,19 @@ impl Ctx {
     }
 
     /// 401 unless the request carries the admin token or an open console session; 403 for a
-    /// state-changing call by cookie whose `Origin` is not this console's (CSRF).
+    /// state-changing call by cookie whose `Origin` is not this console's (CSRF); 429 while the
+    /// client is past the failed-credential limit (see [`Ctx::admit_credential`]).
     pub async fn require_admin(&self, req: &Request) -> Result<Admin, ApiError> {
         let header = req.headers().get("Authorization").ok().flatten();
-        if authorized_bearer(header.as_deref(), &self.settings.admin_token) {
-            return Ok(Admin::Token);
+        if presents_credential(header.as_deref()) {
+            let right = authorized_bearer(header.as_deref(), &self.settings.admin_token);
+            if self
+                .admit_credential(req, CredentialPath::AdminBearer, right)
+                .await?
+            {
+                return Ok(Admin::Token);
+            }
+            // A wrong bearer token is counted, then the cookie decides (the console sends none).
         }
         let session = self
             .session(req)
@@ -125,24 +152,161 @@ impl Ctx {
         Ok(Admin::Session(session))
     }
 
-    /// The console session the request's cookie opens, if any: the token must verify (form,
-    /// signature, expiry) and the guard must still hold its id.
+    /// The client's address (`CF-Connecting-IP`).
+    pub fn client(&self, req: &Request) -> String {
+        client_address(
+            req.headers()
+                .get("CF-Connecting-IP")
+                .ok()
+                .flatten()
+                .as_deref(),
+        )
+    }
+
+    /// Counts a presented credential (the admin bearer token, the ingest's token, the console's
+    /// password) against the client's limit and the global budget: `Ok(true)` when it is right
+    /// and the client is admitted, `Ok(false)` when it is wrong (the caller answers its 401),
+    /// a 429 while the client is limited, whatever the credential, and a 503 when the guard
+    /// cannot say. Wrong ones go through the platform's limiters first, which refuse a flood
+    /// before it reaches the guard.
+    pub async fn admit_credential(
+        &self,
+        req: &Request,
+        path: CredentialPath,
+        right: bool,
+    ) -> Result<bool, ApiError> {
+        let client = client_key(&self.client(req));
+        let guard = self.guard();
+        if right {
+            if recently_admitted(&client) {
+                return Ok(true);
+            }
+            let call = GuardCall::Admit {
+                client: client.clone(),
+                path,
+            };
+            let reply = guard.call(&call).await.map_err(|e| {
+                console_error!("console guard: {e}");
+                ApiError::unavailable("Credential guard")
+            })?;
+            if let Some(secs) = reply.retry_after_secs {
+                return Err(ApiError::too_many_attempts(secs));
+            }
+            remember_admitted(&client);
+            return Ok(true);
+        }
+        forget_admitted(&client);
+        let limiters = Limiters { env: &self.env };
+        let shed = !limiters.allow(bindings::AUTH_CLIENT_LIMITER, &client).await
+            || !limiters.allow(bindings::AUTH_GLOBAL_LIMITER, "all").await;
+        if shed {
+            // Refused here, counted in the guard's burst now and then (never a call each).
+            if let Some(count) = count_shed() {
+                self.in_background(report_shed(self.guard_owned(), count));
+            }
+            return Err(ApiError::too_many_attempts(LIMITER_PERIOD_SECS));
+        }
+        let call = GuardCall::Fail {
+            client,
+            path,
+            shed: take_shed(),
+        };
+        match guard.call(&call).await {
+            Ok(reply) => match reply.retry_after_secs {
+                Some(secs) => Err(ApiError::too_many_attempts(secs)),
+                None => Ok(false),
+            },
+            // Uncounted, still wrong.
+            Err(e) => {
+                console_error!("console guard: failure not counted: {e}");
+                Ok(false)
+            }
+        }
+    }
+
+    /// The console session the request's cookies open, if any: a token must verify (form,
+    /// signature, expiry) and the guard must still hold its id. Every session cookie the
+    /// request carries is tried (a sibling subdomain may have planted one).
     pub async fn session(&self, req: &Request) -> Result<Option<Session>, ApiError> {
         let cookies = req.headers().get("Cookie").ok().flatten();
-        let Some(token) = cookie_value(cookies.as_deref(), COOKIE_NAME) else {
+        if cookies.is_none() {
             return Ok(None);
+        }
+        let key = self.session_key().await?;
+        for session in verified_sessions(&key, cookies.as_deref(), now_ms()) {
+            let check = GuardCall::Check {
+                session_id: session.id.clone(),
+            };
+            let open = self.guard().call(&check).await.map_err(|e| {
+                console_error!("console guard: {e}");
+                ApiError::unavailable("Session store")
+            })?;
+            if open.ok {
+                return Ok(Some(session));
+            }
+        }
+        Ok(None)
+    }
+
+    /// Who made a change, as the audit names them.
+    pub fn actor(&self, req: &Request, admin: &Admin) -> Actor {
+        let from = self.client(req);
+        match admin {
+            Admin::Token => Actor::admin_token(&from),
+            Admin::Session(s) => Actor::session(&s.id, &from),
+        }
+    }
+
+    /// Records a change in the audit trail (one KV write): who (`admin`), from where and when,
+    /// and what (`event`). A failed write is logged with the entry, never lost silently.
+    pub async fn audit(&self, req: &Request, admin: &Admin, event: AuditEvent) {
+        let _ = self.try_audit(&self.actor(req, admin), event).await;
+    }
+
+    /// Records a change in the audit trail; the error, if the write failed (the entry is then
+    /// in the worker's log).
+    pub async fn try_audit(&self, actor: &Actor, event: AuditEvent) -> StoreResult<AuditEntry> {
+        let now = now_ms();
+        let entry = AuditEntry::new(actor, &event, now);
+        let log = AuditLog {
+            kv: &self.stores.blobs,
         };
-        let Ok(session) = verify(&self.session_key(), token, now_ms()) else {
-            return Ok(None);
+        match log.record(&entry, now).await {
+            Ok(()) => Ok(entry),
+            Err(e) => {
+                console_error!(
+                    "audit: entry not written ({e}): {}",
+                    serde_json::to_string(&entry).unwrap_or_default()
+                );
+                Err(e)
+            }
+        }
+    }
+
+    /// Which of these replays (each by its target; `None`: not budgeted) the targets' replay
+    /// budgets let through now (`delivery::replay_budget`); 503 when a target object cannot
+    /// say (nothing is sent unbudgeted).
+    pub async fn replay_allotment(&self, targets: &[Option<&str>]) -> Result<Allotment, ApiError> {
+        let wanted = wanted(targets);
+        let grants = if wanted.is_empty() {
+            Vec::new()
+        } else {
+            self.targets()
+                .replay_grants(&wanted, self.settings.replay_per_minute)
+                .await
+                .map_err(|e| {
+                    console_error!("replay budget: {e}");
+                    ApiError::unavailable("Replay budget")
+                })?
         };
-        let check = GuardCall::Check {
-            session_id: session.id.clone(),
-        };
-        let open = self.guard().call(&check).await.map_err(|e| {
-            console_error!("console guard: {e}");
-            ApiError::unavailable("Session store")
-        })?;
-        Ok(open.then_some(session))
+        Ok(allot(targets, &grants))
+    }
+
+    /// The audit trail, to read.
+    pub fn audit_log(&self) -> AuditLog<'_> {
+        AuditLog {
+            kv: &self.stores.blobs,
+        }
     }
 
     /// The console's password (`DASHBOARD_PASSWORD`, else `ADMIN_TOKEN`).
@@ -153,21 +317,32 @@ impl Ctx {
         )
     }
 
-    /// The key that signs session cookies.
-    pub fn session_key(&self) -> SessionKey {
-        SessionKey::derive(
+    /// The key that signs session cookies: the guard's random key, `SESSION_SECRET`, the
+    /// admin token and the password (`SessionKey::derive`).
+    pub async fn session_key(&self) -> Result<SessionKey, ApiError> {
+        let guard_key = self.guard().session_key().await.map_err(|e| {
+            console_error!("console guard: {e}");
+            ApiError::unavailable("Session store")
+        })?;
+        Ok(SessionKey::derive(
+            &guard_key,
             self.settings.session_secret.as_deref(),
             &self.settings.admin_token,
             self.console_password(),
-        )
+        ))
     }
 
-    /// The console guard (sessions, wrong-password counters).
+    /// The console guard (sessions and their key; failed credentials).
     pub fn guard(&self) -> Guard<'_> {
         Guard {
             env: &self.env,
             binding: bindings::CONSOLE_GUARD,
         }
+    }
+
+    /// The console guard, for work that outlives a borrow of the context.
+    fn guard_owned(&self) -> (Env, &'static str) {
+        (self.env.clone(), bindings::CONSOLE_GUARD)
     }
 
     /// The queue producer (it spills large parts to the blob store).

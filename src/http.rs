@@ -33,9 +33,25 @@ impl<T, E: std::fmt::Display> OrUnavailable<T> for Result<T, E> {
     }
 }
 
-/// The response for an error.
+/// The response for an error (with `Retry-After` when the error says when to try again).
 pub fn error(e: &ApiError) -> Response {
-    json(e.status(), &e.body())
+    error_with(e, Value::Null)
+}
+
+/// The response for an error whose body also carries `extra`'s fields (what was done before
+/// the refusal, say).
+pub fn error_with(e: &ApiError, extra: Value) -> Response {
+    let mut body = e.body();
+    if let (Value::Object(b), Value::Object(x)) = (&mut body, extra) {
+        for (k, v) in x {
+            b.entry(k).or_insert(v);
+        }
+    }
+    let resp = json(e.status(), &body);
+    match e.retry_after_secs {
+        Some(secs) => with_headers(resp, &[("Retry-After", &secs.to_string())]),
+        None => resp,
+    }
 }
 
 /// The response with the security headers every response carries (CSP, nosniff, no referrer,

@@ -9,6 +9,7 @@ const pages = {
   "/targets": "targets",
   "/settings": "settings",
   "/rules": "rules",
+  "/audit": "audit",
 };
 
 const path = location.pathname.replace(/\/$/, "") || "/";
@@ -78,7 +79,7 @@ const main = document.getElementById("main");
       const parts = [
         `Facteur ${s.version}`,
         s.via === "session"
-          ? `signed in until ${when(s.expires_at)}`
+          ? `signed in until ${when(s.expires_at)} (session ${s.session}, from ${s.client})`
           : "signed in with the admin token",
       ];
       if (s.local_development) parts.push("local development (DEV_ALLOW_HTTP_LOOPBACK)");

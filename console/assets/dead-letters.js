@@ -118,7 +118,12 @@ async function replayOne(d, button) {
     notify(`${d.id} queued again.`, "ok");
     button.closest("tr")?.remove();
   } catch (e) {
-    notify(`Replay of ${d.id} failed: ${e.message}`, "error");
+    notify(
+      e.code === "replay_budget"
+        ? `${d.id} not replayed: its target's replay budget is spent. Try again in ${e.retryAfter} s.`
+        : `Replay of ${d.id} failed: ${e.message}`,
+      "error",
+    );
     button.disabled = false;
   }
 }
@@ -141,14 +146,31 @@ async function replayMatching(filter) {
     if (!ok) return;
     let replayed = 0;
     let failed = 0;
+    let refused = 0;
+    let retry = null;
     for (;;) {
-      const r = await api("/api/dead_letters/replay", { method: "POST", body: filter });
-      replayed += r.replayed.length;
-      failed += r.failed.length;
-      if (!r.more || r.failed.length) break;
+      let r;
+      try {
+        r = await api("/api/dead_letters/replay", { method: "POST", body: filter });
+      } catch (e) {
+        if (e.code !== "replay_budget") throw e;
+        // Nothing sent this time: the targets' replay budgets are spent.
+        r = e.body;
+      }
+      replayed += r.replayed?.length ?? 0;
+      failed += r.failed?.length ?? 0;
+      refused = r.refused?.length ?? 0;
+      retry = r.retry_after_secs ?? retry;
+      if (!r.more || r.failed?.length || refused) break;
     }
-    notify(`${replayed} replayed${failed ? `, ${failed} failed` : ""}.`, failed ? "error" : "ok");
-    setTimeout(() => location.reload(), 800);
+    const parts = [`${replayed} replayed`];
+    if (failed) parts.push(`${failed} failed`);
+    if (refused)
+      parts.push(
+        `${refused} refused by the replay budget (per target and minute): replay them again in ${retry} s`,
+      );
+    notify(`${parts.join(", ")}.`, failed || refused ? "error" : "ok");
+    if (!refused) setTimeout(() => location.reload(), 800);
   } catch (e) {
     notify(`Replay failed: ${e.message}`, "error");
   }

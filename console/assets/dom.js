@@ -40,6 +40,9 @@ export class ApiError extends Error {
     this.status = status;
     this.code = body?.code;
     this.field = body?.field;
+    /** Seconds to wait (a 429: too many failed attempts, or the replay budget). */
+    this.retryAfter = body?.retry_after_secs;
+    this.body = body;
   }
 }
 

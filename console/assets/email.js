@@ -115,12 +115,21 @@ function delivery(d) {
         const button = event.currentTarget;
         button.disabled = true;
         try {
-          await api(`/api/deliveries/${encodeURIComponent(d.delivery_id)}/replay`, {
+          const r = await api(`/api/deliveries/${encodeURIComponent(d.delivery_id)}/replay`, {
             method: "POST",
           });
-          notify(`Delivery ${d.delivery_id} queued again with the same delivery id.`, "ok");
+          const left = r.budget?.[0]?.budget?.available;
+          notify(
+            `Delivery ${d.delivery_id} queued again with the same delivery id${left === undefined ? "" : ` (${left} more replays to this target possible now)`}.`,
+            "ok",
+          );
         } catch (e) {
-          notify(`Replay failed: ${e.message}`, "error");
+          notify(
+            e.code === "replay_budget"
+              ? `Not replayed: this target's replay budget is spent. Try again in ${e.retryAfter} s.`
+              : `Replay failed: ${e.message}`,
+            "error",
+          );
         }
         button.disabled = false;
       },

@@ -1,5 +1,6 @@
-// The sign-in page: posts the password, and on success goes to the overview. Every failure
-// (wrong password, too many attempts) gets the same message from the worker.
+// The sign-in page: posts the password, and on success goes to the overview. A wrong password
+// gets the worker's one message; past the failed-attempt limit (a 429) every attempt is
+// refused for a while, the right password too, and the page says how long.
 const form = document.getElementById("login");
 const input = document.getElementById("password");
 const error = document.getElementById("login-error");
@@ -21,7 +22,10 @@ form.addEventListener("submit", async (event) => {
       return;
     }
     const body = await res.json().catch(() => ({}));
-    error.textContent = body.message || `Sign-in failed (HTTP ${res.status})`;
+    error.textContent =
+      res.status === 429
+        ? `Too many failed attempts from this address: every password is refused for now. Try again in ${Math.ceil((body.retry_after_secs ?? 60) / 60)} min.`
+        : body.message || `Sign-in failed (HTTP ${res.status})`;
   } catch {
     error.textContent = "The console cannot be reached; check the connection and retry.";
   }

@@ -23,7 +23,7 @@ export async function render(main) {
         h(
           "p",
           {},
-          "While a target is paused its deliveries park: kept in order, neither attempted nor dead-lettered, until it is back.",
+          "While a target is paused its deliveries park: kept in order, neither attempted nor dead-lettered, until it is back. Replays to a target are limited per minute (its replay budget); over it they are refused and can be run again once the budget allows.",
         ),
       ),
       refresh,
@@ -50,6 +50,7 @@ async function load(list, focusId) {
         { label: "Last success", cell: (t) => moment(t.last_success_at, "never") },
         { label: "Last error", cell: lastError },
         { label: "Next probe", cell: nextProbe },
+        { label: "Replays", cell: budget },
         { label: "", cell: (t) => action(t, list), class: "nowrap" },
       ],
       data.targets,
@@ -97,6 +98,23 @@ function lastError(t) {
 function nextProbe(t) {
   if (t.state === "paused" && t.manual) return "none (paused by hand)";
   return t.next_probe_at && t.state !== "healthy" ? moment(t.next_probe_at) : "—";
+}
+
+/** The replay budget: how many replays could go now, of how many a minute. */
+function budget(t) {
+  const b = t.replay_budget;
+  if (!b) return "—";
+  return h(
+    "span",
+    { class: "budget", "data-budget": t.id },
+    `${b.available} of ${b.per_minute} now`,
+    b.full_at_ms
+      ? [
+          h("br"),
+          h("span", { class: "muted" }, `full ${ago(new Date(b.full_at_ms).toISOString())}`),
+        ]
+      : null,
+  );
 }
 
 function action(t, list) {

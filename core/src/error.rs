@@ -6,10 +6,10 @@
 
 use serde_json::{json, Value};
 
-/// The one answer of every failed sign-in (wrong password, limit reached, console closed), so
-/// a failure tells nothing about why.
-pub const SIGN_IN_FAILED: &str =
-    "Sign-in failed: wrong password, or too many attempts (5 a minute); wait a minute and retry";
+/// The one answer of every failed sign-in (wrong or missing password, console closed), so a
+/// failure tells nothing about why. Past the failure limit the answer is a 429 instead
+/// ([`ApiError::too_many_attempts`]), whatever the password.
+pub const SIGN_IN_FAILED: &str = "Sign-in failed: wrong password";
 
 /// The stable code of every error the main worker answers, with its HTTP status.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -30,11 +30,15 @@ pub enum ErrorCode {
     Unavailable,
     Misconfigured,
     Internal,
+    /// Too many failed credentials from this client, or from everyone (the global budget).
+    TooManyAttempts,
+    /// The replay budget of a target is spent for now.
+    ReplayBudget,
 }
 
 impl ErrorCode {
     /// Every code (the table test checks each one's name and status).
-    pub const ALL: [ErrorCode; 16] = [
+    pub const ALL: [ErrorCode; 18] = [
         ErrorCode::Unauthorized,
         ErrorCode::Forbidden,
         ErrorCode::InvalidJson,
@@ -51,6 +55,8 @@ impl ErrorCode {
         ErrorCode::Unavailable,
         ErrorCode::Misconfigured,
         ErrorCode::Internal,
+        ErrorCode::TooManyAttempts,
+        ErrorCode::ReplayBudget,
     ];
 
     /// The wire name, in the `code` field of every error body.
@@ -72,6 +78,8 @@ impl ErrorCode {
             ErrorCode::Unavailable => "unavailable",
             ErrorCode::Misconfigured => "misconfigured",
             ErrorCode::Internal => "internal",
+            ErrorCode::TooManyAttempts => "too_many_attempts",
+            ErrorCode::ReplayBudget => "replay_budget",
         }
     }
 
@@ -93,6 +101,7 @@ impl ErrorCode {
             }
             ErrorCode::Unavailable => 503,
             ErrorCode::Misconfigured | ErrorCode::Internal => 500,
+            ErrorCode::TooManyAttempts | ErrorCode::ReplayBudget => 429,
         }
     }
 }
@@ -113,6 +122,9 @@ pub struct ApiError {
     /// The field at fault, as a path (`webhook_time_start`, `rules[1].conditions[0].value`),
     /// when one is known: the console shows the message beside it.
     pub field: Option<String>,
+    /// Seconds to wait before trying again (a 429): the `Retry-After` header and
+    /// `retry_after_secs` in the body.
+    pub retry_after_secs: Option<u64>,
 }
 
 impl ApiError {
@@ -121,6 +133,7 @@ impl ApiError {
             code,
             message: message.into(),
             field: None,
+            retry_after_secs: None,
         }
     }
     /// The same error, naming the field at fault.
@@ -227,6 +240,30 @@ impl ApiError {
     pub fn internal() -> Self {
         Self::new(ErrorCode::Internal, "Internal error")
     }
+    /// 429: past the failed-credential limit (this client's, or the global budget). Every
+    /// credential is refused until `retry_after_secs` have passed, the right one included, so
+    /// the answer says nothing about the one presented.
+    pub fn too_many_attempts(retry_after_secs: u64) -> Self {
+        let secs = retry_after_secs.max(1);
+        Self {
+            retry_after_secs: Some(secs),
+            ..Self::new(
+                ErrorCode::TooManyAttempts,
+                format!("Too many failed attempts; every credential is refused for now, retry in {secs} s"),
+            )
+        }
+    }
+    /// 429: the replay budget of the targets concerned is spent; nothing was sent.
+    pub fn replay_budget(retry_after_secs: u64, per_minute: u32) -> Self {
+        let secs = retry_after_secs.max(1);
+        Self {
+            retry_after_secs: Some(secs),
+            ..Self::new(
+                ErrorCode::ReplayBudget,
+                format!("Replay budget spent ({per_minute} replays a minute per target); nothing was sent, retry in {secs} s"),
+            )
+        }
+    }
 
     /// The JSON body answered to the client (`field` only when known).
     pub fn body(&self) -> Value {
@@ -234,6 +271,9 @@ impl ApiError {
             json!({"success": false, "code": self.code.as_str(), "message": self.message});
         if let (Some(field), Value::Object(map)) = (&self.field, &mut body) {
             map.insert("field".into(), Value::String(field.clone()));
+        }
+        if let (Some(secs), Value::Object(map)) = (self.retry_after_secs, &mut body) {
+            map.insert("retry_after_secs".into(), Value::from(secs));
         }
         body
     }
@@ -277,12 +317,25 @@ mod tests {
         assert!(ApiError::unauthorized().body().get("field").is_none());
         let at = ApiError::invalid_config("x: bad").at("webhook_time_start");
         assert_eq!(at.body()["field"], "webhook_time_start");
+        assert!(at.body().get("retry_after_secs").is_none());
+        let limited = ApiError::too_many_attempts(0);
+        assert_eq!(limited.status(), 429);
+        assert_eq!(
+            limited.retry_after_secs,
+            Some(1),
+            "never a Retry-After of 0"
+        );
+        assert_eq!(limited.body()["retry_after_secs"], 1);
+        assert_eq!(
+            ApiError::replay_budget(42, 100).body()["code"],
+            "replay_budget"
+        );
     }
 
     #[test]
     fn every_code_has_one_name_and_its_status() {
         #[rustfmt::skip]
-        let table: [(ErrorCode, &str, u16); 16] = [
+        let table: [(ErrorCode, &str, u16); 18] = [
             (ErrorCode::Unauthorized, "unauthorized", 401),
             (ErrorCode::Forbidden, "forbidden", 403),
             (ErrorCode::InvalidJson, "invalid_json", 400),
@@ -299,6 +352,8 @@ mod tests {
             (ErrorCode::Unavailable, "unavailable", 503),
             (ErrorCode::Misconfigured, "misconfigured", 500),
             (ErrorCode::Internal, "internal", 500),
+            (ErrorCode::TooManyAttempts, "too_many_attempts", 429),
+            (ErrorCode::ReplayBudget, "replay_budget", 429),
         ];
         assert_eq!(table.len(), ErrorCode::ALL.len());
         for (code, (listed, name, status)) in ErrorCode::ALL.iter().zip(table) {

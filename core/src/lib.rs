@@ -12,15 +12,15 @@
 //! |---|---|
 //! | [`error`] | the API error: stable codes, one HTTP status each |
 //! | [`base`] | text, time, ids and keys, masking, constant-time compare, query strings |
-//! | [`delivery`] | one attempt's outcome and decision, retries, signing, target health |
-//! | [`config`] | variable and binding names, the config documents and their schema |
+//! | [`delivery`] | one attempt's outcome and decision, retries, signing, target health, replay budgets |
+//! | [`config`] | variable and binding names, the config documents and their schema, secret strength |
 //! | [`gating`] | absence, the sending window, flags, holds (SPEC §6) |
 //! | [`analysis`] | one e-mail: detection, links, routing, payload, offload, its plan |
 //! | [`store`] | the delivery log, the store ports, Redis or the journal with KV fallback, dedup, billed operations |
 //! | [`jobs`] | queue messages: spilled parts, jobs, dead letters |
-//! | [`records`] | the log entry of every decision, the archive, replay, erasure |
+//! | [`records`] | the log entry of every decision, the archive, replay, erasure, the audit trail |
 //! | [`intake`] | the ingest request and its answers, accepting an e-mail once |
-//! | [`operator`] | the console: sessions, statistics, alerts, costs, the operator's views |
+//! | [`operator`] | the console: sessions, failed-credential limits, statistics, alerts, costs, the operator's views |
 //! | [`http`] | the route table |
 //! | [`settings`] | the one typed configuration, read once per invocation |
 

@@ -9,12 +9,14 @@ use crate::base::time::{parse_zone, Zone};
 use crate::config::names::vars;
 use crate::config::ConfigDoc;
 use crate::config::{
-    check_https_url, check_window, fields, normalize_webhook_url, parse_bool, DocMaps, Documents,
-    TargetPolicy,
+    check_https_url, check_window, fields, normalize_webhook_url, parse_bool, secret_weakness,
+    weak_secret_message, DocMaps, Documents, TargetPolicy,
 };
+use crate::delivery::replay_budget::DEFAULT_PER_MINUTE;
 use crate::delivery::signing::parse_secrets;
 use crate::delivery::target_health::HealthPolicy;
 use crate::operator::alerts::AlertThresholds;
+use crate::operator::attempts::AttemptPolicy;
 use crate::store::log::DEFAULT_REDIS_LOG_CAP;
 
 /// Settings read once per invocation from variables and secrets.
@@ -59,8 +61,12 @@ pub struct Settings {
     pub alerts: AlertThresholds,
     /// When targets are paused, probed and drained (`TARGET_*`).
     pub health: HealthPolicy,
-    /// Test aid (`FAULT_INJECT_PANIC_MARKER`): never set in production.
+    /// Test aid (`FAULT_INJECT_PANIC_MARKER`): refused outside local development.
     pub fault_panic_marker: Option<String>,
+    /// Failed credentials allowed per client and globally (`AUTH_*_FAILURE_LIMIT`).
+    pub attempts: AttemptPolicy,
+    /// Replays a minute per target (`REPLAY_BUDGET_PER_MINUTE`).
+    pub replay_per_minute: u32,
     /// Defaults of the three gating documents, from the environment.
     pub env_defaults: DocMaps,
 }
@@ -99,14 +105,51 @@ impl Settings {
                 parse_bool(&v).ok_or_else(|| format!("{name} must be true or false"))
             })
         };
+        // Tokens and passwords anyone could guess are refused before anything is served.
+        let secret = |name: &str| -> Result<Option<String>, String> {
+            match get(name) {
+                Some(v) => match secret_weakness(&v) {
+                    Some(why) => Err(weak_secret_message(name, why)),
+                    None => Ok(Some(v)),
+                },
+                None => Ok(None),
+            }
+        };
+        let process_api_token = secret(vars::PROCESS_API_TOKEN)?;
+        let admin_token = secret(vars::ADMIN_TOKEN)?;
+        let dashboard_password = secret(vars::DASHBOARD_PASSWORD)?;
+        let session_secret = secret(vars::SESSION_SECRET)?;
+        if process_api_token.is_some() && process_api_token == admin_token {
+            return Err(format!(
+                "{} must differ from {}: the ingest's token (kept in the Apps Script) must not open the admin API",
+                vars::PROCESS_API_TOKEN,
+                vars::ADMIN_TOKEN
+            ));
+        }
+        if process_api_token.is_some() && process_api_token == dashboard_password {
+            return Err(format!(
+                "{} must differ from {}: the ingest's token must not open the console",
+                vars::DASHBOARD_PASSWORD,
+                vars::PROCESS_API_TOKEN
+            ));
+        }
         let upstash = match (
             get(vars::UPSTASH_REDIS_REST_URL),
             get(vars::UPSTASH_REDIS_REST_TOKEN),
         ) {
-            (Some(url), Some(token)) => Some(UpstashSettings {
-                url: url.trim_end_matches('/').to_string(),
-                token,
-            }),
+            (Some(url), Some(token)) => {
+                // The token travels with every call: never in clear.
+                if !url.to_ascii_lowercase().starts_with("https://") {
+                    return Err(format!(
+                        "{} must be an https:// URL (its token travels with every call)",
+                        vars::UPSTASH_REDIS_REST_URL
+                    ));
+                }
+                Some(UpstashSettings {
+                    url: url.trim_end_matches('/').to_string(),
+                    token,
+                })
+            }
             (None, None) => None,
             _ => {
                 return Err(
@@ -116,6 +159,14 @@ impl Settings {
             }
         };
         let dev_http_loopback = flag(vars::DEV_ALLOW_HTTP_LOOPBACK, false)?;
+        let fault_panic_marker = get(vars::FAULT_INJECT_PANIC_MARKER);
+        if fault_panic_marker.is_some() && !dev_http_loopback {
+            return Err(format!(
+                "{} is a test aid for local development only (with {}): unset it",
+                vars::FAULT_INJECT_PANIC_MARKER,
+                vars::DEV_ALLOW_HTTP_LOOPBACK
+            ));
+        }
         let policy = TargetPolicy::for_dev_flag(dev_http_loopback);
         let tz_name = get(vars::POLLING_TIMEZONE).unwrap_or_else(|| "Europe/Paris".into());
         let timezone = parse_zone(&tz_name)
@@ -155,8 +206,8 @@ impl Settings {
             }
         };
         Ok(Settings {
-            process_api_token: get(vars::PROCESS_API_TOKEN).unwrap_or_default(),
-            admin_token: get(vars::ADMIN_TOKEN).unwrap_or_default(),
+            process_api_token: process_api_token.unwrap_or_default(),
+            admin_token: admin_token.unwrap_or_default(),
             upstash,
             signing_secret,
             sender_allowlist: get(vars::GMAIL_SENDER_ALLOWLIST)
@@ -196,8 +247,8 @@ impl Settings {
             )? * 1000,
             r2_serve_media: flag(vars::R2_SERVE_MEDIA, false)?,
             alert_webhook_url,
-            dashboard_password: get(vars::DASHBOARD_PASSWORD),
-            session_secret: get(vars::SESSION_SECRET),
+            dashboard_password,
+            session_secret,
             dev_http_loopback,
             alerts: AlertThresholds {
                 success_rate_min_percent: num(vars::ALERT_SUCCESS_RATE_MIN_PERCENT, 90, 0, 100)?
@@ -219,7 +270,18 @@ impl Settings {
                 probe_max_secs: num(vars::TARGET_PROBE_MAX_SECS, 120, 1, 86_400)? as u32,
                 drain_per_sec: num(vars::TARGET_DRAIN_PER_SEC, 10, 1, 1_000)? as u32,
             },
-            fault_panic_marker: get(vars::FAULT_INJECT_PANIC_MARKER),
+            fault_panic_marker,
+            attempts: AttemptPolicy {
+                per_client: num(vars::AUTH_CLIENT_FAILURE_LIMIT, 5, 1, 1_000)? as u32,
+                global: num(vars::AUTH_GLOBAL_FAILURE_LIMIT, 100, 1, 100_000)? as u32,
+                quiet_ms: num(vars::AUTH_BURST_QUIET_SECS, 600, 1, 86_400)? as i64 * 1000,
+            },
+            replay_per_minute: num(
+                vars::REPLAY_BUDGET_PER_MINUTE,
+                u64::from(DEFAULT_PER_MINUTE),
+                1,
+                10_000,
+            )? as u32,
             env_defaults,
         })
     }
@@ -253,9 +315,75 @@ mod tests {
         }
     }
 
+    const ADMIN: &str = "test-admin-Wd5nG8hJt2Ks6Yp3";
+    const PROCESS: &str = "test-process-Q7b2Xk9mPz4vLc8R";
+
+    #[test]
+    fn weak_or_shared_secrets_are_refused_by_name_never_by_value() {
+        #[rustfmt::skip]
+        let table: [(&[(&str, &str)], &str); 12] = [
+            (&[("ADMIN_TOKEN", "dev-admin-token")], "ADMIN_TOKEN is too weak (shorter than 24 characters)"),
+            (&[("PROCESS_API_TOKEN", "test-process-token")], "PROCESS_API_TOKEN is too weak (shorter"),
+            (&[("DASHBOARD_PASSWORD", "hunter2")], "DASHBOARD_PASSWORD is too weak (shorter"),
+            (&[("SESSION_SECRET", "tiny!")], "SESSION_SECRET is too weak"),
+            (&[("ADMIN_TOKEN", "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa")], "ADMIN_TOKEN is too weak (one character repeated)"),
+            (&[("ADMIN_TOKEN", "123456789012345678901234567890")], "ADMIN_TOKEN is too weak (only digits)"),
+            (&[("ADMIN_TOKEN", "abcd1234abcd1234abcd1234abcd1234")], "ADMIN_TOKEN is too weak (a short pattern repeated)"),
+            (&[("ADMIN_TOKEN", ADMIN), ("PROCESS_API_TOKEN", ADMIN)], "PROCESS_API_TOKEN must differ from ADMIN_TOKEN"),
+            (&[("PROCESS_API_TOKEN", PROCESS), ("DASHBOARD_PASSWORD", PROCESS)], "DASHBOARD_PASSWORD must differ from PROCESS_API_TOKEN"),
+            (&[("FAULT_INJECT_PANIC_MARKER", "[boom]")], "FAULT_INJECT_PANIC_MARKER is a test aid for local development only"),
+            (&[("UPSTASH_REDIS_REST_URL", "http://x.upstash.io"), ("UPSTASH_REDIS_REST_TOKEN", "tok-xyz")], "UPSTASH_REDIS_REST_URL must be an https:// URL"),
+            (&[("AUTH_CLIENT_FAILURE_LIMIT", "none")], "AUTH_CLIENT_FAILURE_LIMIT must be an integer"),
+        ];
+        for (pairs, want) in table {
+            let err = Settings::load(env(pairs)).unwrap_err();
+            assert!(err.starts_with(want), "{pairs:?}: {err}");
+            for (_, value) in pairs {
+                assert!(
+                    !err.contains(value),
+                    "{pairs:?}: the value is not echoed: {err}"
+                );
+            }
+        }
+        // Strong and distinct, or unset (the endpoint is then closed): accepted.
+        let s = Settings::load(env(&[
+            ("ADMIN_TOKEN", ADMIN),
+            ("PROCESS_API_TOKEN", PROCESS),
+            ("DASHBOARD_PASSWORD", "correct horse battery staple"),
+            ("DASHBOARD_PASSWORD", ADMIN),
+            ("FAULT_INJECT_PANIC_MARKER", "[boom]"),
+            ("DEV_ALLOW_HTTP_LOOPBACK", "true"),
+        ]))
+        .unwrap();
+        assert_eq!(
+            s.dashboard_password.as_deref(),
+            Some("correct horse battery staple")
+        );
+        assert_eq!(s.fault_panic_marker.as_deref(), Some("[boom]"));
+        assert_eq!(Settings::load(env(&[])).unwrap().admin_token, "");
+        // The example values of `make dev` pass the same rules.
+        let example =
+            std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../.dev.vars.example"))
+                .unwrap();
+        let pairs: Vec<(String, String)> = example
+            .lines()
+            .filter(|l| !l.trim_start().starts_with('#'))
+            .filter_map(|l| l.split_once('='))
+            .map(|(k, v)| (k.trim().to_string(), v.trim().to_string()))
+            .collect();
+        let refs: Vec<(&str, &str)> = pairs
+            .iter()
+            .map(|(k, v)| (k.as_str(), v.as_str()))
+            .collect();
+        let dev = Settings::load(env(&refs)).unwrap_or_else(|e| panic!(".dev.vars.example: {e}"));
+        assert!(!dev.admin_token.is_empty() && !dev.process_api_token.is_empty());
+    }
+
     #[test]
     fn settings_defaults() {
         let s = Settings::load(env(&[])).unwrap();
+        assert_eq!(s.attempts, AttemptPolicy::default());
+        assert_eq!(s.replay_per_minute, 100);
         assert_eq!(s.timezone, chrono_tz::Europe::Paris);
         assert_eq!(s.inflight_ttl_secs, 900);
         assert!(s.upstash.is_none());
@@ -282,6 +410,8 @@ mod tests {
             ("ABSENCE_PAUSE_DAYS", "Lundi,sunday"),
             ("UPSTASH_REDIS_REST_URL", "https://x.upstash.io/"),
             ("UPSTASH_REDIS_REST_TOKEN", "t"),
+            ("ADMIN_TOKEN", ADMIN),
+            ("PROCESS_API_TOKEN", PROCESS),
         ]))
         .unwrap();
         assert_eq!(

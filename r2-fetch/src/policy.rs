@@ -6,13 +6,10 @@ use url::{Host, Url};
 use crate::consts::MAX_KEY_BYTES;
 use crate::error::{ApiError, Code};
 
-/// Domains a caller may ask for (and any subdomain of them).
-pub const SOURCE_DOMAINS: &[&str] = &[
-    "dropbox.com",
-    "fromsmash.com",
-    "swisstransfer.com",
-    "wetransfer.com",
-];
+/// Domains a caller may ask for (and any subdomain of them): exactly the providers whose links
+/// the main worker extracts (SPEC §5). A host the main worker never sends is one more place a
+/// caller holding the token could copy files from into the public bucket.
+pub const SOURCE_DOMAINS: &[&str] = &["dropbox.com", "fromsmash.com", "swisstransfer.com"];
 
 /// Extra domains a source may redirect to: Dropbox serves `dl=1` links from
 /// `*.dl.dropboxusercontent.com`. Never accepted as the first URL.
@@ -260,8 +257,6 @@ mod tests {
             "fromsmash.com",
             "dl.fromsmash.com",
             "www.swisstransfer.com",
-            "wetransfer.com",
-            "we.tl.wetransfer.com",
         ] {
             assert!(host_allowed(host, Hop::Initial), "{host}");
         }
@@ -275,6 +270,8 @@ mod tests {
             "com",
             "",
             "dl.dropboxusercontent.com",
+            "wetransfer.com",
+            "we.tl.wetransfer.com",
             "wetransfer.com.evil",
         ] {
             assert!(!host_allowed(host, Hop::Initial), "{host}");

@@ -2,11 +2,13 @@
 //! outside (queues, receivers, r2-fetch). An adapter takes the bindings it needs, never the
 //! whole context, and imports nothing from `handlers` or `app`.
 
+pub mod audit;
 pub mod console_guard;
 pub mod dedup;
 pub mod journal;
 pub mod kv;
 pub mod ledger;
+pub mod limiter;
 pub mod net;
 pub mod offload;
 pub mod outbound;

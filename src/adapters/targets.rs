@@ -7,6 +7,7 @@ use worker::{Env, Method, Request, RequestInit, Stub};
 
 use super::ledger::count;
 use facteur_core::config::bindings;
+use facteur_core::delivery::replay_budget::Grant;
 use facteur_core::delivery::target_health::{target_id, TargetView};
 use facteur_core::jobs::delivery::DeliveryJob;
 use facteur_core::store::ports::{StoreError, StoreResult};
@@ -43,6 +44,12 @@ pub enum TargetCall {
     Erase {
         email_ids: Vec<String>,
     },
+    /// Take `wanted` replays from the target's replay budget (`per_minute` a minute).
+    Budget {
+        target_url: String,
+        wanted: u32,
+        per_minute: u32,
+    },
 }
 
 /// How a delivery ran out of its retries.
@@ -61,6 +68,9 @@ pub struct TargetReply {
     pub parked: bool,
     #[serde(default)]
     pub erased: u64,
+    /// What a `Budget` call granted.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub grant: Option<Grant>,
 }
 
 /// The target objects' namespace.
@@ -143,6 +153,28 @@ impl Targets<'_> {
             exhausted: Some(Exhausted { attempts, error }),
         };
         Ok(self.call(&job.target_url, &call).await?.parked)
+    }
+
+    /// Takes each target's replays from its budget (`wanted`: `replay_budget::wanted`), all
+    /// targets at once; answers each target's grant.
+    pub async fn replay_grants(
+        &self,
+        wanted: &[(String, u32)],
+        per_minute: u32,
+    ) -> StoreResult<Vec<(String, Grant)>> {
+        let calls = wanted.iter().map(|(url, n)| async move {
+            let call = TargetCall::Budget {
+                target_url: url.clone(),
+                wanted: *n,
+                per_minute,
+            };
+            let grant =
+                self.call(url, &call).await?.grant.ok_or_else(|| {
+                    StoreError::unreadable("target object: no grant in its answer")
+                })?;
+            Ok((url.clone(), grant))
+        });
+        futures::future::join_all(calls).await.into_iter().collect()
     }
 
     /// The target's state.

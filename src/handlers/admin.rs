@@ -19,6 +19,7 @@ use facteur_core::intake::ingest::parse_ingest;
 use facteur_core::operator::redaction::{
     mask_document, mask_field_views, masked_rules, restore_document_url, restore_rule_urls,
 };
+use facteur_core::records::audit::{field_changes, rules_change, AuditEvent};
 use facteur_core::store::log::{LogQuery, MAX_LOG_READ};
 
 /// Largest admin request body.
@@ -148,13 +149,15 @@ pub async fn settings_view(ctx: &Ctx, req: Request) -> Result<Response, ApiError
 
 /// `PUT /api/<document>` (POST accepted too): fields given replace the stored ones, `null`
 /// resets a field to its default; routing rules are replaced as a whole. A masked webhook URL
-/// sent back unchanged keeps the stored one (the console never sees URLs in full).
+/// sent back unchanged keeps the stored one (the console never sees URLs in full). Every save
+/// is audited: the fields (or rules) that changed, with hashes of their values.
 pub async fn config_put(ctx: &Ctx, mut req: Request, doc: ConfigDoc) -> Result<Response, ApiError> {
     let admin = ctx.require_admin(&req).await?;
     let mut update = read_json(&mut req).await?;
     let policy = ctx.settings.target_policy();
     if doc == ConfigDoc::RoutingRules {
-        restore_rule_urls(&mut update, &stored_rules(ctx).await?)?;
+        let before = stored_rules(ctx).await?;
+        restore_rule_urls(&mut update, &before)?;
         let rules = validate_rules_for(&update, policy)?;
         let mut map = match serde_json::to_value(&rules) {
             Ok(Value::Object(m)) => m,
@@ -173,6 +176,9 @@ pub async fn config_put(ctx: &Ctx, mut req: Request, doc: ConfigDoc) -> Result<R
                 .map(str::to_string),
             ..rules
         };
+        let never_saved = before.updated_at.is_none() && before.rules.is_empty();
+        let event = rules_change((!never_saved).then_some(&before), &saved);
+        ctx.audit(&req, &admin, event).await;
         return Ok(json(
             200,
             &json!({"success": true, "config": rules_value(&saved, &admin)?}),
@@ -191,6 +197,11 @@ pub async fn config_put(ctx: &Ctx, mut req: Request, doc: ConfigDoc) -> Result<R
         .save_doc(doc, merged)
         .await
         .or_unavailable("Configuration store")?;
+    let event = AuditEvent::ConfigChanged {
+        document: doc.name().to_string(),
+        fields: field_changes(stored.get(doc), &saved),
+    };
+    ctx.audit(&req, &admin, event).await;
     *stored.get_mut(doc) = saved;
     Ok(json(
         200,

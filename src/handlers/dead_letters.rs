@@ -1,13 +1,15 @@
 //! Dead letters: the list (`GET /api/dead_letters`, with filters), the replay of one
 //! (`POST /api/dead_letters/<id>/replay`) and of every one a filter selects
 //! (`POST /api/dead_letters/replay`, `?dry_run=true` to count them first). What is shown and
-//! selected is the core's (`dead_letters`).
+//! selected is the core's (`dead_letters`). Replays of deliveries are within their target's
+//! replay budget (`delivery::replay_budget`; an e-mail processed again is not a delivery and
+//! is not counted); every replay is audited.
 
 use serde_json::{json, Value};
 use worker::{console_error, Request, Response};
 
-use crate::context::Ctx;
-use crate::http::{json, query_of, read_body_limited, OrUnavailable};
+use crate::context::{Admin, Ctx};
+use crate::http::{error_with, json, query_of, read_body_limited, OrUnavailable};
 use facteur_core::base::query::int_param;
 use facteur_core::base::query::str_param;
 use facteur_core::config::{bindings, parse_bool};
@@ -16,6 +18,7 @@ use facteur_core::jobs::dead_letter::DeadJob;
 use facteur_core::jobs::dead_letter::DeadLetter;
 use facteur_core::jobs::dead_letter::DEAD_LETTER_PREFIX;
 use facteur_core::operator::dead_letters::{summary, DeadFilter};
+use facteur_core::records::audit::{dead_letter_ref, filter_view, AuditEvent};
 use facteur_core::store::ports::KeyValueStore;
 
 /// Most dead letters one call lists or selects.
@@ -131,9 +134,17 @@ pub async fn list(ctx: &Ctx, req: Request) -> Result<Response, ApiError> {
     ))
 }
 
+/// The target a dead letter's replay is budgeted under (a delivery's; none for an e-mail).
+fn budgeted(dead: &DeadLetter) -> Option<&str> {
+    match &dead.job {
+        DeadJob::Delivery(job) => Some(job.target_url.as_str()),
+        _ => None,
+    }
+}
+
 /// `POST /api/dead_letters/<id>/replay`
 pub async fn replay_one(ctx: &Ctx, req: Request, id: &str) -> Result<Response, ApiError> {
-    ctx.require_admin(&req).await?;
+    let admin: Admin = ctx.require_admin(&req).await?;
     let text = ctx
         .stores
         .blobs
@@ -143,10 +154,20 @@ pub async fn replay_one(ctx: &Ctx, req: Request, id: &str) -> Result<Response, A
     let dead: DeadLetter = text
         .and_then(|t| serde_json::from_str(&t).ok())
         .ok_or_else(|| ApiError::no_such("dead letter", id))?;
+    let allotment = ctx.replay_allotment(&[budgeted(&dead)]).await?;
+    if allotment.refused() > 0 {
+        let retry = allotment.retry_after_secs().unwrap_or(60);
+        let e = ApiError::replay_budget(retry, ctx.settings.replay_per_minute);
+        return Ok(error_with(&e, json!({"budget": allotment.per_target})));
+    }
     replay(ctx, &dead).await?;
+    let event = AuditEvent::DeadLetterReplayed {
+        id: dead_letter_ref(id),
+    };
+    ctx.audit(&req, &admin, event).await;
     Ok(json(
         202,
-        &json!({"success": true, "status": "replayed", "id": id}),
+        &json!({"success": true, "status": "replayed", "id": id, "budget": allotment.per_target}),
     ))
 }
 
@@ -154,7 +175,7 @@ pub async fn replay_one(ctx: &Ctx, req: Request, id: &str) -> Result<Response, A
 /// A dry run answers `{count, items}` and sends nothing; otherwise up to 400 selected dead
 /// letters are replayed and the answer says which were, which failed, and whether more are left.
 pub async fn replay_matching(ctx: &Ctx, mut req: Request) -> Result<Response, ApiError> {
-    ctx.require_admin(&req).await?;
+    let admin: Admin = ctx.require_admin(&req).await?;
     let bytes = read_body_limited(&mut req, FILTER_BODY_LIMIT).await?;
     let dry_run = match str_param(&query_of(&req), "dry_run") {
         None => false,
@@ -175,19 +196,39 @@ pub async fn replay_matching(ctx: &Ctx, mut req: Request) -> Result<Response, Ap
         ));
     }
     let batch = &selected[..selected.len().min(MAX_BULK_REPLAY)];
+    let targets: Vec<Option<&str>> = batch.iter().map(budgeted).collect();
+    let allotment = ctx.replay_allotment(&targets).await?;
     let mut replayed = Vec::new();
     let mut failed = Vec::new();
-    for dead in batch {
+    let mut refused = Vec::new();
+    for (dead, go) in batch.iter().zip(&allotment.send) {
+        if !go {
+            refused.push(json!({"id": dead.job.id(), "reason": "replay_budget"}));
+            continue;
+        }
         match replay(ctx, dead).await {
             Ok(()) => replayed.push(Value::String(dead.job.id())),
             Err(e) => failed.push(json!({"id": dead.job.id(), "message": e.message})),
         }
     }
-    Ok(json(
-        202,
-        &json!({
-            "success": failed.is_empty(), "dry_run": false, "count": batch.len(),
-            "replayed": replayed, "failed": failed, "more": selected.len() > batch.len(),
-        }),
-    ))
+    let event = AuditEvent::DeadLettersReplayed {
+        filter: filter_view(&body),
+        selected: batch.len() as u64,
+        sent: replayed.len() as u64,
+        refused: refused.len() as u64,
+        failed: failed.len() as u64,
+    };
+    ctx.audit(&req, &admin, event).await;
+    let answer = json!({
+        "success": failed.is_empty(), "dry_run": false, "count": batch.len(),
+        "replayed": replayed, "failed": failed, "more": selected.len() > batch.len(),
+        "refused": refused, "budget": allotment.per_target,
+        "retry_after_secs": allotment.retry_after_secs(),
+    });
+    if allotment.sent() == 0 && allotment.refused() > 0 {
+        let retry = allotment.retry_after_secs().unwrap_or(60);
+        let e = ApiError::replay_budget(retry, ctx.settings.replay_per_minute);
+        return Ok(error_with(&e, answer));
+    }
+    Ok(json(202, &answer))
 }

@@ -2,8 +2,9 @@
 //! everything stored about the e-mails (log entries in the journal, Redis and KV, archive
 //! records and bodies in the journal and KV, dead letters, spilled parts, parked deliveries, R2
 //! copies of their links and the link pairs), answer what was removed, and leave an audit entry
-//! (`GET /api/audit`). KV still holds the archive records written before the archive moved to
-//! the journal (they expire within 14 days): they are looked for too. Which keys to look at, and what the audit keeps, is the core's
+//! (`GET /api/audit`, which no erasure touches). KV still holds the archive records written
+//! before the archive moved to the journal (they expire within 14 days): they are looked for
+//! too. Which keys to look at, and what the audit keeps, is the core's
 //! (`facteur_core::records::erasure`).
 
 use serde_json::{json, Value};
@@ -12,9 +13,8 @@ use worker::{console_error, console_warn, Request, Response};
 use crate::adapters::journal::JournalCall;
 use crate::adapters::net::now_ms;
 use crate::adapters::targets::TargetCall;
-use crate::context::{Admin, Ctx};
-use crate::http::{json, query_of, OrUnavailable};
-use facteur_core::base::query::int_param;
+use crate::context::Ctx;
+use crate::http::json;
 use facteur_core::error::ApiError;
 use facteur_core::intake::ingest::parse_ingest;
 use facteur_core::jobs::blob::Blob;
@@ -25,20 +25,14 @@ use facteur_core::records::archive::email_archive_key;
 use facteur_core::records::archive::sender_key;
 use facteur_core::records::archive::ArchivedDelivery;
 use facteur_core::records::archive::EMAIL_ARCHIVE_PREFIX;
+use facteur_core::records::audit::Actor;
 use facteur_core::records::erasure::{
-    email_of_sender, in_flight, link_keys, parse_email_id, parse_sender, AuditEntry, ErasureKind,
-    Found, Removed, AUDIT_PREFIX, AUDIT_TTL_SECS,
+    audit_event, email_of_sender, in_flight, link_keys, parse_email_id, parse_sender, ErasureKind,
+    Found, Removed,
 };
 use facteur_core::store::log::{LogEntry, LogQuery, MAX_LOG_LIMIT};
 use facteur_core::store::ports::KeyValueStore;
 
-/// Who the audit names: the kind of credential, never a person or a token.
-fn who(admin: &Admin) -> &'static str {
-    match admin {
-        Admin::Token => "admin token",
-        Admin::Session(_) => "console session",
-    }
-}
 /// Most e-mails one erasure by sender covers: each costs a few dozen store calls, and an
 /// invocation may make 1,000. The answer says `more` when some are left (run it again: the
 /// erased ones are no longer found).
@@ -73,7 +67,7 @@ pub async fn erase_email(ctx: &Ctx, req: Request, raw_id: &str) -> Result<Respon
     let warnings = erase(ctx, vec![id.clone()], &mut tally).await;
     answer(
         ctx,
-        who(&admin),
+        ctx.actor(&req, &admin),
         (ErasureKind::Email, &id),
         1,
         false,
@@ -138,7 +132,7 @@ pub async fn erase_sender(ctx: &Ctx, req: Request, raw: &str) -> Result<Response
     let warnings = erase(ctx, ids, &mut tally).await;
     answer(
         ctx,
-        who(&admin),
+        ctx.actor(&req, &admin),
         (ErasureKind::Sender, &address),
         emails,
         more,
@@ -424,31 +418,26 @@ async fn erase_parked(
 /// removed so far (running it again finishes the work).
 async fn answer(
     ctx: &Ctx,
-    who: &'static str,
+    actor: Actor,
     (kind, subject): (ErasureKind, &str),
     emails: u64,
     more: bool,
     mut tally: Tally,
     warnings: Vec<String>,
 ) -> Result<Response, ApiError> {
-    let now = now_ms();
     let complete = tally.failed.is_empty();
-    let entry = AuditEntry::erasure(kind, subject, who, emails, tally.removed, complete, now);
-    let audit = serde_json::to_value(&entry).map_err(|_| ApiError::internal())?;
-    let text = audit.to_string();
-    // The entry is also the key's metadata, so the listing reads no value.
-    let written = ctx
-        .stores
-        .blobs
-        .put_with_metadata(&entry.key(now), &text, &text, AUDIT_TTL_SECS)
-        .await;
-    if let Err(e) = written {
-        tally.fail("audit", e);
-    }
+    let event = audit_event(kind, subject, emails, tally.removed, complete);
+    let audit_id = match ctx.try_audit(&actor, event).await {
+        Ok(entry) => Some(entry.id),
+        Err(e) => {
+            tally.fail("audit", e);
+            None
+        }
+    };
     let mut body = json!({
         "success": tally.failed.is_empty(), "kind": kind, "emails": emails,
-        "more": more, "removed": audit["what"]["removed"], "warnings": warnings,
-        "audit_id": entry.id,
+        "more": more, "removed": tally.removed, "warnings": warnings,
+        "audit_id": audit_id,
     });
     if tally.failed.is_empty() {
         return Ok(json(200, &body));
@@ -460,24 +449,4 @@ async fn answer(
         b.insert("failed".into(), json!(tally.failed));
     }
     Ok(json(e.status(), &body))
-}
-
-/// `GET /api/audit?limit=`: the audit trail, newest first.
-pub async fn audit(ctx: &Ctx, req: Request) -> Result<Response, ApiError> {
-    ctx.require_admin(&req).await?;
-    let limit = int_param(&query_of(&req), "limit", 100, 1, 1000)? as usize;
-    let keys = ctx
-        .stores
-        .blobs
-        .keys(AUDIT_PREFIX, limit)
-        .await
-        .or_unavailable("Audit store")?;
-    let entries: Vec<Value> = keys
-        .iter()
-        .filter_map(|(_, meta)| serde_json::from_str(meta.as_ref()?.as_str()?).ok())
-        .collect();
-    Ok(json(
-        200,
-        &json!({"success": true, "count": entries.len(), "entries": entries}),
-    ))
 }

@@ -7,7 +7,7 @@ use crate::adapters::ledger::count;
 use crate::adapters::net::now_ms;
 use crate::context::Ctx;
 use crate::http::{json, read_body_limited, OrUnavailable};
-use facteur_core::base::auth::authorized;
+use facteur_core::base::auth::{authorized, presents_credential, CredentialPath};
 use facteur_core::base::ids::blocked_logged_key;
 use facteur_core::error::ApiError;
 use facteur_core::gating::{sending_blocked_at_ingest, HoldReason};
@@ -24,7 +24,14 @@ fn ok(status: IngestStatus, email_id: &str) -> Response {
 /// Handles one push.
 pub async fn handle(ctx: &Ctx, mut req: Request) -> Result<Response, ApiError> {
     let header = req.headers().get("Authorization").ok().flatten();
-    if !authorized(header.as_deref(), &ctx.settings.process_api_token) {
+    let right = authorized(header.as_deref(), &ctx.settings.process_api_token);
+    // A token presented is counted against the client's failure limit (a missing one is just
+    // refused); past it, every token is answered 429, the right one too.
+    if !presents_credential(header.as_deref())
+        || !ctx
+            .admit_credential(&req, CredentialPath::IngestBearer, right)
+            .await?
+    {
         return Err(ApiError::unauthorized());
     }
     let stored = ctx

@@ -4,6 +4,7 @@
 
 pub mod admin;
 pub mod alerts;
+pub mod audit;
 pub mod console;
 pub mod consumer;
 pub mod dead_letters;

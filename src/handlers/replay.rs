@@ -1,16 +1,19 @@
 //! Replay of past deliveries: one by its id (`POST /api/deliveries/<delivery_id>/replay`), or in
 //! bulk (`POST /api/deliveries/replay[?dry_run=true]`, the filter in the JSON body). The selection comes from the delivery log (both stores) and the archive; every
 //! decision is the core's (`facteur_core::records::replay`). A dry run answers what a replay would send,
-//! so its `count` is what the replay then sends.
+//! so its `count` is what the replay then sends, within each target's replay budget
+//! (`delivery::replay_budget`): what the budget refuses is named with when to try again, and a
+//! replay of which nothing could be sent is a 429. Every replay is audited.
 
 use serde_json::{json, Value};
 use worker::{console_error, Request, Response};
 
 use crate::adapters::net::now_ms;
-use crate::context::Ctx;
-use crate::http::{json, query_of, read_body_limited, OrUnavailable};
+use crate::context::{Admin, Ctx};
+use crate::http::{error_with, json, query_of, read_body_limited, OrUnavailable};
 use facteur_core::base::query::str_param;
 use facteur_core::config::parse_bool;
+use facteur_core::delivery::replay_budget::Allotment;
 use facteur_core::error::ApiError;
 use facteur_core::jobs::blob::Blob;
 use facteur_core::jobs::delivery::DeliveryJob;
@@ -18,6 +21,7 @@ use facteur_core::jobs::delivery::DeliveryMeta;
 use facteur_core::records::archive::body_key;
 use facteur_core::records::archive::ArchivedDelivery;
 use facteur_core::records::archive::EmailArchive;
+use facteur_core::records::audit::{filter_view, AuditEvent};
 use facteur_core::records::replay::{
     reroute, reroute_item, reroute_sends, select, ReplayRequest, Rerouted, SelectedDelivery,
     Selection,
@@ -54,7 +58,7 @@ fn expired(s: &SelectedDelivery) -> Value {
 
 /// `POST /api/deliveries/replay[?dry_run=true]`
 pub async fn replay_deliveries(ctx: &Ctx, mut req: Request) -> Result<Response, ApiError> {
-    ctx.require_admin(&req).await?;
+    let admin = ctx.require_admin(&req).await?;
     let dry_run = dry_run(&req)?;
     let bytes = read_body_limited(&mut req, FILTER_BODY_LIMIT).await?;
     // The filter is required: `{}` selects every delivery, an empty body is a mistake.
@@ -73,13 +77,72 @@ pub async fn replay_deliveries(ctx: &Ctx, mut req: Request) -> Result<Response, 
     let mut answer = if request.reroute {
         rerouted(ctx, &selection, found, dry_run, now).await?
     } else {
-        as_sent(ctx, &selection, found, dry_run).await
+        as_sent(ctx, &selection, found, dry_run).await?
     };
     answer["success"] = json!(answer["failed"].as_array().is_none_or(Vec::is_empty));
     answer["dry_run"] = json!(dry_run);
     answer["reroute"] = json!(request.reroute);
     answer["more"] = json!(selection.more);
-    Ok(json(if dry_run { 200 } else { 202 }, &answer))
+    if dry_run {
+        return Ok(json(200, &answer));
+    }
+    let counted = |k: &str| answer[k].as_array().map_or(0, Vec::len) as u64;
+    let (sent, refused, failed) = (counted("replayed"), counted("refused"), counted("failed"));
+    let event = AuditEvent::DeliveriesReplayed {
+        filter: filter_view(&body),
+        reroute: request.reroute,
+        selected: selection.deliveries.len() as u64,
+        sent,
+        refused,
+        failed,
+    };
+    ctx.audit(&req, &admin, event).await;
+    Ok(over_budget(ctx, &answer, sent, refused).unwrap_or_else(|| json(202, &answer)))
+}
+
+/// A 429 when the budget refused every replay and nothing was sent (the body still names them).
+fn over_budget(ctx: &Ctx, answer: &Value, sent: u64, refused: u64) -> Option<Response> {
+    (sent == 0 && refused > 0).then(|| {
+        let retry = answer["retry_after_secs"].as_u64().unwrap_or(60);
+        let e = ApiError::replay_budget(retry, ctx.settings.replay_per_minute);
+        error_with(&e, answer.clone())
+    })
+}
+
+/// Applies the replay budget to `jobs`: the ones it lets through, and the answer's fields
+/// about the others (`refused`, `budget`, `retry_after_secs`).
+async fn within_budget(
+    ctx: &Ctx,
+    jobs: Vec<DeliveryJob>,
+) -> Result<(Vec<DeliveryJob>, Value), ApiError> {
+    let targets: Vec<Option<&str>> = jobs.iter().map(|j| Some(j.target_url.as_str())).collect();
+    let allotment: Allotment = ctx.replay_allotment(&targets).await?;
+    let mut sent = Vec::new();
+    let mut refused = Vec::new();
+    for (job, go) in jobs.into_iter().zip(&allotment.send) {
+        if *go {
+            sent.push(job);
+        } else {
+            refused.push(json!({
+                "delivery_id": job.delivery_id, "email_id": job.email_id,
+                "target": facteur_core::base::mask::mask_url(&job.target_url),
+                "reason": "replay_budget",
+            }));
+        }
+    }
+    let fields = json!({
+        "refused": refused, "budget": allotment.per_target,
+        "retry_after_secs": allotment.retry_after_secs(),
+    });
+    Ok((sent, fields))
+}
+
+/// Merges `fields` into the object `answer`.
+fn merge(mut answer: Value, fields: Value) -> Value {
+    if let (Value::Object(a), Value::Object(f)) = (&mut answer, fields) {
+        a.extend(f);
+    }
+    answer
 }
 
 /// Replays each archived delivery as it was sent: same delivery id, same body.
@@ -88,7 +151,7 @@ async fn as_sent(
     selection: &Selection,
     found: Vec<Option<ArchivedDelivery>>,
     dry_run: bool,
-) -> Value {
+) -> Result<Value, ApiError> {
     let mut items = Vec::new();
     let mut jobs = Vec::new();
     let mut missing = Vec::new();
@@ -102,10 +165,15 @@ async fn as_sent(
         }
     }
     if dry_run {
-        return json!({"count": items.len(), "items": items, "unavailable": missing});
+        return Ok(json!({"count": items.len(), "items": items, "unavailable": missing}));
     }
+    let count = jobs.len();
+    let (jobs, budget) = within_budget(ctx, jobs).await?;
     let (replayed, failed) = send(ctx, &jobs).await;
-    json!({"count": jobs.len(), "replayed": replayed, "failed": failed, "unavailable": missing})
+    Ok(merge(
+        json!({"count": count, "replayed": replayed, "failed": failed, "unavailable": missing}),
+        budget,
+    ))
 }
 
 /// Sends the jobs in batches; answers the delivery ids sent and those that failed.
@@ -220,23 +288,37 @@ async fn rerouted(
             json!({"count": items.len(), "items": items, "emails": decisions, "unavailable": missing}),
         );
     }
+    let count = jobs.len();
+    let (jobs, budget) = within_budget(ctx, jobs).await?;
     let (replayed, failed) = send(ctx, &jobs).await;
-    Ok(json!({
-        "count": jobs.len(), "replayed": replayed, "failed": failed,
-        "emails": decisions, "unavailable": missing,
-    }))
+    Ok(merge(
+        json!({
+            "count": count, "replayed": replayed, "failed": failed,
+            "emails": decisions, "unavailable": missing,
+        }),
+        budget,
+    ))
 }
 
 /// `POST /api/deliveries/<delivery_id>/replay`: sends an archived delivery again, with its
-/// payload as it was sent and its own delivery id (receivers drop the repeat if they had it).
+/// payload as it was sent and its own delivery id (receivers drop the repeat if they had it),
+/// within its target's replay budget (429 over it).
 pub async fn replay_one(ctx: &Ctx, req: Request, id: &str) -> Result<Response, ApiError> {
-    ctx.require_admin(&req).await?;
+    let admin: Admin = ctx.require_admin(&req).await?;
     let archived: ArchivedDelivery = ctx
         .stores
         .archived_delivery(id)
         .await
         .or_unavailable("Delivery archive")?
         .ok_or_else(|| ApiError::no_such("archived delivery (kept 14 days)", id))?;
+    let allotment = ctx
+        .replay_allotment(&[Some(archived.target_url.as_str())])
+        .await?;
+    if allotment.refused() > 0 {
+        let retry = allotment.retry_after_secs().unwrap_or(60);
+        let e = ApiError::replay_budget(retry, ctx.settings.replay_per_minute);
+        return Ok(error_with(&e, json!({"budget": allotment.per_target})));
+    }
     ctx.producer()
         .replay_archived(&archived)
         .await
@@ -244,8 +326,12 @@ pub async fn replay_one(ctx: &Ctx, req: Request, id: &str) -> Result<Response, A
             console_error!("replay {id}: {e}");
             ApiError::unavailable("Delivery queue")
         })?;
+    let event = AuditEvent::DeliveryReplayed {
+        delivery_id: id.to_string(),
+    };
+    ctx.audit(&req, &admin, event).await;
     Ok(json(
         202,
-        &json!({"success": true, "status": "replayed", "delivery_id": id}),
+        &json!({"success": true, "status": "replayed", "delivery_id": id, "budget": allotment.per_target}),
     ))
 }

@@ -17,8 +17,9 @@ use facteur_core::store::log::{LogQuery, MAX_LOG_LIMIT};
 use facteur_core::store::ports::KeyValueStore;
 use facteur_core::store::upstash::RestTransport as _;
 
-/// Cron of the daily R2 cleanup (wrangler.toml `[triggers]`).
-pub const CLEANUP_CRON: &str = "0 3 * * *";
+/// Cron of the hourly R2 cleanup (wrangler.toml `[triggers]`): a copy outlives
+/// `R2_RETENTION_HOURS` by an hour at most.
+pub const CLEANUP_CRON: &str = "0 * * * *";
 
 /// Runs the job of a cron trigger; any other cron runs the alert check.
 pub async fn run(ctx: &Ctx, cron: &str) {
@@ -29,9 +30,11 @@ pub async fn run(ctx: &Ctx, cron: &str) {
     }
 }
 
-/// Deletes R2 objects older than the retention and keeps the report.
+/// Deletes R2 objects older than the retention and keeps the report. It runs whenever the
+/// service binding exists, offload on or off: copies made before `R2_FETCH_ENABLED` was turned
+/// off are public until deleted.
 pub async fn r2_cleanup(ctx: &Ctx) {
-    let Some(r2) = ctx.r2_fetch() else {
+    let Some(r2) = ctx.r2_fetch_binding() else {
         return;
     };
     let now = now_ms();

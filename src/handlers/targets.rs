@@ -1,6 +1,7 @@
 //! Endpoint health for operators: `GET /api/targets` (every target with its state, failure
-//! run, parked count, last success and last error), `POST /api/targets/<id>/pause|resume`,
-//! and `GET /api/alerts` (which alert conditions are firing).
+//! run, parked count, last success and last error, replay budget), `POST
+//! /api/targets/<id>/pause|resume` (audited), and `GET /api/alerts` (which alert conditions
+//! are firing).
 
 use serde_json::{json, Value};
 use worker::{Request, Response};
@@ -10,9 +11,11 @@ use crate::adapters::targets::TargetCall;
 use crate::context::Ctx;
 use crate::http::json;
 use crate::http::OrUnavailable;
+use facteur_core::base::mask::mask_url;
 use facteur_core::base::time::iso_utc;
 use facteur_core::delivery::target_health::{known_target_urls, target_id, TARGET_REGISTRY_PREFIX};
 use facteur_core::error::ApiError;
+use facteur_core::records::audit::AuditEvent;
 use facteur_core::store::ports::{KeyValueStore, StoreError};
 
 /// The configured targets and the registered ones.
@@ -74,7 +77,7 @@ pub async fn list(ctx: &Ctx, req: Request) -> Result<Response, ApiError> {
 
 /// `POST /api/targets/<id>/pause` and `/resume`.
 pub async fn act(ctx: &Ctx, req: Request, id: &str, pause: bool) -> Result<Response, ApiError> {
-    ctx.require_admin(&req).await?;
+    let admin = ctx.require_admin(&req).await?;
     let urls = known(ctx).await?;
     let url = urls
         .into_iter()
@@ -94,6 +97,13 @@ pub async fn act(ctx: &Ctx, req: Request, id: &str, pause: bool) -> Result<Respo
         .call(&url, &call)
         .await
         .or_unavailable("Target objects")?;
+    let (target_id, target) = (id.to_string(), mask_url(&url));
+    let event = if pause {
+        AuditEvent::TargetPaused { target_id, target }
+    } else {
+        AuditEvent::TargetResumed { target_id, target }
+    };
+    ctx.audit(&req, &admin, event).await;
     Ok(json(
         200,
         &json!({"success": true, "target": reply.view, "at": iso_utc(now_ms())}),

@@ -17,6 +17,7 @@ use crate::adapters::targets::{Exhausted, TargetCall, TargetReply};
 use crate::context::Ctx;
 use facteur_core::base::mask::mask_url;
 use facteur_core::delivery::outcome::Decision;
+use facteur_core::delivery::replay_budget::{ReplayBudget, DEFAULT_PER_MINUTE};
 use facteur_core::delivery::target_health::{
     parked_key, parking_key, target_id, target_registry_key, HealthPolicy, TargetHealth,
     TargetState, TargetView, Transition, MAX_REFUSALS, PARKED_PREFIX,
@@ -35,6 +36,8 @@ const URL: &str = "url";
 const SEQ: &str = "seq";
 const COUNT: &str = "parked";
 const NEXT_PROBE: &str = "next_probe";
+/// The replay budget (see `facteur_core::delivery::replay_budget`).
+const REPLAY_BUDGET: &str = "replay_budget";
 /// Reason logged and kept on the dead letter of a parked delivery set aside after
 /// [`MAX_REFUSALS`] failures while its receiver took other deliveries.
 const REFUSED: &str = "refused_by_receiver";
@@ -87,6 +90,20 @@ impl DurableObject for TargetObject {
                     erased: self.erase(&email_ids).await?,
                     ..TargetReply::default()
                 },
+                TargetCall::Budget {
+                    target_url: _,
+                    wanted,
+                    per_minute,
+                } => {
+                    let now = now_ms();
+                    let mut budget = self.replay_budget(per_minute, now).await?;
+                    let grant = budget.take(per_minute, wanted, now);
+                    self.rows().put(REPLAY_BUDGET, &budget).await?;
+                    TargetReply {
+                        grant: Some(grant),
+                        ..TargetReply::default()
+                    }
+                }
             };
             Response::from_json(&reply)
         }
@@ -179,10 +196,28 @@ impl TargetObject {
     async fn reply(&self, url: &str) -> Result<TargetReply> {
         let h = self.health().await?;
         let next_probe = self.rows().get::<i64>(NEXT_PROBE).await?;
+        let per_minute = Ctx::load(self.env.clone(), None)
+            .map(|ctx| ctx.settings.replay_per_minute)
+            .unwrap_or(DEFAULT_PER_MINUTE);
+        let now = now_ms();
+        let budget = self.replay_budget(per_minute, now).await?;
         Ok(TargetReply {
-            view: Some(TargetView::of(url, &h, self.count().await?, next_probe)),
+            view: Some(TargetView {
+                replay_budget: Some(budget.view(per_minute, now)),
+                ..TargetView::of(url, &h, self.count().await?, next_probe)
+            }),
             ..TargetReply::default()
         })
+    }
+
+    /// The replay budget as stored, or a full one.
+    async fn replay_budget(&self, per_minute: u32, now: i64) -> Result<ReplayBudget> {
+        Ok(self
+            .state
+            .storage()
+            .get::<ReplayBudget>(REPLAY_BUDGET)
+            .await?
+            .unwrap_or_else(|| ReplayBudget::full(per_minute, now)))
     }
 
     async fn wake_in(&self, secs: u32) -> Result<()> {

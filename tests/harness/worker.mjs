@@ -9,8 +9,10 @@ import { Miniflare } from "miniflare";
 import { parse as parseToml } from "smol-toml";
 
 export const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "../..");
-export const PROCESS_TOKEN = "test-process-token";
-export const ADMIN_TOKEN = "test-admin-token";
+// Strong enough for the worker's rules (docs/security.md): at least 24 characters, not a
+// pattern; a weak token makes the worker answer every request `misconfigured`.
+export const PROCESS_TOKEN = "test-process-Q7b2Xk9mPz4vLc8R";
+export const ADMIN_TOKEN = "test-admin-Wd5nG8hJt2Ks6Yp3";
 
 /** wrangler.toml of a worker, parsed. */
 export function wranglerConfig(dir = ".") {
@@ -78,6 +80,13 @@ export function workerOptions(dir, { vars = {}, name } = {}) {
       },
     };
   }
+  if (cfg.ratelimits)
+    opts.ratelimits = Object.fromEntries(
+      cfg.ratelimits.map((r) => [
+        r.name,
+        { namespace_id: String(r.namespace_id), simple: r.simple },
+      ]),
+    );
   if (cfg.services)
     opts.serviceBindings = Object.fromEntries(cfg.services.map((s) => [s.binding, s.service]));
   return opts;
@@ -198,9 +207,9 @@ export async function startWorker({
       );
       return { status, json, text, headers: answerHeaders };
     },
-    /** Pushes an e-mail to the ingest. */
-    push(email, { auth = `Bearer ${PROCESS_TOKEN}` } = {}) {
-      return this.api("/api/ingress/gmail", { method: "POST", body: email, auth });
+    /** Pushes an e-mail to the ingest (`headers`: CF-Connecting-IP, to send as another client). */
+    push(email, { auth = `Bearer ${PROCESS_TOKEN}`, headers = {} } = {}) {
+      return this.api("/api/ingress/gmail", { method: "POST", body: email, auth, headers });
     },
     /** All log entries matching a query string. */
     async logs(query = "") {
@@ -215,6 +224,17 @@ export async function startWorker({
 }
 
 let counter = 0;
+let guesser = 0;
+/**
+ * Headers sending a request from a client address of its own (CF-Connecting-IP, in 198.18.0.0/15,
+ * the benchmarking range): tests that present wrong credentials on purpose use one each, so the
+ * failed-attempt limit (5 per client) never refuses the suite's own right credentials.
+ */
+export function asGuesser() {
+  guesser += 1;
+  return { "CF-Connecting-IP": `198.18.${(guesser >> 8) & 255}.${guesser & 255}` };
+}
+
 /** A unique e-mail for tests. */
 export function email(overrides = {}) {
   counter += 1;

@@ -11,7 +11,7 @@ import { ROOT } from "../harness/worker.mjs";
 const CODE = fs.readFileSync(path.join(ROOT, "apps-script/Code.gs"), "utf8");
 
 /** A Gmail with threads (each a list of message subjects) under the to-push label. */
-function gmail(threads, answer) {
+function gmail(threads, answer, props = {}) {
   const labels = new Map();
   const label = (name) => {
     if (!labels.has(name)) labels.set(name, { name, threads: new Set() });
@@ -43,8 +43,11 @@ function gmail(threads, answer) {
     PropertiesService: {
       getScriptProperties: () => ({
         getProperty: (k) =>
-          ({ FACTEUR_URL: "https://facteur.example/api/ingress/gmail", FACTEUR_TOKEN: "t" })[k] ??
-          null,
+          ({
+            FACTEUR_URL: "https://facteur.example/api/ingress/gmail",
+            FACTEUR_TOKEN: "t",
+            ...props,
+          })[k] ?? null,
       }),
     },
     LockService: { getScriptLock: () => ({ tryLock: () => true, releaseLock: () => {} }) },
@@ -120,4 +123,23 @@ test("install creates both labels", () => {
   const g = gmail([], () => 200);
   g.install();
   assert.ok(g.labels.has("facteur/rejected") && g.labels.has("facteur/to-push"));
+});
+
+test("an http:// FACTEUR_URL is refused before anything is pushed: the token would travel in clear", () => {
+  for (const url of [
+    "http://facteur.example/api/ingress/gmail",
+    " HTTP://facteur.example/api/ingress/gmail",
+    "facteur.example/api/ingress/gmail",
+  ]) {
+    const g = gmail([["first"]], () => 200, { FACTEUR_URL: url });
+    assert.throws(() => g.run(), /FACTEUR_URL must start with https:\/\//, url);
+    assert.throws(() => g.install(), /FACTEUR_URL must start with https:\/\//, url);
+    assert.deepEqual(g.calls, [], `nothing sent to ${url}`);
+    assert.deepEqual([...g.threads[0].labels], ["facteur/to-push"], "the thread waits");
+  }
+  const ok = gmail([["first"]], () => 200, {
+    FACTEUR_URL: "HTTPS://facteur.example/api/ingress/gmail",
+  });
+  ok.run();
+  assert.deepEqual(ok.calls, ["first"]);
 });

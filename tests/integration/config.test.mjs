@@ -103,6 +103,37 @@ test("main worker: the console's guard and files are bound as the core names the
   }
 });
 
+test("main worker: the platform's rate limiters are bound as the core names them, above the guard's own limits", () => {
+  const b = rustConsts("core/src", "bindings");
+  const cfg = wranglerConfig(".");
+  const limiters = Object.fromEntries(cfg.ratelimits.map((r) => [r.name, r]));
+  assert.deepEqual(
+    Object.keys(limiters).sort(),
+    [b.AUTH_CLIENT_LIMITER, b.AUTH_GLOBAL_LIMITER].sort(),
+  );
+  const ids = cfg.ratelimits.map((r) => String(r.namespace_id));
+  assert.equal(new Set(ids).size, ids.length, "namespace ids are unique");
+  for (const r of cfg.ratelimits) assert.ok([10, 60].includes(r.simple.period), r.name);
+  // The limiters only shed floods: a client within the guard's limit is never refused by them.
+  assert.ok(
+    limiters[b.AUTH_CLIENT_LIMITER].simple.limit >= Number(cfg.vars.AUTH_CLIENT_FAILURE_LIMIT),
+  );
+  assert.ok(
+    limiters[b.AUTH_GLOBAL_LIMITER].simple.limit >= Number(cfg.vars.AUTH_GLOBAL_FAILURE_LIMIT),
+  );
+});
+
+test("r2-fetch has no public URL: only the main worker's service binding reaches it", () => {
+  assert.equal(wranglerConfig("r2-fetch").workers_dev, false);
+  const policy = fs.readFileSync(path.join(ROOT, "r2-fetch/src/policy.rs"), "utf8");
+  const domains = /SOURCE_DOMAINS: &\[&str\] = &\[([^\]]*)\]/.exec(policy)[1];
+  assert.deepEqual(
+    [...domains.matchAll(/"([^"]+)"/g)].map((m) => m[1]),
+    ["dropbox.com", "fromsmash.com", "swisstransfer.com"],
+    "the providers the main worker extracts (SPEC §5), no other",
+  );
+});
+
 test("main worker: every variable and secret is one the code reads", () => {
   const known = new Set(Object.values(rustConsts("core/src", "vars")));
   for (const name of Object.keys(wranglerConfig(".").vars))

@@ -1,7 +1,8 @@
 // The operator console in real headless Chromium (playwright-core driving Debian's chromium),
 // against the built worker in workerd with the test network: sign-in and sign-out, an e-mail's
 // attempts, settings errors, a rule tried then saved, a dead letter replayed, a target paused
-// and resumed, the test e-mail, hostile e-mail content shown as text, keyboard use and phone width.
+// and resumed, the test e-mail, hostile e-mail content shown as text, keyboard use and phone width,
+// the Audit page with its filters, and the sign-in page past the failed-attempt limit.
 import { test, before, after } from "node:test";
 import assert from "node:assert/strict";
 import crypto from "node:crypto";
@@ -64,8 +65,14 @@ test("a wrong password is refused, the right one opens the console, signing out 
 
   await signIn(page, w.url, ADMIN_TOKEN);
   await page.getByRole("heading", { name: "Overview" }).waitFor();
-  const [cookie] = (await browser.context.cookies()).filter((c) => c.name === "facteur_session");
-  assert.ok(cookie, "the session cookie");
+  // A __Host- cookie over http://127.0.0.1: Chromium counts loopback as a secure context, so
+  // it takes the cookie with `Secure` (local development keeps working).
+  const [cookie] = (await browser.context.cookies()).filter(
+    (c) => c.name === "__Host-facteur_session",
+  );
+  assert.ok(cookie, "the __Host- session cookie, taken over http://127.0.0.1");
+  assert.equal(cookie.path, "/");
+  assert.ok(!cookie.domain.startsWith("."), "a host-only cookie");
   assert.equal(cookie.httpOnly, true);
   assert.equal(cookie.secure, true);
   assert.equal(cookie.sameSite, "Strict");
@@ -74,7 +81,7 @@ test("a wrong password is refused, the right one opens the console, signing out 
     false,
     "not readable by scripts",
   );
-  const header = `facteur_session=${cookie.value}`;
+  const header = `__Host-facteur_session=${cookie.value}`;
   assert.equal((await fetch(`${w.url}/api/overview`, { headers: { Cookie: header } })).status, 200);
 
   await page.getByRole("button", { name: "Sign out" }).click();
@@ -396,7 +403,15 @@ test("every page works by keyboard and fits a 390-px phone screen", async () => 
 
   const phone = await browser.newPage(390);
   try {
-    for (const path of ["/", "/deliveries", "/dead-letters", "/targets", "/settings", "/rules"]) {
+    for (const path of [
+      "/",
+      "/deliveries",
+      "/dead-letters",
+      "/targets",
+      "/settings",
+      "/rules",
+      "/audit",
+    ]) {
       await phone.goto(`${w.url}${path}`);
       await phone.locator("main h1").waitFor();
       const overflow = await phone.evaluate(
@@ -407,5 +422,67 @@ test("every page works by keyboard and fits a 390-px phone screen", async () => 
     assert.deepEqual(phone.errors, []);
   } finally {
     await phone.close();
+  }
+});
+
+test("the Audit page lists each change with who, from where and what, and filters them", async () => {
+  // The changes of the tests before (a sign-in, rules saved, a target paused and resumed,
+  // a dead letter replayed), and one by the bearer token.
+  await w.api("/api/runtime_flags", {
+    method: "PUT",
+    body: { allow_custom_webhook_without_links: true },
+  });
+  await page.goto(`${w.url}/audit`);
+  await page.getByRole("heading", { name: "Audit" }).waitFor();
+  const rows = page.locator("table.data tbody tr");
+  await rows.first().waitFor();
+  const text = await page.locator("table.data").textContent();
+  for (const want of [
+    "Signed in",
+    "Settings changed",
+    "runtime_flags",
+    "admin token",
+    "Target paused",
+  ])
+    assert.ok(text.includes(want), `${want} on the Audit page`);
+  const me = (await page.evaluate(() => fetch("/api/session").then((r) => r.json()))).session;
+  assert.ok(text.includes(`session ${me}`), "the console's own session, by its tag");
+  // Filter by action, through the form (a GET: the filter is the URL).
+  await page.getByLabel("Action").selectOption("target_paused");
+  await page.getByRole("button", { name: "Filter" }).click();
+  await page.waitForURL(/action=target_paused/);
+  await rows.first().waitFor();
+  const actions = await page.locator("table.data tbody td[data-label=Action]").allTextContents();
+  assert.ok(actions.length >= 1 && actions.every((a) => a === "Target paused"), actions.join());
+  // The details of an entry open by keyboard.
+  const summary = page.locator("table.data summary").first();
+  await summary.focus();
+  await page.keyboard.press("Enter");
+  assert.match(await page.locator("table.data pre.json").first().textContent(), /target_id/);
+  assert.deepEqual(page.errors, []);
+});
+
+test("past the failed-attempt limit the sign-in page says to wait, even with the right password", async () => {
+  const other = await browser.newPage();
+  try {
+    // This browser's requests come from 127.0.0.1; the limit counts per client.
+    for (let n = 0; n < 5; n++) {
+      const r = await fetch(`${w.url}/api/session`, {
+        method: "POST",
+        headers: { "Content-Type": "application/json", "CF-Connecting-IP": "127.0.0.1" },
+        body: JSON.stringify({ password: `wrong-${n}` }),
+      });
+      assert.ok([401, 429].includes(r.status), String(r.status));
+    }
+    await other.context().clearCookies();
+    await other.goto(`${w.url}/login`);
+    await other.getByLabel("Password").fill(ADMIN_TOKEN);
+    await other.getByRole("button", { name: "Sign in" }).click();
+    const error = other.locator("#login-error");
+    await error.waitFor({ state: "visible" });
+    assert.match(await error.textContent(), /Too many failed attempts.*Try again in \d+ min/);
+    assert.equal(new URL(other.url()).pathname, "/login");
+  } finally {
+    await other.close();
   }
 });

@@ -173,8 +173,9 @@ test("sign-in: a wrong password gets the one answer; the right one sets a signed
   });
   assert.equal(res.status, 200);
   const [setCookie] = res.headers.getSetCookie();
-  for (const attr of ["HttpOnly", "Secure", "SameSite=Strict", "Path=/"])
+  for (const attr of ["__Host-facteur_session=", "HttpOnly", "Secure", "SameSite=Strict", "Path=/"])
     assert.ok(setCookie.includes(attr), `${attr} in ${setCookie}`);
+  assert.doesNotMatch(setCookie, /Domain=/i, "a __Host- cookie has no Domain");
   const maxAge = Number(/Max-Age=(\d+)/.exec(setCookie)[1]);
   assert.ok(maxAge > 0 && maxAge <= 12 * 3600, `expiry ≤ 12 h: ${maxAge}`);
   const cookie = setCookie.split(";")[0];
@@ -254,14 +255,17 @@ test("CSRF: a write by cookie needs the console's own Origin; the bearer token d
   assert.equal(crossSignIn.status, 403, "a sign-in posted by another site");
 });
 
-test("an erasure made from a console session is audited as a console session, never by name", async () => {
+test("an erasure made from a console session is audited by the session's tag, never by name", async () => {
   const id = await pushAndId("erase from the console");
   const cookie = await signIn();
   const res = await byCookie(cookie, `/api/emails/${id}`, { method: "DELETE" });
   assert.equal(res.status, 200, res.text);
   const [entry] = (await w.api("/api/audit?limit=1")).json.entries;
-  assert.equal(entry.who, "console session");
-  assert.equal(entry.what.kind, "email");
+  const me = (await byCookie(cookie, "/api/session")).json.session;
+  assert.match(me, /^ses_[0-9a-f]{8}$/);
+  assert.equal(entry.who, `session ${me}`);
+  assert.equal(entry.action, "erasure");
+  assert.equal(entry.details.kind, "email");
   assert.equal(
     (
       await byCookie(cookie, `/api/emails/${id}`, {
@@ -535,7 +539,7 @@ test("send a test e-mail: it goes through the ingest, carries a link and is deli
   );
 });
 
-test("five wrong passwords a minute per client, then every attempt gets the same answer, the right password too", async () => {
+test("five wrong passwords per client get the one answer, then every attempt is refused with a 429, the right password too", async () => {
   const attempt = (password, ip) =>
     raw("/api/session", {
       method: "POST",
@@ -547,14 +551,16 @@ test("five wrong passwords a minute per client, then every attempt gets the same
     const res = await attempt(`wrong-${i}`, "203.0.113.7");
     answers.push([res.status, res.text]);
   }
-  const limited = await attempt(ADMIN_TOKEN, "203.0.113.7");
-  answers.push([limited.status, limited.text]);
   assert.equal(
     new Set(answers.map((a) => JSON.stringify(a))).size,
     1,
     "one answer for every failure",
   );
   assert.equal(answers[0][0], 401);
+  const limited = await attempt(ADMIN_TOKEN, "203.0.113.7");
+  assert.equal(limited.status, 429, limited.text);
+  assert.equal(limited.json.code, "too_many_attempts");
+  assert.ok(Number(limited.headers.get("retry-after")) > 0);
   assert.deepEqual(limited.headers.getSetCookie(), [], "no session while limited");
   const other = await attempt(ADMIN_TOKEN, "198.51.100.4");
   assert.equal(other.status, 200, "another client is not limited");
@@ -564,7 +570,7 @@ test("DASHBOARD_PASSWORD replaces ADMIN_TOKEN as the console's password; DEV_ALL
   const local = await startWorker({
     network: stack.network,
     vars: {
-      DASHBOARD_PASSWORD: "console-pass",
+      DASHBOARD_PASSWORD: "console-pass-Hq4mZ7rT2wXb9",
       DEV_ALLOW_HTTP_LOOPBACK: "true",
       WEBHOOK_URL: "http://127.0.0.1:8790/hook",
     },
@@ -577,7 +583,7 @@ test("DASHBOARD_PASSWORD replaces ADMIN_TOKEN as the console's password; DEV_ALL
         body: JSON.stringify({ password }),
       });
     assert.equal((await signInWith(ADMIN_TOKEN)).status, 401);
-    assert.equal((await signInWith("console-pass")).status, 200);
+    assert.equal((await signInWith("console-pass-Hq4mZ7rT2wXb9")).status, 200);
     assert.equal(
       (await local.api("/api/overview")).status,
       200,

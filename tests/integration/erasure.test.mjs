@@ -7,7 +7,7 @@
 import { test, before, after } from "node:test";
 import assert from "node:assert/strict";
 import crypto from "node:crypto";
-import { email } from "../harness/worker.mjs";
+import { email, asGuesser } from "../harness/worker.mjs";
 import { startStack } from "../harness/stack.mjs";
 import { eventually } from "../harness/ports.mjs";
 
@@ -240,10 +240,12 @@ test(
     assert.equal(audit.status, 200);
     const [entry] = audit.json.entries;
     assert.equal(entry.who, "admin token");
-    assert.equal(entry.what.kind, "sender");
-    assert.equal(entry.what.subject_hash, sha256("sender:jane@example.com").slice(0, 12));
-    assert.deepEqual(entry.what.removed, removed);
-    assert.equal(entry.what.complete, true);
+    assert.equal(entry.action, "erasure");
+    assert.equal(entry.from, "127.0.0.1", "the client's address (CF-Connecting-IP)");
+    assert.equal(entry.details.kind, "sender");
+    assert.equal(entry.details.subject_hash, sha256("sender:jane@example.com").slice(0, 12));
+    assert.deepEqual(entry.details.removed, removed);
+    assert.equal(entry.details.complete, true);
     assert.ok(Math.abs(Date.parse(entry.when) - Date.now()) < 600_000);
     assert.ok(!audit.text.toLowerCase().includes("jane"));
 
@@ -282,8 +284,8 @@ test("erasing one e-mail by id, and refusals", async () => {
     "another e-mail of the same sender stays",
   );
   const [entry] = (await w.api("/api/audit")).json.entries;
-  assert.equal(entry.what.kind, "email");
-  assert.equal(entry.what.subject_hash, sha256(`email:${gone}`).slice(0, 12));
+  assert.equal(entry.details.kind, "email");
+  assert.equal(entry.details.subject_hash, sha256(`email:${gone}`).slice(0, 12));
 
   for (const bad of ["nope", "0123", "zz26f4a3197550e73b6e5a1b3cdc39ee"]) {
     const r = await w.api(`/api/emails/${bad}`, { method: "DELETE" });
@@ -298,7 +300,13 @@ test("erasing one e-mail by id, and refusals", async () => {
     "GET is the e-mail's timeline (the console's)",
   );
   assert.equal(
-    (await w.api(`/api/emails/${keep}`, { method: "DELETE", auth: "Bearer nope" })).status,
+    (
+      await w.api(`/api/emails/${keep}`, {
+        method: "DELETE",
+        auth: "Bearer nope",
+        headers: asGuesser(),
+      })
+    ).status,
     401,
   );
   assert.equal((await w.api("/api/audit?limit=0")).status, 400);

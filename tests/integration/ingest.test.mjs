@@ -2,7 +2,7 @@
 import { test, before, after } from "node:test";
 import assert from "node:assert/strict";
 import crypto from "node:crypto";
-import { email, PROCESS_TOKEN } from "../harness/worker.mjs";
+import { email, asGuesser, PROCESS_TOKEN } from "../harness/worker.mjs";
 import { startStack } from "../harness/stack.mjs";
 import { eventually } from "../harness/ports.mjs";
 
@@ -20,7 +20,7 @@ after(() => stack?.stop());
 
 test("row 1: missing or wrong token is 401, checked before anything else", async () => {
   for (const auth of [null, "Bearer wrong", "Basic " + PROCESS_TOKEN, "wrong"]) {
-    const r = await w.push(email(), { auth });
+    const r = await w.push(email(), { auth, headers: asGuesser() });
     assert.equal(r.status, 401, `auth=${auth}`);
     assert.equal(r.json.success, false);
     assert.equal(r.json.message, "Unauthorized");
@@ -29,6 +29,7 @@ test("row 1: missing or wrong token is 401, checked before anything else", async
     method: "POST",
     body: "not json",
     auth: "Bearer nope",
+    headers: asGuesser(),
   });
   assert.equal(bad.status, 401, "auth comes before JSON validation");
   const bare = await w.push(email(), { auth: PROCESS_TOKEN });
@@ -280,7 +281,8 @@ test("wrong method is 405 and unknown path 404, both JSON", async () => {
 test("admin endpoints need the admin token and validate their query", async () => {
   assert.equal((await w.api("/api/webhook_logs", { auth: null })).status, 401);
   assert.equal(
-    (await w.api("/api/webhook_logs", { auth: `Bearer ${PROCESS_TOKEN}` })).status,
+    (await w.api("/api/webhook_logs", { auth: `Bearer ${PROCESS_TOKEN}`, headers: asGuesser() }))
+      .status,
     401,
     "the ingest token is not an admin token",
   );

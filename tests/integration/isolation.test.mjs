@@ -18,6 +18,8 @@ before(async () => {
       WEBHOOK_URL: "https://hooks.receiver.test/isolation",
       ALLOW_CUSTOM_WEBHOOK_WITHOUT_LINKS: "true",
       FAULT_INJECT_PANIC_MARKER: MARKER,
+      // The test aid is refused outside local development (docs/security.md).
+      DEV_ALLOW_HTTP_LOOPBACK: "true",
     },
   });
   ({ receiver: rec, worker: w } = stack);

@@ -5,12 +5,17 @@ import { test, before, after } from "node:test";
 import assert from "node:assert/strict";
 import crypto from "node:crypto";
 import fs from "node:fs";
-import { email } from "../harness/worker.mjs";
+import path from "node:path";
+import { email, startWorker, ROOT } from "../harness/worker.mjs";
 import { startStack, R2_TOKEN } from "../harness/stack.mjs";
 import { expectedSha256 } from "../harness/filehost.mjs";
 import { eventually } from "../harness/ports.mjs";
 
 const MB = 1 << 20;
+/** The cleanup's cron, as src/handlers/scheduled.rs names it. */
+const CLEANUP_CRON = /CLEANUP_CRON: &str = "([^"]+)"/.exec(
+  fs.readFileSync(path.join(ROOT, "src/handlers/scheduled.rs"), "utf8"),
+)[1];
 let stack, rec, files, w, r2;
 
 before(async () => {
@@ -218,6 +223,9 @@ test("token, method and host allowlist refusals", async () => {
     "https://www.dropbox.com.evil.test/s/x/y.bin",
     "https://evildropbox.com/x",
     "https://example.com/x",
+    // A provider the main worker never extracts (SPEC §5) is not fetched either.
+    "https://wetransfer.com/downloads/abc/def",
+    "https://we.tl.wetransfer.com/t-abc",
   ]) {
     const r = await direct("/fetch", { body: { ...body, source_url: url } });
     assert.equal(r.status, 403, url);
@@ -330,9 +338,9 @@ test("delete: objects named by key are removed, counted only when they existed; 
   }
 });
 
-test("cleanup: the daily job keeps fresh objects and reports; older objects are deleted", async () => {
+test("cleanup: the hourly job keeps fresh objects and reports; older objects are deleted", async () => {
   const main = await w.mf.getWorker();
-  await main.scheduled({ cron: "0 3 * * *" });
+  await main.scheduled({ cron: CLEANUP_CRON });
   // /health says how it went in one word; the report (object keys included) stays in KV.
   const health = await w.api("/health");
   assert.equal(health.json.r2_offload, "enabled");
@@ -348,4 +356,43 @@ test("cleanup: the daily job keeps fresh objects and reports; older objects are 
   assert.ok(report.deleted >= 3, JSON.stringify(report));
   assert.ok(report.keys.includes("test/big/archive.zip"));
   assert.equal((await fetch(w.url + "/media/test/big/archive.zip")).status, 404);
+});
+
+test("the cleanup runs whatever R2_FETCH_ENABLED says: copies made before it was turned off are not left public", async () => {
+  const off = await startWorker({
+    network: stack.network,
+    withR2Fetch: true,
+    vars: {
+      WEBHOOK_URL: "https://hooks.receiver.test/r2",
+      R2_FETCH_ENABLED: "false",
+      R2_FETCH_TOKEN: R2_TOKEN,
+    },
+    r2Vars: { R2_PUBLIC_BASE_URL: "https://media.test", R2_FETCH_TOKEN: R2_TOKEN },
+  });
+  try {
+    files.serve("https://www.dropbox.com/s/while-on/kept-public.bin", { size: 1_000 });
+    const fetcher = await off.mf.getWorker("facteur-r2-fetch");
+    const copied = await fetcher.fetch("https://r2-fetch.internal/fetch", {
+      method: "POST",
+      headers: { "Content-Type": "application/json", "X-R2-FETCH-TOKEN": R2_TOKEN },
+      body: JSON.stringify({
+        source_url: "https://www.dropbox.com/s/while-on/kept-public.bin?dl=1",
+        key: "test/while-on/kept-public.bin",
+        provider: "dropbox",
+      }),
+    });
+    assert.equal(copied.status, 200, await copied.text());
+    assert.equal(
+      CLEANUP_CRON,
+      "0 * * * *",
+      "hourly: a copy outlives its retention by an hour at most",
+    );
+    await (await off.mf.getWorker()).scheduled({ cron: CLEANUP_CRON });
+    const kv = await off.mf.getKVNamespace("FACTEUR_KV");
+    const saved = JSON.parse(await kv.get("r2:last_cleanup"));
+    assert.equal(saved.ok, true, JSON.stringify(saved));
+    assert.ok(saved.report.scanned >= 1, "the bucket was looked at with offload off");
+  } finally {
+    await off.stop();
+  }
 });

@@ -1,5 +1,26 @@
 //! Token checks for the ingest and admin APIs.
 
+use serde::{Deserialize, Serialize};
+
+/// Where a credential was presented (failures are counted together, and told apart in the
+/// audit's summaries).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum CredentialPath {
+    /// `Authorization: Bearer` on the admin API.
+    AdminBearer,
+    /// The ingest's token (`POST /api/ingress/gmail`).
+    IngestBearer,
+    /// The console's password (`POST /api/session`).
+    SignIn,
+}
+
+/// True when a header presents a credential at all (anything but absent or blank): only
+/// presented credentials count as failed attempts, a request without one is just refused.
+pub fn presents_credential(header: Option<&str>) -> bool {
+    header.is_some_and(|h| !h.trim().is_empty())
+}
+
 /// Compares two byte strings in time that depends only on their lengths.
 pub fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
     if a.len() != b.len() {
@@ -61,6 +82,15 @@ mod tests {
         assert!(!authorized_bearer(Some("Basic s3cret"), "s3cret"));
         assert!(!authorized_bearer(Some("Bearer s3cret"), ""));
         assert!(!authorized_bearer(None, "s3cret"));
+    }
+
+    #[test]
+    fn only_a_header_with_something_in_it_presents_a_credential() {
+        assert!(presents_credential(Some("Bearer x")));
+        assert!(presents_credential(Some("Basic x")));
+        assert!(presents_credential(Some("Bearer")));
+        assert!(!presents_credential(Some("  ")));
+        assert!(!presents_credential(None));
     }
 
     #[test]

@@ -3,7 +3,7 @@
 //! (`documents`) resolved and validated through the one table per document where their field
 //! names are written (`schema`, `resolve`), the field kinds and value parsers they share
 //! (`kinds`), among them what a webhook URL may be (`webhook_url`), and how the console shows
-//! each field with its source (`view`). Environment variables give the documents' defaults; the
+//! each field with its source (`view`), and how strong a token or password must be (`secrets`). Environment variables give the documents' defaults; the
 //! typed settings that read them live in [`crate::settings`].
 //!
 //! Everything is re-exported here: callers use `facteur_core::config::…` paths.
@@ -14,6 +14,7 @@ mod kinds;
 pub mod names;
 mod resolve;
 mod schema;
+mod secrets;
 mod view;
 mod webhook_url;
 
@@ -23,5 +24,6 @@ pub use kinds::*;
 pub use names::{bindings, vars};
 pub use resolve::*;
 pub use schema::*;
+pub use secrets::*;
 pub use view::*;
 pub use webhook_url::*;

@@ -55,6 +55,15 @@ pub mod vars {
     pub const ALERT_MIN_ATTEMPTS: &str = "ALERT_MIN_ATTEMPTS";
     /// Test aid: the processing consumer crashes on e-mails whose subject contains this text.
     pub const FAULT_INJECT_PANIC_MARKER: &str = "FAULT_INJECT_PANIC_MARKER";
+    /// Failed credentials allowed per client within 10 minutes, before every one is refused.
+    pub const AUTH_CLIENT_FAILURE_LIMIT: &str = "AUTH_CLIENT_FAILURE_LIMIT";
+    /// Failed credentials allowed from everyone within 10 minutes, before unknown clients are
+    /// refused.
+    pub const AUTH_GLOBAL_FAILURE_LIMIT: &str = "AUTH_GLOBAL_FAILURE_LIMIT";
+    /// Seconds without a failed credential that end a burst (its audit summary is then written).
+    pub const AUTH_BURST_QUIET_SECS: &str = "AUTH_BURST_QUIET_SECS";
+    /// Replays a minute per target.
+    pub const REPLAY_BUDGET_PER_MINUTE: &str = "REPLAY_BUDGET_PER_MINUTE";
 }
 
 /// Names of every binding of the main worker.
@@ -73,6 +82,11 @@ pub mod bindings {
     pub const CONSOLE_GUARD: &str = "CONSOLE_GUARD";
     /// The console's static files (Workers Static Assets, `[assets]` in wrangler.toml).
     pub const ASSETS: &str = "ASSETS";
+    /// The platform's rate limiter of failed credentials per client (`[[ratelimits]]`): it
+    /// sheds a flood before it reaches the guard.
+    pub const AUTH_CLIENT_LIMITER: &str = "AUTH_CLIENT_LIMITER";
+    /// The same, for everyone's failed credentials together.
+    pub const AUTH_GLOBAL_LIMITER: &str = "AUTH_GLOBAL_LIMITER";
     /// Queue names as the consumer sees them in `batch.queue()`.
     pub const PROCESS_QUEUE_NAME: &str = "facteur-process";
     pub const DELIVERY_QUEUE_NAME: &str = "facteur-deliver";

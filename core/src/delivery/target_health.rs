@@ -275,6 +275,9 @@ pub struct TargetView {
     /// Why the target was last paused.
     pub pause_cause: Option<String>,
     pub next_probe_ms: Option<i64>,
+    /// The target's replay budget (see `replay_budget`), when its object says.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub replay_budget: Option<crate::delivery::replay_budget::BudgetView>,
 }
 
 impl TargetView {
@@ -293,6 +296,7 @@ impl TargetView {
             // Only a pause after failures is probed; the object's alarm may still be set for a
             // drain or a pause by hand, which is not a probe.
             next_probe_ms: next_probe_ms.filter(|_| h.probing()),
+            replay_budget: None,
         }
     }
 

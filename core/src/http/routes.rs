@@ -35,7 +35,7 @@ pub enum Route {
     EraseEmail(String),
     /// `DELETE /api/senders/<address>`: erase everything stored about a sender's e-mails.
     EraseSender(String),
-    /// `GET /api/audit`: the audit trail of erasures.
+    /// `GET /api/audit`: the audit trail of every change (filters in the query).
     Audit,
     Stats,
     /// `GET /media/<key>`: R2 objects, served locally when `R2_SERVE_MEDIA` is on.
@@ -72,6 +72,7 @@ fn page(path: &str) -> Option<Page> {
         "/settings" => Page::Settings,
         "/rules" => Page::Rules,
         "/targets" => Page::Targets,
+        "/audit" => Page::Audit,
         _ => {
             let id = path.strip_prefix("/emails/")?;
             let hex = id.len() == 32 && id.bytes().all(|b| b.is_ascii_hexdigit());
@@ -352,7 +353,7 @@ mod tests {
     fn console_routes() {
         let id = "ef626f4a3197550e73b6e5a1b3cdc39e";
         #[rustfmt::skip]
-        let table: [(&str, &str, Result<Route, u16>); 25] = [
+        let table: [(&str, &str, Result<Route, u16>); 27] = [
             ("GET", "/", Ok(Route::Page(Page::Overview))),
             ("HEAD", "/", Ok(Route::Page(Page::Overview))),
             ("POST", "/", Err(405)),
@@ -362,6 +363,8 @@ mod tests {
             ("GET", "/settings", Ok(Route::Page(Page::Settings))),
             ("GET", "/rules", Ok(Route::Page(Page::Rules))),
             ("GET", "/targets", Ok(Route::Page(Page::Targets))),
+            ("GET", "/audit", Ok(Route::Page(Page::Audit))),
+            ("DELETE", "/audit", Err(405)),
             ("GET", &format!("/emails/{id}"), Ok(Route::Page(Page::Email(id.into())))),
             ("GET", "/emails/nothex", Err(404)),
             ("GET", "/index.html", Err(404)),

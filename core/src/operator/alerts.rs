@@ -4,7 +4,7 @@
 //! The cron evaluates the seed's thresholds over a sliding window of the delivery log (success
 //! rate, timeout rate, average duration), Redis being unavailable for too long, and no success
 //! for `ALERT_NO_SUCCESS_MINUTES`; target objects raise `target_paused` / `target_resumed` as
-//! they happen. An alert is delivered like a webhook (signed, retried, logged, dead-lettered
+//! they happen, and the console's guard `credential_flood` (see `attempts`). An alert is delivered like a webhook (signed, retried, logged, dead-lettered
 //! when it cannot be delivered), to `ALERT_WEBHOOK_URL`.
 
 use std::collections::BTreeMap;
@@ -247,6 +247,16 @@ pub fn target_event(paused: bool, masked_target: &str, details: Value) -> AlertE
     }
 }
 
+/// The event of a flood of failed credentials: raised by the guard when a burst spends the
+/// global budget (`firing`), and when that burst ends (recovered).
+pub fn flood_event(firing: bool, details: Value) -> AlertEvent {
+    AlertEvent {
+        name: "credential_flood".to_string(),
+        firing,
+        details,
+    }
+}
+
 /// Prefix of alert delivery ids (`alt_…`), which keeps alerts out of statistics and target
 /// health.
 pub const ALERT_ID_PREFIX: &str = "alt_";
@@ -412,6 +422,9 @@ mod tests {
         assert_eq!(e4.len(), 1);
         assert!(!e4[0].firing);
         assert_eq!(e4[0].payload(0)["state"], "recovered");
+        let flood = flood_event(true, json!({"failures": 120}));
+        assert_eq!(flood.payload(0)["alert"], "credential_flood");
+        assert_eq!(flood.payload(0)["state"], "firing");
         assert!(e4[0].delivery_id(0).starts_with(ALERT_ID_PREFIX));
     }
 

@@ -19,6 +19,7 @@ pub enum Page {
     Settings,
     Rules,
     Targets,
+    Audit,
 }
 
 /// The Content-Security-Policy of every response: only the console's own files, no inline
@@ -27,8 +28,13 @@ pub const CSP: &str = "default-src 'none'; script-src 'self'; style-src 'self'; 
 img-src 'self' data:; connect-src 'self'; font-src 'self'; base-uri 'none'; \
 form-action 'self'; frame-ancestors 'none'";
 
+/// HTTP Strict Transport Security: browsers that once reached the worker over https never try
+/// it over http again for a year (ignored over http, so local development is untouched).
+pub const HSTS: &str = "max-age=31536000; includeSubDomains";
+
 /// Headers set on every response of the main worker (pages, assets and the API).
-pub const SECURITY_HEADERS: [(&str, &str); 6] = [
+pub const SECURITY_HEADERS: [(&str, &str); 7] = [
+    ("Strict-Transport-Security", HSTS),
     ("Content-Security-Policy", CSP),
     ("X-Content-Type-Options", "nosniff"),
     ("Referrer-Policy", "no-referrer"),
@@ -39,6 +45,15 @@ pub const SECURITY_HEADERS: [(&str, &str); 6] = [
         "camera=(), microphone=(), geolocation=()",
     ),
 ];
+
+/// The header of every API answer: they carry e-mail data (logs, timelines, payloads), which
+/// no cache, shared or the browser's, may keep.
+pub const NO_STORE: (&str, &str) = ("Cache-Control", "no-store");
+
+/// True for the API's paths (`/api/…`), whose every answer carries [`NO_STORE`].
+pub fn never_cached(path: &str) -> bool {
+    path == "/api" || path.starts_with("/api/")
+}
 
 /// The asset file that serves a page: the sign-in page has its own, every other page is the
 /// console's shell (its script reads the path).
@@ -101,6 +116,7 @@ mod tests {
             "Content-Security-Policy",
             "X-Content-Type-Options",
             "Referrer-Policy",
+            "Strict-Transport-Security",
         ] {
             assert!(names.contains(&h), "{h}");
         }
@@ -139,6 +155,9 @@ mod tests {
             }
         }
         assert_eq!(page_file(&Page::SignIn), "/login.html");
+        assert_eq!(page_file(&Page::Audit), "/index.html");
+        assert!(never_cached("/api/webhook_logs") && never_cached("/api"));
+        assert!(!never_cached("/apis") && !never_cached("/assets/app.js"));
         assert_eq!(page_file(&Page::Rules), "/index.html");
     }
 }

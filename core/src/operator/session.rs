@@ -1,10 +1,15 @@
 //! The console's sign-in, as pure functions: which password opens it, the signed session token
-//! and its cookie, the CSRF check of cookie-authenticated writes, and the wrong-password limit.
+//! and its cookie, and the CSRF check of cookie-authenticated writes. (Failed passwords are
+//! counted with the other credentials: `crate::operator::attempts`.)
 //!
 //! A session is a random id kept by the `ConsoleGuard` Durable Object (so signing out really
-//! ends it; see `guard`) and a token `<id>.<expiry>.<signature>` in an
-//! `HttpOnly; Secure; SameSite=Strict` cookie. The signature (HMAC-SHA256) lets the worker refuse a forged or expired cookie
-//! without asking the object; the object's list of live ids decides the rest.
+//! ends it; see `guard`) and a token `<id>.<expiry>.<signature>` in a
+//! `__Host-facteur_session` cookie (`Secure; HttpOnly; SameSite=Strict; Path=/`, no `Domain`:
+//! only this host can set it). The signature (HMAC-SHA256) lets the worker refuse a forged or
+//! expired cookie without asking the object; the object's list of live ids decides the rest.
+//! The signing key comes from a random key the guard creates and keeps, never leaves the
+//! worker, and is not derived from the admin token alone: a leaked cookie cannot be used to
+//! test guesses of the token offline.
 
 use hmac::{Hmac, Mac};
 use sha2::{Digest as _, Sha256};
@@ -12,14 +17,18 @@ use sha2::{Digest as _, Sha256};
 use crate::base::auth::constant_time_eq;
 use crate::base::mask::origin;
 
-/// Name of the session cookie.
-pub const COOKIE_NAME: &str = "facteur_session";
+/// Name of the session cookie. The `__Host-` prefix makes browsers take it only with `Secure`,
+/// `Path=/` and no `Domain`, set by this very host: a sibling subdomain cannot plant one.
+/// (Chromium and Firefox count `http://127.0.0.1` and `http://localhost` as secure, so local
+/// development keeps working.)
+pub const COOKIE_NAME: &str = "__Host-facteur_session";
 /// Lifetime of a session: 12 hours, the most the console allows.
 pub const SESSION_TTL_MS: i64 = 12 * 3_600_000;
-/// Wrong passwords allowed per client within [`FAILURE_WINDOW_MS`].
-pub const MAX_FAILURES: usize = 5;
-/// The window of the wrong-password limit.
-pub const FAILURE_WINDOW_MS: i64 = 60_000;
+/// Cookies of the session's name tried at most in one request (a browser sends every cookie
+/// of that name it holds; a planted one must not hide the real one).
+pub const MAX_SAME_NAME_COOKIES: usize = 8;
+/// Bytes of the guard's random key.
+pub const GUARD_KEY_BYTES: usize = 32;
 
 /// The password that opens the console: `DASHBOARD_PASSWORD` when set, else `ADMIN_TOKEN`.
 /// Empty means the console is closed.
@@ -44,14 +53,21 @@ pub fn password_matches(presented: &str, expected: &str) -> bool {
 pub struct SessionKey([u8; 32]);
 
 impl SessionKey {
-    /// Derives the key from `SESSION_SECRET` (optional), `ADMIN_TOKEN` and the console password:
-    /// no extra secret is needed, and rotating the token or the password ends every session.
-    pub fn derive(session_secret: Option<&str>, admin_token: &str, password: &str) -> SessionKey {
-        let mut mac = Hmac::<Sha256>::new_from_slice(session_secret.unwrap_or("").as_bytes())
-            .expect("HMAC accepts keys of any length");
-        // Lengths first, so no two (token, password) pairs feed the same bytes.
-        mac.update(b"facteur-console-session-v1");
-        for part in [admin_token, password] {
+    /// Derives the key from the guard's random key (32 bytes the guard object creates once and
+    /// keeps), `SESSION_SECRET` (optional), `ADMIN_TOKEN` and the console password: no extra
+    /// secret is needed, a cookie says nothing about the token without the guard's key, and
+    /// rotating the token, the password or `SESSION_SECRET` ends every session.
+    pub fn derive(
+        guard_key: &[u8],
+        session_secret: Option<&str>,
+        admin_token: &str,
+        password: &str,
+    ) -> SessionKey {
+        let mut mac =
+            Hmac::<Sha256>::new_from_slice(guard_key).expect("HMAC accepts keys of any length");
+        // Lengths first, so no two (secret, token, password) triples feed the same bytes.
+        mac.update(b"facteur-console-session-v2");
+        for part in [session_secret.unwrap_or(""), admin_token, password] {
             mac.update(&(part.len() as u64).to_be_bytes());
             mac.update(part.as_bytes());
         }
@@ -117,17 +133,41 @@ pub fn verify(key: &SessionKey, token: &str, now_ms: i64) -> Result<Session, Tok
     })
 }
 
-/// The value of cookie `name` in a `Cookie` header.
-pub fn cookie_value<'a>(header: Option<&'a str>, name: &str) -> Option<&'a str> {
-    header?
+/// Every value of cookie `name` in a `Cookie` header, in order (at most
+/// [`MAX_SAME_NAME_COOKIES`]): a browser sends each cookie of that name it holds, for instance
+/// one a sibling subdomain planted beside the real one.
+pub fn cookie_values<'a>(header: Option<&'a str>, name: &str) -> Vec<&'a str> {
+    header
+        .unwrap_or("")
         .split(';')
         .filter_map(|pair| pair.trim().split_once('='))
-        .find(|(k, _)| k.trim() == name)
+        .filter(|(k, _)| k.trim() == name)
         .map(|(_, v)| v.trim().trim_matches('"'))
         .filter(|v| !v.is_empty())
+        .take(MAX_SAME_NAME_COOKIES)
+        .collect()
 }
 
-/// The `Set-Cookie` value that opens a session for `max_age_secs`.
+/// The sessions the request's session cookies hold that verify (form, signature, expiry), in
+/// the order they came: the guard then decides which is open.
+pub fn verified_sessions(
+    key: &SessionKey,
+    cookie_header: Option<&str>,
+    now_ms: i64,
+) -> Vec<Session> {
+    let mut out: Vec<Session> = Vec::new();
+    for token in cookie_values(cookie_header, COOKIE_NAME) {
+        if let Ok(s) = verify(key, token, now_ms) {
+            if !out.contains(&s) {
+                out.push(s);
+            }
+        }
+    }
+    out
+}
+
+/// The `Set-Cookie` value that opens a session for `max_age_secs` (no `Domain`, as `__Host-`
+/// requires).
 pub fn set_cookie(token: &str, max_age_secs: i64) -> String {
     format!(
         "{COOKIE_NAME}={token}; Max-Age={max_age_secs}; Path=/; HttpOnly; Secure; SameSite=Strict"
@@ -177,43 +217,16 @@ pub fn same_origin(origin_header: Option<&str>, request_url: &str) -> bool {
     }
 }
 
-/// What a sign-in attempt leads to.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum SignIn {
-    /// Open a session.
-    Accepted,
-    /// Answer [`SIGN_IN_FAILED`](crate::error::SIGN_IN_FAILED).
-    Refused,
-}
-
-/// Decides a sign-in from the client's recent failures (unix ms) and whether the password
-/// matched; returns the decision and the failures to keep. While the client has
-/// [`MAX_FAILURES`] failures within [`FAILURE_WINDOW_MS`], every attempt is refused, the right
-/// password included, and counts as another failure.
-pub fn sign_in(failures: &[i64], password_ok: bool, now_ms: i64) -> (SignIn, Vec<i64>) {
-    let mut recent: Vec<i64> = failures
-        .iter()
-        .copied()
-        .filter(|&t| t > now_ms - FAILURE_WINDOW_MS && t <= now_ms)
-        .collect();
-    if password_ok && recent.len() < MAX_FAILURES {
-        return (SignIn::Accepted, recent);
-    }
-    recent.push(now_ms);
-    // Only the newest ones matter to the limit.
-    let excess = recent.len().saturating_sub(MAX_FAILURES);
-    recent.drain(..excess);
-    (SignIn::Refused, recent)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
 
     const ID: &str = "0123456789abcdef0123456789abcdef";
 
+    const GUARD_KEY: [u8; 32] = [7; 32];
+
     fn key() -> SessionKey {
-        SessionKey::derive(None, "admin-token", "admin-token")
+        SessionKey::derive(&GUARD_KEY, None, "admin-token", "admin-token")
     }
 
     #[test]
@@ -247,12 +260,16 @@ mod tests {
             })
         );
         assert_eq!(verify(&k, &t, 10_000), Err(TokenError::Expired));
-        let other = SessionKey::derive(None, "rotated-token", "rotated-token");
+        let other = SessionKey::derive(&GUARD_KEY, None, "rotated-token", "rotated-token");
         assert_eq!(verify(&other, &t, 0), Err(TokenError::BadSignature));
-        let with_secret = SessionKey::derive(Some("s"), "admin-token", "admin-token");
+        let with_secret = SessionKey::derive(&GUARD_KEY, Some("s"), "admin-token", "admin-token");
         assert_eq!(verify(&with_secret, &t, 0), Err(TokenError::BadSignature));
-        let new_password = SessionKey::derive(None, "admin-token", "new-password");
+        let new_password = SessionKey::derive(&GUARD_KEY, None, "admin-token", "new-password");
         assert_eq!(verify(&new_password, &t, 0), Err(TokenError::BadSignature));
+        // Knowing the token and the password is not enough: the guard's key signs too, so a
+        // leaked cookie cannot be used to test guesses of the token offline.
+        let other_guard = SessionKey::derive(&[8; 32], None, "admin-token", "admin-token");
+        assert_eq!(verify(&other_guard, &t, 0), Err(TokenError::BadSignature));
     }
 
     #[test]
@@ -278,23 +295,31 @@ mod tests {
     }
 
     #[test]
-    fn cookies_are_read_by_name() {
+    fn cookies_are_read_by_name_every_one_of_them() {
         #[rustfmt::skip]
-        let table = [
-            (Some("facteur_session=abc"), Some("abc")),
-            (Some("a=1; facteur_session=abc; b=2"), Some("abc")),
-            (Some("a=1;facteur_session=\"abc\""), Some("abc")),
-            (Some("xfacteur_session=abc"), None),
-            (Some("facteur_session="), None),
-            (Some("facteur_session"), None),
-            (None, None),
+        let table: [(Option<&str>, &[&str]); 9] = [
+            (Some("__Host-facteur_session=abc"), &["abc"]),
+            (Some("a=1; __Host-facteur_session=abc; b=2"), &["abc"]),
+            (Some("a=1;__Host-facteur_session=\"abc\""), &["abc"]),
+            (Some("__Host-facteur_session=planted; __Host-facteur_session=real"), &["planted", "real"]),
+            (Some("facteur_session=abc"), &[]),
+            (Some("x__Host-facteur_session=abc"), &[]),
+            (Some("__Host-facteur_session="), &[]),
+            (Some("__Host-facteur_session"), &[]),
+            (None, &[]),
         ];
         for (header, want) in table {
-            assert_eq!(cookie_value(header, COOKIE_NAME), want, "{header:?}");
+            assert_eq!(cookie_values(header, COOKIE_NAME), want, "{header:?}");
         }
+        let many = vec!["__Host-facteur_session=x"; 20].join("; ");
+        assert_eq!(
+            cookie_values(Some(&many), COOKIE_NAME).len(),
+            MAX_SAME_NAME_COOKIES
+        );
         let set = set_cookie("tok", 43_200);
+        assert!(!set.contains("Domain"), "__Host- cookies have no Domain");
         for attr in [
-            "facteur_session=tok",
+            "__Host-facteur_session=tok",
             "Max-Age=43200",
             "Path=/",
             "HttpOnly",
@@ -303,7 +328,35 @@ mod tests {
         ] {
             assert!(set.contains(attr), "{attr} in {set}");
         }
-        assert!(clear_cookie().starts_with("facteur_session=; Max-Age=0;"));
+        assert!(clear_cookie().starts_with("__Host-facteur_session=; Max-Age=0;"));
+    }
+
+    #[test]
+    fn a_planted_cookie_does_not_hide_the_real_one() {
+        let k = key();
+        let real = issue(&k, ID, 10_000);
+        let other_id = "fedcba9876543210fedcba9876543210";
+        let forged = issue(
+            &SessionKey::derive(&[9; 32], None, "x", "x"),
+            other_id,
+            10_000,
+        );
+        let expired = issue(&k, other_id, 500);
+        let header = format!(
+            "__Host-facteur_session={forged}; __Host-facteur_session=garbage; __Host-facteur_session={expired}; __Host-facteur_session={real}"
+        );
+        let found = verified_sessions(&k, Some(&header), 1_000);
+        assert_eq!(
+            found,
+            vec![Session {
+                id: ID.into(),
+                expires_ms: 10_000
+            }]
+        );
+        assert_eq!(
+            verified_sessions(&k, Some("__Host-facteur_session=garbage"), 0),
+            vec![]
+        );
     }
 
     #[test]
@@ -335,33 +388,5 @@ mod tests {
         ] {
             assert_eq!(changes_state(m), writes, "{m}");
         }
-    }
-
-    #[test]
-    fn five_wrong_passwords_a_minute_then_everything_is_refused() {
-        let now = 1_000_000;
-        let mut failures = Vec::new();
-        for i in 0..MAX_FAILURES as i64 {
-            let (d, f) = sign_in(&failures, false, now + i);
-            assert_eq!(d, SignIn::Refused);
-            failures = f;
-        }
-        assert_eq!(failures.len(), MAX_FAILURES);
-        // The right password is refused too while the limit holds, and counts.
-        let (d, f) = sign_in(&failures, true, now + 10);
-        assert_eq!(d, SignIn::Refused);
-        assert_eq!(f.len(), MAX_FAILURES, "only the newest are kept");
-        assert_eq!(*f.last().unwrap(), now + 10);
-        // A minute after the newest failure, the right password opens again.
-        let later = now + 10 + FAILURE_WINDOW_MS;
-        assert_eq!(sign_in(&f, true, later).0, SignIn::Accepted);
-        assert_eq!(sign_in(&f, true, later).1, Vec::<i64>::new());
-        // Fewer failures than the limit do not block.
-        assert_eq!(sign_in(&[now, now + 1], true, now + 2).0, SignIn::Accepted);
-        // Failures from the future (a clock step back) are dropped rather than held forever.
-        assert_eq!(
-            sign_in(&[now + 1_000_000; 5], true, now).0,
-            SignIn::Accepted
-        );
     }
 }

@@ -1,6 +1,7 @@
 //! Erasure (`DELETE /api/emails/<email_id>`, `DELETE /api/senders/<address>`): the subject's
 //! validation, the keys that hold something about an e-mail, what was removed, and the audit
-//! entry that stays (who, when, what: counts and a truncated hash, never the address or the id).
+//! event that stays (counts and a truncated hash, never the address or the id; the audit
+//! trail itself is `crate::records::audit`, which no erasure touches).
 //!
 //! Dedup markers stay: they hold only the e-mail id, so a re-push is still not delivered twice.
 
@@ -9,8 +10,7 @@ use serde_json::Value;
 
 use crate::analysis::offload::{link_pair_key, plan_offload};
 use crate::analysis::payload::DeliveryLink;
-use crate::base::ids::{newest_first_key, sender_email, sha256_hex};
-use crate::base::time::iso_utc;
+use crate::base::ids::{sender_email, sha256_hex};
 use crate::error::ApiError;
 use crate::jobs::blob::email_spill_key;
 use crate::jobs::dead_letter::DEAD_LETTER_PREFIX;
@@ -18,12 +18,9 @@ use crate::records::archive::archive_key;
 use crate::records::archive::email_archive_key;
 use crate::records::archive::EmailArchive;
 use crate::records::archive::EMAIL_ARCHIVE_PREFIX;
+use crate::records::audit::AuditEvent;
 use crate::store::log::{LogEntry, LogStatus};
 
-/// KV prefix of the audit trail.
-pub const AUDIT_PREFIX: &str = "audit:";
-/// Audit entries are kept 400 days.
-pub const AUDIT_TTL_SECS: u64 = 400 * 86_400;
 /// Longest sender address accepted (RFC 5321: 320 characters).
 const MAX_ADDRESS_CHARS: usize = 320;
 /// Hex characters of the subject's hash kept in the audit: enough to confirm that a given
@@ -213,30 +210,6 @@ impl Removed {
     }
 }
 
-/// What the audit keeps of an erasure: no address, no e-mail id.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct AuditWhat {
-    pub kind: ErasureKind,
-    /// A truncated SHA-256 of the subject (`email:<id>` or `sender:<address>`).
-    pub subject_hash: String,
-    /// E-mails the erasure covered.
-    pub emails: u64,
-    pub removed: Removed,
-    /// False when a store failed and some of it may remain (the erasure can be run again).
-    pub complete: bool,
-}
-
-/// One audit entry (`audit:<inverted ts>:<id>` in KV, the entry also in the key's metadata).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct AuditEntry {
-    pub id: String,
-    /// Who asked: `admin token` (the console's sessions will say `console session`).
-    pub who: String,
-    /// ISO 8601 UTC.
-    pub when: String,
-    pub what: AuditWhat,
-}
-
 /// The truncated hash of an erasure's subject, as the audit keeps it.
 pub fn subject_hash(kind: ErasureKind, subject: &str) -> String {
     let tag = match kind {
@@ -246,39 +219,21 @@ pub fn subject_hash(kind: ErasureKind, subject: &str) -> String {
     sha256_hex(&format!("{tag}:{subject}"))[..SUBJECT_HASH_CHARS].to_string()
 }
 
-impl AuditEntry {
-    /// The entry of one erasure at `now_ms`.
-    pub fn erasure(
-        kind: ErasureKind,
-        subject: &str,
-        who: &str,
-        emails: u64,
-        removed: Removed,
-        complete: bool,
-        now_ms: i64,
-    ) -> AuditEntry {
-        let subject_hash = subject_hash(kind, subject);
-        let id = format!(
-            "aud_{}",
-            &sha256_hex(&format!("{subject_hash}\n{now_ms}\n{removed:?}"))[..16]
-        );
-        AuditEntry {
-            id,
-            who: who.to_string(),
-            when: iso_utc(now_ms),
-            what: AuditWhat {
-                kind,
-                subject_hash,
-                emails,
-                removed,
-                complete,
-            },
-        }
-    }
-
-    /// Its KV key: newest first under [`AUDIT_PREFIX`].
-    pub fn key(&self, now_ms: i64) -> String {
-        newest_first_key(AUDIT_PREFIX, now_ms, &self.id)
+/// The audit event of one erasure: counts and the truncated hash of its subject, never the
+/// address or the e-mail id.
+pub fn audit_event(
+    kind: ErasureKind,
+    subject: &str,
+    emails: u64,
+    removed: Removed,
+    complete: bool,
+) -> AuditEvent {
+    AuditEvent::Erasure {
+        kind,
+        subject_hash: subject_hash(kind, subject),
+        emails,
+        removed,
+        complete,
     }
 }
 
