@@ -6,7 +6,9 @@ use worker::{console_error, console_log, console_warn};
 use crate::adapters::journal::JournalCall;
 use crate::adapters::net::now_ms;
 use crate::context::Ctx;
-use facteur_core::analysis::offload::{cleanup_cutoff, LAST_CLEANUP_KEY};
+use facteur_core::analysis::offload::{
+    cleanup_cutoff, cleanup_report_worth_saving, LAST_CLEANUP_KEY,
+};
 use facteur_core::base::time::iso_utc;
 use facteur_core::operator::alerts::{
     daily_limit_reading, read_conditions, transitions, AlertStates, Context as AlertContext,
@@ -39,16 +41,24 @@ pub async fn r2_cleanup(ctx: &Ctx) {
     };
     let now = now_ms();
     let cutoff = cleanup_cutoff(now, ctx.settings.r2_retention_hours);
-    let saved = match r2.cleanup(cutoff).await {
+    let (saved, ok, deleted) = match r2.cleanup(cutoff).await {
         Ok(report) => {
             console_log!("r2 cleanup: {report}");
-            json!({"ok": true, "at": iso_utc(now), "older_than": iso_utc(cutoff), "report": report})
+            let deleted = report.get("deleted").and_then(|d| d.as_u64()).unwrap_or(0);
+            let saved = json!({"ok": true, "at": iso_utc(now), "older_than": iso_utc(cutoff), "report": report});
+            (saved, true, deleted)
         }
         Err(e) => {
             console_error!("r2 cleanup failed: {e}");
-            json!({"ok": false, "at": iso_utc(now), "older_than": iso_utc(cutoff)})
+            let saved = json!({"ok": false, "at": iso_utc(now), "older_than": iso_utc(cutoff)});
+            (saved, false, 0)
         }
     };
+    // A KV read (100,000 a day) spares a write (1,000 a day) on the quiet hours.
+    let previous = ctx.stores.blobs.get(LAST_CLEANUP_KEY).await.ok().flatten();
+    if !cleanup_report_worth_saving(previous.as_deref(), ok, deleted, now) {
+        return;
+    }
     if let Err(e) = ctx
         .stores
         .blobs

@@ -16,9 +16,9 @@ use worker::{
     console_error, console_warn, durable_object, Env, ListOptions, Request, Response, Result, State,
 };
 
+use crate::adapters::console_guard::random_bytes;
 use crate::adapters::journal::flush_costs;
 use crate::adapters::ledger::{Invocation, Rows};
-use crate::adapters::console_guard::random_bytes;
 use crate::adapters::net::now_ms;
 use crate::context::Ctx;
 use facteur_core::base::auth::CredentialPath;

@@ -350,6 +350,9 @@ test("cleanup: the hourly job keeps fresh objects and reports; older objects are
   const saved = JSON.parse(await kv.get("r2:last_cleanup"));
   assert.equal(saved.report.deleted, 0, "nothing is older than 24 h");
   assert.ok(saved.report.scanned > 0);
+  // The next hour finds nothing to delete either: the kept report stands (no KV write).
+  await main.scheduled({ cron: CLEANUP_CRON });
+  assert.equal(JSON.parse(await kv.get("r2:last_cleanup")).at, saved.at, "not rewritten");
   const res = await direct("/cleanup", { body: { older_than_ms: Date.now() + 1000 } });
   const report = await res.json();
   assert.equal(res.status, 200, JSON.stringify(report));

@@ -26,6 +26,30 @@ pub fn cleanup_status(saved: Option<&str>) -> &'static str {
     }
 }
 
+/// Whether a cleanup run's report replaces the saved one (`previous`): when the run failed or
+/// deleted something, when the saved one says otherwise or is unreadable, or when it is older
+/// than a day. The cleanup runs every hour; rewriting an unchanged report each time would spend
+/// 24 of the Free plan's 1,000 daily KV writes on nothing.
+pub fn cleanup_report_worth_saving(
+    previous: Option<&str>,
+    ok: bool,
+    deleted: u64,
+    now_ms: i64,
+) -> bool {
+    if !ok || deleted > 0 {
+        return true;
+    }
+    let Some(v) = previous.and_then(|t| serde_json::from_str::<serde_json::Value>(t).ok()) else {
+        return true;
+    };
+    let was_ok = v.get("ok").and_then(|o| o.as_bool()) != Some(false);
+    let saved_at = v
+        .get("at")
+        .and_then(|a| a.as_str())
+        .and_then(crate::base::time::parse_iso);
+    !was_ok || saved_at.is_none_or(|at| now_ms - at >= 86_400_000)
+}
+
 /// Links of one e-mail offloaded at the same time. Small and fixed: each offload holds one of
 /// the invocation's few simultaneous connections (Workers allow six) for up to its timeout, and
 /// reads and writes its link pair in the stores.
@@ -169,6 +193,39 @@ pub fn cleanup_cutoff(now_ms: i64, retention_hours: u32) -> i64 {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn an_unchanged_cleanup_report_is_saved_once_a_day() {
+        let now = 1_800_000_000_000;
+        let saved = |at: i64, ok: bool| {
+            format!(
+                r#"{{"ok":{ok},"at":"{}","report":{{"deleted":0}}}}"#,
+                crate::base::time::iso_utc(at)
+            )
+        };
+        let hour_ago = saved(now - 3_600_000, true);
+        assert!(!cleanup_report_worth_saving(Some(&hour_ago), true, 0, now));
+        assert!(
+            cleanup_report_worth_saving(Some(&hour_ago), true, 3, now),
+            "deleted some"
+        );
+        assert!(
+            cleanup_report_worth_saving(Some(&hour_ago), false, 0, now),
+            "failed"
+        );
+        let failed = saved(now - 3_600_000, false);
+        assert!(
+            cleanup_report_worth_saving(Some(&failed), true, 0, now),
+            "ok again"
+        );
+        let old = saved(now - 86_400_000, true);
+        assert!(
+            cleanup_report_worth_saving(Some(&old), true, 0, now),
+            "a day old"
+        );
+        assert!(cleanup_report_worth_saving(None, true, 0, now));
+        assert!(cleanup_report_worth_saving(Some("{"), true, 0, now));
+    }
 
     #[test]
     fn cleanup_status_words() {
