@@ -280,14 +280,17 @@ test("retry settings come from processing_prefs at the time of the e-mail", asyn
   await put("processing_prefs", { retry_count: 1, retry_delay_sec: 1, webhook_timeout_sec: 5 });
   try {
     const r = await w.push(email({ subject: `[503] ${crypto.randomUUID()}`, body: LINK }));
-    // Out of retries on a retryable failure: parked at its target (SPEC §7), after two attempts.
+    // Out of retries after two attempts. Where it goes then is SPEC §7's choice, tested in
+    // delivery.test.mjs: parked when the receiver answered nothing else meanwhile, a dead letter
+    // when it did (held e-mails released by the window tests above may reach it meanwhile).
     const last = await eventually(
       async () =>
-        (await w.logs(`email_id=${r.json.email_id}&status=parked`)).find(
+        (await w.logs(`email_id=${r.json.email_id}`)).find(
           (l) => l.reason === "retries_exhausted",
         ),
       { what: "the last attempt", timeoutMs: 20_000 },
     );
+    assert.ok(["parked", "error"].includes(last.status), last.status);
     assert.equal(last.attempt, 2, "retry_count 1: two attempts");
     assert.equal(received(r.json.email_id).length, 2);
   } finally {
