@@ -285,9 +285,7 @@ test("retry settings come from processing_prefs at the time of the e-mail", asyn
     // when it did (held e-mails released by the window tests above may reach it meanwhile).
     const last = await eventually(
       async () =>
-        (await w.logs(`email_id=${r.json.email_id}`)).find(
-          (l) => l.reason === "retries_exhausted",
-        ),
+        (await w.logs(`email_id=${r.json.email_id}`)).find((l) => l.reason === "retries_exhausted"),
       { what: "the last attempt", timeoutMs: 20_000 },
     );
     assert.ok(["parked", "error"].includes(last.status), last.status);
