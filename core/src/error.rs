@@ -140,6 +140,16 @@ impl ApiError {
     pub fn sign_in_failed() -> Self {
         Self::new(ErrorCode::Unauthorized, SIGN_IN_FAILED)
     }
+    /// 401 saying what was wrong with the credential (never its value): a push whose token
+    /// does not verify.
+    pub fn unauthorized_because(message: impl Into<String>) -> Self {
+        Self::new(ErrorCode::Unauthorized, message)
+    }
+    /// 403: the credential is genuine but not one this endpoint takes (a push token for
+    /// another audience or signer).
+    pub fn forbidden(message: impl Into<String>) -> Self {
+        Self::new(ErrorCode::Forbidden, message)
+    }
     /// 403 for a cookie-authenticated write whose `Origin` is not the console's (CSRF).
     pub fn cross_site() -> Self {
         Self::new(

@@ -19,6 +19,8 @@ pub enum Page {
     Settings,
     Rules,
     Targets,
+    /// Gmail push: the connected mailbox, its watch and sync.
+    Gmail,
 }
 
 /// The Content-Security-Policy of every response: only the console's own files, no inline

@@ -198,7 +198,10 @@ mod tests {
         let entries = vec![entry("success", None, None, 10, 1), exhausted, behind];
         let s = compute(&entries);
         assert_eq!(s.overall.attempts, 2, "parked on arrival is not an attempt");
-        assert_eq!((s.overall.delivered, s.overall.failed, s.overall.parked), (1, 0, 1));
+        assert_eq!(
+            (s.overall.delivered, s.overall.failed, s.overall.parked),
+            (1, 0, 1)
+        );
         assert_eq!(s.overall.success_rate, Some(0.5));
         assert_eq!(s.overall.error_rate, Some(0.0));
     }
