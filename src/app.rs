@@ -10,8 +10,8 @@ use worker::{
 
 use crate::context::Ctx;
 use crate::handlers::{
-    admin, alerts, console, consumer, dead_letters, erasure, health, ingest, media, overview,
-    replay, scheduled, session, targets, timeline,
+    admin, alerts, console, consumer, dead_letters, erasure, gmail, gmail_push, health, ingest,
+    media, overview, replay, scheduled, session, targets, timeline,
 };
 use crate::http::{error, with_security_headers};
 use facteur_core::error::ApiError;
@@ -54,7 +54,7 @@ pub async fn queue(
 #[event(scheduled)]
 async fn scheduled(event: ScheduledEvent, env: Env, _ctx: ScheduleContext) {
     match Ctx::load(env, None) {
-        Ok(ctx) => scheduled::run(&ctx, &event.cron()).await,
+        Ok(ctx) => scheduled::run(&ctx, &event.cron(), event.schedule() as i64).await,
         Err(e) => worker::console_error!("scheduled {}: cannot start: {e}", event.cron()),
     }
 }
@@ -106,6 +106,12 @@ async fn dispatch(
         Route::Overview => overview::overview(&ctx, req).await,
         Route::EmailTimeline(id) => timeline::timeline(&ctx, req, &id).await,
         Route::SettingsView => admin::settings_view(&ctx, req).await,
+        Route::GmailPush => gmail_push::push(&ctx, req).await,
+        Route::GmailStatus => gmail::status(&ctx, req).await,
+        Route::GmailConnect => gmail::connect(&ctx, req).await,
+        Route::GmailCallback => gmail::callback(&ctx, req).await,
+        Route::GmailSync => gmail::sync_now(&ctx, req).await,
+        Route::GmailDisconnect => gmail::disconnect(&ctx, req).await,
         Route::Page(page) => console::page(&ctx, req, page).await,
         Route::Asset(name) => console::asset(&ctx, req, &name).await,
         Route::TestEmail => {

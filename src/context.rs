@@ -4,6 +4,8 @@
 use worker::{console_error, Context, Env, Fetcher, Request};
 
 use crate::adapters::console_guard::Guard;
+use crate::adapters::intake::Intake;
+use crate::adapters::mailbox::MailboxClient;
 use crate::adapters::net::now_ms;
 use crate::adapters::offload::R2Fetch;
 use crate::adapters::queues::Producer;
@@ -152,6 +154,22 @@ impl Ctx {
         Producer {
             env: &self.env,
             blobs: &self.stores.blobs,
+        }
+    }
+
+    /// The step of taking an e-mail the ingest and the Gmail mailbox share.
+    pub fn intake(&self) -> Intake<'_> {
+        Intake {
+            stores: &self.stores,
+            settings: &self.settings,
+            producer: self.producer(),
+        }
+    }
+
+    /// The Gmail mailbox's object.
+    pub fn mailbox(&self) -> MailboxClient {
+        MailboxClient {
+            env: self.env.clone(),
         }
     }
 

@@ -15,4 +15,5 @@ pub mod objects;
 
 pub use objects::dedup::DedupShard;
 pub use objects::guard::ConsoleGuard;
+pub use objects::mailbox::GmailMailbox;
 pub use objects::target::TargetObject;

@@ -27,6 +27,8 @@ pub enum ErrorCode {
     IngressDisabled,
     SendingDisabled,
     AbsencePause,
+    /// An optional feature (Gmail push) is not configured: the call cannot do anything.
+    NotConfigured,
     Unavailable,
     Misconfigured,
     Internal,
@@ -34,7 +36,7 @@ pub enum ErrorCode {
 
 impl ErrorCode {
     /// Every code (the table test checks each one's name and status).
-    pub const ALL: [ErrorCode; 16] = [
+    pub const ALL: [ErrorCode; 17] = [
         ErrorCode::Unauthorized,
         ErrorCode::Forbidden,
         ErrorCode::InvalidJson,
@@ -48,6 +50,7 @@ impl ErrorCode {
         ErrorCode::IngressDisabled,
         ErrorCode::SendingDisabled,
         ErrorCode::AbsencePause,
+        ErrorCode::NotConfigured,
         ErrorCode::Unavailable,
         ErrorCode::Misconfigured,
         ErrorCode::Internal,
@@ -69,6 +72,7 @@ impl ErrorCode {
             ErrorCode::IngressDisabled => "ingress_disabled",
             ErrorCode::SendingDisabled => "sending_disabled",
             ErrorCode::AbsencePause => "absence_pause",
+            ErrorCode::NotConfigured => "not_configured",
             ErrorCode::Unavailable => "unavailable",
             ErrorCode::Misconfigured => "misconfigured",
             ErrorCode::Internal => "internal",
@@ -88,9 +92,10 @@ impl ErrorCode {
             ErrorCode::PayloadTooLarge => 413,
             ErrorCode::NotFound => 404,
             ErrorCode::MethodNotAllowed => 405,
-            ErrorCode::IngressDisabled | ErrorCode::SendingDisabled | ErrorCode::AbsencePause => {
-                409
-            }
+            ErrorCode::IngressDisabled
+            | ErrorCode::SendingDisabled
+            | ErrorCode::AbsencePause
+            | ErrorCode::NotConfigured => 409,
             ErrorCode::Unavailable => 503,
             ErrorCode::Misconfigured | ErrorCode::Internal => 500,
         }
@@ -221,6 +226,10 @@ impl ApiError {
     pub fn absence_pause() -> Self {
         Self::new(ErrorCode::AbsencePause, "Webhook sending disabled")
     }
+    /// 409: an optional feature is not configured (`what` says which, and how to set it).
+    pub fn not_configured(what: impl Into<String>) -> Self {
+        Self::new(ErrorCode::NotConfigured, what)
+    }
     /// 503: a dependency the request cannot do without failed (the client should retry).
     pub fn unavailable(what: &str) -> Self {
         Self::new(
@@ -292,7 +301,7 @@ mod tests {
     #[test]
     fn every_code_has_one_name_and_its_status() {
         #[rustfmt::skip]
-        let table: [(ErrorCode, &str, u16); 16] = [
+        let table: [(ErrorCode, &str, u16); 17] = [
             (ErrorCode::Unauthorized, "unauthorized", 401),
             (ErrorCode::Forbidden, "forbidden", 403),
             (ErrorCode::InvalidJson, "invalid_json", 400),
@@ -306,6 +315,7 @@ mod tests {
             (ErrorCode::IngressDisabled, "ingress_disabled", 409),
             (ErrorCode::SendingDisabled, "sending_disabled", 409),
             (ErrorCode::AbsencePause, "absence_pause", 409),
+            (ErrorCode::NotConfigured, "not_configured", 409),
             (ErrorCode::Unavailable, "unavailable", 503),
             (ErrorCode::Misconfigured, "misconfigured", 500),
             (ErrorCode::Internal, "internal", 500),

@@ -303,7 +303,6 @@ impl Mailbox {
             }),
             watch_attempt_ms: Some(now_ms),
             alerts,
-            // A reconnection keeps its counters.
             counts,
             ..Mailbox::default()
         };
@@ -465,7 +464,7 @@ impl Mailbox {
             }
             None => {
                 if pass.complete {
-                    self.hint_done = self.hint_done.max(self.hint);
+                    self.hint_done = self.hint_done.max(pass.hint_at_start);
                 }
                 "ok"
             }
@@ -490,9 +489,11 @@ impl Mailbox {
         if matches!(pass.stop, None | Some(Stop::More)) {
             self.last_ok_sync_ms = Some(now_ms);
         }
-        // A full sync still under way continues at once.
-        if full && clean && self.full_sync.is_some() {
-            next = Some(now_ms);
+        // A full sync still under way continues at once; so does a sync asked for by a
+        // notification that arrived during this pass (one sync at a time: "sync again").
+        let notified_meanwhile = self.hint > pass.hint_at_start;
+        if clean && ((full && self.full_sync.is_some()) || notified_meanwhile) {
+            next = Some(next.map_or(now_ms, |n| n.min(now_ms)));
         }
         self.retry_at_ms = next.filter(|_| outcome == "retry");
         self.last_sync = Some(SyncReport {
@@ -576,14 +577,18 @@ pub struct Pass {
     pub skipped: u32,
     pub stop: Option<Stop>,
     pub detail: String,
+    /// The mailbox's hint when the pass started: a notification arriving during the pass is
+    /// not listed by it, and makes the next pass run at once.
+    pub hint_at_start: Option<u64>,
     taken_ids: Vec<String>,
 }
 
 impl Pass {
-    /// A pass starting.
-    pub fn new(kind: PassKind) -> Pass {
+    /// A pass starting, with the mailbox's hint at that moment.
+    pub fn new(kind: PassKind, hint_at_start: Option<u64>) -> Pass {
         Pass {
             kind,
+            hint_at_start,
             done_to: None,
             complete: false,
             head: None,
@@ -840,7 +845,7 @@ mod tests {
     fn the_cursor_moves_only_past_taken_records() {
         let mut m = connected();
         m.notify(&note(130), 0);
-        let mut p = Pass::new(PassKind::History);
+        let mut p = Pass::new(PassKind::History, m.hint);
         p.listed = 3;
         p.count("a", Taken::Queued, &mut m.counts);
         p.record_done(110);
@@ -859,7 +864,7 @@ mod tests {
         assert_eq!((m.counts.push, m.counts.already), (1, 1));
 
         // The next pass completes: the hint is done; the head is remembered, not used yet.
-        let mut p = Pass::new(PassKind::History);
+        let mut p = Pass::new(PassKind::History, m.hint);
         p.listed = 1;
         p.count("c", Taken::Queued, &mut m.counts);
         p.record_done(130);
@@ -871,7 +876,7 @@ mod tests {
         assert_eq!(m.head.map(|h| h.history_id), Some(140));
 
         // A complete listing five minutes later moves the cursor to the settled head.
-        let mut p = Pass::new(PassKind::History);
+        let mut p = Pass::new(PassKind::History, m.hint);
         p.complete = true;
         p.head = Some(150);
         m.finish(p, 20_000 + HEAD_SETTLE_MS);
@@ -879,7 +884,7 @@ mod tests {
         assert_eq!(m.head.map(|h| h.history_id), Some(150));
 
         // The bounds stop a pass: the next runs at once, the cursor stays at the last record.
-        let mut p = Pass::new(PassKind::History);
+        let mut p = Pass::new(PassKind::History, m.hint);
         for i in 0..MESSAGES_PER_PASS {
             assert!(p.may_start_record());
             p.count(&format!("m{i}"), Taken::Queued, &mut m.counts);
@@ -896,7 +901,7 @@ mod tests {
     fn an_empty_history_after_a_push_is_looked_at_once_more() {
         let mut m = connected();
         m.notify(&note(200), 0);
-        let mut p = Pass::new(PassKind::History);
+        let mut p = Pass::new(PassKind::History, m.hint);
         p.complete = true;
         p.head = Some(150);
         assert_eq!(m.finish(p.clone(), 1_000), Some(1_000 + 5_000));
@@ -907,9 +912,32 @@ mod tests {
     }
 
     #[test]
+    fn a_push_during_a_pass_makes_one_more_pass() {
+        let mut m = connected();
+        m.notify(&note(150), 0);
+        let mut p = Pass::new(PassKind::History, m.hint);
+        p.listed = 1;
+        p.count("a", Taken::Queued, &mut m.counts);
+        p.record_done(150);
+        p.complete = true;
+        // While the pass runs, a storm of pushes: each only raises the hint.
+        for h in [151, 152, 153] {
+            assert_eq!(m.notify(&note(h), 1), Notified::Recorded { sync: true });
+        }
+        assert_eq!(m.finish(p, 2), Some(2), "sync again, at once");
+        assert_eq!(m.hint_done, Some(150), "the newer hints are not listed yet");
+        let mut p = Pass::new(PassKind::History, m.hint);
+        p.complete = true;
+        p.listed = 1;
+        p.record_done(153);
+        assert_eq!(m.finish(p, 3), None);
+        assert_eq!(m.hint_done, Some(153));
+    }
+
+    #[test]
     fn blocked_and_reconnect_stop_without_a_retry_loop() {
         let mut m = connected();
-        let mut p = Pass::new(PassKind::History);
+        let mut p = Pass::new(PassKind::History, m.hint);
         p.stop = Some(Stop::Blocked("Webhook sending disabled".into()));
         assert_eq!(m.finish(p, 1), None, "the catch-up tries again");
         assert_eq!(m.last_sync.as_ref().unwrap().outcome, "blocked");
@@ -932,12 +960,12 @@ mod tests {
         assert_eq!(fs.pending.len(), FULL_SYNC_MAX);
         assert_eq!(fs.pending[0], "n49", "oldest first");
         m.full_sync.as_mut().unwrap().pending.drain(..8);
-        let mut p = Pass::new(PassKind::Full);
+        let mut p = Pass::new(PassKind::Full, m.hint);
         p.stop = None;
         assert_eq!(m.finish(p, 5), Some(5), "still under way: at once");
         assert_eq!(m.cursor, None);
         m.full_sync.as_mut().unwrap().pending.clear();
-        assert_eq!(m.finish(Pass::new(PassKind::Full), 6), None);
+        assert_eq!(m.finish(Pass::new(PassKind::Full, m.hint), 6), None);
         assert_eq!((m.cursor, m.full_sync.is_none()), (Some(900), true));
         let day = DAY_MS;
         assert_eq!(
