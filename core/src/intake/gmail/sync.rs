@@ -368,15 +368,16 @@ impl Mailbox {
     }
 
     /// Whether the watch is to be renewed now: none, renewed a day ago or more, or expiring
-    /// within 6 days; a failed attempt waits [`RENEW_RETRY_MS`].
+    /// within 6 days; after a failed attempt, not before [`RENEW_RETRY_MS`].
     pub fn renewal_due(&self, now_ms: i64) -> bool {
         if self.connection.is_none() || self.reconnect.is_some() {
             return false;
         }
-        if self
-            .watch_attempt_ms
-            .is_some_and(|t| now_ms - t < RENEW_RETRY_MS && now_ms >= t)
-        {
+        let failed_lately = self.watch_error.is_some()
+            && self
+                .watch_attempt_ms
+                .is_some_and(|t| now_ms - t < RENEW_RETRY_MS && now_ms >= t);
+        if failed_lately {
             return false;
         }
         match &self.watch {
@@ -981,6 +982,12 @@ mod tests {
     #[test]
     fn watch_renewal_and_its_alert() {
         let mut m = connected();
+        m.watch = Some(Watch {
+            expiration_ms: 5 * DAY_MS,
+            renewed_at_ms: 0,
+        });
+        assert!(m.renewal_due(1), "a watch expiring within 6 days is renewed at once");
+        m.renewed(Ok(7 * DAY_MS), 0);
         assert!(!m.renewal_due(DAY_MS - 1));
         assert!(m.renewal_due(DAY_MS));
         m.renewed(Err("HTTP 403".into()), DAY_MS);
