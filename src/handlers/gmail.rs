@@ -12,7 +12,8 @@ use crate::context::{Admin, Ctx};
 use crate::http::{json, query_of, OrUnavailable};
 use facteur_core::error::ApiError;
 use facteur_core::intake::gmail::oauth::{
-    binding_cookie, callback_uri, clear_binding_cookie, ConnectError, BINDING_COOKIE,
+    back_to_console as oauth_page, binding_cookie, callback_uri, clear_binding_cookie,
+    ConnectError, BINDING_COOKIE,
 };
 use facteur_core::intake::gmail::sync::Mailbox;
 use facteur_core::operator::session::{cookie_value, request_origin};
@@ -41,6 +42,12 @@ pub async fn status(ctx: &Ctx, req: Request) -> Result<Response, ApiError> {
     };
     if let Value::Object(map) = &mut view {
         map.insert("success".into(), Value::Bool(true));
+        // What the console says after a connection that did not complete (`?error=<code>`).
+        let messages: serde_json::Map<String, Value> = ConnectError::ALL
+            .iter()
+            .map(|e| (e.as_str().to_string(), json!(e.message())))
+            .collect();
+        map.insert("connect_errors".into(), Value::Object(messages));
         map.insert("redirect_uri".into(), json!(redirect_uri(&req)));
         map.insert(
             "push_configured".into(),
@@ -91,27 +98,21 @@ pub async fn connect(ctx: &Ctx, req: Request) -> Result<Response, ApiError> {
     Ok(resp.with_headers(headers))
 }
 
-/// A `303 See Other` back to the console's Gmail page, with a JSON body saying the same.
+/// The callback's answer: a page that moves on to the console's Gmail page by itself (see
+/// `intake::gmail::oauth::back_to_console`), the binding cookie cleared.
 fn back_to_console(error: Option<ConnectError>) -> Response {
-    let location = match error {
-        None => "/gmail?connected=1".to_string(),
-        Some(e) => format!("/gmail?error={}", e.as_str()),
-    };
-    let body = match error {
-        None => json!({"success": true, "location": location}),
-        Some(e) => {
-            json!({"success": false, "code": e.as_str(), "message": e.message(), "location": location})
-        }
-    };
+    let (location, html) = oauth_page(error);
     let headers = Headers::new();
-    let _ = headers.set("Content-Type", "application/json");
-    let _ = headers.set("Location", &location);
+    let _ = headers.set("Content-Type", "text/html; charset=utf-8");
+    let _ = headers.set("Refresh", &format!("0;url={location}"));
     let _ = headers.set("Cache-Control", "no-store");
     let _ = headers.append("Set-Cookie", &clear_binding_cookie());
-    json(303, &body).with_headers(headers)
+    Response::ok(html)
+        .map(|r| r.with_headers(headers))
+        .unwrap_or_else(|_| crate::http::error(&ApiError::internal()))
 }
 
-/// `GET /api/gmail/oauth/callback?code&state` (or `?error`): Google's redirect back. The
+/// `GET /gmail/callback?code&state` (or `?error`): Google's redirect back. The
 /// state, the browser binding, the session and the code are checked by the mailbox's object;
 /// the browser goes back to the console's Gmail page either way.
 pub async fn callback(ctx: &Ctx, req: Request) -> Result<Response, ApiError> {

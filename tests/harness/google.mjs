@@ -402,8 +402,11 @@ export function startGoogle(
         const w = JSON.parse(body);
         if (state.watchStatus !== 200)
           return json(res, state.watchStatus, { error: { code: state.watchStatus } });
-        if (!w.labelIds?.includes(labelId) || !/^projects\/[^/]+\/topics\/[^/]+$/.test(w.topicName))
-          return json(res, 400, { error: { code: 400, message: "bad watch" } });
+        const shaped =
+          w.labelIds?.includes(labelId) &&
+          ["INCLUDE", "EXCLUDE"].includes(w.labelFilterBehavior) &&
+          /^projects\/[^/]+\/topics\/[^/]+$/.test(w.topicName);
+        if (!shaped) return json(res, 400, { error: { code: 400, message: "bad watch" } });
         return json(res, 200, {
           historyId: String(state.historyId),
           expiration: String(Date.now() + state.watchLifetimeMs),

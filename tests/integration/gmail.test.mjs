@@ -61,7 +61,7 @@ test("connecting the mailbox: OAuth with PKCE, the state bound to the browser, t
   const before = await gmailState();
   assert.equal(before.configured, true);
   assert.equal(before.connected, false);
-  assert.match(before.redirect_uri, /\/api\/gmail\/oauth\/callback$/);
+  assert.match(before.redirect_uri, /^http:\/\/127\.0\.0\.1:\d+\/gmail\/callback$/);
 
   // The callback without the browser's binding cookie is refused, and so is a replay.
   const start = await w.api("/api/gmail/connect", { method: "POST" });
@@ -74,18 +74,22 @@ test("connecting the mailbox: OAuth with PKCE, the state bound to the browser, t
   assert.match(cookie, /facteur_gmail_oauth=[0-9a-f]{32}; .*HttpOnly; Secure; SameSite=Lax/);
   const back = new URL(google.authorize(start.json.authorization_url));
   const noCookie = await w.api(back.pathname + back.search, { auth: null });
-  assert.equal(noCookie.status, 303);
-  assert.equal(noCookie.headers.get("location"), "/gmail?error=other_browser");
-  const forged = await w.api(`/api/gmail/oauth/callback?code=x&state=nope`, {
+  assert.equal(noCookie.status, 200);
+  assert.equal(noCookie.headers.get("refresh"), "0;url=/gmail?error=other_browser");
+  const forged = await w.api(`/gmail/callback?code=x&state=nope`, {
     auth: null,
     headers: { Cookie: cookie.split(";")[0] },
   });
-  assert.equal(forged.headers.get("location"), "/gmail?error=state_unknown");
+  assert.equal(forged.headers.get("refresh"), "0;url=/gmail?error=state_unknown");
+  const denied = new URL(google.authorize(start.json.authorization_url, { deny: true }));
+  const no = await w.api(denied.pathname + denied.search, { auth: null });
+  assert.equal(no.headers.get("refresh"), "0;url=/gmail?error=denied");
   assert.equal(google.count("token:authorization_code"), 0, "no code was traded");
 
   const done = await connectGmail(w, google);
-  assert.equal(done.status, 303, done.text);
-  assert.equal(done.headers.get("location"), "/gmail?connected=1");
+  assert.equal(done.status, 200, done.text);
+  assert.equal(done.headers.get("refresh"), "0;url=/gmail?connected=1");
+  assert.match(done.text, /<meta http-equiv="refresh" content="0;url=\/gmail\?connected=1">/);
   assert.match(done.headers.get("set-cookie"), /facteur_gmail_oauth=; Max-Age=0/);
   const s = await gmailState();
   assert.equal(s.connected, true);

@@ -62,7 +62,8 @@ pub enum Route {
     GmailStatus,
     /// `POST /api/gmail/connect`: starts connecting a mailbox (answers Google's consent URL).
     GmailConnect,
-    /// `GET /api/gmail/oauth/callback`: Google's redirect back, with the code.
+    /// `GET /gmail/callback`: Google's redirect back, with the code (a page: it moves on to
+    /// `/gmail`).
     GmailCallback,
     /// `POST /api/gmail/sync`: a sync pass now.
     GmailSync,
@@ -165,7 +166,7 @@ pub fn route(method: &str, path: &str) -> Result<Route, ApiError> {
         "/api/gmail/push" => only("POST", Route::GmailPush),
         "/api/gmail" => only("GET", Route::GmailStatus),
         "/api/gmail/connect" => only("POST", Route::GmailConnect),
-        "/api/gmail/oauth/callback" => only("GET", Route::GmailCallback),
+        "/gmail/callback" => only("GET", Route::GmailCallback),
         "/api/gmail/sync" => only("POST", Route::GmailSync),
         "/api/gmail/disconnect" => only("POST", Route::GmailDisconnect),
         _ => {

@@ -57,7 +57,7 @@ pub fn stop_url() -> String {
 
 /// The body of `users.watch`: notify the topic of changes to the label only.
 pub fn watch_body(topic: &str, label_id: &str) -> String {
-    json!({"topicName": topic, "labelIds": [label_id], "labelFilterBehavior": "include"})
+    json!({"topicName": topic, "labelIds": [label_id], "labelFilterBehavior": "INCLUDE"})
         .to_string()
 }
 
@@ -138,7 +138,7 @@ mod tests {
         let body: Value =
             serde_json::from_str(&watch_body("projects/p/topics/t", "Label_1")).unwrap();
         assert_eq!(body["labelIds"][0], "Label_1");
-        assert_eq!(body["labelFilterBehavior"], "include");
+        assert_eq!(body["labelFilterBehavior"], "INCLUDE");
         assert!(profile_url().ends_with("/profile") && labels_url().ends_with("/labels"));
         assert!(watch_url().ends_with("/watch") && stop_url().ends_with("/stop"));
     }

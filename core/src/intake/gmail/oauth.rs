@@ -10,7 +10,10 @@
 //! it back on Google's redirect, which the session cookie, `Strict`, is not). Google redirects
 //! to [`CALLBACK_PATH`] with the code and the state: the object checks the state, the binding,
 //! its age and that the session is still open, then trades the code (with the verifier) for
-//! the tokens.
+//! the tokens. The callback answers a small page that moves on to the console's Gmail page by
+//! itself ([`back_to_console`]): a redirect would keep the navigation cross-site (it began at
+//! Google), and the `Strict` session cookie would not be sent; a navigation the page starts is
+//! same-site.
 
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine as _;
@@ -29,7 +32,7 @@ pub const REVOKE_URL: &str = "https://oauth2.googleapis.com/revoke";
 /// The one scope asked for: read the mailbox.
 pub const SCOPE: &str = "https://www.googleapis.com/auth/gmail.readonly";
 /// Where Google sends the browser back (on the console's own origin).
-pub const CALLBACK_PATH: &str = "/api/gmail/oauth/callback";
+pub const CALLBACK_PATH: &str = "/gmail/callback";
 /// The cookie that binds a connection to the browser that started it.
 pub const BINDING_COOKIE: &str = "facteur_gmail_oauth";
 /// How long a started connection may take.
@@ -105,6 +108,27 @@ pub fn binding_cookie(binding: &str) -> String {
 /// The `Set-Cookie` that removes the binding once used.
 pub fn clear_binding_cookie() -> String {
     format!("{BINDING_COOKIE}=; Max-Age=0; Path={CALLBACK_PATH}; HttpOnly; Secure; SameSite=Lax")
+}
+
+/// Where the callback sends the browser: the console's Gmail page, saying how it went.
+pub fn console_location(error: Option<ConnectError>) -> String {
+    match error {
+        None => "/gmail?connected=1".into(),
+        Some(e) => format!("/gmail?error={}", e.as_str()),
+    }
+}
+
+/// The callback's page: it moves on to [`console_location`] (`Refresh` header and `<meta>`),
+/// with a link for a browser that does not. Nothing from the request is in it.
+pub fn back_to_console(error: Option<ConnectError>) -> (String, String) {
+    let location = console_location(error);
+    let html = format!(
+        "<!doctype html><html lang=\"en\"><head><meta charset=\"utf-8\">\
+         <meta http-equiv=\"refresh\" content=\"0;url={location}\">\
+         <title>Facteur: Gmail</title></head><body>\
+         <p><a href=\"{location}\">Back to the console</a></p></body></html>"
+    );
+    (location, html)
 }
 
 /// A connection started and not finished, as the mailbox's object keeps it.
@@ -359,7 +383,7 @@ mod tests {
         );
         assert!(url.starts_with("https://accounts.google.com/o/oauth2/v2/auth?client_id=123.apps.googleusercontent.com&"));
         for part in [
-            "redirect_uri=https%3A%2F%2Ffacteur.example.workers.dev%2Fapi%2Fgmail%2Foauth%2Fcallback",
+            "redirect_uri=https%3A%2F%2Ffacteur.example.workers.dev%2Fgmail%2Fcallback",
             "scope=https%3A%2F%2Fwww.googleapis.com%2Fauth%2Fgmail.readonly",
             "access_type=offline",
             "prompt=consent",
@@ -376,8 +400,12 @@ mod tests {
         );
         assert_eq!(form_encode(&[("a b", "c&d=é")]), "a%20b=c%26d%3D%C3%A9");
         assert!(binding_cookie("b1").contains("SameSite=Lax"));
-        assert!(binding_cookie("b1").contains("Path=/api/gmail/oauth/callback"));
+        assert!(binding_cookie("b1").contains("Path=/gmail/callback"));
         assert!(clear_binding_cookie().contains("Max-Age=0"));
+        let (location, html) = back_to_console(Some(ConnectError::Denied));
+        assert_eq!(location, "/gmail?error=denied");
+        assert!(html.contains("content=\"0;url=/gmail?error=denied\""));
+        assert_eq!(back_to_console(None).0, "/gmail?connected=1");
     }
 
     #[test]

@@ -986,7 +986,10 @@ mod tests {
             expiration_ms: 5 * DAY_MS,
             renewed_at_ms: 0,
         });
-        assert!(m.renewal_due(1), "a watch expiring within 6 days is renewed at once");
+        assert!(
+            m.renewal_due(1),
+            "a watch expiring within 6 days is renewed at once"
+        );
         m.renewed(Ok(7 * DAY_MS), 0);
         assert!(!m.renewal_due(DAY_MS - 1));
         assert!(m.renewal_due(DAY_MS));
