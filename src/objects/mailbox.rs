@@ -160,9 +160,12 @@ impl GmailMailbox {
             return Ok(());
         }
         let at = self.read(|m| m.retry_at_ms).map_or(at_ms, |r| r.max(at_ms));
-        let storage = self.state.storage();
-        if storage.get_alarm().await?.is_some_and(|cur| cur <= at) {
-            return Ok(());
+        // An alarm due now is the earliest there can be: no need to read the one set.
+        if at > now_ms() {
+            let current = self.state.storage().get_alarm().await?;
+            if current.is_some_and(|cur| cur <= at) {
+                return Ok(());
+            }
         }
         self.wake_at(at).await
     }

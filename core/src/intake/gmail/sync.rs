@@ -17,8 +17,8 @@
 //! **Bounds, per pass** (one alarm of the object): [`MESSAGES_PER_PASS`] messages (a record is
 //! never cut unless it holds more than twice that), [`HISTORY_PAGES_PER_PASS`] pages of
 //! [`HISTORY_PAGE_SIZE`] records, a raw message read up to [`RAW_MAX_BYTES`] (beyond, its
-//! `format=full` form, attachments left out), about 45 subrequests at worst. More to do: the
-//! next pass runs at once. Failures (429, 5xx, the network) back off from 10 s, doubling, to
+//! `format=full` form, attachments left out): at most 20 calls to Google for 8 messages. More
+//! to do: the next pass runs at once. Failures (429, 5xx, the network) back off from 10 s, doubling, to
 //! 15 min, never sooner than Google's `Retry-After`.
 
 use serde::{Deserialize, Serialize};
