@@ -89,7 +89,7 @@ impl DurableObject for GmailMailbox {
             MailboxCall::Notify { notification } => self.notify(&notification).await?,
             MailboxCall::CatchUp => self.catch_up().await?,
             MailboxCall::SyncNow => self.sync_now().await?,
-            MailboxCall::Status => self.status(),
+            MailboxCall::Status => self.status().await?,
             MailboxCall::ScriptTaken => {
                 if self.with(Mailbox::taken_by_script) {
                     self.save().await?;
@@ -200,15 +200,25 @@ impl GmailMailbox {
         }))
     }
 
-    fn status(&self) -> Value {
+    async fn status(&self) -> Result<Value> {
         let gmail = self.ctx().ok().and_then(|c| c.settings.gmail);
-        self.read(|m| {
+        let mut view = self.read(|m| {
             m.view(
                 gmail.is_some(),
                 gmail.as_ref().map(|g| g.label.as_str()),
                 now_ms(),
             )
-        })
+        });
+        // Whether a pass is running now, and when the next one is due.
+        let next = self.state.storage().get_alarm().await?;
+        if let Value::Object(map) = &mut view {
+            map.insert("syncing".into(), json!(self.syncing.get()));
+            map.insert(
+                "next_pass_at".into(),
+                json!(next.map(facteur_core::base::time::iso_utc)),
+            );
+        }
+        Ok(view)
     }
 
     async fn sync_now(&self) -> Result<Value> {

@@ -47,14 +47,14 @@ const catchUp = async (minute = 5) => {
   await (await w.mf.getWorker()).scheduled({ cron: "* * * * *", scheduledTime: new Date(at) });
 };
 const unique = (label) => `${label} ${crypto.randomUUID().slice(0, 8)}`;
-/** Waits until the mailbox's last pass is over (no pass scheduled to run at once). */
+/** Waits until the mailbox is idle: a pass ran, none is running, none is due. */
 const settled = () =>
   eventually(
     async () => {
       const s = await gmailState();
-      return s.last_sync && !s.next_retry_at ? s : null;
+      return s.last_sync && !s.syncing && !s.next_pass_at ? s : null;
     },
-    { what: "a finished pass" },
+    { what: "an idle mailbox" },
   );
 
 test("connecting the mailbox: OAuth with PKCE, the state bound to the browser, the watch", async () => {
@@ -443,15 +443,14 @@ test("a revoked refresh token: the reconnect alert, the state, and the Apps Scri
   await settled();
   google.revoke();
   await w.api("/api/gmail/sync", { method: "POST" });
-  // The access token held is refused (401) and dropped; the next pass refreshes: invalid_grant.
-  await eventually(async () => (await gmailState()).last_sync?.outcome === "retry", {
-    what: "a 401",
-  });
-  await w.api("/api/gmail/sync", { method: "POST" });
+  // The access token held is refused (401) and dropped, and the pass backs off; the next one
+  // (at once when a pass was asked for meanwhile, else on "Sync now") refreshes: invalid_grant.
   const s = await eventually(
     async () => {
       const st = await gmailState();
-      return st.reconnect_needed ? st : null;
+      if (st.reconnect_needed) return st;
+      if (st.last_sync?.outcome === "retry") await w.api("/api/gmail/sync", { method: "POST" });
+      return null;
     },
     { what: "reconnect needed" },
   );
