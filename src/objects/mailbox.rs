@@ -915,6 +915,10 @@ impl GmailMailbox {
             self.announce(&ctx, GMAIL_WATCH_EXPIRING, firing, Value::Null)
                 .await;
         }
+        // A reconnection takes at once what arrived while the token did not work.
+        if let Err(e) = self.schedule(now_ms()).await {
+            console_warn!("gmail connect: no pass scheduled ({e})");
+        }
         Ok(address)
     }
 

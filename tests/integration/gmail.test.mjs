@@ -461,7 +461,8 @@ test("a revoked refresh token: the reconnect alert, the state, and the Apps Scri
   );
   assert.equal(alert.json.state, "firing");
   // Pushes are still acknowledged (and recorded), but nothing syncs.
-  const m = google.deliver(rfc822({ subject: unique("while broken"), text: "x" }));
+  const broken = unique("while broken");
+  const m = google.deliver(rfc822({ subject: broken, text: "x" }));
   const r = await google.pushNotification(w, { historyId: m.historyId });
   assert.equal(r.status, 200);
   assert.equal(
@@ -489,6 +490,10 @@ test("a revoked refresh token: the reconnect alert, the state, and the Apps Scri
     { what: "the recovery" },
   );
   assert.equal((await gmailState()).reconnect_needed, null);
+  // What arrived meanwhile is taken once reconnected: the cursor was kept.
+  await eventually(() => hooksFor(broken).length, { what: "the e-mail that arrived meanwhile" });
+  await settled();
+  assert.equal(hooksFor(broken).length, 1);
 });
 
 test("disconnecting stops the watch and revokes the grant; pushes are then ignored", async () => {

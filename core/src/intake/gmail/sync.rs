@@ -284,7 +284,9 @@ impl Mailbox {
     }
 
     /// The mailbox was connected now: listing starts at the watch's history id (messages
-    /// labelled before are the Apps Script's).
+    /// labelled before are the Apps Script's). Reconnecting the same address (after its token
+    /// stopped working) keeps its cursor and counters: the next pass takes what arrived
+    /// meanwhile (a cursor grown too old meanwhile is a 404, then a full sync).
     pub fn connected(
         &mut self,
         connection: Connection,
@@ -292,18 +294,29 @@ impl Mailbox {
         expiration_ms: i64,
         now_ms: i64,
     ) {
-        let counts = std::mem::take(&mut self.counts);
-        let alerts = self.alerts;
+        let same = self.connection.as_ref().is_some_and(|c| {
+            c.email_address
+                .eq_ignore_ascii_case(&connection.email_address)
+        });
+        let watch = Watch {
+            expiration_ms,
+            renewed_at_ms: now_ms,
+        };
+        if same {
+            self.connection = Some(connection);
+            self.watch = Some(watch);
+            self.watch_attempt_ms = Some(now_ms);
+            self.watch_error = None;
+            self.failures = 0;
+            self.retry_at_ms = None;
+            return;
+        }
         *self = Mailbox {
             connection: Some(connection),
             cursor: Some(start),
-            watch: Some(Watch {
-                expiration_ms,
-                renewed_at_ms: now_ms,
-            }),
+            watch: Some(watch),
             watch_attempt_ms: Some(now_ms),
-            alerts,
-            counts,
+            alerts: self.alerts,
             ..Mailbox::default()
         };
     }
@@ -1083,6 +1096,33 @@ mod tests {
         assert_eq!(
             (e.status, e.reason.as_deref()),
             (LogStatus::Skipped, Some("too_large"))
+        );
+    }
+
+    #[test]
+    fn reconnecting_the_same_mailbox_keeps_its_cursor() {
+        let mut m = connected();
+        m.counts.push = 3;
+        m.token_broken("invalid_grant", 10);
+        let again = m.connection.clone().unwrap();
+        m.connected(again.clone(), 500, 9 * DAY_MS, 20);
+        assert!(m.token_recovered());
+        assert_eq!(
+            m.cursor,
+            Some(100),
+            "the cursor of before: what arrived meanwhile is taken"
+        );
+        assert_eq!(m.counts.push, 3);
+        assert!(m.may_sync(21));
+        let other = Connection {
+            email_address: "other@example.com".into(),
+            ..again
+        };
+        m.connected(other, 700, 9 * DAY_MS, 30);
+        assert_eq!(
+            (m.cursor, m.counts.push),
+            (Some(700), 0),
+            "another mailbox starts afresh"
         );
     }
 
