@@ -13,6 +13,7 @@ bash scripts/build.sh bench/core-worker >/dev/null 2>&1
 echo "== bundle sizes"; bash bench/size.sh
 echo "== ingest"; node bench/ingest.mjs 15
 echo "== push → webhook latency"; node bench/latency.mjs
+echo "== Gmail push → webhook latency"; node bench/gmail.mjs
 echo "== end to end"; node bench/e2e.mjs 2000; node bench/e2e.mjs 2000 --redis
 echo "== a guessing flood: the operator's latency"; node bench/guessing.mjs
 echo "== per-e-mail CPU in workerd: rules (worst accepted documents), detection, links"; node bench/core.mjs 3

@@ -1,14 +1,16 @@
 // Regenerates the console's screenshots in docs/: every page at 1280 px (desktop) and 390 px
 // (phone), against the built worker in workerd with sample deliveries (a retried one, a failed
 // one kept as a dead letter, detected e-mails with links, a routing rule, a target paused by
-// hand with a delivery parked, a burst of failed sign-ins and the changes in the audit).
-// `make screenshots`.
+// hand with a delivery parked, a burst of failed sign-ins and the changes in the audit, a Gmail
+// mailbox connected to the fake Google of the tests with e-mails taken by the push and by the
+// Apps Script). `make screenshots`.
 import fs from "node:fs";
 import path from "node:path";
 import { email, ADMIN_TOKEN, ROOT } from "../tests/harness/worker.mjs";
 import { startStack } from "../tests/harness/stack.mjs";
 import { eventually } from "../tests/harness/ports.mjs";
 import { launchBrowser, signIn } from "../tests/harness/browser.mjs";
+import { startGoogle, connectGmail, rfc822, GMAIL_VARS } from "../tests/harness/google.mjs";
 
 const OUT = path.join(ROOT, "docs");
 const stack = await startStack({
@@ -20,6 +22,7 @@ const stack = await startStack({
     return { status: 200, delayMs: 40 + (s.length % 7) * 25 };
   },
   vars: {
+    ...GMAIL_VARS,
     WEBHOOK_URL: "https://hook.eu2.make.com/abcdef1234567890",
     WEBHOOK_RETRY_DELAY: "1",
     WEBHOOK_TIMEOUT_SEC: "5",
@@ -28,6 +31,7 @@ const stack = await startStack({
   },
 });
 const w = stack.worker;
+const google = startGoogle(stack.network, { email: "studio.facteur@gmail.com" });
 const browser = await launchBrowser();
 try {
   await w.api("/api/routing_rules", {
@@ -133,6 +137,26 @@ try {
   await eventually(async () => (await w.api("/api/audit?action=failed_attempts")).json.count > 0, {
     what: "the burst's summary",
   });
+  // Gmail push: the mailbox connected, three e-mails taken by the push, one by the Apps Script.
+  await connectGmail(w, google);
+  for (const subject of ["Séance photo du 12 mai", "Lot 14 — retouches", "Planning semaine 20"]) {
+    const m = google.deliver(
+      rfc822({
+        from: "Planning <planning@media-solution.example>",
+        subject,
+        html: `<p>${link(8)}</p>`,
+      }),
+    );
+    await google.pushNotification(w, { historyId: m.historyId });
+  }
+  await w.push(email({ subject: "Envoi depuis le script", body: `<p>${link(9)}</p>` }));
+  await eventually(
+    async () => {
+      const g = (await w.api("/api/gmail")).json;
+      return g.taken.push === 3 && g.taken.script === 1;
+    },
+    { what: "the Gmail figures" },
+  );
 
   fs.mkdirSync(OUT, { recursive: true });
   for (const [width, label] of [
@@ -158,6 +182,7 @@ try {
     await shot("timeline", `/emails/${ids[0]}`, (p) => p.getByText("Payload sent").first().click());
     await shot("dead-letters", "/dead-letters");
     await shot("targets", "/targets");
+    await shot("gmail", "/gmail");
     await shot("settings", "/settings", async (p) => {
       await p.locator("#webhook_config-webhook_time_start").fill("25:00");
       await p.getByRole("button", { name: "Save webhook and sending window" }).click();

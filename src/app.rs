@@ -11,8 +11,8 @@ use worker::{
 use crate::adapters::ledger::Invocation;
 use crate::context::Ctx;
 use crate::handlers::{
-    admin, alerts, audit, console, consumer, dead_letters, erasure, health, ingest, media,
-    overview, replay, scheduled, session, targets, timeline,
+    admin, alerts, audit, console, consumer, dead_letters, erasure, gmail, gmail_push, health,
+    ingest, media, overview, replay, scheduled, session, targets, timeline,
 };
 use crate::http::{error, with_headers, with_security_headers};
 use facteur_core::base::mask::truncate;
@@ -69,7 +69,7 @@ async fn scheduled(event: ScheduledEvent, env: Env, _ctx: ScheduleContext) {
     let invocation = Invocation::begin(true);
     match Ctx::load(env, None) {
         Ok(ctx) => {
-            scheduled::run(&ctx, &event.cron()).await;
+            scheduled::run(&ctx, &event.cron(), event.schedule() as i64).await;
             ctx.stores.journal.flush_if_due().await;
         }
         Err(e) => worker::console_error!("scheduled {}: cannot start: {e}", event.cron()),
@@ -132,6 +132,12 @@ async fn dispatch(
         Route::Overview => overview::overview(&ctx, req).await,
         Route::EmailTimeline(id) => timeline::timeline(&ctx, req, &id).await,
         Route::SettingsView => admin::settings_view(&ctx, req).await,
+        Route::GmailPush => gmail_push::push(&ctx, req).await,
+        Route::GmailStatus => gmail::status(&ctx, req).await,
+        Route::GmailConnect => gmail::connect(&ctx, req).await,
+        Route::GmailCallback => gmail::callback(&ctx, req).await,
+        Route::GmailSync => gmail::sync_now(&ctx, req).await,
+        Route::GmailDisconnect => gmail::disconnect(&ctx, req).await,
         Route::Page(page) => console::page(&ctx, req, page).await,
         Route::Asset(name) => console::asset(&ctx, req, &name).await,
         Route::TestEmail => {

@@ -7,7 +7,9 @@ use crate::adapters::audit::AuditLog;
 use crate::adapters::console_guard::{
     count_shed, forget_admitted, recently_admitted, remember_admitted, take_shed, Guard,
 };
+use crate::adapters::intake::Intake;
 use crate::adapters::limiter::Limiters;
+use crate::adapters::mailbox::MailboxClient;
 use crate::adapters::net::now_ms;
 use crate::adapters::offload::R2Fetch;
 use crate::adapters::queues::Producer;
@@ -350,6 +352,22 @@ impl Ctx {
         Producer {
             env: &self.env,
             blobs: &self.stores.blobs,
+        }
+    }
+
+    /// The step of taking an e-mail the ingest and the Gmail mailbox share.
+    pub fn intake(&self) -> Intake<'_> {
+        Intake {
+            stores: &self.stores,
+            settings: &self.settings,
+            producer: self.producer(),
+        }
+    }
+
+    /// The Gmail mailbox's object.
+    pub fn mailbox(&self) -> MailboxClient {
+        MailboxClient {
+            env: self.env.clone(),
         }
     }
 

@@ -16,4 +16,5 @@ pub mod objects;
 pub use objects::dedup::DedupShard;
 pub use objects::guard::ConsoleGuard;
 pub use objects::journal::JournalObject;
+pub use objects::mailbox::GmailMailbox;
 pub use objects::target::TargetObject;

@@ -7,6 +7,7 @@ const pages = {
   "/deliveries": "deliveries",
   "/dead-letters": "dead-letters",
   "/targets": "targets",
+  "/gmail": "gmail",
   "/settings": "settings",
   "/rules": "rules",
   "/audit": "audit",
@@ -49,6 +50,36 @@ document.getElementById("test-email").addEventListener("click", async (event) =>
   }
 });
 
+/** The banner every page shows while the Gmail mailbox must be reconnected. */
+async function gmailBanner() {
+  let g;
+  try {
+    g = await api("/api/gmail");
+  } catch {
+    return;
+  }
+  if (!g.reconnect_needed || page === "gmail") return;
+  const button = h(
+    "button",
+    { type: "button", class: "btn btn-small btn-primary" },
+    "Reconnect Gmail",
+  );
+  button.addEventListener("click", async () => {
+    const { connectGmail } = await import("./gmail.js");
+    connectGmail(button);
+  });
+  put(
+    document.getElementById("banner"),
+    h(
+      "div",
+      { class: "notice notice-error", role: "alert", id: "gmail-banner" },
+      h("strong", {}, "Reconnect Gmail: "),
+      "its refresh token stopped working, so the push takes nothing; the Apps Script keeps delivering meanwhile. ",
+      button,
+    ),
+  );
+}
+
 const main = document.getElementById("main");
 (async () => {
   if (!page) {
@@ -74,6 +105,7 @@ const main = document.getElementById("main");
       ),
     );
   }
+  gmailBanner();
   api("/api/session")
     .then((s) => {
       const parts = [

@@ -27,6 +27,8 @@ pub enum ErrorCode {
     IngressDisabled,
     SendingDisabled,
     AbsencePause,
+    /// An optional feature (Gmail push) is not configured: the call cannot do anything.
+    NotConfigured,
     Unavailable,
     Misconfigured,
     Internal,
@@ -38,7 +40,7 @@ pub enum ErrorCode {
 
 impl ErrorCode {
     /// Every code (the table test checks each one's name and status).
-    pub const ALL: [ErrorCode; 18] = [
+    pub const ALL: [ErrorCode; 19] = [
         ErrorCode::Unauthorized,
         ErrorCode::Forbidden,
         ErrorCode::InvalidJson,
@@ -52,6 +54,7 @@ impl ErrorCode {
         ErrorCode::IngressDisabled,
         ErrorCode::SendingDisabled,
         ErrorCode::AbsencePause,
+        ErrorCode::NotConfigured,
         ErrorCode::Unavailable,
         ErrorCode::Misconfigured,
         ErrorCode::Internal,
@@ -75,6 +78,7 @@ impl ErrorCode {
             ErrorCode::IngressDisabled => "ingress_disabled",
             ErrorCode::SendingDisabled => "sending_disabled",
             ErrorCode::AbsencePause => "absence_pause",
+            ErrorCode::NotConfigured => "not_configured",
             ErrorCode::Unavailable => "unavailable",
             ErrorCode::Misconfigured => "misconfigured",
             ErrorCode::Internal => "internal",
@@ -96,9 +100,10 @@ impl ErrorCode {
             ErrorCode::PayloadTooLarge => 413,
             ErrorCode::NotFound => 404,
             ErrorCode::MethodNotAllowed => 405,
-            ErrorCode::IngressDisabled | ErrorCode::SendingDisabled | ErrorCode::AbsencePause => {
-                409
-            }
+            ErrorCode::IngressDisabled
+            | ErrorCode::SendingDisabled
+            | ErrorCode::AbsencePause
+            | ErrorCode::NotConfigured => 409,
             ErrorCode::Unavailable => 503,
             ErrorCode::Misconfigured | ErrorCode::Internal => 500,
             ErrorCode::TooManyAttempts | ErrorCode::ReplayBudget => 429,
@@ -152,6 +157,16 @@ impl ApiError {
     /// 401 for a failed console sign-in: one answer whatever the cause.
     pub fn sign_in_failed() -> Self {
         Self::new(ErrorCode::Unauthorized, SIGN_IN_FAILED)
+    }
+    /// 401 saying what was wrong with the credential (never its value): a push whose token
+    /// does not verify.
+    pub fn unauthorized_because(message: impl Into<String>) -> Self {
+        Self::new(ErrorCode::Unauthorized, message)
+    }
+    /// 403: the credential is genuine but not one this endpoint takes (a push token for
+    /// another audience or signer).
+    pub fn forbidden(message: impl Into<String>) -> Self {
+        Self::new(ErrorCode::Forbidden, message)
     }
     /// 403 for a cookie-authenticated write whose `Origin` is not the console's (CSRF).
     pub fn cross_site() -> Self {
@@ -223,6 +238,10 @@ impl ApiError {
     /// 409: sending blocked by the global absence (SPEC §2): same message, its own code.
     pub fn absence_pause() -> Self {
         Self::new(ErrorCode::AbsencePause, "Webhook sending disabled")
+    }
+    /// 409: an optional feature is not configured (`what` says which, and how to set it).
+    pub fn not_configured(what: impl Into<String>) -> Self {
+        Self::new(ErrorCode::NotConfigured, what)
     }
     /// 503: a dependency the request cannot do without failed (the client should retry).
     pub fn unavailable(what: &str) -> Self {
@@ -335,7 +354,7 @@ mod tests {
     #[test]
     fn every_code_has_one_name_and_its_status() {
         #[rustfmt::skip]
-        let table: [(ErrorCode, &str, u16); 18] = [
+        let table: [(ErrorCode, &str, u16); 19] = [
             (ErrorCode::Unauthorized, "unauthorized", 401),
             (ErrorCode::Forbidden, "forbidden", 403),
             (ErrorCode::InvalidJson, "invalid_json", 400),
@@ -349,6 +368,7 @@ mod tests {
             (ErrorCode::IngressDisabled, "ingress_disabled", 409),
             (ErrorCode::SendingDisabled, "sending_disabled", 409),
             (ErrorCode::AbsencePause, "absence_pause", 409),
+            (ErrorCode::NotConfigured, "not_configured", 409),
             (ErrorCode::Unavailable, "unavailable", 503),
             (ErrorCode::Misconfigured, "misconfigured", 500),
             (ErrorCode::Internal, "internal", 500),

@@ -61,6 +61,8 @@ pub struct Settings {
     pub alerts: AlertThresholds,
     /// When targets are paused, probed and drained (`TARGET_*`).
     pub health: HealthPolicy,
+    /// Gmail push, when configured (`GMAIL_*`).
+    pub gmail: Option<GmailSettings>,
     /// Test aid (`FAULT_INJECT_PANIC_MARKER`): refused outside local development.
     pub fault_panic_marker: Option<String>,
     /// Failed credentials allowed per client and globally (`AUTH_*_FAILURE_LIMIT`).
@@ -71,6 +73,33 @@ pub struct Settings {
     pub env_defaults: DocMaps,
 }
 
+/// Gmail push (docs/gmail.md): set when the OAuth client, the token key and the topic are.
+#[derive(Debug, Clone)]
+pub struct GmailSettings {
+    pub client_id: String,
+    pub client_secret: String,
+    /// Seals the refresh token at rest (AES-GCM; see `intake::gmail::oauth::token_key`).
+    pub token_key: String,
+    /// `projects/<project>/topics/<topic>`: where the watch publishes.
+    pub topic: String,
+    /// The label whose new messages are taken (a name, as in Gmail, or a label id).
+    pub label: String,
+    /// What a push's OIDC token must carry (`aud`, `email`); unset, pushes are refused.
+    pub push: Option<PushAuth>,
+}
+
+/// The audience and service account of the push subscription.
+#[derive(Debug, Clone)]
+pub struct PushAuth {
+    pub audience: String,
+    pub service_account: String,
+}
+
+/// The label the Apps Script uses too, so both ways take the same messages.
+pub const DEFAULT_GMAIL_LABEL: &str = "facteur/to-push";
+/// The shortest `GMAIL_TOKEN_KEY` accepted (`openssl rand -base64 32` gives 44 characters).
+pub const MIN_TOKEN_KEY_CHARS: usize = 32;
+
 /// Upstash REST endpoint and token.
 #[derive(Debug, Clone)]
 pub struct UpstashSettings {
@@ -80,6 +109,102 @@ pub struct UpstashSettings {
 
 /// Longest per-link offload timeout, the most r2-fetch accepts (`timeout_ms` ≤ 600,000).
 pub const MAX_R2_TIMEOUT_SECS: u64 = 600;
+
+/// Reads the `GMAIL_*` settings: none set, Gmail push is off; the four that make it work must
+/// be set together, and the push's two together. Errors name variables, never values.
+fn gmail_settings(get: &impl Fn(&str) -> Option<String>) -> Result<Option<GmailSettings>, String> {
+    let required = [
+        vars::GMAIL_CLIENT_ID,
+        vars::GMAIL_CLIENT_SECRET,
+        vars::GMAIL_TOKEN_KEY,
+        vars::GMAIL_PUBSUB_TOPIC,
+    ];
+    let values: Vec<Option<String>> = required.iter().map(|n| get(n)).collect();
+    let push = (
+        get(vars::GMAIL_PUSH_AUDIENCE),
+        get(vars::GMAIL_PUSH_SERVICE_ACCOUNT),
+    );
+    if values.iter().all(Option::is_none) {
+        if push.0.is_some() || push.1.is_some() {
+            return Err(format!(
+                "{} and {} need Gmail push configured: {} must be set too",
+                vars::GMAIL_PUSH_AUDIENCE,
+                vars::GMAIL_PUSH_SERVICE_ACCOUNT,
+                required.join(", ")
+            ));
+        }
+        return Ok(None);
+    }
+    let missing: Vec<&str> = required
+        .iter()
+        .zip(&values)
+        .filter(|(_, v)| v.is_none())
+        .map(|(n, _)| *n)
+        .collect();
+    if !missing.is_empty() {
+        return Err(format!(
+            "Gmail push needs {} set together; missing: {}",
+            required.join(", "),
+            missing.join(", ")
+        ));
+    }
+    let [client_id, client_secret, token_key, topic] =
+        <[Option<String>; 4]>::try_from(values).map_err(|_| "unreachable".to_string())?;
+    let (client_id, client_secret, token_key, topic) = (
+        client_id.unwrap_or_default(),
+        client_secret.unwrap_or_default(),
+        token_key.unwrap_or_default(),
+        topic.unwrap_or_default(),
+    );
+    if token_key.chars().count() < MIN_TOKEN_KEY_CHARS {
+        return Err(format!(
+            "{} must be at least {MIN_TOKEN_KEY_CHARS} characters (openssl rand -base64 32)",
+            vars::GMAIL_TOKEN_KEY
+        ));
+    }
+    let segments: Vec<&str> = topic.split('/').collect();
+    let topic_ok = segments.len() == 4
+        && segments[0] == "projects"
+        && segments[2] == "topics"
+        && !segments[1].is_empty()
+        && !segments[3].is_empty();
+    if !topic_ok {
+        return Err(format!(
+            "{} must be projects/<project>/topics/<topic>",
+            vars::GMAIL_PUBSUB_TOPIC
+        ));
+    }
+    let push = match push {
+        (None, None) => None,
+        (Some(audience), Some(service_account)) => {
+            if !service_account.contains('@') || service_account.contains(char::is_whitespace) {
+                return Err(format!(
+                    "{} must be a service account's e-mail address",
+                    vars::GMAIL_PUSH_SERVICE_ACCOUNT
+                ));
+            }
+            Some(PushAuth {
+                audience,
+                service_account: service_account.to_ascii_lowercase(),
+            })
+        }
+        _ => {
+            return Err(format!(
+                "{} and {} must be set together",
+                vars::GMAIL_PUSH_AUDIENCE,
+                vars::GMAIL_PUSH_SERVICE_ACCOUNT
+            ))
+        }
+    };
+    Ok(Some(GmailSettings {
+        client_id,
+        client_secret,
+        token_key,
+        topic,
+        label: get(vars::GMAIL_LABEL).unwrap_or_else(|| DEFAULT_GMAIL_LABEL.into()),
+        push,
+    }))
+}
 
 impl Settings {
     /// Reads and validates the settings; `get` returns a variable or secret by name. An invalid
@@ -205,6 +330,7 @@ impl Settings {
                 Some(url)
             }
         };
+        let gmail = gmail_settings(&get)?;
         Ok(Settings {
             process_api_token: process_api_token.unwrap_or_default(),
             admin_token: admin_token.unwrap_or_default(),
@@ -270,6 +396,7 @@ impl Settings {
                 probe_max_secs: num(vars::TARGET_PROBE_MAX_SECS, 120, 1, 86_400)? as u32,
                 drain_per_sec: num(vars::TARGET_DRAIN_PER_SEC, 10, 1, 1_000)? as u32,
             },
+            gmail,
             fault_panic_marker,
             attempts: AttemptPolicy {
                 per_client: num(vars::AUTH_CLIENT_FAILURE_LIMIT, 5, 1, 1_000)? as u32,
@@ -485,6 +612,51 @@ mod tests {
             s.alert_webhook_url.as_deref(),
             Some("https://hook.eu2.make.com/tok123")
         );
+    }
+
+    #[test]
+    fn gmail_push_settings() {
+        assert!(Settings::load(env(&[])).unwrap().gmail.is_none());
+        let full = [
+            ("GMAIL_CLIENT_ID", "123.apps.googleusercontent.com"),
+            ("GMAIL_CLIENT_SECRET", "GOCSPX-secret-value"),
+            ("GMAIL_TOKEN_KEY", "k3y-k3y-k3y-k3y-k3y-k3y-k3y-k3y-k3y"),
+            ("GMAIL_PUBSUB_TOPIC", "projects/facteur-123/topics/gmail"),
+        ];
+        let g = Settings::load(env(&full)).unwrap().gmail.unwrap();
+        assert_eq!(g.label, DEFAULT_GMAIL_LABEL);
+        assert!(g.push.is_none());
+        let mut with_push = full.to_vec();
+        with_push.push(("GMAIL_PUSH_AUDIENCE", "https://f.example/api/gmail/push"));
+        with_push.push((
+            "GMAIL_PUSH_SERVICE_ACCOUNT",
+            "Push@P.iam.gserviceaccount.com",
+        ));
+        with_push.push(("GMAIL_LABEL", "Label_42"));
+        let g = Settings::load(env(&with_push)).unwrap().gmail.unwrap();
+        assert_eq!(
+            g.push.unwrap().service_account,
+            "push@p.iam.gserviceaccount.com"
+        );
+        assert_eq!(g.label, "Label_42");
+        #[rustfmt::skip]
+        let bad: [(Vec<(&str, &str)>, &str); 6] = [
+            (vec![full[0]], "missing: GMAIL_CLIENT_SECRET, GMAIL_TOKEN_KEY, GMAIL_PUBSUB_TOPIC"),
+            (vec![full[0], full[1], ("GMAIL_TOKEN_KEY", "short"), full[3]], "GMAIL_TOKEN_KEY must be"),
+            (vec![full[0], full[1], full[2], ("GMAIL_PUBSUB_TOPIC", "gmail")], "GMAIL_PUBSUB_TOPIC must be"),
+            ([full.to_vec(), vec![("GMAIL_PUSH_AUDIENCE", "a")]].concat(), "set together"),
+            ([full.to_vec(), vec![("GMAIL_PUSH_AUDIENCE", "a"), ("GMAIL_PUSH_SERVICE_ACCOUNT", "nobody")]].concat(), "GMAIL_PUSH_SERVICE_ACCOUNT must be"),
+            (vec![("GMAIL_PUSH_AUDIENCE", "a"), ("GMAIL_PUSH_SERVICE_ACCOUNT", "a@b.c")], "need Gmail push configured"),
+        ];
+        for (vars, want) in bad {
+            let err = Settings::load(env(&vars)).unwrap_err();
+            assert!(err.contains(want), "{vars:?}: {err}");
+            for (_, value) in &vars {
+                if value.len() > 5 {
+                    assert!(!err.contains(value), "the value is not echoed: {err}");
+                }
+            }
+        }
     }
 
     #[test]

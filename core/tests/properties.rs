@@ -1,12 +1,15 @@
 //! Property tests of the pure parsers an e-mail's sender controls or an operator types: the
 //! ingest request, times of day, routing rules (and their evaluation), link extraction, webhook
-//! URLs. Each runs a few hundred generated inputs; a failure prints the smallest input found.
+//! URLs, and what Gmail push reads from outside (a message's MIME, its encoded-words, a push's
+//! token and envelope). Each runs a few hundred generated inputs; a failure prints the smallest input found.
 
 use facteur_core::analysis::links::{extract_links, MAX_LINKS_PER_EMAIL, MAX_LINK_BYTES};
 use facteur_core::analysis::routing::{route_within, validate_rules, RULES_BUDGET};
 use facteur_core::base::ids::email_id;
 use facteur_core::base::mask::mask_url;
 use facteur_core::config::{parse_time_of_day, webhook_host};
+use facteur_core::intake::gmail::mime::{decode_words, from_raw, quoted_printable};
+use facteur_core::intake::gmail::{jwt, push::parse_push};
 use facteur_core::intake::ingest::parse_ingest;
 use proptest::prelude::*;
 use serde_json::{json, Value};
@@ -171,5 +174,31 @@ proptest! {
             prop_assert_eq!(parsed.username(), "");
             prop_assert_eq!(mask_url(&url), format!("https://{host}/***"));
         }
+    }
+
+    #[test]
+    fn gmail_inputs_never_panic_and_stay_bounded(
+        raw in prop::collection::vec(prop_oneof![
+            Just(b"\r\n".to_vec()), Just(b"\n\n".to_vec()), Just(b"--b".to_vec()),
+            Just(b"Content-Type: multipart/mixed; boundary=b\r\n".to_vec()),
+            Just(b"Content-Type: text/html; charset=iso-8859-1\r\n".to_vec()),
+            Just(b"Content-Transfer-Encoding: quoted-printable\r\n".to_vec()),
+            Just(b"Content-Transfer-Encoding: base64\r\n".to_vec()),
+            Just(b"Subject: =?UTF-8?B?w6k=?= =?x?Q?=ZZ?=\r\n".to_vec()),
+            Just(b"=".to_vec()), Just(b"=C3".to_vec()),
+            prop::collection::vec(any::<u8>(), 0..12),
+        ], 0..60),
+        words in "[=?a-zA-Z0-9_ ]{0,60}",
+        token in "[A-Za-z0-9_.\\-]{0,120}",
+        body in prop::collection::vec(any::<u8>(), 0..120),
+    ) {
+        let raw = raw.concat();
+        let c = from_raw(&raw);
+        // The body is decoded from the message's own bytes: never longer than them, as text.
+        prop_assert!(c.body.chars().count() <= raw.len());
+        let _ = decode_words(&words);
+        prop_assert!(quoted_printable(words.as_bytes()).len() <= words.len());
+        let _ = jwt::parse(&token);
+        let _ = parse_push(&body);
     }
 }

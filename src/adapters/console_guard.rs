@@ -5,10 +5,10 @@
 use std::cell::{Cell, RefCell};
 
 use wasm_bindgen::JsCast as _;
-use worker::{Env, Method, Request, RequestInit};
+use worker::Env;
 
-use super::ledger::count;
 use super::net::now_ms;
+use super::objects::{post, stub};
 use facteur_core::operator::guard::{parse_key, GuardCall, GuardReply};
 use facteur_core::store::ports::{StoreError, StoreResult};
 
@@ -44,37 +44,8 @@ pub struct Guard<'a> {
 impl Guard<'_> {
     /// Sends a call to the instance that answers it.
     pub async fn call(&self, call: &GuardCall) -> StoreResult<GuardReply> {
-        let err = |what: &str, e: worker::Error| {
-            StoreError::from_runtime(format!("console guard {what}: {e}"))
-        };
-        let ns = self
-            .env
-            .durable_object(self.binding)
-            .map_err(|e| err("binding", e))?;
-        let stub = ns
-            .id_from_name(call.instance())
-            .and_then(|id| id.get_stub())
-            .map_err(|e| err("stub", e))?;
-        let body =
-            serde_json::to_string(call).map_err(|e| StoreError::unreadable(e.to_string()))?;
-        let mut init = RequestInit::new();
-        init.with_method(Method::Post).with_body(Some(body.into()));
-        let req = Request::new_with_init("https://guard.internal/", &init)
-            .map_err(|e| err("request", e))?;
-        count(|o| o.do_requests += 1);
-        let mut resp = stub
-            .fetch_with_request(req)
-            .await
-            .map_err(|e| err("call", e))?;
-        if resp.status_code() != 200 {
-            return Err(StoreError::refused(format!(
-                "console guard answered {}",
-                resp.status_code()
-            )));
-        }
-        resp.json()
-            .await
-            .map_err(|e| StoreError::unreadable(format!("console guard reply: {e}")))
+        let stub = stub(self.env, self.binding, call.instance())?;
+        post(&stub, "console guard", "", call).await
     }
 
     /// The guard's session key (read once per isolate).

@@ -4,9 +4,9 @@
 //! down or not configured.
 
 use serde::{Deserialize, Serialize};
-use worker::{Env, Method, Request, RequestInit, Stub};
+use worker::{Env, Stub};
 
-use super::ledger::count;
+use super::objects::{post, stub};
 use facteur_core::intake::accept::OneHopGuard;
 use facteur_core::store::dedup::shard_name;
 use facteur_core::store::ports::{Claim, DedupStore, StoreError, StoreResult};
@@ -53,13 +53,7 @@ pub struct DurableDedup {
 
 impl DurableDedup {
     fn stub(&self, email_id: &str) -> StoreResult<Stub> {
-        let ns = self
-            .env
-            .durable_object(self.binding)
-            .map_err(|e| StoreError::unreachable(format!("dedup binding: {e}")))?;
-        ns.id_from_name(&shard_name(email_id))
-            .and_then(|id| id.get_stub())
-            .map_err(|e| StoreError::unreachable(format!("dedup stub: {e}")))
+        stub(&self.env, self.binding, &shard_name(email_id))
     }
 
     async fn call(&self, op: &str, email_id: &str, ttl_secs: u64) -> StoreResult<DedupReply> {
@@ -76,28 +70,8 @@ impl DurableDedup {
     }
 
     async fn send(&self, op: &str, call: &DedupCall) -> StoreResult<DedupReply> {
-        let email_id = call.email_id.as_str();
-        let body =
-            serde_json::to_string(call).map_err(|e| StoreError::unreadable(e.to_string()))?;
-        let mut init = RequestInit::new();
-        init.with_method(Method::Post).with_body(Some(body.into()));
-        let req = Request::new_with_init(&format!("https://dedup.internal/{op}"), &init)
-            .map_err(|e| StoreError::unreachable(e.to_string()))?;
-        count(|o| o.do_requests += 1);
-        let mut resp = self
-            .stub(email_id)?
-            .fetch_with_request(req)
-            .await
-            .map_err(|e| StoreError::from_runtime(format!("dedup object: {e}")))?;
-        if resp.status_code() != 200 {
-            return Err(StoreError::refused(format!(
-                "dedup object answered {}",
-                resp.status_code()
-            )));
-        }
-        resp.json()
-            .await
-            .map_err(|e| StoreError::unreadable(format!("dedup reply: {e}")))
+        let stub = self.stub(call.email_id.as_str())?;
+        post(&stub, "dedup object", op, call).await
     }
 }
 

@@ -5,16 +5,17 @@
 
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
-use worker::{Env, Method, Request, RequestInit, Stub};
+use worker::{Env, Stub};
 
 use super::ledger::{
-    count, flush_due, limit_hit, restore_limits, restore_unflushed, take_limits, take_unflushed,
+    flush_due, limit_hit, restore_limits, restore_unflushed, take_limits, take_unflushed,
 };
+use super::objects::{post, stub};
 use facteur_core::config::bindings;
 use facteur_core::records::archive::{ArchivedDelivery, EmailArchive};
 use facteur_core::store::log::{LogEntry, LogQuery};
 use facteur_core::store::ops::Ops;
-use facteur_core::store::ports::{LogStore, StoreError, StoreResult};
+use facteur_core::store::ports::{LogStore, StoreResult};
 
 /// The one journal object's name.
 pub const JOURNAL_NAME: &str = "journal";
@@ -105,18 +106,11 @@ pub struct Journal {
 
 impl Journal {
     fn stub(&self) -> StoreResult<Stub> {
-        let ns = self
-            .env
-            .durable_object(bindings::JOURNAL)
-            .map_err(|e| StoreError::unreachable(format!("journal binding: {e}")))?;
-        ns.id_from_name(JOURNAL_NAME)
-            .and_then(|id| id.get_stub())
-            .map_err(|e| StoreError::from_runtime(format!("journal: {e}")))
+        stub(&self.env, bindings::JOURNAL, JOURNAL_NAME)
     }
 
     /// Sends one call, with the operations not yet counted in the day's totals.
     pub async fn call(&self, call: JournalCall) -> StoreResult<JournalReply> {
-        count(|o| o.do_requests += 1);
         let ops = take_unflushed();
         let request = JournalRequest {
             call,
@@ -136,28 +130,7 @@ impl Journal {
     }
 
     async fn send(&self, request: &JournalRequest) -> StoreResult<JournalReply> {
-        let body =
-            serde_json::to_string(request).map_err(|e| StoreError::unreadable(e.to_string()))?;
-        let mut init = RequestInit::new();
-        init.with_method(Method::Post).with_body(Some(body.into()));
-        let req = Request::new_with_init("https://journal.internal/", &init)
-            .map_err(|e| StoreError::unreachable(e.to_string()))?;
-        let mut resp = self
-            .stub()?
-            .fetch_with_request(req)
-            .await
-            .map_err(|e| StoreError::from_runtime(format!("journal: {e}")))?;
-        if resp.status_code() != 200 {
-            let text = resp.text().await.unwrap_or_default();
-            return Err(StoreError::from_runtime(format!(
-                "journal answered {}: {}",
-                resp.status_code(),
-                facteur_core::base::mask::truncate(&text, 200)
-            )));
-        }
-        resp.json()
-            .await
-            .map_err(|e| StoreError::unreadable(format!("journal reply: {e}")))
+        post(&self.stub()?, "journal", "", request).await
     }
 }
 

@@ -2,10 +2,9 @@
 //! `target_id`): report an attempt's outcome, park a delivery, read, pause and resume.
 
 use serde::{Deserialize, Serialize};
-use serde_json::Value;
-use worker::{Env, Method, Request, RequestInit, Stub};
+use worker::{Env, Stub};
 
-use super::ledger::count;
+use super::objects::{post, stub};
 use facteur_core::config::bindings;
 use facteur_core::delivery::replay_budget::Grant;
 use facteur_core::delivery::target_health::{target_id, TargetView};
@@ -80,39 +79,12 @@ pub struct Targets<'a> {
 
 impl Targets<'_> {
     fn stub(&self, url: &str) -> StoreResult<Stub> {
-        let ns = self
-            .env
-            .durable_object(bindings::TARGETS)
-            .map_err(|e| StoreError::unreachable(format!("target objects binding: {e}")))?;
-        ns.id_from_name(&target_id(url))
-            .and_then(|id| id.get_stub())
-            .map_err(|e| StoreError::from_runtime(format!("target object: {e}")))
+        stub(self.env, bindings::TARGETS, &target_id(url))
     }
 
     /// Sends one call to the object of `url`.
     pub async fn call(&self, url: &str, call: &TargetCall) -> StoreResult<TargetReply> {
-        let body =
-            serde_json::to_string(call).map_err(|e| StoreError::unreadable(e.to_string()))?;
-        let mut init = RequestInit::new();
-        init.with_method(Method::Post).with_body(Some(body.into()));
-        let req = Request::new_with_init("https://target.internal/", &init)
-            .map_err(|e| StoreError::unreachable(e.to_string()))?;
-        count(|o| o.do_requests += 1);
-        let mut resp = self
-            .stub(url)?
-            .fetch_with_request(req)
-            .await
-            .map_err(|e| StoreError::from_runtime(format!("target object: {e}")))?;
-        if resp.status_code() != 200 {
-            let text: Value = resp.json().await.unwrap_or(Value::Null);
-            return Err(StoreError::refused(format!(
-                "target object answered {}: {text}",
-                resp.status_code()
-            )));
-        }
-        resp.json()
-            .await
-            .map_err(|e| StoreError::unreadable(format!("target reply: {e}")))
+        post(&self.stub(url)?, "target object", "", call).await
     }
 
     /// Reports an attempt; answers the target's state after it.

@@ -9,6 +9,8 @@ pub mod console;
 pub mod consumer;
 pub mod dead_letters;
 pub mod erasure;
+pub mod gmail;
+pub mod gmail_push;
 pub mod health;
 pub mod ingest;
 pub mod media;

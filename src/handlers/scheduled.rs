@@ -1,15 +1,18 @@
-//! Periodic jobs (cron triggers): the R2 cleanup and the alert check.
+//! Periodic jobs (cron triggers): the R2 cleanup, the alert check, and every fifth minute the
+//! Gmail catch-up.
 
 use serde_json::json;
 use worker::{console_error, console_log, console_warn};
 
 use crate::adapters::journal::JournalCall;
+use crate::adapters::mailbox::MailboxCall;
 use crate::adapters::net::now_ms;
 use crate::context::Ctx;
 use facteur_core::analysis::offload::{
     cleanup_cutoff, cleanup_report_worth_saving, LAST_CLEANUP_KEY,
 };
 use facteur_core::base::time::iso_utc;
+use facteur_core::intake::gmail::sync::catch_up_minute;
 use facteur_core::operator::alerts::{
     daily_limit_reading, read_conditions, transitions, AlertStates, Context as AlertContext,
     ALERT_STATES_KEY, REDIS_DOWN_SINCE_KEY,
@@ -23,12 +26,25 @@ use facteur_core::store::upstash::RestTransport as _;
 /// `R2_RETENTION_HOURS` by an hour at most.
 pub const CLEANUP_CRON: &str = "0 * * * *";
 
-/// Runs the job of a cron trigger; any other cron runs the alert check.
-pub async fn run(ctx: &Ctx, cron: &str) {
+/// Runs the job of a cron trigger (`scheduled_ms`: the time it was due); any other cron runs
+/// the alert check, and on minutes divisible by 5 the Gmail catch-up.
+pub async fn run(ctx: &Ctx, cron: &str, scheduled_ms: i64) {
     if cron == CLEANUP_CRON {
         r2_cleanup(ctx).await;
     } else {
         alert_check(ctx).await;
+        if ctx.settings.gmail.is_some() && catch_up_minute(scheduled_ms) {
+            gmail_catch_up(ctx).await;
+        }
+    }
+}
+
+/// One call to the Gmail mailbox's object (which does nothing when no mailbox is connected):
+/// it renews the watch when due, alerts on its expiry, and runs a pass that finds what no
+/// notification announced.
+pub async fn gmail_catch_up(ctx: &Ctx) {
+    if let Err(e) = ctx.mailbox().call(&MailboxCall::CatchUp).await {
+        console_error!("gmail catch-up: mailbox unavailable ({e})");
     }
 }
 

@@ -64,7 +64,7 @@ test("main worker: bindings and queue names agree with the core's config (core/s
   }
   assert.deepEqual(
     cfg.durable_objects.bindings.map((d) => d.name),
-    [b.DEDUP, b.TARGETS, b.CONSOLE_GUARD, b.JOURNAL],
+    [b.DEDUP, b.TARGETS, b.CONSOLE_GUARD, b.JOURNAL, b.GMAIL_MAILBOX],
   );
   const migrated = cfg.migrations.flatMap((m) => m.new_sqlite_classes);
   for (const d of cfg.durable_objects.bindings)

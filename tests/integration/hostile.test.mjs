@@ -100,9 +100,24 @@ const ENDPOINTS = [
   { methods: ["GET"], path: "/login", auth: "none" },
   { methods: ["GET"], path: "/targets", auth: "none" },
   { methods: ["GET"], path: "/assets/app.css", auth: "none" },
+  // Gmail push (not configured in this stack: pushes are refused, the console's calls answer
+  // 409 not_configured, the callback sends the browser back to the Gmail page).
+  { methods: ["POST"], path: "/api/gmail/push", auth: "push" },
+  { methods: ["GET"], path: "/api/gmail", auth: "admin" },
+  { methods: ["POST"], path: "/api/gmail/connect", auth: "admin" },
+  { methods: ["POST"], path: "/api/gmail/sync", auth: "admin" },
+  { methods: ["POST"], path: "/api/gmail/disconnect", auth: "admin" },
+  { methods: ["GET"], path: "/gmail", auth: "none" },
+  { methods: ["GET"], path: "/gmail/callback", auth: "none", query: ["code", "state", "error"] },
 ];
 const ALL_METHODS = ["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"];
-const token = { admin: ADMIN_TOKEN, process: PROCESS_TOKEN, none: null };
+// A push's token is an OIDC JWT from Google: this one is only shaped like one.
+const token = {
+  admin: ADMIN_TOKEN,
+  process: PROCESS_TOKEN,
+  push: "eyJhbGciOiJSUzI1NiIsImtpZCI6ImsifQ.e30.c2ln",
+  none: null,
+};
 
 let stack, rec, w;
 const seen = { total: 0, byStatus: new Map() };

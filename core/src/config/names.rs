@@ -53,6 +53,15 @@ pub mod vars {
     pub const ALERT_REDIS_DOWN_MINUTES: &str = "ALERT_REDIS_DOWN_MINUTES";
     pub const ALERT_WINDOW_MINUTES: &str = "ALERT_WINDOW_MINUTES";
     pub const ALERT_MIN_ATTEMPTS: &str = "ALERT_MIN_ATTEMPTS";
+    /// Gmail push (docs/gmail.md): the OAuth client, the key that seals the refresh token, the
+    /// Pub/Sub topic the watch publishes to, the label taken, and what a push's token must say.
+    pub const GMAIL_CLIENT_ID: &str = "GMAIL_CLIENT_ID";
+    pub const GMAIL_CLIENT_SECRET: &str = "GMAIL_CLIENT_SECRET";
+    pub const GMAIL_TOKEN_KEY: &str = "GMAIL_TOKEN_KEY";
+    pub const GMAIL_PUBSUB_TOPIC: &str = "GMAIL_PUBSUB_TOPIC";
+    pub const GMAIL_LABEL: &str = "GMAIL_LABEL";
+    pub const GMAIL_PUSH_AUDIENCE: &str = "GMAIL_PUSH_AUDIENCE";
+    pub const GMAIL_PUSH_SERVICE_ACCOUNT: &str = "GMAIL_PUSH_SERVICE_ACCOUNT";
     /// Test aid: the processing consumer crashes on e-mails whose subject contains this text.
     pub const FAULT_INJECT_PANIC_MARKER: &str = "FAULT_INJECT_PANIC_MARKER";
     /// Failed credentials allowed per client within 10 minutes, before every one is refused.
@@ -80,6 +89,9 @@ pub mod bindings {
     pub const JOURNAL: &str = "JOURNAL";
     /// The console's sessions and wrong-password counters (Durable Object `ConsoleGuard`).
     pub const CONSOLE_GUARD: &str = "CONSOLE_GUARD";
+    /// The connected Gmail mailbox: its sync, cursor, watch and tokens (Durable Object
+    /// `GmailMailbox`).
+    pub const GMAIL_MAILBOX: &str = "GMAIL_MAILBOX";
     /// The console's static files (Workers Static Assets, `[assets]` in wrangler.toml).
     pub const ASSETS: &str = "ASSETS";
     /// The platform's rate limiter of failed credentials per client (`[[ratelimits]]`): it

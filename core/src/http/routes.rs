@@ -56,6 +56,19 @@ pub enum Route {
     DeadLettersReplay,
     /// `POST /api/test/email`: push a sample e-mail through the ingest.
     TestEmail,
+    /// `POST /api/gmail/push`: a Gmail notification pushed by Pub/Sub (its OIDC token).
+    GmailPush,
+    /// `GET /api/gmail`: the connected mailbox, its watch and its sync.
+    GmailStatus,
+    /// `POST /api/gmail/connect`: starts connecting a mailbox (answers Google's consent URL).
+    GmailConnect,
+    /// `GET /gmail/callback`: Google's redirect back, with the code (a page: it moves on to
+    /// `/gmail`).
+    GmailCallback,
+    /// `POST /api/gmail/sync`: a sync pass now.
+    GmailSync,
+    /// `POST /api/gmail/disconnect`: stops the watch and forgets the tokens.
+    GmailDisconnect,
     /// A page of the console (the HTML shell; the page itself asks the API).
     Page(Page),
     /// `GET /assets/<file>`: the console's static files.
@@ -73,6 +86,7 @@ fn page(path: &str) -> Option<Page> {
         "/rules" => Page::Rules,
         "/targets" => Page::Targets,
         "/audit" => Page::Audit,
+        "/gmail" => Page::Gmail,
         _ => {
             let id = path.strip_prefix("/emails/")?;
             let hex = id.len() == 32 && id.bytes().all(|b| b.is_ascii_hexdigit());
@@ -150,6 +164,12 @@ pub fn route(method: &str, path: &str) -> Result<Route, ApiError> {
         "/api/alerts" => only("GET", Route::Alerts),
         "/api/deliveries/replay" => only("POST", Route::DeliveriesReplay),
         "/api/audit" => only("GET", Route::Audit),
+        "/api/gmail/push" => only("POST", Route::GmailPush),
+        "/api/gmail" => only("GET", Route::GmailStatus),
+        "/api/gmail/connect" => only("POST", Route::GmailConnect),
+        "/gmail/callback" => only("GET", Route::GmailCallback),
+        "/api/gmail/sync" => only("POST", Route::GmailSync),
+        "/api/gmail/disconnect" => only("POST", Route::GmailDisconnect),
         _ => {
             if let Some(doc) = ConfigDoc::ALL
                 .iter()
@@ -319,6 +339,21 @@ mod tests {
             Ok(Route::EraseSender("jane+tag@example.com".into()))
         );
         assert_eq!(route("GET", "/api/audit"), Ok(Route::Audit));
+        assert_eq!(route("POST", "/api/gmail/push"), Ok(Route::GmailPush));
+        assert_eq!(route("GET", "/api/gmail/push").unwrap_err().status(), 405);
+        assert_eq!(route("GET", "/api/gmail"), Ok(Route::GmailStatus));
+        assert_eq!(route("POST", "/api/gmail/connect"), Ok(Route::GmailConnect));
+        assert_eq!(
+            route("GET", crate::intake::gmail::oauth::CALLBACK_PATH),
+            Ok(Route::GmailCallback)
+        );
+        assert_eq!(route("POST", "/api/gmail/sync"), Ok(Route::GmailSync));
+        assert_eq!(
+            route("POST", "/api/gmail/disconnect"),
+            Ok(Route::GmailDisconnect)
+        );
+        assert_eq!(route("DELETE", "/api/gmail").unwrap_err().status(), 405);
+        assert_eq!(route("GET", "/gmail"), Ok(Route::Page(Page::Gmail)));
         assert_eq!(route("DELETE", "/api/audit").unwrap_err().status(), 405);
     }
 

@@ -2,4 +2,5 @@
 //! exactly once.
 
 pub mod accept;
+pub mod gmail;
 pub mod ingest;

@@ -257,6 +257,21 @@ pub fn flood_event(firing: bool, details: Value) -> AlertEvent {
     }
 }
 
+/// Alert of the Gmail mailbox: its refresh token stopped working (`invalid_grant`); the Apps
+/// Script keeps delivering meanwhile.
+pub const GMAIL_RECONNECT: &str = "gmail_reconnect";
+/// Alert of the Gmail mailbox: its watch would expire within 48 h (renewals failing).
+pub const GMAIL_WATCH_EXPIRING: &str = "gmail_watch_expiring";
+
+/// An event of the Gmail mailbox (raised by its object, once per change).
+pub fn gmail_event(name: &str, firing: bool, mailbox: &str, details: Value) -> AlertEvent {
+    AlertEvent {
+        name: name.to_string(),
+        firing,
+        details: json!({"mailbox": mailbox, "details": details}),
+    }
+}
+
 /// Prefix of alert delivery ids (`alt_…`), which keeps alerts out of statistics and target
 /// health.
 pub const ALERT_ID_PREFIX: &str = "alt_";
@@ -426,6 +441,25 @@ mod tests {
         assert_eq!(flood.payload(0)["alert"], "credential_flood");
         assert_eq!(flood.payload(0)["state"], "firing");
         assert!(e4[0].delivery_id(0).starts_with(ALERT_ID_PREFIX));
+    }
+
+    #[test]
+    fn gmail_events() {
+        let e = gmail_event(
+            GMAIL_RECONNECT,
+            true,
+            "m***@example.com",
+            json!({"error": "x"}),
+        );
+        let p = e.payload(0);
+        assert_eq!(
+            (p["alert"].as_str(), p["state"].as_str()),
+            (Some("gmail_reconnect"), Some("firing"))
+        );
+        assert_eq!(p["details"]["mailbox"], "m***@example.com");
+        let r = gmail_event(GMAIL_WATCH_EXPIRING, false, "m", Value::Null);
+        assert_eq!(r.payload(0)["state"], "recovered");
+        assert_ne!(e.delivery_id(0), r.delivery_id(0));
     }
 
     #[test]

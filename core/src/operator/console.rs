@@ -20,6 +20,8 @@ pub enum Page {
     Rules,
     Targets,
     Audit,
+    /// Gmail push: the connected mailbox, its watch and sync.
+    Gmail,
 }
 
 /// The Content-Security-Policy of every response: only the console's own files, no inline
