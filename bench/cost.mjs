@@ -23,6 +23,8 @@ import { draw } from "../tests/harness/receiver.mjs";
 import { eventually, sleep } from "../tests/harness/ports.mjs";
 
 const N = Number(process.argv[2] ?? 500);
+// The hourly cleanup's cron (src/handlers/scheduled.rs, CLEANUP_CRON).
+const CLEANUP_CRON = "0 * * * *";
 const WITH_LINK = 382 / 500;
 const LARGE_EVERY = 100;
 
@@ -122,23 +124,23 @@ async function day(redis) {
 async function idle(redis) {
   const stack = await startStack({
     redis,
+    r2: true, // the R2_FETCH binding, as deployed: the hourly cleanup runs
     vars: { WEBHOOK_URL: "https://hooks.receiver.test/idle" },
   });
   const w = stack.worker;
   try {
-    // One hour of the alert cron (every 5 minutes), and one daily R2 cleanup; an hour of
-    // nothing else.
+    // A whole day of crons, nothing else: the alert check every 5 minutes (288 runs) and the
+    // R2 cleanup every hour (24). The last alert check runs once the counts have waited a
+    // minute, so it carries them to the journal.
     const worker = await w.mf.getWorker();
-    for (let i = 0; i < 12; i++) await worker.scheduled({ cron: "*/5 * * * *" });
-    await worker.scheduled({ cron: "0 3 * * *" });
+    for (let i = 0; i < 287; i++) {
+      if (i % 12 === 0) await worker.scheduled({ cron: CLEANUP_CRON });
+      await worker.scheduled({ cron: "*/5 * * * *" });
+    }
     await sleep(61_000);
-    await worker.scheduled({ cron: "*/5 * * * *" }); // carries the counts to the journal
+    await worker.scheduled({ cron: "*/5 * * * *" });
     await sleep(2_000);
-    const hour = (await journal(w, { op: "days", days: 1 })).days[0][1];
-    // 24 hours of cron runs (the cleanup ran once: it is counted once).
-    const dayOps = {};
-    for (const k of Object.keys(hour)) dayOps[k] = Math.round((hour[k] * 288) / 13);
-    return dayOps;
+    return (await journal(w, { op: "days", days: 1 })).days[0][1];
   } finally {
     await stack.stop();
   }

@@ -11,7 +11,8 @@ use worker::{console_warn, web_sys, AbortController, Delay, Fetcher, Request, Re
 use super::ledger::count;
 use super::stores::DocStore;
 use facteur_core::analysis::offload::{
-    apply, link_pair_key, plan_offload, OffloadRequest, Offloaded, OFFLOAD_CONCURRENCY,
+    apply, cleanup_list_pages, link_pair_key, plan_offload, OffloadRequest, Offloaded,
+    OFFLOAD_CONCURRENCY,
 };
 use facteur_core::analysis::payload::DeliveryLink;
 use facteur_core::settings::Settings;
@@ -94,13 +95,18 @@ impl R2Fetch<'_> {
     /// Asks r2-fetch to delete objects uploaded before `older_than_ms`; returns its report.
     pub async fn cleanup(&self, older_than_ms: i64) -> Result<Value, String> {
         let body = json!({ "older_than_ms": older_than_ms });
-        post_json(
+        count(|o| o.service_calls += 1);
+        let report = post_json(
             &self.fetcher,
             &self.settings.r2_fetch_token,
             "/cleanup",
             &body,
         )
-        .await
+        .await?;
+        // r2-fetch lists the bucket a page at a time (each list is class A; deletes are free).
+        let scanned = report["scanned"].as_u64().unwrap_or(0);
+        count(|o| o.r2_class_a += cleanup_list_pages(scanned));
+        Ok(report)
     }
 
     /// Deletes objects by key (an erasure), in calls of [`DELETE_BATCH`]; answers how many
@@ -110,6 +116,7 @@ impl R2Fetch<'_> {
         for chunk in keys.chunks(DELETE_BATCH) {
             let body = json!({ "keys": chunk });
             let token = &self.settings.r2_fetch_token;
+            count(|o| o.service_calls += 1);
             let answer = post_json(&self.fetcher, token, "/delete", &body).await?;
             deleted += answer["deleted"].as_u64().unwrap_or(0);
         }

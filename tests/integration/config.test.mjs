@@ -152,4 +152,17 @@ test("r2-fetch: binding and variables agree with r2-fetch/src/consts.rs", () => 
   for (const name of Object.keys(cfg.vars)) assert.ok(known.has(name), `[vars] ${name}`);
   for (const name of envKeys("r2-fetch/.dev.vars.example"))
     assert.ok(known.has(name), `.dev.vars.example ${name}`);
+  // The main worker counts a cleanup's R2 lists by r2-fetch's page size.
+  const num = (file, name) =>
+    Number(
+      new RegExp(`const ${name}: u64 = ([0-9_]+);|const ${name}: usize = ([0-9_]+);`)
+        .exec(fs.readFileSync(path.join(ROOT, file), "utf8"))
+        .slice(1)
+        .find(Boolean)
+        .replaceAll("_", ""),
+    );
+  assert.equal(
+    num("core/src/analysis/offload.rs", "CLEANUP_PAGE"),
+    num("r2-fetch/src/consts.rs", "DELETE_BATCH"),
+  );
 });

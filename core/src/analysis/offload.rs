@@ -190,9 +190,26 @@ pub fn cleanup_cutoff(now_ms: i64, retention_hours: u32) -> i64 {
     now_ms - i64::from(retention_hours) * 3_600_000
 }
 
+/// Objects a page of r2-fetch's cleanup listing holds (its `DELETE_BATCH`).
+pub const CLEANUP_PAGE: u64 = 1_000;
+
+/// The R2 list calls (class A operations) a cleanup that scanned `scanned` objects made: one
+/// per page, and one for an empty bucket.
+pub fn cleanup_list_pages(scanned: u64) -> u64 {
+    scanned.div_ceil(CLEANUP_PAGE).max(1)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_cleanup_lists_a_page_per_thousand_objects() {
+        let table = [(0, 1), (1, 1), (1_000, 1), (1_001, 2), (25_000, 25)];
+        for (scanned, pages) in table {
+            assert_eq!(cleanup_list_pages(scanned), pages, "{scanned}");
+        }
+    }
 
     #[test]
     fn an_unchanged_cleanup_report_is_saved_once_a_day() {
