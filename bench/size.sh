@@ -22,5 +22,5 @@ printf '%-18s %8d bytes raw  %8d bytes gzipped (%d KB), %d files; goal <= 100 KB
 
 # Start-up CPU of the main worker, as wrangler measures it locally (goal: under 20 ms).
 . scripts/env.sh
-npx --no-install wrangler check startup --outfile "${TMPDIR:-/tmp}/facteur-startup.cpuprofile" 2>&1 \
+timeout 120 npx --no-install wrangler check startup --outfile "${TMPDIR:-/tmp}/facteur-startup.cpuprofile" 2>&1 \
   | grep -iE 'startup|active|bundle|size' | grep -v '^\s*$' || echo "wrangler check startup printed nothing"
