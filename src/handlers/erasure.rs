@@ -25,10 +25,10 @@ use facteur_core::records::archive::email_archive_key;
 use facteur_core::records::archive::sender_key;
 use facteur_core::records::archive::ArchivedDelivery;
 use facteur_core::records::archive::EMAIL_ARCHIVE_PREFIX;
-use facteur_core::records::audit::Actor;
+use facteur_core::records::audit::{Actor, AuditEvent};
 use facteur_core::records::erasure::{
-    audit_event, email_of_sender, in_flight, link_keys, parse_email_id, parse_sender, ErasureKind,
-    Found, Removed,
+    email_of_sender, in_flight, link_keys, parse_email_id, parse_sender, ErasureKind, Found,
+    Removed,
 };
 use facteur_core::store::log::{LogEntry, LogQuery, MAX_LOG_LIMIT};
 use facteur_core::store::ports::KeyValueStore;
@@ -426,7 +426,7 @@ async fn answer(
     warnings: Vec<String>,
 ) -> Result<Response, ApiError> {
     let complete = tally.failed.is_empty();
-    let event = audit_event(kind, subject, emails, tally.removed, complete);
+    let event = AuditEvent::erasure(kind, subject, emails, tally.removed, complete);
     let audit_id = match ctx.try_audit(&actor, event).await {
         Ok(entry) => Some(entry.id),
         Err(e) => {

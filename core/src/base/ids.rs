@@ -73,6 +73,12 @@ pub fn blocked_logged_key(email_id: &str, reason: &str, now_ms: i64) -> String {
     )
 }
 
+/// The id of a target URL in the API and in its object's name: a hash, so neither shows the
+/// URL's secret path.
+pub fn target_id(url: &str) -> String {
+    format!("tgt_{}", &sha256_hex(url)[..16])
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

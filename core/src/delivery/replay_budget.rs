@@ -10,8 +10,8 @@
 
 use serde::{Deserialize, Serialize};
 
+use crate::base::ids::target_id;
 use crate::base::mask::mask_url;
-use crate::delivery::target_health::target_id;
 
 /// The default budget (`REPLAY_BUDGET_PER_MINUTE`).
 pub const DEFAULT_PER_MINUTE: u32 = 100;

@@ -15,6 +15,8 @@
 
 use serde::{Deserialize, Serialize};
 
+pub use crate::base::ids::target_id;
+
 /// Failures of one parked delivery while its target answered others, before it is set aside
 /// in the dead letters: a receiver that refuses one payload (a 500 on that e-mail only) must not
 /// hold the deliveries behind it. Three, so a receiver that flaps while it comes back does not
@@ -304,12 +306,6 @@ impl TargetView {
     pub fn parks(&self) -> bool {
         !matches!(self.state, TargetState::Healthy)
     }
-}
-
-/// The id of a target URL in the API and in its object's name: a hash, so neither shows the
-/// URL's secret path.
-pub fn target_id(url: &str) -> String {
-    format!("tgt_{}", &crate::base::ids::sha256_hex(url)[..16])
 }
 
 /// KV key of a target's registry entry (its URL), written by its object: `GET /api/targets`

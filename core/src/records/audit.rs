@@ -17,7 +17,7 @@ use crate::analysis::routing::RoutingRules;
 use crate::base::auth::CredentialPath;
 use crate::base::ids::{newest_first_key, sha256_hex};
 use crate::base::time::iso_utc;
-use crate::records::erasure::{ErasureKind, Removed};
+use crate::records::erasure::{subject_hash, ErasureKind, Removed};
 
 /// KV prefix of the audit trail.
 pub const AUDIT_PREFIX: &str = "audit:";
@@ -244,6 +244,24 @@ pub enum AuditEvent {
 }
 
 impl AuditEvent {
+    /// The event of one erasure: counts and the truncated hash of its subject, never the
+    /// address or the e-mail id.
+    pub fn erasure(
+        kind: ErasureKind,
+        subject: &str,
+        emails: u64,
+        removed: Removed,
+        complete: bool,
+    ) -> AuditEvent {
+        AuditEvent::Erasure {
+            kind,
+            subject_hash: subject_hash(kind, subject),
+            emails,
+            removed,
+            complete,
+        }
+    }
+
     /// The `action` name of this event (one of [`ACTIONS`]).
     pub fn action(&self) -> String {
         serde_json::to_value(self)

@@ -1,7 +1,7 @@
 //! Erasure (`DELETE /api/emails/<email_id>`, `DELETE /api/senders/<address>`): the subject's
-//! validation, the keys that hold something about an e-mail, what was removed, and the audit
-//! event that stays (counts and a truncated hash, never the address or the id; the audit
-//! trail itself is `crate::records::audit`, which no erasure touches).
+//! validation, the keys that hold something about an e-mail, what was removed, and the hash
+//! the audit keeps of its subject (the audit's event, `AuditEvent::erasure`, and the trail are
+//! `crate::records::audit`, which no erasure touches).
 //!
 //! Dedup markers stay: they hold only the e-mail id, so a re-push is still not delivered twice.
 
@@ -18,7 +18,6 @@ use crate::records::archive::archive_key;
 use crate::records::archive::email_archive_key;
 use crate::records::archive::EmailArchive;
 use crate::records::archive::EMAIL_ARCHIVE_PREFIX;
-use crate::records::audit::AuditEvent;
 use crate::store::log::{LogEntry, LogStatus};
 
 /// Longest sender address accepted (RFC 5321: 320 characters).
@@ -217,24 +216,6 @@ pub fn subject_hash(kind: ErasureKind, subject: &str) -> String {
         ErasureKind::Sender => "sender",
     };
     sha256_hex(&format!("{tag}:{subject}"))[..SUBJECT_HASH_CHARS].to_string()
-}
-
-/// The audit event of one erasure: counts and the truncated hash of its subject, never the
-/// address or the e-mail id.
-pub fn audit_event(
-    kind: ErasureKind,
-    subject: &str,
-    emails: u64,
-    removed: Removed,
-    complete: bool,
-) -> AuditEvent {
-    AuditEvent::Erasure {
-        kind,
-        subject_hash: subject_hash(kind, subject),
-        emails,
-        removed,
-        complete,
-    }
 }
 
 #[cfg(test)]

@@ -152,14 +152,14 @@ fn work_still_under_way_is_reported() {
 
 #[test]
 fn the_audit_keeps_counts_and_a_truncated_hash_only() {
-    use crate::records::audit::{Actor, AuditEntry};
+    use crate::records::audit::{Actor, AuditEntry, AuditEvent};
     let removed = Removed {
         log_entries: 3,
         archives: 2,
         ..Default::default()
     };
     let now = 1_767_225_600_000;
-    let event = audit_event(ErasureKind::Sender, "jane@example.com", 1, removed, true);
+    let event = AuditEvent::erasure(ErasureKind::Sender, "jane@example.com", 1, removed, true);
     let a = AuditEntry::new(&Actor::admin_token("203.0.113.7"), &event, now);
     let text = serde_json::to_string(&a).unwrap();
     assert!(
