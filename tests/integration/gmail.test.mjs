@@ -111,6 +111,9 @@ test("connecting the mailbox: OAuth with PKCE, the state bound to the browser, t
 });
 
 test("a push becomes one webhook, with what the Apps Script would have sent", async () => {
+  // The connection runs a pass at once; were it still running, it could list the message below
+  // before the push comes, and the push would be answered `stale` (rightly).
+  await settled();
   const subject = unique("Lot 12 — été");
   const internalDate = Date.UTC(2026, 0, 1, 9, 30, 0, 123);
   const m = google.deliver(
