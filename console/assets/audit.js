@@ -1,7 +1,19 @@
 // Audit: every change made to Facteur (settings, rules, replays, targets, test e-mails,
 // erasures, sign-ins) and every burst of failed credentials, newest first, with who, from
 // where and when. The filters are a plain GET form, so a filtered view is a URL.
-import { api, card, field, h, params, put, table, when } from "./dom.js";
+import {
+  api,
+  card,
+  field,
+  filterForm,
+  filterSelect,
+  filterText,
+  h,
+  params,
+  put,
+  table,
+  when,
+} from "./dom.js";
 
 const LABELS = {
   config_changed: "Settings changed",
@@ -101,38 +113,24 @@ export async function render(main) {
   const apiQ = new URLSearchParams({ limit: "200" });
   for (const k of ["action", "who", "from", "days"]) if (q.get(k)) apiQ.set(k, q.get(k));
   const data = await api(`/api/audit?${apiQ}`);
-  const select = (name, options, current) =>
-    h(
-      "select",
-      { name },
-      options.map(([v, label]) => h("option", { value: v, selected: v === current }, label)),
-    );
-  const text = (name, placeholder) =>
-    h("input", { name, value: q.get(name) ?? "", placeholder, autocomplete: "off" });
-  const form = h(
-    "form",
-    {
-      class: "filters",
-      method: "get",
-      action: "/audit",
-      role: "search",
-      "aria-label": "Filter the audit trail",
-    },
+  const form = filterForm(
+    "/audit",
+    "Filter the audit trail",
     field(
       "f-action",
       "Action",
-      select(
+      filterSelect(
         "action",
         [["", "any"], ...(data.actions ?? Object.keys(LABELS)).map((a) => [a, LABELS[a] ?? a])],
         q.get("action") ?? "",
       ),
     ),
-    field("f-who", "Who", text("who", "token, session, ses_…, guard")),
-    field("f-from", "From", text("from", "client address")),
+    field("f-who", "Who", filterText(q, "who", "token, session, ses_…, guard")),
+    field("f-from", "From", filterText(q, "from", "client address")),
     field(
       "f-days",
       "Period",
-      select(
+      filterSelect(
         "days",
         [
           ["", "all (400 days)"],
@@ -142,12 +140,6 @@ export async function render(main) {
         ],
         q.get("days") ?? "",
       ),
-    ),
-    h(
-      "div",
-      { class: "actions" },
-      h("button", { class: "btn btn-primary", type: "submit" }, "Filter"),
-      h("a", { class: "btn", href: "/audit" }, "Clear"),
     ),
   );
   put(

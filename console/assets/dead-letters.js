@@ -7,6 +7,9 @@ import {
   confirmDialog,
   emailLink,
   field,
+  filterForm,
+  filterSelect,
+  filterText,
   h,
   notify,
   params,
@@ -21,37 +24,21 @@ export async function render(main) {
   const q = params();
   const filter = Object.fromEntries(FILTERS.filter((k) => q.get(k)).map((k) => [k, q.get(k)]));
   const data = await api(`/api/dead_letters?${new URLSearchParams({ limit: "200", ...filter })}`);
-  const text = (name, placeholder) =>
-    h("input", { name, value: q.get(name) ?? "", placeholder, autocomplete: "off" });
-  const form = h(
-    "form",
-    {
-      class: "filters",
-      method: "get",
-      action: "/dead-letters",
-      role: "search",
-      "aria-label": "Filter dead letters",
-    },
+  const form = filterForm(
+    "/dead-letters",
+    "Filter dead letters",
     field(
       "d-kind",
       "Kind",
-      h(
-        "select",
-        { name: "kind" },
-        ["", "delivery", "email", "unreadable"].map((k) =>
-          h("option", { value: k, selected: k === (q.get("kind") ?? "") }, k || "any"),
-        ),
+      filterSelect(
+        "kind",
+        ["", "delivery", "email", "unreadable"].map((k) => [k, k || "any"]),
+        q.get("kind") ?? "",
       ),
     ),
-    field("d-reason", "Reason", text("reason", "not_retryable…")),
-    field("d-email", "E-mail id", text("email_id", "")),
-    field("d-target", "Target", text("target", "host")),
-    h(
-      "div",
-      { class: "actions" },
-      h("button", { class: "btn btn-primary", type: "submit" }, "Filter"),
-      h("a", { class: "btn", href: "/dead-letters" }, "Clear"),
-    ),
+    field("d-reason", "Reason", filterText(q, "reason", "not_retryable…")),
+    field("d-email", "E-mail id", filterText(q, "email_id", "")),
+    field("d-target", "Target", filterText(q, "target", "host")),
   );
   const replayAll = h(
     "button",

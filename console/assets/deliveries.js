@@ -1,6 +1,21 @@
 // Deliveries: the delivery log, newest first, filtered and paginated. The filters are a plain
 // GET form, so a filtered view is a URL that can be shared or reloaded.
-import { api, badge, card, emailLink, field, h, ms, params, put, table, when } from "./dom.js";
+import {
+  api,
+  badge,
+  card,
+  emailLink,
+  field,
+  filterForm,
+  filterSelect,
+  filterText,
+  h,
+  ms,
+  params,
+  put,
+  table,
+  when,
+} from "./dom.js";
 
 const PAGE = 50;
 const STATUSES = ["", "success", "error", "retrying", "held", "skipped", "blocked"];
@@ -16,27 +31,13 @@ export async function render(main) {
   for (const k of ["status", "detector", "target", "email_id", "delivery_id"])
     if (q.get(k)) api_q.set(k, q.get(k));
   const data = await api(`/api/webhook_logs?${api_q}`);
-  const select = (name, options, current) =>
-    h(
-      "select",
-      { name },
-      options.map(([v, label]) => h("option", { value: v, selected: v === current }, label)),
-    );
-  const text = (name, placeholder) =>
-    h("input", { name, value: q.get(name) ?? "", placeholder, autocomplete: "off" });
-  const form = h(
-    "form",
-    {
-      class: "filters",
-      method: "get",
-      action: "/deliveries",
-      role: "search",
-      "aria-label": "Filter deliveries",
-    },
+  const form = filterForm(
+    "/deliveries",
+    "Filter deliveries",
     field(
       "f-status",
       "Status",
-      select(
+      filterSelect(
         "status",
         STATUSES.map((s) => [s, s || "any"]),
         q.get("status") ?? "",
@@ -45,7 +46,7 @@ export async function render(main) {
     field(
       "f-days",
       "Period",
-      select(
+      filterSelect(
         "days",
         [
           ["1", "1 day"],
@@ -55,16 +56,10 @@ export async function render(main) {
         q.get("days") || "7",
       ),
     ),
-    field("f-detector", "Detector", text("detector", "recadrage, none…")),
-    field("f-target", "Target", text("target", "host")),
-    field("f-email", "E-mail id", text("email_id", "")),
-    field("f-delivery", "Delivery id", text("delivery_id", "dlv_…")),
-    h(
-      "div",
-      { class: "actions" },
-      h("button", { class: "btn btn-primary", type: "submit" }, "Filter"),
-      h("a", { class: "btn", href: "/deliveries" }, "Clear"),
-    ),
+    field("f-detector", "Detector", filterText(q, "detector", "recadrage, none…")),
+    field("f-target", "Target", filterText(q, "target", "host")),
+    field("f-email", "E-mail id", filterText(q, "email_id", "")),
+    field("f-delivery", "Delivery id", filterText(q, "delivery_id", "dlv_…")),
   );
   const page = (o) => {
     const p = params();

@@ -145,6 +145,33 @@ export function field(id, label, input, hint) {
   return h("div", { class: "field" }, parts);
 }
 
+/** A page's filter form: a GET form on `path`, its fields, then Filter and Clear. */
+export function filterForm(path, label, ...fields) {
+  return h(
+    "form",
+    { class: "filters", method: "get", action: path, role: "search", "aria-label": label },
+    ...fields,
+    h(
+      "div",
+      { class: "actions" },
+      h("button", { class: "btn btn-primary", type: "submit" }, "Filter"),
+      h("a", { class: "btn", href: path }, "Clear"),
+    ),
+  );
+}
+
+/** A filter's drop-down: `options` as [value, label] pairs, `current` selected. */
+export const filterSelect = (name, options, current) =>
+  h(
+    "select",
+    { name },
+    options.map(([v, label]) => h("option", { value: v, selected: v === current }, label)),
+  );
+
+/** A filter's text box, filled from the page's query `q`. */
+export const filterText = (q, name, placeholder) =>
+  h("input", { name, value: q.get(name) ?? "", placeholder, autocomplete: "off" });
+
 /** Shows (or clears, with no message) the error of a field made by field(). */
 export function fieldError(id, message) {
   const input = document.getElementById(id);

@@ -93,6 +93,39 @@ export function workerOptions(dir, { vars = {}, name } = {}) {
 }
 
 /**
+ * One HTTP request on a connection of its own (no keep-alive, redirects not followed): workerd
+ * closes a connection whose request body it did not read (an early 400 or 401), and a client
+ * reusing it at that moment fails without an answer. Answers `{status, headers, text, json}`
+ * (`json` null when the body is not JSON).
+ */
+export function request(url, { method = "GET", headers = {}, body } = {}) {
+  return new Promise((resolve, reject) => {
+    const req = http.request(url, { method, headers, agent: false }, (res) => {
+      const chunks = [];
+      res.on("data", (c) => chunks.push(c));
+      res.on("error", reject);
+      res.on("end", () => {
+        const text = Buffer.concat(chunks).toString("utf8");
+        let json = null;
+        try {
+          json = JSON.parse(text);
+        } catch {
+          /* not JSON */
+        }
+        const answerHeaders = new Headers(
+          Object.entries(res.headers).flatMap(([k, v]) =>
+            Array.isArray(v) ? v.map((x) => [k, x]) : [[k, v]],
+          ),
+        );
+        resolve({ status: res.statusCode, headers: answerHeaders, text, json });
+      });
+    });
+    req.on("error", reject);
+    req.end(body);
+  });
+}
+
+/**
  * Starts the main worker (and the r2-fetch worker when `withR2Fetch`) with every outbound
  * request sent to the test `network`. `vars` override wrangler.toml vars and add secrets.
  */
@@ -163,10 +196,7 @@ export async function startWorker({
      * its own connection: workerd closes a connection whose request body it did not read (an
      * early 400 or 401), and a client reusing it at that moment fails without an answer.
      */
-    async api(
-      pathname,
-      { method = "GET", body, auth = `Bearer ${ADMIN_TOKEN}`, headers = {} } = {},
-    ) {
+    api(pathname, { method = "GET", body, auth = `Bearer ${ADMIN_TOKEN}`, headers = {} } = {}) {
       const h = { ...headers };
       if (auth) h.Authorization = auth;
       if (body !== undefined && typeof body !== "string") {
@@ -174,38 +204,7 @@ export async function startWorker({
         body = JSON.stringify(body);
       }
       if (body !== undefined) h["Content-Length"] = String(Buffer.byteLength(body));
-      const {
-        status,
-        text,
-        headers: resHeaders,
-      } = await new Promise((resolve, reject) => {
-        const req = http.request(base + pathname, { method, headers: h, agent: false }, (res) => {
-          const chunks = [];
-          res.on("data", (c) => chunks.push(c));
-          res.on("error", reject);
-          res.on("end", () =>
-            resolve({
-              status: res.statusCode,
-              text: Buffer.concat(chunks).toString("utf8"),
-              headers: res.headers,
-            }),
-          );
-        });
-        req.on("error", reject);
-        req.end(body);
-      });
-      let json = null;
-      try {
-        json = JSON.parse(text);
-      } catch {
-        /* not JSON */
-      }
-      const answerHeaders = new Headers(
-        Object.entries(resHeaders).flatMap(([k, v]) =>
-          Array.isArray(v) ? v.map((x) => [k, x]) : [[k, v]],
-        ),
-      );
-      return { status, json, text, headers: answerHeaders };
+      return request(base + pathname, { method, headers: h, body });
     },
     /** Pushes an e-mail to the ingest (`headers`: CF-Connecting-IP, to send as another client). */
     push(email, { auth = `Bearer ${PROCESS_TOKEN}`, headers = {} } = {}) {

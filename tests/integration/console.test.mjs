@@ -5,8 +5,7 @@
 import { test, before, after } from "node:test";
 import assert from "node:assert/strict";
 import crypto from "node:crypto";
-import http from "node:http";
-import { startWorker, email, ADMIN_TOKEN } from "../harness/worker.mjs";
+import { startWorker, email, request, ADMIN_TOKEN } from "../harness/worker.mjs";
 import { startStack } from "../harness/stack.mjs";
 import { eventually } from "../harness/ports.mjs";
 
@@ -40,34 +39,8 @@ after(() => stack?.stop());
  * Many of these are refused before the worker reads their body, and local workerd then drops
  * the connection: it must not be one that fetch() would reuse.
  */
-function raw(path, { method = "GET", headers = {}, body } = {}) {
-  return new Promise((resolve, reject) => {
-    const req = http.request(w.url + path, { method, headers, agent: false }, (res) => {
-      const chunks = [];
-      res.on("data", (c) => chunks.push(c));
-      res.on("end", () => {
-        const text = Buffer.concat(chunks).toString("utf8");
-        let json = null;
-        try {
-          json = JSON.parse(text);
-        } catch {
-          /* not JSON */
-        }
-        resolve({
-          status: res.statusCode,
-          headers: new Headers(
-            Object.entries(res.headers).flatMap(([k, v]) =>
-              Array.isArray(v) ? v.map((x) => [k, x]) : [[k, v]],
-            ),
-          ),
-          text,
-          json,
-        });
-      });
-    });
-    req.on("error", reject);
-    req.end(body);
-  });
+function raw(path, options) {
+  return request(w.url + path, options);
 }
 
 /** Signs in; returns the `Cookie` header value of the session. */

@@ -12,7 +12,14 @@ import crypto from "node:crypto";
 import http from "node:http";
 import path from "node:path";
 import { spawn } from "node:child_process";
-import { startWorker, email, ADMIN_TOKEN, PROCESS_TOKEN, ROOT } from "../harness/worker.mjs";
+import {
+  startWorker,
+  email,
+  request,
+  ADMIN_TOKEN,
+  PROCESS_TOKEN,
+  ROOT,
+} from "../harness/worker.mjs";
 import { startStack } from "../harness/stack.mjs";
 import { eventually, freePort, waitForPort } from "../harness/ports.mjs";
 
@@ -42,29 +49,7 @@ function call(worker, pathname, { method = "GET", headers = {}, body, ip, auth }
     h["Content-Type"] = "application/json";
     body = JSON.stringify(body);
   }
-  return new Promise((resolve, reject) => {
-    const req = http.request(worker.url + pathname, { method, headers: h, agent: false }, (res) => {
-      const chunks = [];
-      res.on("data", (c) => chunks.push(c));
-      res.on("end", () => {
-        const text = Buffer.concat(chunks).toString("utf8");
-        let json = null;
-        try {
-          json = JSON.parse(text);
-        } catch {
-          /* not JSON */
-        }
-        const headers = new Headers(
-          Object.entries(res.headers).flatMap(([k, v]) =>
-            Array.isArray(v) ? v.map((x) => [k, x]) : [[k, v]],
-          ),
-        );
-        resolve({ status: res.statusCode, headers, text, json });
-      });
-    });
-    req.on("error", reject);
-    req.end(body);
-  });
+  return request(worker.url + pathname, { method, headers: h, body });
 }
 
 const admin = (ip, token = ADMIN_TOKEN, worker = w) =>
